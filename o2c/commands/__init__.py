@@ -1,0 +1,1 @@
+"""Command groups of the ``o2c`` CLI, one module each."""

@@ -1,0 +1,1 @@
+"""Session-wide fixtures live in tests/fixtures_*.py modules and are registered here."""
