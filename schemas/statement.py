@@ -51,6 +51,11 @@ class BankEntry:
     instructed_amount: Decimal | None = None
     charges: Decimal | None = None
     reversal: bool = False
+    # optional additions (bank parsers, 2026-11): currency of ``instructed_amount`` when the
+    # bank gives one; the booked amount of the whole camt ``Ntry`` when it was split into
+    # several transactions (None for an unsplit entry).
+    instructed_currency: str | None = None
+    entry_amount: Decimal | None = None
 
     @property
     def is_credit(self) -> bool:
@@ -89,6 +94,7 @@ class BankStatement:
     entries: list[BankEntry] = field(default_factory=list)
     page: int | None = None
     last_page: bool | None = None
+    message_id: str | None = None  # optional addition: camt GrpHdr/MsgId, MT940 :20:, BAI2 file id
 
     @property
     def identity(self) -> tuple[str, str, str]:
