@@ -13,6 +13,7 @@ import click
 # (module, attribute) of each command or group, in help order.
 COMMANDS: list[tuple[str, str]] = [
     ("o2c.commands.db", "db"),
+    ("o2c.commands.sync", "sync"),
 ]
 
 

@@ -264,6 +264,9 @@ class Invoice:
     operation_category: OperationCategory | None = None  # goods / services / both
     vat_on_debits: bool = False  # "option pour le paiement de la TVA d'apres les debits"
     source: SourceRef | None = None
+    # Terms a parser filled in because the document did not carry them (a Factur-X MINIMUM
+    # invoice has no BT-106: the CII reader sets it to BT-109 and lists "BT-106" here).
+    inferred_terms: list[str] = field(default_factory=list)
 
     @property
     def is_credit_note(self) -> bool:

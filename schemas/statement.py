@@ -72,6 +72,7 @@ class Balance:
     amount: Decimal  # signed
     date: dt.date
     type_code: str  # OPBD, CLBD, CLAV, ITBD, PRCD ...
+    currency: str | None = None  # optional addition: the balance's own currency when the file gives one
 
 
 @dataclass(slots=True, kw_only=True)

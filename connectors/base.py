@@ -1,0 +1,153 @@
+"""The connector protocol: what every ERP/CRM connector offers, and the HTTP error policy.
+
+A connector pulls raw records of a stream (``invoices``, ``customers``) changed in a fixed
+window ``(since, until]``, in batches; the sync commits each batch and advances the watermark
+after it, so a failed run resumes from the last committed batch. Write-back entry points
+(payments, credit holds, notes, statuses) are declared here and filled by later work; a
+connector that cannot do one raises :class:`NotSupported`.
+
+Connectors never read secrets themselves: they get a :class:`ConnectionInfo` built by the
+Airflow hook (``plugins/``) from an Airflow connection, or by :mod:`o2c.sources` from an
+environment variable outside Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import requests
+
+from schemas.errors import AuthError, FatalError, HubError, RetriableError
+
+log = logging.getLogger(__name__)
+
+
+class NotSupported(FatalError):
+    """The connector does not offer this operation."""
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """Where and how to reach a system: what an Airflow connection holds."""
+
+    host: str
+    port: int | None = None
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    schema: str | None = None  # database name, tenant, path prefix
+    scheme: str = "http"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        port = f":{self.port}" if self.port else ""
+        return f"{self.scheme}://{self.host}{port}/"
+
+    @classmethod
+    def from_uri(cls, uri: str) -> ConnectionInfo:
+        """Parse an Airflow-style connection URI (``tryton://admin:pw@127.0.0.1:8000/demo?x=1``)."""
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
+        parts = urlsplit(uri)
+        if not parts.hostname:
+            raise FatalError(f"connection URI has no host: {parts.scheme}://...")
+        extra = dict(parse_qsl(parts.query))
+        scheme = extra.pop("__scheme", None) or ("https" if parts.scheme.endswith("s") and parts.scheme != "tryton" else "http")
+        return cls(
+            host=parts.hostname,
+            port=parts.port,
+            login=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            schema=parts.path.lstrip("/") or None,
+            scheme=scheme,
+            extra=extra,
+        )
+
+
+@dataclass
+class Batch:
+    """Raw records of one page, and the watermark reached once they are committed."""
+
+    records: list[dict[str, Any]]
+    watermark: dt.datetime | None
+    cursor: str | None = None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    kind: ClassVar[str]
+    streams: ClassVar[tuple[str, ...]]
+
+    def pull(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        """Records of ``stream`` changed in ``(since, until]``, oldest first, in batches."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class BaseConnector:
+    """Shared behaviour: write-back stubs that say they are not supported yet."""
+
+    kind: ClassVar[str] = ""
+    streams: ClassVar[tuple[str, ...]] = ()
+
+    def pull(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        raise NotSupported(f"{self.kind}: stream {stream!r} is not supported (streams: {self.streams})")
+
+    def push_payment(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: payment write-back is not implemented yet")
+
+    def push_credit_hold(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: credit-hold write-back is not implemented yet")
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> BaseConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- HTTP policy -------------------------------------------------------------------------
+def classify_response(resp: requests.Response, what: str) -> None:
+    """Raise the right error for a failed HTTP response: 429/5xx retriable, 401/403 fatal."""
+    if resp.status_code < 400:
+        return
+    if resp.status_code in (401, 403):
+        raise AuthError(f"{what}: HTTP {resp.status_code}: credentials refused; check the connection's login and password")
+    if resp.status_code == 429 or resp.status_code >= 500:
+        retry_after = resp.headers.get("Retry-After")
+        wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
+        raise RetriableError(f"{what}: HTTP {resp.status_code} {resp.reason}", retry_after=wait)
+    raise FatalError(f"{what}: HTTP {resp.status_code} {resp.reason}: {resp.text[:300]}")
+
+
+def with_retries(call: Any, *, what: str, attempts: int = 4, base_delay: float = 0.5, max_delay: float = 20.0,
+                 sleep: Any = time.sleep) -> Any:
+    """Run ``call()``; retry :class:`RetriableError` and network errors with jittered backoff.
+
+    Fatal errors propagate at once. After the last attempt the RetriableError propagates, so
+    Airflow's own task retries take over.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            err: HubError = RetriableError(f"{what}: {exc.__class__.__name__}: {exc}")
+        except RetriableError as exc:
+            err = exc
+        if attempt == attempts:
+            raise err
+        delay = getattr(err, "retry_after", None) or min(max_delay, base_delay * 2 ** (attempt - 1))
+        delay = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+        log.warning("%s (attempt %d/%d), retrying in %.1f s", err, attempt, attempts, delay)
+        sleep(delay)
+    raise AssertionError("unreachable")

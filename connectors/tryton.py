@@ -1,0 +1,288 @@
+"""Tryton (8.x) over JSON-RPC: posted customer invoices, credit notes and customers.
+
+Protocol (Tryton's own client protocol, https://docs.tryton.org/en/latest/server/topics/rpc.html
+is not published; this follows ``trytond/protocols/jsonrpc.py``):
+
+- ``POST {url}{database}/rpc/`` with ``{"id": n, "method": "common.db.login", "params":
+  [login, {"password": ...}]}`` answers ``[user_id, session, ...]``; later calls send
+  ``Authorization: Session base64(login:user_id:session)``.
+- ``model.<model>.<method>`` takes the user's context (``model.res.user.get_preferences``)
+  as its last parameter.
+- Decimal, date, datetime and bytes travel as ``{"__class__": "Decimal", "decimal": "1.20"}``
+  and the like, both ways. Errors come back with HTTP 200 and an ``error`` member; a bad
+  login answers HTTP 401.
+
+Tryton stores credit notes as customer invoices with negative totals; the mapping declares
+``credit_note_sign: negative``. Datetimes are naive UTC on the server; they become aware here.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import requests
+
+from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, with_retries
+from schemas.errors import AuthError, FatalError, RetriableError
+
+log = logging.getLogger(__name__)
+
+RETRIABLE_SERVER_ERRORS = {"ConcurrencyException", "TooManyRequests", "DatabaseOperationalError"}
+
+
+def _decode(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        cls = obj.get("__class__")
+        if cls == "Decimal":
+            return Decimal(obj["decimal"])
+        if cls == "date":
+            return dt.date(obj["year"], obj["month"], obj["day"])
+        if cls == "datetime":
+            return dt.datetime(obj["year"], obj["month"], obj["day"], obj.get("hour", 0), obj.get("minute", 0),
+                               obj.get("second", 0), obj.get("microsecond", 0), tzinfo=dt.UTC)
+        if cls == "time":
+            return dt.time(obj.get("hour", 0), obj.get("minute", 0), obj.get("second", 0))
+        if cls == "timedelta":
+            return dt.timedelta(seconds=obj["seconds"])
+        if cls == "bytes":
+            return base64.b64decode(obj["base64"])
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return {"__class__": "Decimal", "decimal": str(obj)}
+    if isinstance(obj, dt.datetime):
+        if obj.tzinfo is not None:
+            obj = obj.astimezone(dt.UTC).replace(tzinfo=None)
+        return {"__class__": "datetime", "year": obj.year, "month": obj.month, "day": obj.day, "hour": obj.hour,
+                "minute": obj.minute, "second": obj.second, "microsecond": obj.microsecond}
+    if isinstance(obj, dt.date):
+        return {"__class__": "date", "year": obj.year, "month": obj.month, "day": obj.day}
+    if isinstance(obj, bytes):
+        return {"__class__": "bytes", "base64": base64.b64encode(obj).decode()}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _encode(v) for k, v in obj.items()}
+    return obj
+
+
+class TrytonClient:
+    """A small JSON-RPC client for one Tryton database."""
+
+    def __init__(self, conn: ConnectionInfo, *, timeout: float = 60.0, attempts: int = 4, session: requests.Session | None = None) -> None:
+        if not conn.schema:
+            raise FatalError("Tryton connection has no database name (the URI path / connection schema)")
+        if not conn.login or conn.password is None:
+            raise FatalError("Tryton connection has no login or password")
+        self.conn = conn
+        self.url = f"{conn.base_url}{conn.schema}/rpc/"
+        self.timeout = timeout
+        self.attempts = attempts
+        self.http = session or requests.Session()
+        self._ids = itertools.count(1)
+        self.context: dict[str, Any] = {}
+        self._login()
+
+    def _post(self, method: str, params: list[Any], *, auth: bool = True) -> Any:
+        payload = {"id": next(self._ids), "method": method, "params": _encode(params)}
+        what = f"Tryton {self.conn.host}:{self.conn.port}/{self.conn.schema} {method}"
+
+        def once() -> Any:
+            resp = self.http.post(self.url, json=payload, timeout=self.timeout)
+            classify_response(resp, what)
+            body = resp.json()
+            if body.get("error"):
+                kind, *detail = body["error"] if isinstance(body["error"], list) else [body["error"]]
+                if kind in RETRIABLE_SERVER_ERRORS:
+                    raise RetriableError(f"{what}: {kind}")
+                raise FatalError(f"{what}: server error {kind}: {str(detail)[:500]}")
+            return _decode(body.get("result"))
+
+        return with_retries(once, what=what, attempts=self.attempts)
+
+    def _login(self) -> None:
+        result = self._post("common.db.login", [self.conn.login, {"password": self.conn.password}], auth=False)
+        if not result:
+            raise AuthError(f"Tryton {self.conn.schema}: login refused for {self.conn.login!r}")
+        user_id, session = result[0], result[1]
+        token = base64.b64encode(f"{self.conn.login}:{user_id}:{session}".encode()).decode()
+        self.http.headers["Authorization"] = f"Session {token}"
+        self.context = self._post("model.res.user.get_preferences", [True, {}])
+
+    def call(self, model: str, method: str, *args: Any) -> Any:
+        return self._post(f"model.{model}.{method}", [*args, self.context])
+
+    def read(self, model: str, ids: Iterable[int], fields: list[str]) -> dict[int, dict[str, Any]]:
+        ids = sorted({i for i in ids if i is not None})
+        if not ids:
+            return {}
+        return {r["id"]: r for r in self.call(model, "read", ids, fields)}
+
+    def search_read(self, model: str, domain: list[Any], *, offset: int = 0, limit: int | None = None,
+                    order: list[list[str]] | None = None, fields: list[str]) -> list[dict[str, Any]]:
+        return self.call(model, "search_read", domain, offset, limit, order, fields)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _window(since: dt.datetime | None, until: dt.datetime) -> list[Any]:
+    """Records changed in (since, until]; never-written records count by their creation date."""
+    upper = ["OR", [("write_date", "<=", until)], [("write_date", "=", None), ("create_date", "<=", until)]]
+    if since is None:
+        return [upper]
+    lower = ["OR", [("write_date", ">", since)], [("write_date", "=", None), ("create_date", ">", since)]]
+    return [lower, upper]
+
+
+INVOICE_FIELDS = ["number", "invoice_date", "type", "state", "currency", "party", "invoice_address", "company",
+                  "payment_term", "reference", "description", "total_amount", "untaxed_amount", "tax_amount",
+                  "lines", "taxes", "lines_to_pay", "write_date", "create_date"]
+LINE_FIELDS = ["invoice", "type", "sequence", "quantity", "unit", "unit_price", "amount", "description", "product", "taxes"]
+PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms", "lang", "write_date", "create_date"]
+
+
+class TrytonConnector(BaseConnector):
+    """Posted customer invoices / credit notes and customers of one Tryton database."""
+
+    kind: ClassVar[str] = "tryton"
+    streams: ClassVar[tuple[str, ...]] = ("invoices", "customers")
+
+    def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4) -> None:
+        self.client = TrytonClient(conn, timeout=timeout, attempts=attempts)
+        self.batch_size = int(conn.extra.get("batch_size", batch_size))
+        self._cache: dict[tuple[str, int], dict[str, Any]] = {}
+        self._optional: dict[str, list[str]] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- helpers --------------------------------------------------------------------------
+    def _read_cached(self, model: str, ids: Iterable[int], fields: list[str]) -> dict[int, dict[str, Any]]:
+        ids = {i for i in ids if i is not None}
+        missing = [i for i in ids if (model, i) not in self._cache]
+        for rid, rec in self.client.read(model, missing, fields).items():
+            self._cache[(model, rid)] = rec
+        return {i: self._cache[(model, i)] for i in ids if (model, i) in self._cache}
+
+    def _fields(self, model: str, base: list[str], optional: list[str]) -> list[str]:
+        """``base`` plus the ``optional`` fields that the activated modules provide
+        (credit_limit_amount from account_credit_limit, siret from party_siret)."""
+        if model not in self._optional:
+            known = self.client.call(model, "fields_get", optional)
+            self._optional[model] = [f for f in optional if f in known]
+        return base + self._optional[model]
+
+    def _address_fields(self) -> list[str]:
+        return self._fields("party.address", ["street", "postal_code", "city", "country", "sequence"], ["siret"])
+
+    def _parties(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        parties = self._read_cached("party.party", ids, self._fields("party.party", PARTY_FIELDS, ["credit_limit_amount"]))
+        idents = self._read_cached("party.identifier", [i for p in parties.values() for i in p["identifiers"]], ["type", "code"])
+        addrs = self._read_cached("party.address", [a for p in parties.values() for a in p["addresses"]], self._address_fields())
+        mechs = self._read_cached("party.contact_mechanism", [m for p in parties.values() for m in p["contact_mechanisms"]],
+                                  ["type", "value"])
+        countries = self._read_cached("country.country", [a["country"] for a in addrs.values()], ["code"])
+        out = {}
+        for pid, p in parties.items():
+            addresses = [dict(addrs[a], country_code=countries.get(addrs[a]["country"], {}).get("code")) for a in p["addresses"] if a in addrs]
+            out[pid] = {
+                **{k: v for k, v in p.items() if k not in ("identifiers", "addresses", "contact_mechanisms")},
+                "identifiers": [idents[i] for i in p["identifiers"] if i in idents],
+                "addresses": addresses,
+                "address": addresses[0] if addresses else None,
+                "contact_mechanisms": [mechs[m] for m in p["contact_mechanisms"] if m in mechs],
+            }
+        return out
+
+    # -- streams --------------------------------------------------------------------------
+    def pull(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        if stream == "invoices":
+            yield from self._pull_invoices(since, until)
+        elif stream == "customers":
+            yield from self._pull_customers(since, until)
+        else:
+            yield from super().pull(stream, since, until)
+
+    def _pages(self, model: str, domain: list[Any], fields: list[str]) -> Iterator[list[dict[str, Any]]]:
+        offset = 0
+        order = [["write_date", "ASC"], ["create_date", "ASC"], ["id", "ASC"]]
+        while True:
+            rows = self.client.search_read(model, domain, offset=offset, limit=self.batch_size, order=order, fields=fields)
+            if not rows:
+                return
+            yield rows
+            if len(rows) < self.batch_size:
+                return
+            offset += len(rows)
+
+    def _pull_customers(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        companies = self.client.search_read("company.company", [], fields=["party"])
+        own = [c["party"] for c in companies]
+        domain = [("id", "not in", own), *_window(since, until)]
+        for rows in self._pages("party.party", domain, ["id"]):
+            parties = self._parties(r["id"] for r in rows)
+            records = [parties[r["id"]] for r in rows if r["id"] in parties]
+            for rec in records:
+                rec["updated_at"] = rec.get("write_date") or rec.get("create_date")
+            yield Batch(records, max((r["updated_at"] for r in records), default=None))
+
+    def _pull_invoices(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        domain = [("type", "=", "out"), ("state", "in", ["posted", "paid"]), *_window(since, until)]
+        for rows in self._pages("account.invoice", domain, INVOICE_FIELDS):
+            yield Batch(self._complete_invoices(rows), max((r["write_date"] or r["create_date"] for r in rows), default=None))
+
+    def _complete_invoices(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        c = self.client
+        lines = c.read("account.invoice.line", [i for r in rows for i in r["lines"]], LINE_FIELDS)
+        inv_taxes = c.read("account.invoice.tax", [i for r in rows for i in r["taxes"]], ["base", "amount", "tax", "description"])
+        to_pay = c.read("account.move.line", [i for r in rows for i in r["lines_to_pay"]], ["maturity_date"])
+        taxes = self._read_cached("account.tax", {t for ln in lines.values() for t in ln["taxes"]} | {t["tax"] for t in inv_taxes.values()},
+                                  ["name", "description", "rate", "type", "unece_code", "unece_category_code"])
+        units = self._read_cached("product.uom", [ln["unit"] for ln in lines.values()], ["name", "symbol", "unece_code"])
+        products = self._read_cached("product.product", [ln["product"] for ln in lines.values()], ["rec_name", "code"])
+        currencies = self._read_cached("currency.currency", [r["currency"] for r in rows], ["code"])
+        terms = self._read_cached("account.invoice.payment_term", [r["payment_term"] for r in rows], ["name", "description"])
+        companies = self._read_cached("company.company", [r["company"] for r in rows], ["party", "currency"])
+        parties = self._parties([r["party"] for r in rows] + [co["party"] for co in companies.values()])
+        addresses = self._read_cached("party.address", [r["invoice_address"] for r in rows], self._address_fields())
+        countries = self._read_cached("country.country", [a["country"] for a in addresses.values()], ["code"])
+        out = []
+        for r in rows:
+            inv_lines = []
+            for lid in r["lines"]:
+                ln = lines.get(lid)
+                if ln is None or ln["type"] != "line":
+                    continue  # titles, comments and subtotals carry no amounts
+                line_taxes = [taxes[t] for t in ln["taxes"] if t in taxes]
+                inv_lines.append({**ln, "unit": units.get(ln["unit"]), "product": products.get(ln["product"]), "taxes": line_taxes,
+                                  "tax": line_taxes[0] if line_taxes else None})
+            address = addresses.get(r["invoice_address"])
+            if address is not None:
+                address = dict(address, country_code=countries.get(address["country"], {}).get("code"))
+            company = companies.get(r["company"], {})
+            maturities = [m["maturity_date"] for m in (to_pay.get(i) for i in r["lines_to_pay"]) if m and m["maturity_date"]]
+            out.append({
+                **r,
+                "currency": currencies.get(r["currency"]),
+                "payment_term": terms.get(r["payment_term"]),
+                "party": parties.get(r["party"]),
+                "invoice_address": address,
+                "company": {**company, "party": parties.get(company.get("party"))},
+                "lines": inv_lines,
+                "taxes": [{**t, "tax": taxes.get(t["tax"])} for t in (inv_taxes.get(i) for i in r["taxes"]) if t],
+                "due_date": min(maturities) if maturities else None,
+                "updated_at": r["write_date"] or r["create_date"],
+            })
+        return out

@@ -1,0 +1,355 @@
+"""The generic mapping engine: a source record (a dict) + a YAML mapping -> a canonical record.
+
+A mapping file (``mappings/<source>/<document>.yaml``) is data, keyed by EN 16931 business
+terms for invoices and by canonical field paths for customers::
+
+    version: 1
+    document: invoice            # invoice | customer
+    source_id: id                # path of the record's id in the source
+    updated_at: write_date       # path of its last-change timestamp (the watermark)
+    credit_note_sign: negative   # the source stores credit notes with negative amounts
+    tables:
+      units: {u: C62, kg: KGM}
+    terms:
+      BT-1:  {from: number}
+      BT-2:  {from: invoice_date, as: date}
+      BT-3:  {fn: tryton_type_code}
+      BT-130: {from: unit.symbol, table: units, default: C62}
+    groups:
+      BG-25:
+        from: lines
+        terms: {BT-126: {from: id, as: str}}
+
+A term spec takes ``from`` (a dotted path; integer segments index lists), ``value`` (a
+constant), ``fn`` (a named function of :mod:`mappings.functions`, with ``args``), ``as`` (a converter:
+str, date, datetime, decimal, int, bool, upper, digits), ``table``, ``default`` and
+``required``. Loading checks every key and names the file and key of any error; mapping a
+record that cannot be mapped raises :class:`~schemas.errors.RejectedDocument` naming the
+record and the business term.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
+
+import yaml
+from pydantic import ValidationError
+
+from mappings import functions
+from mappings.terms import CUSTOMER_FIELDS, GROUP_TERMS, INVOICE_TERMS, SIGNED_PATHS
+from schemas.errors import ConfigError, RejectedDocument
+from schemas.invoice import Invoice, SourceRef
+from schemas.jsonio import from_json
+from schemas.money import to_decimal
+from schemas.party import Customer
+
+MAPPINGS_DIR = Path(__file__).resolve().parent
+
+
+class TermSpec(TypedDict, total=False):
+    """One business term: where its value comes from and how it is converted."""
+
+    # ``from`` is a Python keyword: the key is spelled ``from`` in YAML and read with .get()
+    value: Any
+    fn: str
+    table: str
+    default: Any
+    required: bool
+
+
+class GroupSpec(TypedDict):
+    terms: dict[str, TermSpec]
+
+
+class MappingFile(TypedDict):
+    """The shape of a mapping file, checked by :func:`load_mapping`."""
+
+    version: int
+    document: str
+    source_id: str
+    updated_at: NotRequired[str]
+    credit_note_sign: NotRequired[str]
+    tables: NotRequired[dict[str, dict[str, Any]]]
+    terms: dict[str, TermSpec]
+    groups: NotRequired[dict[str, GroupSpec]]
+
+
+TERM_KEYS = {"from", "value", "fn", "args", "as", "table", "default", "required"}
+TOP_KEYS = {"version", "document", "source_id", "updated_at", "credit_note_sign", "tables", "terms", "groups", "description"}
+
+
+def _to_date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v)[:10])
+
+
+def _to_datetime(v: Any) -> dt.datetime:
+    d = v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(str(v))
+    return d if d.tzinfo else d.replace(tzinfo=dt.UTC)
+
+
+def _to_str(v: Any) -> str | None:
+    s = str(v).strip()
+    return s or None
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "str": _to_str,
+    "date": _to_date,
+    "datetime": _to_datetime,
+    "decimal": to_decimal,
+    "int": int,
+    "bool": bool,
+    "upper": lambda v: str(v).strip().upper() or None,
+    "digits": lambda v: "".join(ch for ch in str(v) if ch.isdigit()) or None,
+}
+
+
+class MappingError(ConfigError):
+    """A mapping file is invalid; the message names the file and the key."""
+
+
+def _resolve(record: Any, path: str) -> Any:
+    cur = record
+    for part in path.split("."):
+        if cur is None:
+            return None
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        elif isinstance(cur, (list, tuple)) and part.lstrip("-").isdigit():
+            idx = int(part)
+            cur = cur[idx] if -len(cur) <= idx < len(cur) else None
+        else:
+            return None
+    return cur
+
+
+def _set(target: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value
+
+
+@dataclass
+class GroupMap:
+    """A repeating group (lines, VAT breakdown...): the source list and the terms of one element."""
+
+    list_attr: str
+    source_path: str
+    terms: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Mapping:
+    """A checked mapping file, ready to apply to source records."""
+
+    path: Path
+    document: str
+    source_id: str
+    updated_at: str | None
+    credit_note_sign: str
+    tables: dict[str, dict[str, Any]]
+    terms: dict[str, dict[str, Any]]
+    groups: dict[str, GroupMap] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    # -- applying -------------------------------------------------------------------------
+    def _value(self, spec: dict[str, Any], record: Any, root: Any, term: str, rid: str) -> Any:
+        if "value" in spec:
+            value = spec["value"]
+        elif "fn" in spec:
+            arg = _resolve(record, spec["from"]) if "from" in spec else record
+            value = functions.get(spec["fn"])(arg, root, *spec.get("args", []))
+        else:
+            value = _resolve(record, spec["from"])
+        if value is not None and "table" in spec:
+            table = self.tables[spec["table"]]
+            key = str(value)
+            if key not in table:
+                if "default" in spec:
+                    value = spec["default"]
+                else:
+                    raise RejectedDocument(f"value {key!r} is not in table {spec['table']!r} of {self.name}",
+                                           document_id=rid, field=term)
+            else:
+                value = table[key]
+        if value is not None and "as" in spec:
+            try:
+                value = CONVERTERS[spec["as"]](value)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise RejectedDocument(f"cannot read {value!r} as {spec['as']} ({exc})", document_id=rid, field=term) from exc
+        if value is None and "default" in spec:
+            value = spec["default"]
+        if value is None and spec.get("required"):
+            raise RejectedDocument(f"required value is missing (from {spec.get('from', spec.get('fn'))!r})",
+                                   document_id=rid, field=term)
+        return value
+
+    def record_id(self, record: dict[str, Any]) -> str:
+        rid = _resolve(record, self.source_id)
+        if rid is None:
+            raise RejectedDocument(f"the record has no id at {self.source_id!r} ({self.name})", field="source_id")
+        return str(rid)
+
+    def to_dict(self, record: dict[str, Any], source: str) -> dict[str, Any]:
+        """The canonical JSON structure for ``record`` (before type checking)."""
+        rid = self.record_id(record)
+        label = f"{source}:{rid}"
+        out: dict[str, Any] = {}
+        paths = INVOICE_TERMS if self.document == "invoice" else {k: k for k in CUSTOMER_FIELDS}
+        for term, spec in self.terms.items():
+            value = self._value(spec, record, record, term, label)
+            if value is not None:
+                _set(out, paths[term], value)
+        for group, gmap in self.groups.items():
+            items = []
+            for element in _resolve(record, gmap.source_path) or []:
+                item: dict[str, Any] = {}
+                for term, spec in gmap.terms.items():
+                    value = self._value(spec, element, record, f"{group}/{term}", label)
+                    if value is not None:
+                        item[GROUP_TERMS[group][1][term]] = value
+                items.append(item)
+            out[gmap.list_attr] = items
+        updated = _resolve(record, self.updated_at) if self.updated_at else None
+        out["source"] = {"system": source, "id": rid, "updated_at": _to_datetime(updated) if updated else None}
+        if self.document == "invoice" and self.credit_note_sign == "negative":
+            _flip_credit_note(out)
+        return out
+
+    def apply(self, record: dict[str, Any], source: str) -> Invoice | Customer:
+        """Map ``record`` to a canonical :class:`Invoice` or :class:`Customer`."""
+        data = self.to_dict(record, source)
+        model: type[Invoice] | type[Customer] = Invoice if self.document == "invoice" else Customer
+        try:
+            return from_json(model, data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            path = ".".join(str(p) for p in err["loc"])
+            raise RejectedDocument(f"{err['msg']} (canonical field {path})", document_id=f"{source}:{data['source']['id']}",
+                                   field=term_for_path(path) or path) from exc
+
+
+def _flip_credit_note(out: dict[str, Any]) -> None:
+    """A source that stores credit notes negative: make BT-3 381 and amounts positive."""
+    payable = _resolve(out, "totals.payable")
+    if payable is None or Decimal(payable) >= 0:
+        return
+    if out.get("type_code") in (None, "380"):
+        out["type_code"] = "381"
+    for path in SIGNED_PATHS:
+        head, _, leaf = path.rpartition(".")
+        holder = _resolve(out, head)
+        for obj in holder if isinstance(holder, list) else [holder]:
+            if isinstance(obj, dict) and obj.get(leaf) is not None:
+                obj[leaf] = -to_decimal(obj[leaf])
+    for line in out.get("lines", []):
+        # EN 16931 credit notes carry positive quantities and prices
+        if line.get("net_price") is not None and to_decimal(line["net_price"]) < 0:
+            line["net_price"] = -to_decimal(line["net_price"])
+
+
+def term_for_path(path: str) -> str | None:
+    for term, p in INVOICE_TERMS.items():
+        if p == path:
+            return term
+    parts = path.split(".")
+    for group, (attr, gterms) in GROUP_TERMS.items():
+        if parts and parts[0] == attr and len(parts) >= 3:
+            for term, p in gterms.items():
+                if p == parts[2]:
+                    return f"{group}/{term} (line {int(parts[1]) + 1})"
+    return None
+
+
+# -- loading and checking ----------------------------------------------------------------
+def _check_term(where: str, term: str, spec: Any, tables: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise MappingError(f"{where}: {term}: expected a mapping like {{from: field}}, got {spec!r}")
+    unknown = set(spec) - TERM_KEYS
+    if unknown:
+        raise MappingError(f"{where}: {term}: unknown key(s) {sorted(unknown)} (allowed: {sorted(TERM_KEYS)})")
+    if not ({"from", "value", "fn"} & set(spec)):
+        raise MappingError(f"{where}: {term}: needs one of 'from', 'value' or 'fn'")
+    if "as" in spec and spec["as"] not in CONVERTERS:
+        raise MappingError(f"{where}: {term}: unknown converter {spec['as']!r} (known: {sorted(CONVERTERS)})")
+    if "table" in spec and spec["table"] not in tables:
+        raise MappingError(f"{where}: {term}: table {spec['table']!r} is not defined under 'tables'")
+    if "args" in spec and ("fn" not in spec or not isinstance(spec["args"], list)):
+        raise MappingError(f"{where}: {term}: 'args' must be a list and needs 'fn'")
+    if "fn" in spec and not functions.exists(spec["fn"]):
+        raise MappingError(f"{where}: {term}: unknown function {spec['fn']!r} (known: {functions.names()})")
+    return spec
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and check a mapping file; :class:`MappingError` names the file and key."""
+    path = Path(path)
+    where = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{where}: not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise MappingError(f"{where}: cannot read: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise MappingError(f"{where}: expected a mapping at the top level")
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        raise MappingError(f"{where}: unknown top-level key(s) {sorted(unknown)}")
+    for key in ("version", "document", "source_id", "terms"):
+        if key not in raw:
+            raise MappingError(f"{where}: missing required key {key!r}")
+    if raw["version"] != 1:
+        raise MappingError(f"{where}: version: only version 1 is known, got {raw['version']!r}")
+    document = raw["document"]
+    if document not in ("invoice", "customer"):
+        raise MappingError(f"{where}: document: must be 'invoice' or 'customer', got {document!r}")
+    sign = raw.get("credit_note_sign", "positive")
+    if sign not in ("positive", "negative"):
+        raise MappingError(f"{where}: credit_note_sign: must be 'positive' or 'negative'")
+    tables = raw.get("tables") or {}
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise MappingError(f"{where}: tables: each table must be a mapping of source value to canonical value")
+    tables = {name: {str(k): v for k, v in t.items()} for name, t in tables.items()}
+    allowed = set(INVOICE_TERMS) if document == "invoice" else set(CUSTOMER_FIELDS)
+    terms: dict[str, dict[str, Any]] = {}
+    for term, spec in (raw["terms"] or {}).items():
+        if term not in allowed:
+            kind = "EN 16931 business term" if document == "invoice" else "customer field"
+            raise MappingError(f"{where}: terms.{term}: unknown {kind}")
+        terms[term] = _check_term(f"{where}: terms", term, spec, tables)
+    groups: dict[str, GroupMap] = {}
+    for group, gspec in (raw.get("groups") or {}).items():
+        if document != "invoice" or group not in GROUP_TERMS:
+            raise MappingError(f"{where}: groups.{group}: unknown group (known: {sorted(GROUP_TERMS)})")
+        if not isinstance(gspec, dict) or "from" not in gspec or "terms" not in gspec:
+            raise MappingError(f"{where}: groups.{group}: needs 'from' (the list in the record) and 'terms'")
+        gterms = {}
+        for term, spec in gspec["terms"].items():
+            if term not in GROUP_TERMS[group][1]:
+                raise MappingError(f"{where}: groups.{group}.terms.{term}: not a term of {group}")
+            gterms[term] = _check_term(f"{where}: groups.{group}.terms", term, spec, tables)
+        groups[group] = GroupMap(GROUP_TERMS[group][0], gspec["from"], gterms)
+    return Mapping(path=path, document=document, source_id=raw["source_id"], updated_at=raw.get("updated_at"),
+                   credit_note_sign=sign, tables=tables, terms=terms, groups=groups)
+
+
+def mapping_path(source_kind: str, document: str) -> Path:
+    return MAPPINGS_DIR / source_kind / f"{document}.yaml"
+
+
+def all_mapping_files() -> list[Path]:
+    return sorted(MAPPINGS_DIR.glob("*/*.yaml"))
