@@ -3,8 +3,9 @@
 >>> from decimal import Decimal
 >>> from schemas.statement import Balance
 >>> import datetime as dt
->>> to_json(Balance(amount=Decimal("12.30"), date=dt.date(2026, 1, 2), type_code="OPBD"))
-{'amount': '12.30', 'date': '2026-01-02', 'type_code': 'OPBD'}
+>>> data = to_json(Balance(amount=Decimal("12.30"), date=dt.date(2026, 1, 2), type_code="OPBD"))
+>>> data["amount"], data["date"]
+('12.30', '2026-01-02')
 >>> from_json(Balance, {'amount': '12.30', 'date': '2026-01-02', 'type_code': 'OPBD'}).amount
 Decimal('12.30')
 """
