@@ -131,7 +131,7 @@ def classify_response(resp: requests.Response, what: str) -> None:
 
 
 def with_retries(call: Any, *, what: str, attempts: int = 4, base_delay: float = 0.5, max_delay: float = 20.0,
-                 sleep: Any = time.sleep) -> Any:
+                 sleep: Any = None) -> Any:
     """Run ``call()``; retry :class:`RetriableError` and network errors with jittered backoff.
 
     Fatal errors propagate at once. After the last attempt the RetriableError propagates, so
@@ -149,5 +149,5 @@ def with_retries(call: Any, *, what: str, attempts: int = 4, base_delay: float =
         delay = getattr(err, "retry_after", None) or min(max_delay, base_delay * 2 ** (attempt - 1))
         delay = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
         log.warning("%s (attempt %d/%d), retrying in %.1f s", err, attempt, attempts, delay)
-        sleep(delay)
+        (sleep or time.sleep)(delay)
     raise AssertionError("unreachable")

@@ -22,7 +22,7 @@ terms for invoices and by canonical field paths for customers::
 
 A term spec takes ``from`` (a dotted path; integer segments index lists), ``value`` (a
 constant), ``fn`` (a named function of :mod:`mappings.functions`, with ``args``), ``as`` (a converter:
-str, date, datetime, decimal, int, bool, upper, digits), ``table``, ``default`` and
+str, date, datetime, decimal, quantity, int, bool, upper, digits), ``table``, ``default`` and
 ``required``. Loading checks every key and names the file and key of any error; mapping a
 record that cannot be mapped raises :class:`~schemas.errors.RejectedDocument` naming the
 record and the business term.
@@ -101,7 +101,14 @@ def _to_str(v: Any) -> str | None:
     return s or None
 
 
+def _to_quantity(v: Any) -> Decimal:
+    """Quantities may come as binary floats (Tryton's Float fields); their shortest repr is exact
+    for values typed in decimal. Money never goes through here: amounts refuse floats."""
+    return to_decimal(repr(v) if isinstance(v, float) else v)
+
+
 CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "quantity": _to_quantity,
     "str": _to_str,
     "date": _to_date,
     "datetime": _to_datetime,
@@ -209,10 +216,13 @@ class Mapping:
         label = f"{source}:{rid}"
         out: dict[str, Any] = {}
         paths = INVOICE_TERMS if self.document == "invoice" else {k: k for k in CUSTOMER_FIELDS}
-        for term, spec in self.terms.items():
-            value = self._value(spec, record, record, term, label)
-            if value is not None:
-                _set(out, paths[term], value)
+        values = {term: self._value(spec, record, record, term, label) for term, spec in self.terms.items()}
+        for term, value in values.items():
+            if value is None:
+                continue
+            if term.count("-") == 2 and term.endswith("-1") and values.get(term[:-2]) is None:
+                continue  # a scheme (BT-x-1) only goes with its identifier BT-x
+            _set(out, paths[term], value)
         for group, gmap in self.groups.items():
             items = []
             for element in _resolve(record, gmap.source_path) or []:

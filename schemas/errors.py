@@ -47,9 +47,13 @@ class Issue:
     value: object = None
     severity: str = "error"  # "error" or "warning"
 
-    def __str__(self) -> str:
+    def short(self) -> str:
+        """The finding without the record name (for messages that already name the record)."""
         shown = "" if self.value is None else f" (value {self.value!r})"
-        return f"{self.record}: {self.term}: {self.message}{shown}"
+        return f"{self.term}: {self.message}{shown}"
+
+    def __str__(self) -> str:
+        return f"{self.record}: {self.short()}"
 
 
 class RejectedDocument(HubError):
@@ -93,7 +97,7 @@ class ValidationFailed(RejectedDocument):
 
     def __init__(self, document_id: str, issues: list[Issue]) -> None:
         errors = [i for i in issues if i.severity == "error"]
-        msg = "; ".join(str(i) for i in errors[:5])
+        msg = "; ".join(i.short() for i in errors[:5])
         if len(errors) > 5:
             msg += f"; and {len(errors) - 5} more"
         first = errors[0].term if errors else None
