@@ -26,14 +26,28 @@ def airflow_errors() -> Iterator[None]:
         raise AirflowException(f"{exc} (temporary: the task will be retried)") from exc
 
 
+def _utc(value: Any) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value.timestamp(), dt.UTC)
+
+
 def window_end(context: dict[str, Any]) -> dt.datetime:
-    """The fixed end of this run's data window (never now())."""
+    """The fixed end of this run's data window (never now()).
+
+    A scheduled run ends its window at its data interval end; a manual run (an engineer's
+    "sync now", ``dag.test()``) at the moment it was triggered. Both are stored on the DAG run,
+    so re-running its tasks reads the same window.
+    """
+    dag_run = context.get("dag_run")
+    run_type = str(getattr(dag_run, "run_type", "") or "").lower()
+    if dag_run is not None and "manual" in run_type and getattr(dag_run, "run_after", None) is not None:
+        return _utc(dag_run.run_after)
     for key in ("data_interval_end", "logical_date"):
         value = context.get(key)
         if value is not None:
-            return dt.datetime.fromtimestamp(value.timestamp(), dt.UTC)
-    dag_run = context["dag_run"]
-    return dt.datetime.fromtimestamp(dag_run.run_after.timestamp(), dt.UTC)
+            return _utc(value)
+    if dag_run is not None and getattr(dag_run, "run_after", None) is not None:
+        return _utc(dag_run.run_after)
+    raise ValueError("no data interval, logical date or run_after in the task context")
 
 
 def enabled_source_names() -> list[str]:

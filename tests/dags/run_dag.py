@@ -1,0 +1,28 @@
+"""Run one DAG with ``dag.test()`` in this process and print its final state as JSON.
+
+Used by the end-to-end tests in a subprocess, so that Airflow's configuration (taken from the
+environment at import) and logging stay out of the pytest process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from airflow.dag_processing.dagbag import DagBag
+
+
+def main(dag_id: str) -> int:
+    bag = DagBag(dag_folder=None)
+    if bag.import_errors:
+        print(json.dumps({"import_errors": {k: str(v) for k, v in bag.import_errors.items()}}))
+        return 2
+    dag = bag.get_dag(dag_id)
+    run = dag.test()
+    states = {ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): str(ti.state) for ti in run.get_task_instances()}
+    print("O2C_RESULT " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": states}))
+    return 0 if str(run.state).endswith("success") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
