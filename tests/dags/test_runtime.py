@@ -1,0 +1,37 @@
+"""The Airflow glue translates library errors and fixes the data window."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pendulum
+import pytest
+
+pytestmark = pytest.mark.airflow
+
+
+def test_fatal_fails_without_retry_and_retriable_retries():
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from o2c_airflow.runtime import airflow_errors
+
+    from schemas.errors import AuthError, RetriableError
+
+    with pytest.raises(AirflowFailException, match="not retried"):
+        with airflow_errors():
+            raise AuthError("Tryton: HTTP 401")
+    with pytest.raises(AirflowException) as err:
+        with airflow_errors():
+            raise RetriableError("Tryton: HTTP 503")
+    assert not isinstance(err.value, AirflowFailException)
+    assert "will be retried" in str(err.value)
+
+
+def test_window_end_scheduled_and_manual():
+    from o2c_airflow.runtime import window_end
+
+    end = pendulum.datetime(2026, 3, 1, 10, tz="Europe/Paris")
+    scheduled = {"dag_run": SimpleNamespace(run_type="scheduled", run_after=end.add(minutes=5)), "data_interval_end": end}
+    assert window_end(scheduled) == dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
+    manual = {"dag_run": SimpleNamespace(run_type="manual", run_after=end.add(minutes=5)), "data_interval_end": end}
+    assert window_end(manual) == dt.datetime(2026, 3, 1, 9, 5, tzinfo=dt.UTC)
