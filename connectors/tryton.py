@@ -149,7 +149,8 @@ def _window(since: dt.datetime | None, until: dt.datetime) -> list[Any]:
 INVOICE_FIELDS = ["number", "invoice_date", "type", "state", "currency", "party", "invoice_address", "company",
                   "payment_term", "reference", "description", "total_amount", "untaxed_amount", "tax_amount",
                   "lines", "taxes", "lines_to_pay", "write_date", "create_date"]
-LINE_FIELDS = ["invoice", "type", "sequence", "quantity", "unit", "unit_price", "amount", "description", "product", "taxes"]
+LINE_FIELDS = ["invoice", "type", "sequence", "quantity", "unit", "unit_price", "amount", "description", "product", "taxes",
+               "invoice_taxes"]
 PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms", "lang", "write_date", "create_date"]
 
 
@@ -248,6 +249,8 @@ class TrytonConnector(BaseConnector):
         lines = c.read("account.invoice.line", [i for r in rows for i in r["lines"]], LINE_FIELDS)
         inv_taxes = c.read("account.invoice.tax", [i for r in rows for i in r["taxes"]], ["base", "amount", "tax", "description"])
         to_pay = c.read("account.move.line", [i for r in rows for i in r["lines_to_pay"]], ["maturity_date"])
+        # a line's own taxes may be a parent tax without a rate (the French chart's VAT groups);
+        # the invoice taxes it produced carry the child tax that was applied, with its rate
         taxes = self._read_cached("account.tax", {t for ln in lines.values() for t in ln["taxes"]} | {t["tax"] for t in inv_taxes.values()},
                                   ["name", "description", "rate", "type", "unece_code", "unece_category_code"])
         units = self._read_cached("product.uom", [ln["unit"] for ln in lines.values()], ["name", "symbol", "unece_code"])
@@ -265,7 +268,8 @@ class TrytonConnector(BaseConnector):
                 ln = lines.get(lid)
                 if ln is None or ln["type"] != "line":
                     continue  # titles, comments and subtotals carry no amounts
-                line_taxes = [taxes[t] for t in ln["taxes"] if t in taxes]
+                applied = [inv_taxes[t]["tax"] for t in ln.get("invoice_taxes") or [] if t in inv_taxes]
+                line_taxes = [taxes[t] for t in (applied or ln["taxes"]) if t in taxes]
                 inv_lines.append({**ln, "unit": units.get(ln["unit"]), "product": products.get(ln["product"]), "taxes": line_taxes,
                                   "tax": line_taxes[0] if line_taxes else None})
             address = addresses.get(r["invoice_address"])

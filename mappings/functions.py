@@ -8,6 +8,8 @@ the only code a mapping may run.
 '732829320'
 >>> fraction_to_percent("0.055", {})
 Decimal('5.5')
+>>> fraction_to_percent("0.20", {})
+Decimal('20')
 >>> text_line("12 rue de la Paix\\nBat. B", {}, 2)
 'Bat. B'
 """
@@ -65,7 +67,8 @@ def fraction_to_percent(value: Any, record: Any) -> Decimal | None:
     """A rate stored as a fraction (0.2) as a percentage (20), exactly."""
     if value is None:
         return None
-    return (to_decimal(value) * 100).normalize()
+    pct = to_decimal(value) * 100
+    return pct.quantize(Decimal(1)) if pct == pct.to_integral_value() else pct.normalize()
 
 
 @register("text_line")

@@ -17,8 +17,9 @@ account_fr account_statement account_credit_limit edocument_uncefact`` activated
 - payment terms "30 jours net" and "45 jours fin de mois", units, product categories, products;
 - 8 customers (7 French with SIREN/SIRET/VAT computed with python-stdnum, 1 German with a DE VAT id);
 - ``--invoices`` posted customer invoices in date order through 2026 (numbering is strictly
-  chronological), 4 posted credit notes made with Tryton's credit wizard (negative totals),
-  one cancelled invoice and one draft invoice (the hub must not pull either).
+  chronological), 4 posted partial credit notes shaped as Tryton's credit wizard makes them
+  (negative quantity, line ``origin`` = the credited invoice line, negative total), one cancelled
+  invoice and one draft invoice (the hub must not pull either).
 
 Everything random comes from ``random.Random(seed)``, so a seed gives the same data every time.
 The script prints a JSON summary on stdout (amounts as strings).
@@ -403,15 +404,20 @@ class Seeder:
             category.customer_taxes.append(self.get("account.tax")(self.taxes[tax_xml_id].id))
             category.save()
             categories[key] = category
-        self.products_by_code = {}
+        # what the line's on_change_product would fill in, kept to build invoice lines as plain values
+        self.product_lines: dict[str, dict[str, Any]] = {}
         for code, name, kind, unit, price, category in PRODUCTS:
-            template = Template(name=name, type=kind, default_uom=units[unit], list_price=price,
+            template = Template(name=name, code=code, type=kind, default_uom=units[unit], list_price=price,
                                 account_category=categories[category])
             template.save()
             (product,) = template.products
-            product.code = code
-            product.save()
-            self.products_by_code[code] = product
+            _name, tax_xml_id, revenue = CATEGORY_TAXES[category]
+            self.product_lines[code] = {
+                "product": product.id,
+                "unit": units[unit].id,
+                "account": self.accounts[revenue].id,
+                "taxes": [self.taxes[tax_xml_id].id],
+            }
 
     def customers(self) -> None:
         self.customer_parties = []
@@ -424,97 +430,153 @@ class Seeder:
             self.customer_parties.append((c, party))
 
     # invoices
+    #
+    # Invoices are created as plain values (what the client's on_change calls would fill in) and
+    # posted in batches: about 5 times faster than building them field by field with proteus.
+    # Invoice.post numbers a batch in date order, so numbering stays chronological.
+
     def invoice_dates(self, count: int) -> list[dt.date]:
         days = [FIRST_DATE + dt.timedelta(days=i) for i in range((LAST_DATE - FIRST_DATE).days + 1)]
         business_days = [d for d in days if d.weekday() < 5]
         return sorted(self.rng.choice(business_days) for _ in range(count))
 
-    def new_invoice(self, date: dt.date, customer: Customer, party: Any) -> Any:
-        Invoice = self.get("account.invoice")
-        invoice = Invoice(type="out", party=party, invoice_date=date)
-        invoice.reference = f"CMD-{date:%y%m}-{self.rng.randint(1000, 9999)}"
-        invoice.description = f"Commande {customer.name.split()[0]} {date:%B %Y}"
+    def invoice_header(self, party: Any) -> dict[str, Any]:
+        """Header values from the invoice's own on_change_party (computed once per party, not saved)."""
+        if party.id not in self.headers:
+            probe = self.get("account.invoice")(type="out", party=party)
+            self.headers[party.id] = {
+                "company": probe.company.id,
+                "type": "out",
+                "party": party.id,
+                "invoice_address": probe.invoice_address.id,
+                "currency": probe.currency.id,
+                "journal": probe.journal.id,
+                "account": probe.account.id,
+                "payment_term": probe.payment_term.id,
+            }
+        return dict(self.headers[party.id])
+
+    def invoice_values(self, date: dt.date, customer: Customer, party: Any) -> dict[str, Any]:
+        values = self.invoice_header(party)
+        values["invoice_date"] = date
+        values["reference"] = f"CMD-{date:%y%m}-{self.rng.randint(1000, 9999)}"
+        values["description"] = f"Commande du {date:%d/%m/%Y}"
+        lines = []
         for _ in range(self.rng.choice([1, 1, 2, 2, 3, 4])):
             code, _name, kind, unit, price, _cat = self.rng.choice(PRODUCTS)
-            line = invoice.lines.new()
-            line.product = self.products_by_code[code]
+            product = self.product_lines[code]
             if unit == "kg":
-                line.quantity = float(self.rng.randrange(50, 1500, 10))
+                quantity = float(self.rng.randrange(50, 1500, 10))
             elif unit == "h":
-                line.quantity = float(self.rng.choice([2, 3.5, 4, 6, 7.5, 8, 12, 16]))
+                quantity = float(self.rng.choice([2, 3.5, 4, 6, 7.5, 8, 12, 16]))
             else:
-                line.quantity = float(self.rng.randint(1, 12))
-            line.unit_price = (price * Decimal(self.rng.choice([100, 100, 100, 95, 90, 105])) / 100).quantize(
+                quantity = float(self.rng.randint(1, 12))
+            unit_price = (price * Decimal(self.rng.choice([100, 100, 100, 95, 90, 105])) / 100).quantize(
                 Decimal("0.0001"))
+            taxes = product["taxes"]
             if customer.country != "FR":
-                line.taxes.clear()
-                line.taxes.append(self.get("account.tax")(self.taxes[INTRA_EU_TAX[kind]].id))
-        return invoice
+                taxes = [self.taxes[INTRA_EU_TAX[kind]].id]
+            lines.append({
+                "type": "line",
+                "invoice_type": "out",
+                "company": values["company"],
+                "currency": values["currency"],
+                "party": party.id,
+                "product": product["product"],
+                "unit": product["unit"],
+                "account": product["account"],
+                "quantity": quantity,
+                "unit_price": unit_price,
+                "taxes": [("add", taxes)],
+            })
+        values["lines"] = [("create", lines)]
+        return values
+
+    def credit_values(self, original_id: int, date: dt.date) -> dict[str, Any]:
+        """A partial credit note for the first line of a posted invoice, as Tryton's credit wizard
+        makes it: same header, negative quantity, ``origin`` pointing at the credited line."""
+        Invoice = self.get("account.invoice")
+        original = Invoice(original_id)
+        line = original.lines[0]
+        values = self.invoice_header(original.party)
+        values["invoice_date"] = date
+        values["reference"] = original.reference
+        values["description"] = f"Avoir sur facture {original.number}"
+        quantity = line.quantity if line.quantity <= 1 else max(1.0, float(int(line.quantity / 2)))
+        values["lines"] = [("create", [{
+            "type": "line",
+            "invoice_type": "out",
+            "company": values["company"],
+            "currency": values["currency"],
+            "party": original.party.id,
+            "product": line.product.id,
+            "unit": line.unit.id,
+            "account": line.account.id,
+            "quantity": -quantity,
+            "unit_price": line.unit_price,
+            "taxes": [("add", [t.id for t in line.taxes])],
+            "origin": f"account.invoice.line,{line.id}",
+        }])]
+        return values
+
+    def create_and_post(self, vlist: list[dict[str, Any]]) -> list[int]:
+        if not vlist:
+            return []
+        proxy = self.get("account.invoice")._proxy
+        ids = proxy.create(vlist, self.config.context)
+        proxy.post(ids, self.config.context)
+        return list(ids)
 
     def pick_customer(self) -> tuple[Customer, Any]:
         weights = [c.weight for c, _ in self.customer_parties]
         return self.rng.choices(self.customer_parties, weights=weights)[0]
 
-    def invoices(self, count: int) -> dict[str, Any]:
+    def invoices(self, count: int, batch: int = 10) -> dict[str, Any]:
         Invoice = self.get("account.invoice")
+        self.headers: dict[int, dict[str, Any]] = {}
         dates = self.invoice_dates(count + CREDIT_NOTES)
-        # credit notes sit at evenly spread positions, each crediting an earlier invoice
+        # credit notes sit at evenly spread positions, each crediting a recent, uncredited invoice
         credit_slots = {int((i + 1) * len(dates) / (CREDIT_NOTES + 1)) for i in range(CREDIT_NOTES)}
-        posted: list[Any] = []
-        credit_notes: list[Any] = []
+        posted: list[int] = []
+        pending: list[dict[str, Any]] = []
         credited: set[int] = set()
         for position, date in enumerate(dates):
-            candidates = [i for i in posted[-8:] if i.id not in credited]
-            if position in credit_slots and candidates:
-                original = self.rng.choice(candidates)
-                credited.add(original.id)
-                credit_notes.append(self.credit_note(original, date))
-                continue
+            if position in credit_slots:
+                posted += self.create_and_post(pending)
+                pending = []
+                candidates = [i for i in posted[-8:] if i not in credited]
+                if candidates:
+                    original = self.rng.choice(candidates)
+                    credited.add(original)
+                    pending.append(self.credit_values(original, date))
+                    continue
             customer, party = self.pick_customer()
-            invoice = self.new_invoice(date, customer, party)
-            invoice.save()
-            invoice.click("post")
-            posted.append(invoice)
+            pending.append(self.invoice_values(date, customer, party))
+            if len(pending) >= batch:
+                posted += self.create_and_post(pending)
+                pending = []
+        posted += self.create_and_post(pending)
 
         # one cancelled invoice (never numbered) and one draft invoice, dated after the last posted one
+        proxy = Invoice._proxy
         customer, party = self.customer_parties[2]
-        cancelled = self.new_invoice(LAST_DATE + dt.timedelta(days=3), customer, party)
-        cancelled.comment = "Annulée : commande en double"
-        cancelled.save()
-        cancelled.click("cancel")
+        values = self.invoice_values(LAST_DATE + dt.timedelta(days=3), customer, party)
+        values["comment"] = "Annulée : commande en double"
+        (cancelled_id,) = proxy.create([values], self.config.context)
+        proxy.cancel([cancelled_id], self.config.context)
         customer, party = self.customer_parties[0]
-        draft = self.new_invoice(LAST_DATE + dt.timedelta(days=4), customer, party)
-        draft.comment = "Brouillon : en attente de validation du bon de livraison"
-        draft.save()
+        values = self.invoice_values(LAST_DATE + dt.timedelta(days=4), customer, party)
+        values["comment"] = "Brouillon : en attente du bon de livraison"
+        (draft_id,) = proxy.create([values], self.config.context)
 
         all_posted = Invoice.find([("type", "=", "out"), ("state", "=", "posted")], order=[("id", "ASC")])
         return {
             "posted": all_posted,
             "invoices": [i for i in all_posted if i.total_amount >= 0],
             "credit_notes": [i for i in all_posted if i.total_amount < 0],
-            "draft": draft,
-            "cancelled": cancelled,
+            "draft": Invoice(draft_id),
+            "cancelled": Invoice(cancelled_id),
         }
-
-    def credit_note(self, original: Any, date: dt.date) -> Any:
-        Invoice = self.get("account.invoice")
-        credit = self.Wizard("account.invoice.credit", [original])
-        credit.form.with_refund = False
-        credit.form.invoice_date = date
-        credit.execute("credit")
-        (records,) = credit.actions  # proteus turns the act_window into its records
-        (note,) = records
-        note = Invoice(note.id)
-        note.description = f"Avoir sur facture {original.number}"
-        # a partial credit: keep the first line, credit only part of its quantity
-        for line in list(note.lines)[1:]:
-            note.lines.remove(line)
-        first = note.lines[0]
-        if abs(first.quantity) > 1:
-            first.quantity = -max(1.0, float(int(abs(first.quantity) / 2)))
-        note.save()
-        note.click("post")
-        return note
 
 
 def _no_dns_email_check() -> None:

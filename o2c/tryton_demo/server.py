@@ -10,10 +10,13 @@ Three steps, each cached or isolated:
 3. :class:`TrytonServer` runs ``trytond -c CONF -d DATABASE`` on ``127.0.0.1`` and a free port and
    waits until ``POST /<db>/rpc/`` answers.
 
->>> db = prepare_database(Path("var/tryton"), invoices=40, seed=1)  # doctest: +SKIP
->>> with TrytonServer(db) as server:                                 # doctest: +SKIP
-...     print(server.url, server.database, server.admin_login)
-http://127.0.0.1:40123/ o2c admin
+Usage (``python -m o2c.tryton_demo.server [WORKDIR]`` does the same and serves until Ctrl-C)::
+
+    db = prepare_database(Path("var/tryton"), invoices=40, seed=1, overwrite=True)
+    with TrytonServer(db) as server:
+        server.url, server.rpc_url        # http://127.0.0.1:40123/  http://127.0.0.1:40123/o2c/rpc/
+        server.admin_login, server.admin_password, server.log_path
+        server.summary["posted_total"]    # the seed summary, e.g. "106338.85"
 
 trytond and proteus run in child processes from the venv of :data:`sys.executable`; this module
 imports neither.
@@ -59,6 +62,7 @@ DATABASE = "o2c"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "tryton-cache"
 SEED_SCRIPT = Path(__file__).with_name("seed.py")
+SEEDED_KEEP = 4  # seeded databases kept in a cache directory (about 6 MB each)
 
 
 class TrytonDemoError(FatalError):
@@ -292,6 +296,16 @@ def _seed_into_cache(template: Path, cached_db: Path, cached_summary: Path, *, i
         cached_summary.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    _prune_seeded(cached_db.parent, keep=SEEDED_KEEP)
+
+
+def _prune_seeded(cache_dir: Path, keep: int) -> None:
+    """Drop all but the ``keep`` newest seeded files (each change of seed.py makes a new one)."""
+    entries = sorted(cache_dir.glob("seeded-*.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[keep:]:
+        for suffix in (".sqlite", ".json", ".log", ".lock"):
+            with contextlib.suppress(FileNotFoundError):
+                old.with_suffix(suffix).unlink()
 
 
 # -- step 3: server -----------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ def test_sync_matches_tryton_to_the_cent_and_rerun_changes_nothing(tryton_server
         assert row.payable == abs(total), number
         assert row.type_code == ("381" if total < 0 else "380"), number
     assert sum(r.payable if r.type_code == "380" else -r.payable for r in stored.values()) == sum(truth.values())
+    for row in stored.values():  # every line carries the VAT rate actually applied
+        rates = {ln["vat_rate"] for ln in row.document["lines"]}
+        assert None not in rates and rates <= {"20", "10", "5.5", "0"}, (row.number, rates)
     customers = {s.stream: s for s in first.streams}["customers"]
     assert customers.inserted >= 5 and customers.rejected == 0
 

@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import requests
 from stdnum.de import vat as de_vat
 from stdnum.fr import siren, siret, tva
 
-from o2c.tryton_demo.server import TrytonServer
+from o2c.tryton_demo.server import TrytonDemoError, TrytonServer, prepare_database
 
 pytestmark = pytest.mark.tryton
 
@@ -131,6 +132,19 @@ def test_posted_invoices_match_the_seed(tryton_server: TrytonServer, rpc: Rpc) -
         assert [i["invoice_date"] for i in serie] == sorted(i["invoice_date"] for i in serie)
 
 
+def test_credit_notes_point_at_the_credited_invoice(tryton_server: TrytonServer, rpc: Rpc) -> None:
+    notes = rpc.model("account.invoice", "read", tryton_server.summary["credit_note_ids"], ["number", "lines"])
+    lines = rpc.model("account.invoice.line", "read", [i for n in notes for i in n["lines"]],
+                      ["quantity", "amount", "origin", "invoice"])
+    assert len(lines) == 4
+    for line in lines:
+        assert line["quantity"] < 0 and line["amount"] < 0
+        model, _, origin_id = line["origin"].partition(",")
+        assert model == "account.invoice.line"
+        (origin,) = rpc.model("account.invoice.line", "read", [int(origin_id)], ["invoice.number"])
+        assert origin["invoice."]["number"].startswith("FA2026-")
+
+
 def test_draft_and_cancelled_invoices_are_not_posted(tryton_server: TrytonServer, rpc: Rpc) -> None:
     summary = tryton_server.summary
     draft_id, cancelled_id = summary["draft_id"], summary["cancelled_id"]
@@ -199,3 +213,18 @@ def test_write_date_filter(rpc: Rpc) -> None:
     later = now + dt.timedelta(hours=1)
     assert rpc.model("account.invoice", "search_count",
                      POSTED_OUT + [["OR", ("write_date", ">=", later), ("create_date", ">=", later)]]) == 0
+
+
+def test_prepare_refuses_a_database_under_a_running_server(tryton_server: TrytonServer) -> None:
+    with pytest.raises(TrytonDemoError, match="served by trytond"):
+        prepare_database(tryton_server.workdir, overwrite=True, cache_dir=tryton_server.workdir / "unused")
+
+
+def test_start_failure_reports_the_log_tail(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "broken.sqlite").write_bytes(b"not a database")
+    server = TrytonServer(tmp_path, "broken", start_timeout=5)
+    with pytest.raises(TrytonDemoError, match="last lines of") as raised:
+        server.start()
+    assert str(server.log_path) in str(raised.value)
+    assert server.process is None and not server.pid_path.exists()
