@@ -5,8 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-test.txt pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
-# Debian packages the tests need: OpenSSH server and client (a real sshd for the SFTP tests)
-APT_PACKAGES := openssh-server openssh-client
+# Debian packages the tests need: OpenSSH (a real sshd for the SFTP tests), Chromium and a font (UI page tests)
+APT_PACKAGES := openssh-server openssh-client chromium fonts-dejavu-core
 
 export O2C_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(CURDIR)/var/airflow

@@ -1,0 +1,56 @@
+"""What the finance review pages show, as plain data read from the store (no web code here)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from o2c.store import Store
+from o2c.store.models import InvoiceRow, Quarantine
+
+
+@dataclass
+class SourceTotals:
+    source: str
+    invoices: int = 0
+    credit_notes: int = 0
+    net_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    open_rejects: int = 0
+
+
+def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
+    """Sync runs, open quarantine and per-source totals for the review page."""
+    totals: dict[str, SourceTotals] = {}
+    with store.session() as s:
+        rows = s.execute(
+            select(InvoiceRow.source, InvoiceRow.type_code, InvoiceRow.currency, InvoiceRow.payable)
+        ).all()
+        net: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for source, type_code, currency, payable in rows:
+            t = totals.setdefault(source, SourceTotals(source))
+            if type_code == "381":
+                t.credit_notes += 1
+                net[(source, currency)] -= payable
+            else:
+                t.invoices += 1
+                net[(source, currency)] += payable
+        for (source, currency), amount in net.items():
+            totals[source].net_by_currency[currency] = amount
+        for source, count in s.execute(
+            select(Quarantine.source, func.count()).where(Quarantine.resolution.is_(None)).group_by(Quarantine.source)
+        ):
+            totals.setdefault(source, SourceTotals(source)).open_rejects = count
+    return {
+        "runs": store.runs(limit=runs),
+        "quarantine": store.quarantined(open_only=True),
+        "totals": sorted(totals.values(), key=lambda t: t.source),
+    }
+
+
+def quarantine_item(store: Store, item_id: int) -> Quarantine | None:
+    with store.session() as s:
+        return s.get(Quarantine, item_id)
