@@ -22,6 +22,7 @@ import base64
 import datetime as dt
 import itertools
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -92,6 +93,8 @@ class TrytonClient:
         self.http = session or requests.Session()
         self._ids = itertools.count(1)
         self.context: dict[str, Any] = {}
+        self.rpc_seconds = 0.0  # wall time spent waiting for the server (for overhead benchmarks)
+        self.rpc_calls = 0
         self._login()
 
     def _post(self, method: str, params: list[Any], *, auth: bool = True) -> Any:
@@ -99,9 +102,14 @@ class TrytonClient:
         what = f"Tryton {self.conn.host}:{self.conn.port}/{self.conn.schema} {method}"
 
         def once() -> Any:
-            resp = self.http.post(self.url, json=payload, timeout=self.timeout)
-            classify_response(resp, what)
-            body = resp.json()
+            started = time.perf_counter()
+            try:
+                resp = self.http.post(self.url, json=payload, timeout=self.timeout)
+                classify_response(resp, what)
+                body = resp.json()
+            finally:
+                self.rpc_seconds += time.perf_counter() - started
+                self.rpc_calls += 1
             if body.get("error"):
                 kind, *detail = body["error"] if isinstance(body["error"], list) else [body["error"]]
                 if kind in RETRIABLE_SERVER_ERRORS:
