@@ -14,6 +14,7 @@ import click
 COMMANDS: list[tuple[str, str]] = [
     ("o2c.commands.db", "db"),
     ("o2c.commands.sync", "sync"),
+    ("o2c.commands.einvoice", "einvoice"),
 ]
 
 

@@ -1,0 +1,108 @@
+"""``o2c einvoice``: render, parse and validate e-invoices (Factur-X, CII, UBL) from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+FORMATS = ("facturx-minimum", "facturx-basicwl", "facturx-basic", "facturx-en16931", "facturx-extended", "cii", "ubl")  # = edi.validation.FORMATS
+
+
+@click.group()
+def einvoice() -> None:
+    """E-invoices: Factur-X PDF/A-3, UN/CEFACT CII D16B, UBL 2.1."""
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@einvoice.command()
+@click.argument("invoice_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="facturx-en16931", show_default=True,
+              help="facturx-* writes a PDF/A-3 with factur-x.xml; cii writes EN 16931 CII XML; ubl writes UBL 2.1 XML.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
+@click.option("--no-validate", is_flag=True, help="Skip the XSD + schematron check of the XML before writing.")
+def render(invoice_json: Path, fmt: str, output: Path, no_validate: bool) -> None:
+    """Render INVOICE_JSON (the hub's canonical invoice as JSON) to FORMAT."""
+    from edi import validation
+    from schemas.errors import HubError
+    from schemas.invoice import Invoice
+    from schemas.jsonio import from_json
+
+    try:
+        inv = from_json(Invoice, json.loads(invoice_json.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:
+        _fail(ValueError(f"{invoice_json}: not a canonical invoice: {exc}"))
+        return
+    try:
+        data = validation.render_valid(inv, fmt) if not no_validate else _render_unchecked(inv, fmt)
+    except validation.InvoiceRejected as exc:
+        click.echo(exc.result.report(), err=True)
+        sys.exit(1)
+    except HubError as exc:
+        _fail(exc)
+        return
+    output.write_bytes(data)
+    click.echo(f"{output}: {fmt}, {len(data)} bytes")
+
+
+def _render_unchecked(inv: object, fmt: str) -> bytes:
+    from edi import cii, facturx, ubl
+
+    if fmt == "ubl":
+        return ubl.render(inv)  # type: ignore[arg-type]
+    profile = "en16931" if fmt == "cii" else fmt.removeprefix("facturx-")
+    xml = cii.render(inv, profile)  # type: ignore[arg-type]
+    return facturx.render_pdf(inv, profile, xml=xml) if fmt.startswith("facturx-") else xml  # type: ignore[arg-type]
+
+
+def _read_any(path: Path) -> bytes:
+    return sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+
+
+@einvoice.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the canonical invoice as JSON (amounts as strings).")
+def parse(file: Path, as_json: bool) -> None:
+    """Parse FILE (Factur-X/ZUGFeRD PDF, CII or UBL XML) into the canonical invoice."""
+    from edi import facturx
+    from schemas.errors import RejectedDocument
+    from schemas.jsonio import to_json
+
+    data = _read_any(file)
+    try:
+        if data.lstrip()[:5] == b"%PDF-":
+            inv = facturx.parse(data, document_id=file.name)
+        else:
+            inv = facturx.parse_xml(data, document_id=file.name)
+    except RejectedDocument as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(to_json(inv), ensure_ascii=False, indent=2))
+    else:
+        t = inv.totals
+        click.echo(f"{inv.number} ({inv.type_code}) {inv.issue_date} {inv.seller.name} -> {inv.buyer.name}: "
+                   f"{len(inv.lines)} line(s), total {t.tax_inclusive} {inv.currency}, due {t.payable} {inv.currency}")
+
+
+@einvoice.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--no-schematron", is_flag=True, help="XSD only (fast).")
+def validate(file: Path, no_schematron: bool) -> None:
+    """Validate FILE: XSD, EN 16931 schematron, Factur-X profile rules. Exit 0 when valid, 1 otherwise."""
+    from edi import validation
+    from schemas.errors import RejectedDocument
+
+    try:
+        result = validation.validate(_read_any(file), document_id=file.name, schematrons=not no_schematron)
+    except RejectedDocument as exc:
+        _fail(exc)
+        return
+    click.echo(result.report())
+    sys.exit(0 if result.valid else 1)
