@@ -255,7 +255,8 @@ class TrytonConnector(BaseConnector):
     def _complete_invoices(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         c = self.client
         lines = c.read("account.invoice.line", [i for r in rows for i in r["lines"]], LINE_FIELDS)
-        inv_taxes = c.read("account.invoice.tax", [i for r in rows for i in r["taxes"]], ["base", "amount", "tax", "description"])
+        inv_taxes = c.read("account.invoice.tax", [i for r in rows for i in r["taxes"]],
+                           self._fields("account.invoice.tax", ["base", "amount", "tax", "description"], ["legal_notice"]))
         to_pay = c.read("account.move.line", [i for r in rows for i in r["lines_to_pay"]], ["maturity_date"])
         # a line's own taxes may be a parent tax without a rate (the French chart's VAT groups);
         # the invoice taxes it produced carry the child tax that was applied, with its rate

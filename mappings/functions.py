@@ -100,3 +100,273 @@ def contact(mechanisms: Any, record: Any, kind: str) -> str | None:
 def join(value: Any, record: Any, sep: str = " ") -> str | None:
     parts = [str(v).strip() for v in (value or []) if v not in (None, "")]
     return sep.join(parts) or None
+
+
+# -- converters for the ERP/CRM connectors (filedrop, sql, odoo, sap_s4, salesforce, hubspot) --
+@register("parse_date")
+def parse_date(value: Any, record: Any, *formats: str) -> Any:
+    """A date written in one of ``formats`` (strptime; default day/month/year as in French exports).
+
+    Dates and datetimes pass through; ISO dates are always accepted.
+
+    >>> parse_date("31/01/2026", {})
+    datetime.date(2026, 1, 31)
+    >>> parse_date("2026-01-31", {}, "%d.%m.%Y")
+    datetime.date(2026, 1, 31)
+    >>> parse_date("31.01.26", {}, "%d.%m.%y")
+    datetime.date(2026, 1, 31)
+    >>> parse_date("", {}) is None
+    True
+    """
+    import datetime as dt
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    for fmt in formats or ("%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y", "%d-%m-%Y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return dt.date.fromisoformat(text[:10])  # ValueError -> the mapper rejects the record naming the term
+
+
+@register("vat_category")
+def vat_category(rate: Any, record: Any, zero_category: str = "E") -> str | None:
+    """The VAT category (UNCL 5305) of a rate: ``S`` when positive, else ``zero_category``
+    (``E`` exempt, ``Z`` zero-rated, ``AE`` reverse charge, ``K`` intra-EU, ``G`` export).
+
+    >>> vat_category("5,5", {})
+    'S'
+    >>> vat_category("0", {}, "AE")
+    'AE'
+    >>> vat_category(None, {}) is None
+    True
+    """
+    if rate is None or rate == "":
+        return None
+    return "S" if to_decimal(rate) > 0 else zero_category
+
+
+@register("decimal_from_number")
+def decimal_from_number(value: Any, record: Any) -> Decimal | None:
+    """A JSON or spreadsheet number (possibly a binary float) as the Decimal it was typed as
+    (its shortest repr), for rates and quantities; amounts should arrive as text or Decimal.
+
+    >>> decimal_from_number(5.5, {})
+    Decimal('5.5')
+    >>> decimal_from_number(0.1, {}) + decimal_from_number(0.2, {})
+    Decimal('0.3')
+    """
+    if value is None or value is False or value == "":
+        return None
+    return to_decimal(repr(value) if isinstance(value, float) else value)
+
+
+@register("ref_name")
+def ref_name(value: Any, record: Any) -> Any:
+    """The display name of an Odoo many2one value ``[id, "name"]`` (``False`` when empty).
+
+    >>> ref_name([3, "EUR"], {})
+    'EUR'
+    >>> ref_name(False, {}) is None
+    True
+    """
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return value[1]
+    return None
+
+
+@register("falsy_none")
+def falsy_none(value: Any, record: Any) -> Any:
+    """Odoo sends ``False`` for an empty field of any type: make it None.
+
+    >>> falsy_none(False, {}) is None
+    True
+    >>> falsy_none("FR123", {})
+    'FR123'
+    """
+    return None if value is False or value == "" else value
+
+
+@register("discounted_price")
+def discounted_price(line: Any, record: Any, price_key: str = "price_unit", discount_key: str = "discount") -> Decimal | None:
+    """The net unit price (BT-146) of a line with a percentage discount: price x (1 - d/100).
+
+    >>> discounted_price({"price_unit": Decimal("80.00"), "discount": Decimal("12.5")}, {})
+    Decimal('70.00000')
+    >>> discounted_price({"price_unit": Decimal("80.00"), "discount": False}, {})
+    Decimal('80.00')
+    """
+    price = line.get(price_key) if isinstance(line, dict) else None
+    if price is None or price is False:
+        return None
+    price = to_decimal(repr(price) if isinstance(price, float) else price)
+    discount = line.get(discount_key)
+    if not discount:
+        return price
+    discount = to_decimal(repr(discount) if isinstance(discount, float) else discount)
+    return price * (1 - discount / 100)
+
+
+@register("odata_datetime")
+def odata_datetime(value: Any, record: Any) -> Any:
+    """An OData V2 JSON date ``/Date(1767225600000)/`` or ``/Date(...+0060)/`` as an aware UTC datetime;
+    ISO strings pass through. The offset suffix (minutes) is informational: the ticks are UTC.
+
+    >>> odata_datetime("/Date(1767225600000)/", {})
+    datetime.datetime(2026, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    >>> odata_datetime("/Date(1767225600000+0060)/", {}).isoformat()
+    '2026-01-01T00:00:00+00:00'
+    >>> odata_datetime(None, {}) is None
+    True
+    """
+    import datetime as dt
+    import re
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value
+    m = re.fullmatch(r"/Date\((-?\d+)([+-]\d{4})?\)/", str(value).strip())
+    if not m:
+        return dt.datetime.fromisoformat(str(value))
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=int(m.group(1)))
+
+
+@register("odata_date")
+def odata_date(value: Any, record: Any) -> Any:
+    """An OData V2 ``Edm.DateTime`` holding a date (``/Date(1767225600000)/``) as a date.
+
+    >>> odata_date("/Date(1767225600000)/", {})
+    datetime.date(2026, 1, 1)
+    """
+    d = odata_datetime(value, record)
+    return d.date() if d is not None else None
+
+
+@register("siren_of")
+def siren_of(value: Any, record: Any) -> str | None:
+    """The SIREN in a French registration number: a SIREN itself (9 digits) or a SIRET (14).
+
+    >>> siren_of("552 081 317", {}), siren_of("54206547900017", {}), siren_of("HRB 1234", {})
+    ('552081317', '542065479', None)
+    """
+    digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+    if len(digits) == 14:
+        return digits[:9]
+    return digits if len(digits) == 9 else None
+
+
+@register("siret_of")
+def siret_of(value: Any, record: Any) -> str | None:
+    """The SIRET (14 digits) in a registration number, if it is one.
+
+    >>> siret_of("542 065 479 00017", {}), siret_of("552081317", {})
+    ('54206547900017', None)
+    """
+    digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+    return digits if len(digits) == 14 else None
+
+
+@register("pluck")
+def pluck(items: Any, record: Any, key: str) -> list[Any]:
+    """The non-empty ``key`` values of a list of dicts (bank accounts -> IBANs...).
+
+    >>> pluck([{"iban": "FR76..."}, {"iban": False}, {"x": 1}], {}, "iban")
+    ['FR76...']
+    """
+    return [item[key] for item in items or [] if isinstance(item, dict) and item.get(key) not in (None, False, "")]
+
+
+@register("sap_tax_number")
+def sap_tax_number(numbers: Any, record: Any, *types: str) -> str | None:
+    """The first business-partner tax number of one of ``types`` (SAP BPTaxType: FR0 VAT id,
+    FR1 SIREN, FR2 SIRET, DE0 VAT id...) in a ``{type: number}`` dict, blanks removed; a SIRET
+    asked as an identifier gives its SIREN when the type list starts with a SIREN type.
+
+    >>> sap_tax_number({"FR0": "FR 44 732829320", "FR2": "73282932000074"}, {}, "FR0")
+    'FR44732829320'
+    >>> sap_tax_number({"FR2": "73282932000074"}, {}, "FR1", "FR2")
+    '732829320'
+    """
+    for kind in types:
+        raw = (numbers or {}).get(kind)
+        if raw:
+            value = str(raw).replace(" ", "")
+            if types[0] == "FR1" and kind == "FR2":
+                siren: str | None = siren_of(value, record)
+                return siren
+            return value
+    return None
+
+
+@register("unit_price")
+def unit_price(item: Any, record: Any, amount_key: str, quantity_key: str) -> Decimal | None:
+    """The net unit price of a line that states only its amount and quantity (amount / quantity).
+
+    >>> unit_price({"NetAmount": "350.000", "BillingQuantity": "1000.000"}, {}, "NetAmount", "BillingQuantity")
+    Decimal('0.35')
+    >>> unit_price({"NetAmount": "2500.000", "BillingQuantity": "2.000"}, {}, "NetAmount", "BillingQuantity")
+    Decimal('1250')
+    >>> unit_price({"NetAmount": "10", "BillingQuantity": "0"}, {}, "NetAmount", "BillingQuantity") is None
+    True
+    """
+    amount, quantity = item.get(amount_key), item.get(quantity_key)
+    if amount in (None, "") or quantity in (None, ""):
+        return None
+    q = to_decimal(quantity)
+    if q == 0:
+        return None
+    price = to_decimal(amount) / q
+    return price.quantize(Decimal(1)) if price == price.to_integral_value() else price.normalize()
+
+
+@register("siren_from_vat")
+def siren_from_vat(value: Any, record: Any) -> str | None:
+    """The SIREN inside a French VAT id (``FR`` + 2-character key + SIREN).
+
+    >>> siren_from_vat("FR44732829320", {}), siren_from_vat("DE136695976", {})
+    ('732829320', None)
+    """
+    text = str(value or "").replace(" ", "").upper()
+    if len(text) == 13 and text.startswith("FR") and text[4:].isdigit():
+        return text[4:]
+    return None
+
+
+@register("add_days")
+def add_days(value: Any, record: Any, days_path: str) -> Any:
+    """A date plus the number of days found at ``days_path`` in the record (a due date from
+    payment terms in days); None when either is missing.
+
+    >>> import datetime as dt
+    >>> add_days(dt.date(2026, 1, 9), {"terms": {"days": "30"}}, "terms.days")
+    datetime.date(2026, 2, 8)
+    """
+    import datetime as dt
+
+    days: Any = record
+    for part in days_path.split("."):
+        days = days.get(part) if isinstance(days, dict) else None
+    if value is None or days in (None, ""):
+        return None
+    start = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+    return start + dt.timedelta(days=int(str(days).strip()))
+
+
+@register("nonzero")
+def nonzero(value: Any, record: Any) -> Decimal | None:
+    """An amount where 0 means "not set" (Odoo's ``credit_limit``): None for 0, else the Decimal.
+
+    >>> nonzero(Decimal("0.0"), {}) is None, nonzero("2500.5", {})
+    (True, Decimal('2500.5'))
+    """
+    if value is None or value is False or value == "":
+        return None
+    amount = to_decimal(repr(value) if isinstance(value, float) else value)
+    return None if amount == 0 else amount

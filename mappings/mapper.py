@@ -23,7 +23,9 @@ terms for invoices and by canonical field paths for customers::
 A term spec takes ``from`` (a dotted path; integer segments index lists), ``value`` (a
 constant), ``fn`` (a named function of :mod:`mappings.functions`, with ``args``), ``as`` (a converter:
 str, date, datetime, decimal, quantity, int, bool, upper, digits), ``table``, ``default`` and
-``required``. Loading checks every key and names the file and key of any error; mapping a
+``required``. An optional top-level ``reject_if: <path>`` rejects any record that has a value
+at that path, with the value as the reason (a connector's marker for an unreadable file or row,
+e.g. ``_error`` from :mod:`connectors.filedrop`). Loading checks every key and names the file and key of any error; mapping a
 record that cannot be mapped raises :class:`~schemas.errors.RejectedDocument` naming the
 record and the business term.
 """
@@ -43,7 +45,7 @@ from pydantic import ValidationError
 from mappings import functions
 from mappings.terms import CUSTOMER_FIELDS, GROUP_TERMS, INVOICE_TERMS, SIGNED_PATHS
 from schemas.errors import ConfigError, RejectedDocument
-from schemas.invoice import Invoice, SourceRef
+from schemas.invoice import Invoice
 from schemas.jsonio import from_json
 from schemas.money import to_decimal
 from schemas.party import Customer
@@ -74,13 +76,15 @@ class MappingFile(TypedDict):
     source_id: str
     updated_at: NotRequired[str]
     credit_note_sign: NotRequired[str]
+    reject_if: NotRequired[str]
     tables: NotRequired[dict[str, dict[str, Any]]]
     terms: dict[str, TermSpec]
     groups: NotRequired[dict[str, GroupSpec]]
 
 
 TERM_KEYS = {"from", "value", "fn", "args", "as", "table", "default", "required"}
-TOP_KEYS = {"version", "document", "source_id", "updated_at", "credit_note_sign", "tables", "terms", "groups", "description"}
+TOP_KEYS = {"version", "document", "source_id", "updated_at", "credit_note_sign", "tables", "terms", "groups", "description",
+            "reject_if"}
 
 
 def _to_date(v: Any) -> dt.date:
@@ -167,6 +171,7 @@ class Mapping:
     tables: dict[str, dict[str, Any]]
     terms: dict[str, dict[str, Any]]
     groups: dict[str, GroupMap] = field(default_factory=dict)
+    reject_if: str | None = None
 
     @property
     def name(self) -> str:
@@ -214,6 +219,9 @@ class Mapping:
         """The canonical JSON structure for ``record`` (before type checking)."""
         rid = self.record_id(record)
         label = f"{source}:{rid}"
+        marker = _resolve(record, self.reject_if) if self.reject_if else None
+        if marker not in (None, "", [], {}):
+            raise RejectedDocument(str(marker), document_id=label, field=self.reject_if)
         out: dict[str, Any] = {}
         paths = INVOICE_TERMS if self.document == "invoice" else {k: k for k in CUSTOMER_FIELDS}
         values = {term: self._value(spec, record, record, term, label) for term, spec in self.terms.items()}
@@ -237,6 +245,8 @@ class Mapping:
         out["source"] = {"system": source, "id": rid, "updated_at": _to_datetime(updated) if updated else None}
         if self.document == "invoice" and self.credit_note_sign == "negative":
             _flip_credit_note(out)
+        if self.document == "invoice" and out.get("vat_breakdown"):
+            out["vat_breakdown"] = merge_vat_breakdown(out["vat_breakdown"])
         return out
 
     def apply(self, record: dict[str, Any], source: str) -> Invoice | Customer:
@@ -269,6 +279,35 @@ def _flip_credit_note(out: dict[str, Any]) -> None:
         # EN 16931 credit notes carry positive quantities and prices
         if line.get("net_price") is not None and to_decimal(line["net_price"]) < 0:
             line["net_price"] = -to_decimal(line["net_price"])
+
+
+def merge_vat_breakdown(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One BG-23 per VAT category, rate and exemption code, as EN 16931 requires (BR-S-08...).
+
+    Sources often keep several taxes with the same rate (French charts split goods and services
+    at 20 %); their bases and amounts are added up.
+
+    >>> merge_vat_breakdown([{"category": "S", "rate": "20", "taxable_amount": "100", "tax_amount": "20"},
+    ...                      {"category": "S", "rate": "20", "taxable_amount": "50.5", "tax_amount": "10.1"}])
+    [{'category': 'S', 'rate': '20', 'taxable_amount': Decimal('150.5'), 'tax_amount': Decimal('30.1')}]
+    """
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for item in items:
+        rate = item.get("rate")
+        key = (item.get("category"), None if rate is None else to_decimal(rate), item.get("exemption_reason_code"))
+        if key not in merged:
+            merged[key] = dict(item)
+            continue
+        into = merged[key]
+        for amount in ("taxable_amount", "tax_amount"):
+            into[amount] = to_decimal(into.get(amount) or 0) + to_decimal(item.get(amount) or 0)
+        if item.get("exemption_reason") and not into.get("exemption_reason"):
+            into["exemption_reason"] = item["exemption_reason"]
+    for into in merged.values():
+        for amount in ("taxable_amount", "tax_amount"):
+            if amount in into and not isinstance(into[amount], Decimal):
+                into[amount] = to_decimal(into[amount])
+    return list(merged.values())
 
 
 def term_for_path(path: str) -> str | None:
@@ -353,8 +392,11 @@ def load_mapping(path: str | Path) -> Mapping:
                 raise MappingError(f"{where}: groups.{group}.terms.{term}: not a term of {group}")
             gterms[term] = _check_term(f"{where}: groups.{group}.terms", term, spec, tables)
         groups[group] = GroupMap(GROUP_TERMS[group][0], gspec["from"], gterms)
+    reject_if = raw.get("reject_if")
+    if reject_if is not None and not isinstance(reject_if, str):
+        raise MappingError(f"{where}: reject_if: must be a field path (a string), got {reject_if!r}")
     return Mapping(path=path, document=document, source_id=raw["source_id"], updated_at=raw.get("updated_at"),
-                   credit_note_sign=sign, tables=tables, terms=terms, groups=groups)
+                   credit_note_sign=sign, tables=tables, terms=terms, groups=groups, reject_if=reject_if)
 
 
 def mapping_path(source_kind: str, document: str) -> Path:

@@ -15,6 +15,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("o2c.commands.db", "db"),
     ("o2c.commands.sync", "sync"),
     ("o2c.commands.einvoice", "einvoice"),
+    ("o2c.commands.bank", "bank"),
 ]
 
 

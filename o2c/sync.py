@@ -19,6 +19,8 @@ from connectors import build
 from connectors.base import ConnectionInfo
 from o2c.sources import STREAM_DOCUMENTS, SourceConfig
 from o2c.store import Store
+from o2c.store.models import CustomerRow
+from o2c.store.parties import consolidate
 from schemas.errors import HubError, RejectedDocument
 from schemas.invoice import Invoice
 from schemas.party import Customer
@@ -102,6 +104,8 @@ def sync_stream(
                                 assert isinstance(canonical, Customer)
                                 validate_customer(canonical)
                                 result = store.upsert_customer(s, canonical, run_id=run.id)
+                                if result.outcome != "unchanged":
+                                    consolidate(s, s.get(CustomerRow, result.row_id))
                         except RejectedDocument as exc:
                             summary.rejected += 1
                             rid = str(record.get("id", "?"))

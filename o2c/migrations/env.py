@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import o2c.store  # noqa: F401  (imports every table module)
 from o2c.store.models import Base
 
 config = context.config

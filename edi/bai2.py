@@ -1,0 +1,336 @@
+"""BAI2: the US cash-management balance reporting file (BAI Version 2).
+
+Standard: Bank Administration Institute, *Cash Management Balance Reporting Specifications,
+Version 2* (2005 edition, now maintained by the X9 committee as ANSI X9.121-2016 "BAI2").
+Spec: https://www.bai.org/docs/default-source/libraries/site-general-downloads/cash_management_2005.pdf
+
+Records (comma-separated fields, ``/`` ends a record, ``88`` continues the previous one):
+
+- ``01`` file header (sender, receiver, creation date and time, file id, ..., version ``2``);
+- ``02`` group header (ultimate receiver, originator, status, as-of date and time, currency);
+- ``03`` account identifier with summary/status amounts as ``type code, amount, item count,
+  funds type`` repeats: ``010`` opening ledger, ``015`` closing ledger, ``040``/``045``
+  opening/closing available, ``100``/``400`` total credits/debits ...;
+- ``16`` transaction detail: type code, amount, funds type, bank reference, customer
+  reference, text (``88`` records add text lines);
+- ``49`` account trailer, ``98`` group trailer, ``99`` file trailer: each carries a control
+  total (the algebraic sum of the amounts of the records it closes) and record counts, which
+  are all checked.
+
+Amounts have implied decimals: "the number of decimal places is determined by the currency
+code" (two for USD, none for JPY). Detail type codes 100-399 are credits, 400-699 debits; a
+currency left blank is "the currency of the group, or USD when the group gives none".
+
+>>> data = b'''01,BANKUS33,ACME,260105,2300,F001,,,2/
+... 02,ACME,BANKUS33,1,260105,2400,USD,2/
+... 03,123456789,USD,010,100000,,,015,112500,,/
+... 16,165,25000,0,B60105001,INV-42,ACH CREDIT ACME CORP/
+... 88,INVOICE INV-42
+... 16,475,12500,0,B60105002,,CHECK 1001/
+... 49,250000,5/
+... 98,250000,1,7/
+... 99,250000,1,9/'''
+>>> [st] = parse(data)
+>>> st.account_number, st.opening_balance.amount, st.closing_balance.amount, st.balance_difference()
+('123456789', Decimal('1000.00'), Decimal('1125.00'), Decimal('0.00'))
+>>> e = st.entries[0]
+>>> e.amount, e.bank_ref, e.entry_ref, e.remittance_lines, e.proprietary_code
+(Decimal('250.00'), 'B60105001', 'INV-42', ['ACH CREDIT ACME CORP', 'INVOICE INV-42'], '165')
+>>> validate(data.replace(b"49,250000,5/", b"49,250001,5/"))
+Traceback (most recent call last):
+...
+schemas.errors.InvalidChecksum: <bytes>, line 7, 49: account control total 250001, the records add up to 250000
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+
+from schemas.errors import InvalidChecksum, InvalidFormat, RejectedDocument
+from schemas.money import minor_units
+from schemas.statement import Balance, BankEntry, BankStatement
+
+__all__ = ["parse", "validate", "iter_entries"]
+
+# status (balance) codes the canonical model names; other 0xx codes keep "BAI2:<code>"
+_BALANCES = {"010": "OPBD", "015": "CLBD", "040": "OPAV", "045": "CLAV", "050": "FWAV"}
+
+
+class _Bad(Exception):
+    def __init__(self, msg: str, line: int, field: str, checksum: bool = False) -> None:
+        super().__init__(msg)
+        self.msg, self.line, self.field, self.checksum = msg, line, field, checksum
+
+
+def _records(data: bytes | str) -> list[tuple[int, list[str], str, list[int]]]:
+    """``(line, fields, code, [physical records])`` per logical record, ``88`` continuations merged."""
+    text = data.decode("latin-1") if isinstance(data, (bytes, bytearray)) else data
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    out: list[tuple[int, list[str], str, list[int]]] = []
+    for number, raw in enumerate(text.split("\n"), 1):
+        raw = raw.strip()
+        if not raw:
+            continue
+        code = raw[:2]
+        if code == "88":
+            if not out:
+                raise _Bad("continuation (88) before any record", number, "88")
+            line, fields, prev, count = out[-1]
+            count[0] += 1
+            body = raw[3:] if raw[2:3] == "," else raw[2:]
+            if prev == "16":  # text lines of a transaction: kept whole, commas included
+                fields.append("\x0088" + body.rstrip("/").rstrip())
+            else:
+                fields.extend(body.rstrip("/").split(","))
+            continue
+        if len(raw) < 2 or not code.isdigit() or (len(raw) > 2 and raw[2] != ","):
+            raise _Bad(f"not a BAI2 record: {raw[:20]!r}", number, "record code")
+        body = raw[3:]
+        if code == "16":
+            fields = [body]  # split later: the text field may hold commas
+        else:
+            fields = body.rstrip("/").split(",")
+        out.append((number, fields, code, [1]))
+    return out
+
+
+def _int(text: str, line: int, field: str, *, blank: int | None = None) -> int:
+    t = text.strip()
+    if not t and blank is not None:
+        return blank
+    try:
+        return int(t)
+    except ValueError:
+        raise _Bad(f"not a whole number: {text!r}", line, field) from None
+
+
+def _date(text: str, line: int, field: str) -> dt.date:
+    t = text.strip()
+    if len(t) != 6 or not t.isdigit():
+        raise _Bad(f"not a date (YYMMDD): {text!r}", line, field)
+    try:
+        return dt.date(2000 + int(t[:2]), int(t[2:4]), int(t[4:]))
+    except ValueError:
+        raise _Bad(f"not a date (YYMMDD): {text!r}", line, field) from None
+
+
+def _scaled(value: int, currency: str) -> Decimal:
+    return Decimal(value).scaleb(-minor_units(currency))
+
+
+def _funds_skip(fields: list[str], i: int, line: int) -> tuple[int, dt.date | None]:
+    """Skip the funds-type fields starting at ``fields[i]``; return the next index, value date.
+
+    "0", "1", "2", "Z" or blank stand alone; "V" is followed by value date and time; "S" by
+    three amounts (immediate, one-day, two-or-more days); "D" by a count then that many
+    (days, amount) pairs.
+    """
+    ftype = fields[i].strip() if i < len(fields) else ""
+    i += 1
+    if ftype == "V":
+        value = _date(fields[i], line, "value date") if i < len(fields) and fields[i].strip() else None
+        return i + 2, value
+    if ftype == "S":
+        return i + 3, None
+    if ftype == "D":
+        n = _int(fields[i] if i < len(fields) else "", line, "distribution count", blank=0)
+        return i + 1 + 2 * n, None
+    if ftype not in ("", "0", "1", "2", "Z"):
+        raise _Bad(f"unknown funds type {ftype!r}", line, "funds type")
+    return i, None
+
+
+def _transaction(body: str, extra: list[str], line: int, currency: str, as_of: dt.date) -> tuple[BankEntry, int]:
+    """A ``16`` record; returns the entry and the raw amount (for the control total)."""
+    fields = body.rstrip().removesuffix("/").split(",")  # "/" ends the record
+    code = fields[0].strip()
+    if not code.isdigit():
+        raise _Bad(f"not a type code: {code!r}", line, "16 type code")
+    n = int(code)
+    if 100 <= n < 400:
+        sign = 1
+    elif 400 <= n < 700:
+        sign = -1
+    else:
+        raise _Bad(f"detail type code {code} is neither a credit (100-399) nor a debit (400-699)", line,
+                   "16 type code")
+    raw_amount = _int(fields[1] if len(fields) > 1 else "", line, "16 amount", blank=0)
+    i, value_date = _funds_skip(fields, 2, line)
+    bank_ref = fields[i].strip() if i < len(fields) else ""
+    cust_ref = fields[i + 1].strip() if i + 1 < len(fields) else ""
+    text = ",".join(fields[i + 2:]).strip() if i + 2 < len(fields) else ""
+    lines = [text] if text else []
+    lines += [x[3:].strip() for x in extra if x[3:].strip()]
+    entry = BankEntry(
+        amount=sign * _scaled(raw_amount, currency),
+        currency=currency,
+        booking_date=as_of,
+        value_date=value_date or as_of,
+        bank_ref=bank_ref or None,
+        entry_ref=cust_ref or None,
+        proprietary_code=code,
+        remittance_lines=lines,
+    )
+    return entry, raw_amount
+
+
+def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
+    try:
+        records = _records(data)
+        if not records:
+            raise _Bad("empty file", 1, "01")
+        if records[0][2] != "01":
+            raise _Bad("a BAI2 file starts with a file header (01)", records[0][0], "01")
+        line, fields, _, _ = records[0]
+        if len(fields) >= 8 and fields[7].strip() not in ("2", ""):
+            raise _Bad(f"version {fields[7].strip()!r}: only BAI version 2 is read", line, "01 version")
+        created = None
+        if len(fields) > 2 and fields[2].strip():
+            created_date = _date(fields[2], line, "01 creation date")
+            t = fields[3].strip() if len(fields) > 3 else ""
+            hh, mm = (int(t[:2]), int(t[2:4])) if len(t) == 4 and t.isdigit() else (0, 0)
+            created = dt.datetime(created_date.year, created_date.month, created_date.day, hh % 24, mm % 60)
+        file_id = fields[4].strip() if len(fields) > 4 else ""
+        file_total = file_groups = 0
+        file_records = 1
+        group: dict | None = None
+        stmt: BankStatement | None = None
+        acct_total = acct_records = 0
+        done = False
+        for line, fields, code, (nrec,) in records[1:]:
+            if done:
+                raise _Bad("record after the file trailer (99)", line, code)
+            file_records += nrec
+            if code == "02":
+                if group is not None:
+                    raise _Bad("group header (02) before the previous group trailer (98)", line, "02")
+                as_of = _date(fields[3] if len(fields) > 3 else "", line, "02 as-of date")
+                ccy = fields[5].strip() if len(fields) > 5 else ""
+                group = {"as_of": as_of, "currency": ccy or "USD", "total": 0, "accounts": 0, "records": 1,
+                         "originator": fields[1].strip() if len(fields) > 1 else ""}
+            elif code == "03":
+                if group is None:
+                    raise _Bad("account (03) outside a group (no 02 before it)", line, "03")
+                if stmt is not None:
+                    raise _Bad("account (03) before the previous account trailer (49)", line, "03")
+                account = fields[0].strip()
+                ccy = (fields[1].strip() if len(fields) > 1 else "") or group["currency"]
+                stmt = BankStatement(format="bai2", account_iban=None, account_number=account, currency=ccy,
+                                     created_at=created, message_id=file_id or None)
+                stmt.from_date = stmt.to_date = dt.datetime.combine(group["as_of"], dt.time())
+                acct_total, acct_records = 0, nrec
+                i = 2
+                while i < len(fields):
+                    tcode = fields[i].strip()
+                    if not tcode:  # producers differ on a "," before "/": blank fields between groups
+                        i += 1
+                        continue
+                    raw = fields[i + 1].strip() if i + 1 < len(fields) else ""
+                    amount = _int(raw, line, f"03 amount of type {tcode}", blank=0) if raw else None
+                    if amount is not None:
+                        acct_total += amount
+                    if tcode.isdigit() and int(tcode) < 100 and amount is not None:
+                        bal = Balance(amount=_scaled(amount, ccy), date=group["as_of"],
+                                      type_code=_BALANCES.get(tcode, f"BAI2:{tcode}"), currency=ccy)
+                        if tcode == "010":
+                            stmt.opening_balance = bal
+                        elif tcode == "015":
+                            stmt.closing_balance = bal
+                        else:
+                            stmt.other_balances.append(bal)
+                    i, _ = _funds_skip(fields, i + 3, line)
+            elif code == "16":
+                if stmt is None:
+                    raise _Bad("transaction (16) outside an account (no 03 before it)", line, "16")
+                body, extra = fields[0], fields[1:]
+                entry, raw_amount = _transaction(body, extra, line, stmt.currency, group["as_of"])  # type: ignore[index]
+                stmt.entries.append(entry)
+                acct_total += raw_amount
+                acct_records += nrec
+            elif code == "49":
+                if stmt is None or group is None:
+                    raise _Bad("account trailer (49) without an account (03)", line, "49")
+                total = _int(fields[0] if fields else "", line, "49 control total", blank=0)
+                count = _int(fields[1] if len(fields) > 1 else "", line, "49 number of records")
+                acct_records += 1
+                if total != acct_total:
+                    raise _Bad(f"account control total {total}, the records add up to {acct_total}", line, "49",
+                               checksum=True)
+                if count != acct_records:
+                    raise _Bad(f"account trailer counts {count} records, the account has {acct_records}", line,
+                               "49", checksum=True)
+                group["total"] += acct_total
+                group["accounts"] += 1
+                group["records"] += acct_records
+                yield stmt
+                stmt = None
+            elif code == "98":
+                if group is None or stmt is not None:
+                    raise _Bad("group trailer (98) without a closed group", line, "98")
+                total = _int(fields[0] if fields else "", line, "98 control total", blank=0)
+                accounts = _int(fields[1] if len(fields) > 1 else "", line, "98 number of accounts")
+                count = _int(fields[2] if len(fields) > 2 else "", line, "98 number of records")
+                if total != group["total"]:
+                    raise _Bad(f"group control total {total}, the accounts add up to {group['total']}", line,
+                               "98", checksum=True)
+                if accounts != group["accounts"]:
+                    raise _Bad(f"group trailer counts {accounts} accounts, the group has {group['accounts']}",
+                               line, "98", checksum=True)
+                if count != group["records"] + 1:
+                    raise _Bad(f"group trailer counts {count} records, the group has {group['records'] + 1}",
+                               line, "98", checksum=True)
+                file_total += group["total"]
+                file_groups += 1
+                group = None
+            elif code == "99":
+                if group is not None:
+                    raise _Bad("file trailer (99) before the group trailer (98)", line, "99")
+                total = _int(fields[0] if fields else "", line, "99 control total", blank=0)
+                groups = _int(fields[1] if len(fields) > 1 else "", line, "99 number of groups")
+                count = _int(fields[2] if len(fields) > 2 else "", line, "99 number of records")
+                if total != file_total:
+                    raise _Bad(f"file control total {total}, the groups add up to {file_total}", line, "99",
+                               checksum=True)
+                if groups != file_groups:
+                    raise _Bad(f"file trailer counts {groups} groups, the file has {file_groups}", line, "99",
+                               checksum=True)
+                total_records = file_records
+                if count != total_records:
+                    raise _Bad(f"file trailer counts {count} records, the file has {total_records}", line, "99",
+                               checksum=True)
+                done = True
+            elif code == "01":
+                raise _Bad("second file header (01)", line, "01")
+            else:
+                raise _Bad(f"unknown record code {code!r}", line, "record code")
+        if not done:
+            raise _Bad("file trailer (99) missing: the file is truncated", records[-1][0], "99")
+    except _Bad as bad:
+        cls = InvalidChecksum if bad.checksum else InvalidFormat
+        raise cls(bad.msg, document_id=document_id, line=bad.line, field=bad.field) from None
+    except RejectedDocument:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+        raise InvalidFormat(f"unreadable BAI2 file: {exc}", document_id=document_id) from None
+
+
+def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:
+    """One statement per account (``03`` ... ``49``) of a BAI2 file, trailers checked."""
+    return list(_statements(data, document_id))
+
+
+def iter_entries(data: bytes | str, *, document_id: str = "<bytes>") -> Iterator[tuple[BankStatement, BankEntry]]:
+    """``(statement, entry)`` pairs, like :func:`edi.camt.iter_entries`."""
+    for st in _statements(data, document_id):
+        for e in st.entries:
+            yield st, e
+
+
+def validate(data: bytes | str, *, document_id: str = "<bytes>") -> None:
+    """Parse, check trailers, balances and currency; raise a RejectedDocument subclass."""
+    from edi.bank import check_statement
+
+    for st in parse(data, document_id=document_id):
+        check_statement(st, document_id=document_id)

@@ -1,0 +1,225 @@
+"""Bank statement files, whatever the format: sniff, parse, check.
+
+Formats: ISO 20022 camt.052/053/054 (:mod:`edi.camt`), SWIFT MT940/MT942 (:mod:`edi.mt940`),
+French CFONB 120 (:mod:`edi.cfonb120`) and BAI2 (:mod:`edi.bai2`). Each module offers
+``parse(data) -> list[BankStatement]`` and ``validate(data) -> None``; this one picks the module
+from the first bytes of the file and checks what every statement must satisfy:
+
+- the balances reconcile: opening + booked entries = closing (when both balances are given);
+- every entry and balance is in the statement's currency, a three-letter code.
+
+A file that fails one check is rejected whole, with a :class:`~schemas.errors.RejectedDocument`
+subclass whose message names the file, the statement, the line or field, and why.
+
+>>> sniff(b"01,CITIDIRECT,8888888,170608,0105,1,,,2/")
+'bai2'
+>>> sniff(b":20:STARTUMSE\\r\\n:25:10020030/1234567\\r\\n")
+'mt940'
+>>> sniff(b"0130004    00001EUR2 00012345601  050126".ljust(120) + b"\\n")
+'cfonb120'
+>>> sniff(b"<?xml version='1.0'?><Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.054.001.08'>")
+'camt.054'
+>>> sniff(b"%PDF-1.7")
+Traceback (most recent call last):
+...
+schemas.errors.InvalidFormat: not a bank statement file this hub reads (camt.052/053/054, MT940/MT942, CFONB 120, BAI2)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from types import ModuleType
+
+from schemas.errors import InvalidChecksum, InvalidFormat
+from schemas.statement import BankEntry, BankStatement
+
+__all__ = ["sniff", "module_for", "parse_file", "parse", "iter_entries", "check_statement", "FORMATS"]
+
+#: format name (as :func:`sniff` returns it) -> module name
+FORMATS = {
+    "camt.052": "edi.camt",
+    "camt.053": "edi.camt",
+    "camt.054": "edi.camt",
+    "mt940": "edi.mt940",
+    "mt942": "edi.mt940",
+    "cfonb120": "edi.cfonb120",
+    "bai2": "edi.bai2",
+}
+_CAMT_NS = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:(camt\.05[234])\.")
+_MT_TAG = re.compile(rb"(?m)^:(20|25|28C?|60[FM]|61|86|62[FM]):")
+_CFONB_CODES = (b"01", b"04", b"05", b"07")
+_HEAD = 65536  # bytes given to sniff(): an XML prolog with comments can push the root element far
+
+
+def sniff(data_head: bytes) -> str:
+    """The format of a bank file from its first bytes (4 KB are plenty)."""
+    head = data_head.lstrip(b"\xef\xbb\xbf \t\r\n\x00")
+    if head.startswith(b"<"):
+        m = _CAMT_NS.search(head)
+        if m:
+            return m.group(1).decode()
+        raise InvalidFormat("XML but not an ISO 20022 camt.052/053/054 document")
+    if head.startswith(b"01,"):
+        return "bai2"
+    if head.startswith(b"{1:") or head.startswith(b":20:") or len(_MT_TAG.findall(head[:4096])) >= 2:
+        if re.search(rb"\{2:[IO]942|^:34F:", head, re.M):
+            return "mt942"
+        return "mt940"
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    # CFONB 120: 120-character records (trailing blanks are often trimmed), maybe without breaks
+    if head[:2] in _CFONB_CODES and first[2:7].strip().isdigit() and (
+        80 <= len(first) <= 120 or (len(first) > 120 and first[120:122] in _CFONB_CODES)
+    ):
+        return "cfonb120"
+    raise InvalidFormat(
+        "not a bank statement file this hub reads (camt.052/053/054, MT940/MT942, CFONB 120, BAI2)"
+    )
+
+
+def module_for(fmt: str) -> ModuleType:
+    """The parser module of a format name returned by :func:`sniff`."""
+    import importlib
+
+    return importlib.import_module(FORMATS[fmt])
+
+
+def _name(stmt: BankStatement) -> str:
+    account = stmt.account_iban or stmt.account_number or "?"
+    ident = stmt.statement_id or stmt.sequence_number
+    return f"statement {ident} of account {account}" if ident else f"statement of account {account}"
+
+
+def check_statement(stmt: BankStatement, *, document_id: str = "") -> None:
+    """Raise unless the statement's balances reconcile and its currencies agree.
+
+    >>> import datetime as dt
+    >>> from schemas.statement import Balance, BankEntry
+    >>> d = dt.date(2026, 1, 5)
+    >>> st = BankStatement(format="camt.053.001.08", account_iban="FR76...", currency="EUR", statement_id="S1",
+    ...     opening_balance=Balance(amount=Decimal("100"), date=d, type_code="OPBD"),
+    ...     closing_balance=Balance(amount=Decimal("90"), date=d, type_code="CLBD"),
+    ...     entries=[BankEntry(amount=Decimal("-9.99"), currency="EUR")])
+    >>> check_statement(st, document_id="s.xml")
+    Traceback (most recent call last):
+    ...
+    schemas.errors.InvalidChecksum: s.xml, statement S1 of account FR76...: opening 100 + entries -9.99 = 90.01, but the closing balance is 90 (difference 0.01)
+    """
+    where = _where(stmt, document_id)
+    _check_header(stmt, where)
+    for i, e in enumerate(stmt.entries):
+        _check_entry(stmt, e, i, where)
+    _check_total(stmt, sum((e.amount for e in stmt.entries if e.status == "BOOK"), Decimal(0)), where)
+
+
+def _where(stmt: BankStatement, document_id: str) -> str:
+    return f"{document_id}, {_name(stmt)}" if document_id else _name(stmt)
+
+
+def _check_header(stmt: BankStatement, where: str) -> None:
+    ccy = stmt.currency
+    if not (isinstance(ccy, str) and len(ccy) == 3 and ccy.isalpha() and ccy.isupper()):
+        raise InvalidFormat(f"no valid statement currency ({ccy!r})", document_id=where, field="currency")
+    for bal in (stmt.opening_balance, stmt.closing_balance, *stmt.other_balances):
+        if bal is not None and bal.currency and bal.currency != ccy:
+            raise InvalidFormat(
+                f"{bal.type_code} balance is in {bal.currency}, the statement in {ccy}",
+                document_id=where, field="balance currency")
+
+
+def _check_entry(stmt: BankStatement, e: BankEntry, i: int, where: str) -> None:
+    if e.currency != stmt.currency:
+        ref = e.bank_ref or e.entry_ref or f"#{i + 1}"
+        raise InvalidFormat(f"entry {ref} is in {e.currency}, the statement in {stmt.currency}",
+                            document_id=where, field="entry currency")
+
+
+def _check_total(stmt: BankStatement, total: Decimal, where: str) -> None:
+    """opening + booked entries (``total``) must equal closing, when both balances are given."""
+    if stmt.opening_balance is None or stmt.closing_balance is None:
+        return
+    opening, closing = stmt.opening_balance.amount, stmt.closing_balance.amount
+    diff = opening + total - closing
+    if diff:
+        raise InvalidChecksum(
+            f"opening {opening} + entries {total} = {opening + total}, but the closing balance is "
+            f"{closing} (difference {diff})", document_id=where)
+
+
+def iter_entries(path: str | os.PathLike[str], *, check: bool = True) -> Iterator[tuple[BankStatement, BankEntry]]:
+    """Stream ``(statement, entry)`` pairs from a bank file of any supported format.
+
+    camt files are streamed (constant memory, see :func:`edi.camt.iter_entries`); the line-based
+    formats are read whole. With ``check`` (the default) each statement is checked as it streams:
+    its currencies when it starts, and its balance after its last entry went out. A failure
+    raises after the entries before it were yielded, so a consumer must treat the file as
+    rejected whole when iteration raises (the same verdict as :func:`parse_file`). A statement
+    without any entry is not seen here.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        head = fh.read(_HEAD)
+    module = module_for(_sniff_named(head, path))
+    if module.__name__ == "edi.camt":
+        pairs = module.iter_entries(path, document_id=path)
+    else:
+        with open(path, "rb") as fh:
+            pairs = module.iter_entries(fh.read(), document_id=path)
+    current: BankStatement | None = None
+    total = Decimal(0)
+    where = ""
+    i = 0
+    for stmt, entry in pairs:
+        if stmt is not current:
+            if check and current is not None:
+                _check_total(current, total, where)
+            current, total, i = stmt, Decimal(0), 0
+            where = _where(stmt, path)
+            if check:
+                _check_header(stmt, where)
+        if check:
+            _check_entry(stmt, entry, i, where)
+            if entry.status == "BOOK":
+                total += entry.amount
+        i += 1
+        yield stmt, entry
+    if check and current is not None:
+        _check_total(current, total, where)
+
+
+def parse(data: bytes, *, document_id: str = "<bytes>") -> list[BankStatement]:
+    """Sniff, parse and check bank file content held in memory."""
+    fmt = _sniff_named(data[:_HEAD], document_id)
+    statements = module_for(fmt).parse(data, document_id=document_id)
+    for stmt in statements:
+        check_statement(stmt, document_id=document_id)
+    return statements
+
+
+def parse_file(path: str | os.PathLike[str]) -> list[BankStatement]:
+    """Every statement of a bank file, checked; the whole file is rejected on the first failure.
+
+    camt files are streamed from disk; the line-based formats are read whole (they are small).
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        head = fh.read(_HEAD)
+    fmt = _sniff_named(head, path)
+    module = module_for(fmt)
+    if module.__name__ == "edi.camt":
+        statements = module.parse(path, document_id=path)
+    else:
+        with open(path, "rb") as fh:
+            statements = module.parse(fh.read(), document_id=path)
+    for stmt in statements:
+        check_statement(stmt, document_id=path)
+    return statements
+
+
+def _sniff_named(head: bytes, document_id: str) -> str:
+    try:
+        return sniff(head)
+    except InvalidFormat as exc:
+        raise InvalidFormat(exc.reason, document_id=document_id) from None

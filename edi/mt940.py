@@ -1,0 +1,490 @@
+"""SWIFT MT940 customer statements (and MT942 interim transaction reports).
+
+Standard: SWIFT Standards MT, Category 9, "MT 940 Customer Statement Message" and
+"MT 942 Interim Transaction Report" (SR 2024 and earlier releases; the layout has been stable
+for decades). Spec: https://www2.swift.com/knowledgecentre/publications/usgf_20240720/2.0
+(Category 9 User Handbook); German field 86 structure: DFÜ-Abkommen, Anlage 3, "Spezifikation
+der Datenformate", chapter "MT940"; Dutch structured field 86: the Betaalvereniging/ING/Rabobank
+"MT940 Structured" format descriptions.
+
+Tags read: ``:20:`` transaction reference, ``:25:`` account, ``:28C:`` statement number,
+``:60F:``/``:60M:`` opening balance, ``:61:`` statement line, ``:86:`` information to account
+owner, ``:62F:``/``:62M:`` closing balance, ``:64:`` closing available, ``:65:`` forward
+available; MT942 adds ``:34F:`` floor limit, ``:13D:`` date-time and ``:90D:``/``:90C:`` totals.
+
+Field 86 comes in three dialects, told apart by their first characters:
+
+- German structured (``166?00GUTSCHRIFT?20EREF+...``): a 3-digit GVC code, then ``?NN`` sub-fields
+  (``?00`` posting text, ``?20``-``?29`` and ``?60``-``?63`` purpose, ``?30`` BIC or bank code,
+  ``?31`` IBAN or account, ``?32``/``?33`` name); the purpose carries SEPA keys ``EREF+``,
+  ``MREF+``, ``KREF+``, ``SVWZ+``, ``ABWA+``...; some banks use ``>`` instead of ``?``;
+- Dutch structured (``/TRTP/SEPA OVERBOEKING/IBAN/NL..../NAME/.../REMI/.../EREF/...``);
+- anything else is free text.
+
+Amounts use a decimal comma (``Decimal(amount.replace(",", "."))``) and are signed from the
+debit/credit mark: ``C`` credit +, ``D`` debit -, ``RC`` (reversal of credit) -, ``RD`` (reversal
+of debit) +.
+
+>>> data = b'''
+... :20:STARTUMSE
+... :25:10020030/1234567
+... :28C:00001/001
+... :60F:C260105EUR1000,00
+... :61:2601050105CR250,50NTRFNONREF//B6010500001
+... :86:166?00GUTSCHRIFT?20EREF+INV-2026-0042?21SVWZ+Rechnung FA2026-00042?32ACME GMBH
+... :61:2601050105D100,NMSCNONREF
+... :86:Bank fees January
+... :62F:C260105EUR1150,50
+... -'''
+>>> [st] = parse(data)
+>>> st.account_number, st.opening_balance.amount, st.closing_balance.amount, st.balance_difference()
+('10020030/1234567', Decimal('1000.00'), Decimal('1150.50'), Decimal('0.00'))
+>>> e = st.entries[0]
+>>> e.amount, e.bank_ref, e.end_to_end_id, e.counterparty_name, e.remittance_lines, e.proprietary_code
+(Decimal('250.50'), 'B6010500001', 'INV-2026-0042', 'ACME GMBH', ['Rechnung FA2026-00042'], '166')
+>>> st.entries[1].amount, st.entries[1].remittance_lines
+(Decimal('-100'), ['Bank fees January'])
+>>> validate(data.replace(b":62F:C260105EUR1150,50", b":62F:C260105EUR1150,49"))
+Traceback (most recent call last):
+...
+schemas.errors.InvalidChecksum: <bytes>, statement 00001/001 of account 10020030/1234567: opening 1000.00 + entries 150.50 = 1150.50, but the closing balance is 1150.49 (difference 0.01)
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+
+from schemas.errors import InvalidFormat, RejectedDocument
+from schemas.statement import Balance, BankEntry, BankStatement
+
+__all__ = ["parse", "validate", "iter_entries"]
+
+# A tag starts a line: ":20:", ":28C:", ":60F:" ... and the German ":NS:" (non-SWIFT) field.
+_TAG = re.compile(r"^:(\d\d[A-Z]?|NS):", re.M)
+# "-" closes a message (block 4 trailer "-}" in a SWIFT envelope); what follows up to the next
+# tag is envelope or bank header text ("ABNANL2A", "940", "{1:F01...}") and is skipped.
+_END = re.compile(r"(?m)^-\}?[ \t]*(?:\n(?!:(?:\d\d[A-Z]?|NS):)[^\n]*)*$")
+_ENVELOPE = re.compile(r"\{[1-3]:(?:[^{}]|\{[^{}]*\})*\}|\{4:|\{5:(?:[^{}]|\{[^{}]*\})*\}")
+
+# :60a:/:62a:/:64:/:65: "1!a6!n3!a15d" (D/C mark, YYMMDD, currency, amount)
+_BALANCE = re.compile(r"\s*([CD])(\d{6})([A-Z]{3})(\d[\d]*,\d*|\d*,\d+)\s*$")
+# :61: "6!n[4!n]2a[1!a]15d1!a3!c16x[//16x][34x]"
+#   ("15d": the comma is mandatory, yet some banks (Knab) write "C500NTRF": accepted)
+#   value date, entry date MMDD, mark D/C/RD/RC, funds code (3rd letter of the currency),
+#   amount, transaction type (N/S/F + 3), reference for the account owner, // account
+#   servicing institution's reference, then on the next line supplementary details.
+_LINE = re.compile(
+    r"(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|C|D|EC|ED)(?P<funds>[A-Z])?"
+    r"\n?(?P<amount>\d[\d]*,\d*|,\d+|\d+)(?P<type>[NSF][A-Z0-9]{3})"
+    r"(?P<rest>[^\n]*)(?:\n(?P<supp>.*))?$",
+    re.S,
+)
+_GERMAN_86 = re.compile(r"(\d{3})([?>])(\d\d)")
+_KNAB = re.compile(r"REK: ?([A-Z]{2}\d{2}[A-Z0-9]{10,30}) ?/ ?NAAM: ?(.+)$")
+_SUBFIELD_Q = re.compile(r"\?(\d\d)")
+_SUBFIELD_GT = re.compile(r">(\d\d)")
+_SEPA_KEYS = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|IBAN|BIC|COAM|OAMT)\+")
+_DUTCH_KEYS = re.compile(
+    r"/(TRTP|IBAN|BIC|NAME|REMI|EREF|ORDP|BENM|CSID|MARF|ISDT|RTRN|ADDR|CNTP|ULTC|ULTD|ULTB|PURP|"
+    r"SVCL|PREF|IREF|KREF|OCMT|CHGS|EXCH|FX|ID|BUSP|NRTX)/"
+)
+_BALANCE_CODES = {"60F": "OPBD", "60M": "ITBD", "62F": "CLBD", "62M": "ITBD", "64": "CLAV", "65": "FWAV"}
+_SIGNS = {"C": 1, "D": -1, "RD": 1, "RC": -1, "EC": 1, "ED": -1}
+
+
+class _Bad(Exception):
+    def __init__(self, msg: str, offset: int, field: str) -> None:
+        super().__init__(msg)
+        self.msg, self.offset, self.field = msg, offset, field
+
+
+def _decode(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # ISO 8859-1 is what German and Dutch banks send besides UTF-8
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+_PIVOT = dt.date.today().year + 20  # SWIFT has no century: YY above (this year + 20) is 19YY
+_DATES: dict[str, dt.date] = {}
+
+
+def _date(yymmdd: str, offset: int, field: str) -> dt.date:
+    d = _DATES.get(yymmdd)
+    if d is None:
+        if not yymmdd.isdigit():
+            raise _Bad(f"not a date: {yymmdd!r}", offset, field)
+        year, month, day = 2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6])
+        if year > _PIVOT:
+            year -= 100
+        d = _ymd(year, month, day, offset, field)
+        if len(_DATES) < 50000:
+            _DATES[yymmdd] = d
+    return d
+
+
+def _ymd(year: int, month: int, day: int, offset: int, field: str) -> dt.date:
+    if not 1 <= month <= 12 or not 1 <= day <= 31:
+        raise _Bad(f"not a date: {year % 100:02d}{month:02d}{day:02d}", offset, field)
+    # German banks book interest with value date 30 February (the 360-day convention of the
+    # "Abschluss"); such a day is taken as the month's last day.
+    return dt.date(year, month, min(day, calendar.monthrange(year, month)[1]))
+
+
+def _amount(text: str, offset: int, field: str) -> Decimal:
+    try:
+        return Decimal(text.replace(",", ".").rstrip("."))
+    except InvalidOperation:
+        raise _Bad(f"not an amount: {text!r}", offset, field) from None
+
+
+def _balance(tag: str, value: str, offset: int) -> tuple[Balance, str]:
+    m = _BALANCE.match(value.split("\n", 1)[0])
+    if not m:
+        raise _Bad(f"not a balance (expected D/C mark, YYMMDD, currency, amount): {value.strip()!r}",
+                   offset, f":{tag}:")
+    mark, date, ccy, amount = m.groups()
+    sign = 1 if mark == "C" else -1
+    bal = Balance(amount=sign * _amount(amount, offset, f":{tag}:"), date=_date(date, offset, f":{tag}:"),
+                  type_code=_BALANCE_CODES.get(tag, "ITBD"), currency=ccy)
+    return bal, ccy
+
+
+_IBANS: dict[str, bool] = {}
+
+
+def _is_iban(value: str) -> bool:
+    """ISO 13616 check: two letters, two check digits, BBAN; mod 97 of the rearranged number is 1."""
+    ok = _IBANS.get(value)
+    if ok is None:
+        ok = (15 <= len(value) <= 34 and value[:2].isalpha() and value[:2].isupper() and value[2:4].isdigit()
+              and value.isalnum() and value.isascii()
+              and int("".join(str(int(c, 36)) for c in value[4:] + value[:4])) % 97 == 1)
+        if len(_IBANS) < 100000:
+            _IBANS[value] = ok
+    return ok
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _german_86(text: str, entry: BankEntry) -> None:
+    """``GVC?00posting text?10primanota?20purpose...?30bank?31account?32name?33name?34code``."""
+    entry.proprietary_code = text[:3]
+    body = text[3:].replace("\n", "")
+    parts = (_SUBFIELD_Q if text[3] == "?" else _SUBFIELD_GT).split(body)
+    fields: dict[int, str] = {}
+    purpose_parts = []
+    for i in range(1, len(parts) - 1, 2):
+        num = int(parts[i])
+        if 20 <= num <= 29 or 60 <= num <= 63:
+            purpose_parts.append(parts[i + 1])
+        else:
+            fields[num] = fields.get(num, "") + parts[i + 1]
+    # A purpose sub-field holds up to 27 characters: a full one goes on in the next sub-field
+    # (words are cut), a shorter one ended on purpose. "\x1f" marks those deliberate ends.
+    purpose = "".join(
+        part if i == 0 or len(purpose_parts[i - 1]) >= 27 else "\x1f" + part for i, part in enumerate(purpose_parts)
+    )
+    if fields.get(0):
+        entry.additional_info = fields[0].strip() or None
+    name = _collapse(fields.get(32, "") + fields.get(33, ""))
+    entry.counterparty_name = name or None
+    bank, account = fields.get(30, "").strip(), fields.get(31, "").strip().replace(" ", "")
+    if account:
+        if _is_iban(account):
+            entry.counterparty_iban = account
+        else:
+            entry.counterparty_account = f"{bank}/{account}" if bank and bank.isdigit() else account
+    if bank and not bank.isdigit():
+        entry.counterparty_bic = bank
+    keys = list(_SEPA_KEYS.finditer(purpose))
+    text = _collapse(purpose[: keys[0].start() if keys else len(purpose)].replace("\x1f", " "))
+    if text:
+        entry.remittance_lines.append(text)
+    for k, nxt in zip(keys, [*keys[1:], None], strict=False):
+        raw = purpose[k.end(): nxt.start() if nxt else len(purpose)]
+        key = k.group(1)
+        if key == "SVWZ":  # the remittance text runs on to the next key
+            value = _collapse(raw.replace("\x1f", " "))
+            if value:
+                entry.remittance_lines.append(value)
+            continue
+        # a reference ends with its sub-field; what follows it (bank notes...) is free text
+        value, _, rest = raw.partition("\x1f")
+        value = value.strip()
+        rest = _collapse(rest.replace("\x1f", " "))
+        if rest:
+            entry.remittance_lines.append(rest)
+        if not value:
+            continue
+        if key == "EREF":
+            if value != "NOTPROVIDED":
+                entry.end_to_end_id = value
+        elif key == "MREF":
+            entry.mandate_id = value
+        elif key == "KREF":
+            entry.instruction_id = value
+        elif key in ("ABWA", "ABWE"):
+            if (key == "ABWA") == entry.is_credit:
+                entry.ultimate_party_name = _collapse(value)
+        elif key == "IBAN" and not entry.counterparty_iban:
+            entry.counterparty_iban = value.replace(" ", "")
+        elif key == "BIC" and not entry.counterparty_bic:
+            entry.counterparty_bic = value
+
+
+def _dutch_86(text: str, entry: BankEntry) -> None:
+    """``/TRTP/.../IBAN/.../BIC/.../NAME/.../REMI/.../EREF/...`` (ING, Rabobank, ABN AMRO SEPA)."""
+    body = text.replace("\n", "")
+    keys = list(_DUTCH_KEYS.finditer(body))
+    for k, nxt in zip(keys, [*keys[1:], None], strict=False):
+        key = k.group(1)
+        value = body[k.end(): nxt.start() if nxt else len(body)].rstrip("/").strip()
+        if not value:
+            continue
+        if key == "NAME" and not entry.counterparty_name:
+            entry.counterparty_name = _collapse(value)
+        elif key == "IBAN" and not entry.counterparty_iban:
+            entry.counterparty_iban = value
+        elif key == "BIC" and not entry.counterparty_bic:
+            entry.counterparty_bic = value
+        elif key == "CNTP":  # /CNTP/account/BIC/name/city/
+            account, bic, name, *_ = (value.split("/") + ["", "", ""])[:4]
+            if account:
+                if _is_iban(account):
+                    entry.counterparty_iban = account
+                else:
+                    entry.counterparty_account = account
+            entry.counterparty_bic = entry.counterparty_bic or (bic or None)
+            entry.counterparty_name = entry.counterparty_name or (_collapse(name) or None)
+        elif key == "REMI":  # /REMI/USTD//text/ or /REMI/STRD/CUR/RF18.../ or /REMI/text/
+            if value.startswith("USTD//"):
+                value = value[6:]
+            elif value.startswith("STRD/CUR/"):
+                entry.creditor_references.append(value[9:].strip("/"))
+                continue
+            entry.remittance_lines.append(_collapse(value))
+        elif key == "EREF":
+            if value != "NOTPROVIDED":
+                entry.end_to_end_id = value
+        elif key == "MARF":
+            entry.mandate_id = value
+        elif key == "TRTP":
+            entry.additional_info = value
+        elif key in ("ULTD", "ULTC", "ULTB"):
+            entry.ultimate_party_name = _collapse(value.split("/")[0]) or None
+        elif key == "PREF":
+            entry.instruction_id = value
+
+
+def _free_86(text: str, entry: BankEntry) -> None:
+    # Field 86 is "6*65x": a line of 65 characters was cut by the bank and goes on without a
+    # blank; a shorter line ended on purpose.
+    lines = text.split("\n")
+    out = lines[0]
+    for prev, line in zip(lines, lines[1:], strict=False):
+        out += line if len(prev) >= 65 else " " + line
+    out = _collapse(out)
+    if out:
+        entry.remittance_lines.append(out)
+        m = _KNAB.search(out)  # Knab: "... REK: NL65INGB0123456789/NAAM: PICQER"
+        if m:
+            if _is_iban(m.group(1)):
+                entry.counterparty_iban = entry.counterparty_iban or m.group(1)
+            else:
+                entry.counterparty_account = entry.counterparty_account or m.group(1)
+            entry.counterparty_name = entry.counterparty_name or m.group(2).strip()
+
+
+def _info(text: str, entry: BankEntry) -> None:
+    text = text.strip("\n")
+    if not text.strip():
+        return
+    g = _GERMAN_86.match(text)
+    if g and g.group(1) != "999":
+        _german_86(text, entry)
+    elif g is None and text.startswith("999"):
+        entry.proprietary_code = "999"
+        _free_86(text[3:], entry)
+    elif text.lstrip().startswith("/") and _DUTCH_KEYS.search(text.replace("\n", "")):
+        _dutch_86(text.lstrip(), entry)
+    else:
+        _free_86(text, entry)
+
+
+def _statement_line(value: str, offset: int, currency: str) -> BankEntry:
+    m = _LINE.match(value.strip("\n").rstrip())
+    if not m:
+        raise _Bad(f"not a statement line (value date, D/C, amount, type ...): {value.strip()[:40]!r}",
+                   offset, ":61:")
+    value_date = _date(m["value"], offset, ":61:")
+    booking = None
+    if m["entry"]:
+        month, day = int(m["entry"][:2]), int(m["entry"][2:])
+        year = value_date.year
+        # the entry date has no year: it is within days of the value date, maybe across New Year
+        if month == 1 and value_date.month == 12:
+            year += 1
+        elif month == 12 and value_date.month == 1:
+            year -= 1
+        booking = _ymd(year, month, day, offset, ":61:")
+    mark = m["mark"]
+    amount = _amount(m["amount"], offset, ":61:") * _SIGNS[mark]
+    # "16x[//16x]": the reference for the account owner is at most 16 characters; some banks
+    # (old Rabobank files) go on with the counterparty on the same line: kept as supplementary.
+    rest = m["rest"]
+    ref, sep, bank_ref = rest.partition("//")
+    extra = ""
+    if sep:
+        bank_ref, extra = bank_ref[:16], bank_ref[16:]
+    else:
+        ref, extra = ref[:16], ref[16:]
+    ref, bank_ref = ref.strip(), bank_ref.strip()
+    supp = " ".join(p for p in (extra.strip(), (m["supp"] or "").strip()) if p)
+    return BankEntry(
+        amount=amount,
+        currency=currency,
+        booking_date=booking or value_date,
+        value_date=value_date,
+        bank_ref=bank_ref if bank_ref and bank_ref != "NONREF" else None,
+        entry_ref=ref if ref and ref != "NONREF" else None,
+        proprietary_code=m["type"],
+        additional_info=_collapse(supp) if supp else None,
+        reversal=mark in ("RC", "RD"),
+    )
+
+
+def _split(text: str) -> Iterator[tuple[str, str, int]]:
+    """``(tag, value, offset)`` for every tag; message trailers and envelope text are blanked first."""
+    text = _END.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # keeps offsets and line numbers
+    tags = list(_TAG.finditer(text))
+    for i, m in enumerate(tags):
+        end = tags[i + 1].start() if i + 1 < len(tags) else len(text)
+        yield m.group(1), text[m.end(): end].rstrip("\n"), m.start()
+
+
+def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
+    text = _ENVELOPE.sub("", _decode(data))
+    st: BankStatement | None = None
+    last: BankEntry | None = None
+    last86: BankEntry | None = None
+    fmt = "mt940"
+    offsets: dict[int, int] = {}
+
+    def finish(s: BankStatement) -> BankStatement:
+        start = offsets[id(s)]
+        if s.opening_balance is not None:
+            s.from_date = dt.datetime.combine(s.opening_balance.date, dt.time())
+        if s.closing_balance is not None:
+            s.to_date = dt.datetime.combine(s.closing_balance.date, dt.time())
+        if s.format == "mt940" and s.opening_balance is None:
+            raise _Bad("statement without an opening balance (:60F: or :60M:)", start, ":60F:")
+        if s.format == "mt940" and s.closing_balance is None:
+            raise _Bad("statement without a closing balance (:62F: or :62M:)", start, ":62F:")
+        if not s.currency:
+            raise _Bad("statement without a currency", start, ":60F:")
+        return s
+
+    try:
+        for tag, value, offset in _split(text):
+            if tag == "20":
+                if st is not None:
+                    yield finish(st)
+                st = BankStatement(format=fmt, account_iban=None, currency="", message_id=value.strip() or None)
+                offsets[id(st)] = offset
+                last = last86 = None
+                continue
+            if st is None:
+                raise _Bad(f":{tag}: before the first :20: (no statement started)", offset, f":{tag}:")
+            if tag == "25":
+                account = value.strip().split("\n")[0].replace(" ", "")
+                if _is_iban(account):
+                    st.account_iban = account
+                elif len(account) > 3 and _is_iban(account[:-3]) and account[-3:].isalpha():
+                    st.account_iban, st.currency = account[:-3], account[-3:]  # "NL..IBAN" + "EUR"
+                else:
+                    st.account_number = account
+            elif tag in ("28C", "28"):
+                # "Pattern: 5n[/5n]": statement number, then sequence number (page)
+                number = value.strip()
+                st.sequence_number = number
+                seq = number.partition("/")[2]
+                if seq.isdigit():
+                    st.page = int(seq)
+            elif tag in ("60F", "60M"):
+                st.opening_balance, ccy = _balance(tag, value, offset)
+                st.currency = st.currency or ccy
+            elif tag in ("62F", "62M"):
+                st.closing_balance, ccy = _balance(tag, value, offset)
+                st.last_page = tag == "62F"
+                st.currency = st.currency or ccy
+            elif tag in ("64", "65"):
+                bal, _ccy = _balance(tag, value, offset)
+                st.other_balances.append(bal)
+            elif tag == "61":
+                if not st.currency:
+                    raise _Bad(":61: before the opening balance gives the currency", offset, ":61:")
+                last = _statement_line(value, offset, st.currency)
+                last86 = None
+                st.entries.append(last)
+            elif tag == "86":
+                if last is not None:
+                    _info(value, last)
+                    last86 = last
+                    last = None
+                elif last86 is not None and st.entries and st.entries[-1] is last86:
+                    # old Rabobank files repeat :86: for each further line of the same entry
+                    _free_86(value.strip(), last86)
+                # a :86: after :60: or :62: is information on the whole statement: not kept
+            elif tag == "34F":  # MT942 floor limit "3!a[1!a]15d": gives the currency
+                st.format = fmt = "mt942"
+                m = re.match(r"\s*([A-Z]{3})", value)
+                if m and not st.currency:
+                    st.currency = m.group(1)
+            elif tag == "13D":  # MT942 "6!n4!n1!x4!n" date, time, sign, UTC offset
+                st.format = fmt = "mt942"
+                m = re.match(r"\s*(\d{6})(\d{4})([+-]\d{4})?", value)
+                if m:
+                    d = _date(m.group(1), offset, ":13D:")
+                    st.created_at = dt.datetime(d.year, d.month, d.day, int(m.group(2)[:2]) % 24,
+                                                int(m.group(2)[2:]) % 60)
+            # :21:, :NS:, :90D:, :90C: and unknown tags carry nothing the canonical model keeps
+        if st is None:
+            raise _Bad("no statement (:20:) found", 0, ":20:")
+        yield finish(st)
+    except _Bad as bad:
+        line = text.count("\n", 0, bad.offset) + 1
+        raise InvalidFormat(bad.msg, document_id=document_id, line=line, field=bad.field) from None
+    except RejectedDocument:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+        raise InvalidFormat(f"unreadable MT940 file: {exc}", document_id=document_id) from None
+
+
+def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:
+    """Every statement of an MT940 / MT942 file (``format`` says which)."""
+    return list(_statements(data, document_id))
+
+
+def iter_entries(data: bytes | str, *, document_id: str = "<bytes>") -> Iterator[tuple[BankStatement, BankEntry]]:
+    """``(statement, entry)`` pairs, like :func:`edi.camt.iter_entries` (statements hold their entries)."""
+    for st in _statements(data, document_id):
+        for e in st.entries:
+            yield st, e
+
+
+def validate(data: bytes | str, *, document_id: str = "<bytes>") -> None:
+    """Parse and check every statement (balances, currency); raise a RejectedDocument subclass."""
+    from edi.bank import check_statement
+
+    for st in parse(data, document_id=document_id):
+        check_statement(st, document_id=document_id)

@@ -1,0 +1,350 @@
+"""Bank statements, exactly once: pick files up over SFTP, ledger them, parse, store, archive.
+
+The work behind the ``bank_statement_ingest`` DAG and ``o2c bank fetch``, in three steps that
+each can be re-run safely:
+
+1. :func:`check` lists the bank's folder and keeps the files that have settled (same size and
+   time over ``settle_seconds``) and are not already in the ledger with the same path, size and
+   time (a bank that keeps files on its server is not downloaded again every run).
+2. :func:`fetch` downloads them into a staging folder keyed by the run
+   (``$O2C_HOME/staging/bank/<bank>/<run key>/``), hashing while it reads.
+3. :func:`ingest` takes each staged file: ledger by sha256 (the same content under any name is
+   a duplicate and is not stored again), parse with :func:`edi.bank.parse_file` (which checks
+   every statement: balances reconcile, currencies agree; camt.054 has no balances), then store
+   the statements and their entries **and** mark the file ingested in one transaction.
+   Statement identity is UNIQUE, so the same statement in another file is skipped. A file that
+   fails is quarantined whole (raw bytes, reason) and nothing of it is stored. Only after the
+   commit is the remote file archived or deleted (when configured).
+
+A crash anywhere leaves either nothing committed (the ledger row stays ``received`` or does not
+exist, the remote file is still there: the next run takes it again) or everything committed
+(the next run sees the hash and only finishes the archiving). Logs and summaries mask account
+numbers (``FR76…0189``) and never show credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from o2c.store import Store
+from o2c.store import bank as ledger
+from o2c.transport.banks import BankConfig
+from o2c.transport.redact import mask_account, redact
+from o2c.transport.sftp import FileChanged, RemoteFile, SftpClient, SftpSettings, StagedFile
+from schemas.errors import HubError, RejectedDocument
+
+log = logging.getLogger(__name__)
+
+STREAM = "bank_statements"
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    remote_path: str
+    sha256: str
+    size: int
+    outcome: str  # ingested, duplicate, quarantined, already_seen
+    file_id: int | None = None
+    format: str | None = None
+    statements: int = 0
+    stored: int = 0
+    entries: int = 0
+    duplicate_statements: int = 0
+    conflicts: int = 0
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    remote_action: str | None = None  # archived, deleted, kept, failed: ...
+
+
+@dataclass
+class BankRunSummary:
+    bank: str
+    run_id: str | None = None
+    checked: int = 0
+    growing: list[str] = field(default_factory=list)
+    left_for_later: list[str] = field(default_factory=list)
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for f in self.files if f.outcome == outcome)
+
+    @property
+    def gaps(self) -> list[dict[str, Any]]:
+        return [g for f in self.files for g in f.gaps]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bank": self.bank, "run_id": self.run_id, "checked": self.checked,
+            "ingested": self.count("ingested"), "duplicates": self.count("duplicate") + self.count("already_seen"),
+            "quarantined": self.count("quarantined"),
+            "statements_stored": sum(f.stored for f in self.files),
+            "entries_stored": sum(f.entries for f in self.files),
+            "duplicate_statements": sum(f.duplicate_statements for f in self.files),
+            "conflicts": sum(f.conflicts for f in self.files),
+            "sequence_gaps": self.gaps, "growing": list(self.growing), "left_for_later": list(self.left_for_later),
+            "files": [_shown(f) for f in self.files],
+        }
+
+    def lines(self) -> list[str]:
+        d = self.as_dict()
+        out = [f"{self.bank}: {len(self.files)} file(s): ingested {d['ingested']}, duplicates {d['duplicates']}, "
+               f"quarantined {d['quarantined']}; statements stored {d['statements_stored']} "
+               f"(entries {d['entries_stored']}), already stored {d['duplicate_statements']}"
+               + (f"; still being written: {len(self.growing)}" if self.growing else "")
+               + (f"; left for later: {len(self.left_for_later)}" if self.left_for_later else "")]
+        for f in self.files:
+            extra = f" ({redact(f.reason)})" if f.reason else ""
+            out.append(f"  {f.outcome:<12} {redact(f.name)}: {f.stored}/{f.statements} statement(s) stored{extra}")
+        for g in self.gaps:
+            out.append(f"  SEQUENCE GAP account {g['account']}: statements {g['missing_from']}..{g['missing_to']} missing")
+        return out
+
+
+def _shown(f: FileOutcome) -> dict[str, Any]:
+    """A file's outcome as it may be logged and passed through XCom: account numbers masked."""
+    d = asdict(f)
+    for key in ("name", "remote_path", "reason"):
+        if d[key]:
+            d[key] = redact(d[key])
+    return d
+
+
+def staging_dir(root: str | Path, bank: str, run_key: str) -> Path:
+    """``root/bank/run_key`` with the run key made safe for a folder name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_key).strip("._") or "run"
+    return Path(root) / bank / safe
+
+
+def _log_files(bank: str, verb: str, files: Sequence[RemoteFile]) -> None:
+    for f in files:
+        log.info("%s: %s %s (%d bytes)", bank, verb, redact(f.name), f.size)
+
+
+# -- step 1: check --------------------------------------------------------------------------
+def check(client: SftpClient, bank: BankConfig, store: Store, *,
+          sleep: Callable[[float], None] = time.sleep) -> tuple[list[RemoteFile], list[RemoteFile], list[RemoteFile]]:
+    """``(new, growing, known)``: settled files to fetch, files still being written, and files
+    the ledger already holds (same path, size and time) that are only waiting to be archived."""
+    ready, growing = client.settled_files(bank.folder, bank.patterns, bank.settle_seconds, sleep=sleep)
+    new: list[RemoteFile] = []
+    known: list[RemoteFile] = []
+    with store.session() as s:
+        for f in ready:
+            (known if ledger.known_remote(s, bank.name, f.path, f.size, f.mtime) else new).append(f)
+    _log_files(bank.name, "new file", new)
+    _log_files(bank.name, "still being written, left for later:", growing)
+    return new, growing, known
+
+
+# -- step 2: fetch --------------------------------------------------------------------------
+def fetch(client: SftpClient, bank: BankConfig, files: Sequence[RemoteFile], folder: str | Path, *,
+          progress: Callable[[int], None] | None = None) -> tuple[list[StagedFile], list[str]]:
+    """Download ``files`` into ``folder``; ``(staged, left_for_later)``."""
+    staged, later = [], []
+    for f in files:
+        try:
+            sf = client.download(f, folder, progress=progress)
+        except FileChanged as exc:
+            log.warning("%s: %s", bank.name, exc)
+            later.append(f.name)
+            continue
+        log.info("%s: fetched %s (%d bytes, sha256 %s…)", bank.name, redact(f.name), sf.size, sf.sha256[:12])
+        staged.append(sf)
+    return staged, later
+
+
+# -- step 3: ingest -------------------------------------------------------------------------
+def ingest_file(store: Store, bank: str, staged: StagedFile, *, run_id: str | None) -> FileOutcome:
+    """Ledger, parse, check and store one staged file, exactly once (see the module docstring)."""
+    from edi.bank import check_statement, parse_file
+
+    out = FileOutcome(name=staged.name, remote_path=staged.remote_path, sha256=staged.sha256, size=staged.size,
+                      outcome="ingested")
+    for attempt in (1, 2):
+        try:
+            with store.session() as s:
+                row = ledger.file_by_hash(s, staged.sha256)
+                if row is not None and row.status in ledger.FINAL_STATUSES:
+                    ledger.mark_seen(row, remote_path=staged.remote_path, mtime=staged.mtime)
+                    out.outcome, out.file_id, out.format = "duplicate", row.id, row.format
+                    out.reason = (f"same content as file #{row.id} {row.file_name!r} "
+                                  f"({row.status} {row.first_seen:%Y-%m-%d %H:%M})")
+                    log.info("%s: %s is a duplicate of file #%d: not ingested again", bank, redact(staged.name), row.id)
+                    return out
+                if row is None:
+                    row = ledger.register_file(s, bank=bank, remote_path=staged.remote_path, file_name=staged.name,
+                                               size=staged.size, mtime=staged.mtime, sha256=staged.sha256, run_id=run_id)
+                else:
+                    log.warning("%s: %s was received before but never stored (interrupted run): taking it again",
+                                bank, redact(staged.name))
+                file_id = row.id
+            break
+        except IntegrityError:  # another worker registered the same content just now: look again
+            if attempt == 2:
+                raise
+    out.file_id = file_id
+
+    try:
+        statements = parse_file(staged.local_path)  # sniffs the format, parses, checks each statement
+        if not statements:
+            raise RejectedDocument("no statement in the file", document_id=staged.name)
+        for stmt in statements:  # explicit: nothing is stored unless every statement reconciles
+            check_statement(stmt, document_id=staged.name)
+    except RejectedDocument as exc:
+        return _quarantine(store, bank, staged, file_id, str(exc).replace(staged.local_path, staged.name),
+                           exc.field, run_id, out)
+    except (MemoryError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a parser bug on odd input must not block the bank's other files
+        return _quarantine(store, bank, staged, file_id, f"unreadable: {exc.__class__.__name__}: {exc}", None, run_id, out)
+
+    fmt = statements[0].format
+    for attempt in (1, 2):
+        try:
+            _store_statements(store, bank, file_id, statements, run_id, out)
+            break
+        except IntegrityError:  # a concurrent run stored one of these statements first: look again
+            if attempt == 2:
+                raise
+            out.stored = out.entries = out.duplicate_statements = out.conflicts = 0
+            out.gaps = []
+    out.format = fmt
+    out.statements = len(statements)
+    out.outcome = "ingested" if out.stored else "duplicate"
+    if out.outcome == "duplicate":
+        out.reason = "every statement in it was already stored from another file"
+    for g in out.gaps:
+        log.warning("%s: sequence gap on account %s: statements %s..%s missing", bank, g["account"],
+                    g["missing_from"], g["missing_to"])
+    log.info("%s: %s %s: %d statement(s), %d stored, %d already stored", bank, out.outcome, redact(staged.name),
+             out.statements, out.stored, out.duplicate_statements)
+    return out
+
+
+def _store_statements(store: Store, bank: str, file_id: int, statements: list[Any], run_id: str | None,
+                      out: FileOutcome) -> None:
+    """ONE transaction: every statement and entry of the file, and the ledger row marked done."""
+    from o2c.store.models import BankFile
+
+    with store.session() as s:
+        row = s.get(BankFile, file_id)
+        assert row is not None
+        if row.status in ledger.FINAL_STATUSES:  # a concurrent run finished this file first
+            out.duplicate_statements = len(statements)
+            return
+        for stmt in statements:
+            res = ledger.store_statement(s, stmt, bank=bank, file_id=file_id, run_id=run_id)
+            if res.outcome == "stored":
+                out.stored += 1
+                out.entries += len(stmt.entries)
+            else:
+                out.duplicate_statements += 1
+                if res.conflict:
+                    out.conflicts += 1
+                    log.warning("%s: statement %s of account %s is already stored with different content: kept the "
+                                "stored one", bank, stmt.statement_id or stmt.sequence_number or "?",
+                                mask_account(stmt.account_iban or stmt.account_number))
+            if res.gap:
+                out.gaps.append({"account": mask_account(stmt.account_iban or stmt.account_number),
+                                 "missing_from": res.gap[0], "missing_to": res.gap[1],
+                                 "statement": stmt.statement_id or stmt.sequence_number})
+        row.status = "ingested" if out.stored else "duplicate"
+        row.format = statements[0].format
+        row.statement_count = len(statements)
+        row.stored_count = out.stored
+        row.ingested_at = dt.datetime.now(dt.UTC)
+        row.run_id = run_id
+        row.reason = None if out.stored else "every statement in it was already stored from another file"
+
+
+def _quarantine(store: Store, bank: str, staged: StagedFile, file_id: int, reason: str, field_name: str | None,
+                run_id: str | None, out: FileOutcome) -> FileOutcome:
+    from o2c.store.models import BankFile
+
+    raw = Path(staged.local_path).read_bytes()
+    with store.session() as s:
+        store.quarantine(s, source=bank, kind="statement_file", source_id=staged.name, payload=raw, reason=reason,
+                         field=field_name, run_id=run_id, content_type="application/octet-stream")
+        row = s.get(BankFile, file_id)
+        assert row is not None
+        row.status, row.reason, row.run_id = "quarantined", reason, run_id
+    out.outcome, out.reason = "quarantined", reason
+    log.warning("%s: quarantined %s: %s", bank, redact(staged.name), redact(reason))
+    return out
+
+
+def ingest(store: Store, bank: str, staged: Sequence[StagedFile], *, run_id: str | None) -> list[FileOutcome]:
+    return [ingest_file(store, bank, sf, run_id=run_id) for sf in staged]
+
+
+def finish_remote(client: SftpClient, bank: BankConfig, outcomes: Sequence[FileOutcome]) -> None:
+    """Archive or delete the remote files whose content is now in the ledger (ingested, duplicate or quarantined)."""
+    for o in outcomes:
+        if not (bank.archive_folder or bank.delete_after):
+            o.remote_action = "kept"
+            continue
+        try:
+            if bank.archive_folder:
+                client.archive(o.remote_path, bank.archive_folder)
+                o.remote_action = "archived"
+            else:
+                client.delete(o.remote_path)
+                o.remote_action = "deleted"
+        except OSError as exc:  # stays on the server; recognised by its hash next time, archived then
+            o.remote_action = f"failed: {exc.__class__.__name__}"
+            log.warning("%s: could not %s %s: %s", bank.name, "archive" if bank.archive_folder else "delete",
+                        redact(o.remote_path), exc)
+
+
+def known_outcomes(known: Sequence[RemoteFile]) -> list[FileOutcome]:
+    return [FileOutcome(name=f.name, remote_path=f.path, sha256="", size=f.size, outcome="already_seen",
+                        reason="in the ledger with the same path, size and time") for f in known]
+
+
+# -- all three, once ------------------------------------------------------------------------
+def pickup(store: Store, bank: BankConfig, settings: SftpSettings, *, staging_root: str | Path, run_key: str,
+           sleep: Callable[[float], None] = time.sleep, progress: Callable[[int], None] | None = None,
+           **run_info: Any) -> BankRunSummary:
+    """Check, fetch, ingest and archive one bank's new files now (``o2c bank fetch``)."""
+    summary = BankRunSummary(bank=bank.name)
+    run = store.start_run(source=bank.name, stream=STREAM, **run_info)
+    summary.run_id = run.id
+    status, message = "failed", None
+    try:
+        with SftpClient(settings) as client:
+            new, growing, known = check(client, bank, store, sleep=sleep)
+            summary.checked = len(new) + len(growing) + len(known)
+            summary.growing = [f.name for f in growing]
+            staged, summary.left_for_later = fetch(client, bank, new, staging_dir(staging_root, bank.name, run_key),
+                                                   progress=progress)
+            summary.files = ingest(store, bank.name, staged, run_id=run.id)
+            done = summary.files + (known_outcomes(known) if (bank.archive_folder or bank.delete_after) else [])
+            finish_remote(client, bank, done)
+        status = "success"
+    except HubError as exc:
+        message = f"{exc.__class__.__name__}: {redact(str(exc))}"
+        raise
+    finally:
+        record_run(store, run, summary, status=status, message=message)
+    return summary
+
+
+def record_run(store: Store, run: Any, summary: BankRunSummary, *, status: str, message: str | None = None) -> None:
+    d = summary.as_dict()
+    run.read = len(summary.files)
+    run.inserted = d["statements_stored"]
+    run.unchanged = d["duplicates"]
+    run.rejected = d["quarantined"]
+    if d["sequence_gaps"] and not message:
+        message = f"{len(d['sequence_gaps'])} sequence gap(s)"
+    store.finish_run(run, status=status, message=message)

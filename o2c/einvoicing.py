@@ -1,0 +1,301 @@
+"""E-invoice exchange: render stored invoices in each customer's format, validate, deliver once;
+record the lifecycle statuses received from and sent to approved platforms.
+
+Configuration (``einvoicing.yaml``, see ``config/einvoicing.example.yaml``)::
+
+    default_format: facturx-en16931       # edi.validation.FORMATS
+    customers:                            # per buyer, by SIREN or VAT id
+      - {siren: "512348707", format: ubl}
+      - {vat_id: "DE814529638", format: cii}
+    channel: {kind: folder, path: var/outbox/platform}    # or {kind: http, url: ..., connection: ...}
+    sources: [tryton_demo]                # which sources' invoices are issued (default: all)
+
+Outbound is idempotent: one document per (invoice, invoice version, format). A document that
+fails validation is stored with its findings (status ``rejected``) and quarantined with the
+canonical invoice, never delivered; the run goes on. A delivered document is not delivered
+again; a failed delivery is retried on the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from o2c.store import Store, utcnow
+from o2c.store.einvoices import EInvoiceDocument, LifecycleEvent
+from o2c.store.models import InvoiceRow
+from schemas.errors import ConfigError, HubError, RejectedDocument, RetriableError
+from schemas.invoice import Invoice
+from schemas.jsonio import from_json
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {"ubl": "xml", "cii": "xml"}
+
+
+@dataclass(frozen=True)
+class EInvoicingConfig:
+    default_format: str = "facturx-en16931"
+    by_siren: dict[str, str] = field(default_factory=dict)
+    by_vat: dict[str, str] = field(default_factory=dict)
+    channel: dict[str, Any] = field(default_factory=lambda: {"kind": "folder", "path": "outbox"})
+    sources: tuple[str, ...] | None = None
+
+    def format_for(self, inv: Invoice) -> str:
+        if inv.buyer.siren and inv.buyer.siren in self.by_siren:
+            return self.by_siren[inv.buyer.siren]
+        if inv.buyer.vat_id and inv.buyer.vat_id.upper() in self.by_vat:
+            return self.by_vat[inv.buyer.vat_id.upper()]
+        return self.default_format
+
+
+def load_config(path: str | Path | None, home: Path) -> EInvoicingConfig:
+    from edi.validation import FORMATS
+
+    if path is None or not Path(path).exists():
+        return EInvoicingConfig(channel={"kind": "folder", "path": str(home / "outbox")})
+    where = str(path)
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level")
+    fmt = raw.get("default_format", "facturx-en16931")
+    if fmt not in FORMATS:
+        raise ConfigError(f"{where}: default_format: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    by_siren, by_vat = {}, {}
+    for i, c in enumerate(raw.get("customers") or []):
+        if not isinstance(c, dict) or c.get("format") not in FORMATS:
+            raise ConfigError(f"{where}: customers[{i}]: needs siren or vat_id and a format among {', '.join(FORMATS)}")
+        if c.get("siren"):
+            by_siren[str(c["siren"])] = c["format"]
+        elif c.get("vat_id"):
+            by_vat[str(c["vat_id"]).upper()] = c["format"]
+        else:
+            raise ConfigError(f"{where}: customers[{i}]: needs siren or vat_id")
+    channel = dict(raw.get("channel") or {"kind": "folder", "path": str(home / "outbox")})
+    if channel.get("kind") not in ("folder", "http"):
+        raise ConfigError(f"{where}: channel.kind: must be 'folder' or 'http'")
+    if channel["kind"] == "folder":
+        p = Path(channel.get("path") or "outbox")
+        channel["path"] = str(p if p.is_absolute() else home / p)
+    sources = tuple(raw["sources"]) if raw.get("sources") else None
+    return EInvoicingConfig(default_format=fmt, by_siren=by_siren, by_vat=by_vat, channel=channel, sources=sources)
+
+
+# -- delivery channels --------------------------------------------------------------------
+def deliver(channel: dict[str, Any], filename: str, content: bytes, *, connection: Any = None) -> str:
+    """Put ``content`` on the channel; returns a reference (path or the platform's answer)."""
+    if channel["kind"] == "folder":
+        folder = Path(channel["path"])
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / filename
+        tmp = folder / f".{filename}.part"
+        tmp.write_bytes(content)
+        os.replace(tmp, target)  # the platform never sees half a file
+        return str(target)
+    import requests
+
+    from connectors.base import classify_response, with_retries
+
+    url = channel["url"]
+    headers = {"Content-Type": "application/pdf" if filename.endswith(".pdf") else "application/xml",
+               "Idempotency-Key": hashlib.sha256(content).hexdigest()}
+    auth = (connection.login, connection.password) if connection is not None and connection.login else None
+
+    def once() -> str:
+        resp = requests.post(url, data=content, headers={**headers, "X-Filename": filename}, auth=auth, timeout=60)
+        classify_response(resp, f"e-invoice delivery {url}")
+        return resp.headers.get("Location") or f"HTTP {resp.status_code}"
+
+    return str(with_retries(once, what=f"e-invoice delivery {url}"))
+
+
+@dataclass
+class OutboundSummary:
+    run_id: str
+    considered: int = 0
+    rendered: int = 0
+    rejected: int = 0
+    delivered: int = 0
+    failed: int = 0
+    already_done: int = 0
+    rejects: list[dict[str, str]] = field(default_factory=list)
+
+
+def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None, connection: Any = None,
+             dag_id: str | None = None, airflow_run_id: str | None = None) -> OutboundSummary:
+    """Render, validate and deliver every stored invoice version that has no document yet."""
+    from edi.validation import InvoiceRejected, render_valid
+
+    run = store.start_run(source="einvoicing", stream="outbound", dag_id=dag_id, task_id="outbound", airflow_run_id=airflow_run_id)
+    summary = OutboundSummary(run_id=run.id)
+    status = "failed"
+    try:
+        with store.session() as s:
+            q = select(InvoiceRow).order_by(InvoiceRow.issue_date, InvoiceRow.id)
+            if config.sources:
+                q = q.where(InvoiceRow.source.in_(config.sources))
+            rows = s.scalars(q).all()
+        for row in rows[:limit] if limit else rows:
+            inv = from_json(Invoice, row.document)
+            fmt = config.format_for(inv)
+            summary.considered += 1
+            with store.session() as s:
+                doc = s.scalar(select(EInvoiceDocument).where(EInvoiceDocument.invoice_id == row.id,
+                                                              EInvoiceDocument.invoice_version == row.version,
+                                                              EInvoiceDocument.format == fmt))
+                if doc is not None and doc.status in ("delivered", "rejected"):
+                    summary.already_done += 1
+                    continue
+                if doc is None:
+                    ext = EXTENSIONS.get(fmt, "pdf")
+                    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in inv.number)
+                    filename = f"{safe}_v{row.version}.{ext}"
+                    try:
+                        content = render_valid(inv, fmt)
+                        doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
+                                               format=fmt, filename=filename, content=content,
+                                               content_hash=hashlib.sha256(content).hexdigest(), valid=True,
+                                               report={"format": fmt}, status="rendered", run_id=run.id, created_at=utcnow())
+                        summary.rendered += 1
+                    except InvoiceRejected as exc:
+                        result = exc.result
+                        doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
+                                               format=fmt, filename=filename, content=None, content_hash=None, valid=False,
+                                               errors=len(result.errors), warnings=len(result.warnings),
+                                               report={"format": fmt, "errors": [_finding(f) for f in result.errors],
+                                                       "warnings": [_finding(f) for f in result.warnings], "artefacts": result.artefacts},
+                                               status="rejected", run_id=run.id, created_at=utcnow())
+                        store.quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id, payload=row.document,
+                                         reason=f"{fmt}: {exc}", field=result.errors[0].rule if result.errors else None, run_id=run.id)
+                        summary.rejected += 1
+                        summary.rejects.append({"invoice": inv.number, "format": fmt, "reason": str(exc)[:500]})
+                        s.add(doc)
+                        continue
+                    except RejectedDocument as exc:
+                        store.quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id, payload=row.document,
+                                         reason=f"{fmt}: {exc}", field=exc.field, run_id=run.id)
+                        summary.rejected += 1
+                        summary.rejects.append({"invoice": inv.number, "format": fmt, "reason": str(exc)[:500]})
+                        continue
+                    s.add(doc)
+                    s.flush()
+            # deliver outside the render transaction: a delivered file is recorded right after
+            try:
+                ref = deliver(config.channel, doc.filename, doc.content or b"", connection=connection)
+            except RetriableError as exc:
+                with store.session() as s:
+                    d = s.get(EInvoiceDocument, doc.id)
+                    d.status = "delivery_failed"
+                    d.delivery_ref = str(exc)[:500]
+                summary.failed += 1
+                continue
+            with store.session() as s:
+                d = s.get(EInvoiceDocument, doc.id)
+                d.status, d.delivery_ref, d.delivered_at = "delivered", ref, utcnow()
+                d.channel = config.channel["kind"]
+                _record_status(s, direction="out", invoice_id=row.id, number=inv.number, siren=inv.seller.siren or "",
+                               code="200", when=utcnow(), source=ref)
+            summary.delivered += 1
+        status = "success"
+    except HubError as exc:
+        run.message = f"{exc.__class__.__name__}: {exc}"
+        raise
+    finally:
+        run.read = summary.considered
+        run.inserted = summary.delivered
+        run.unchanged = summary.already_done
+        run.rejected = summary.rejected
+        store.finish_run(run, status=status, message=run.message)
+    return summary
+
+
+def _finding(f: Any) -> dict[str, Any]:
+    return {k: getattr(f, k) for k in ("rule", "message", "location", "flag", "source") if hasattr(f, k)}
+
+
+def _record_status(s: Any, *, direction: str, invoice_id: int | None, number: str, siren: str, code: str,
+                   when: dt.datetime, source: str | None, reason_code: str | None = None, reason: str | None = None,
+                   amount: Any = None, currency: str | None = None, message: bytes | None = None) -> LifecycleEvent | None:
+    from edi.cdar import STATUSES
+
+    existing = s.scalar(select(LifecycleEvent).where(
+        LifecycleEvent.direction == direction, LifecycleEvent.invoice_number == number,
+        LifecycleEvent.seller_siren == siren, LifecycleEvent.code == code, LifecycleEvent.status_date == when))
+    if existing is not None:
+        return None
+    event = LifecycleEvent(direction=direction, invoice_id=invoice_id, invoice_number=number, seller_siren=siren, code=code,
+                           label=STATUSES.get(code, f"Statut {code}"), status_date=when, reason_code=reason_code,
+                           reason=reason, amount=amount, currency=currency, message=message, source=source,
+                           recorded_at=utcnow())
+    s.add(event)
+    return event
+
+
+@dataclass
+class InboundSummary:
+    read: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    unknown_invoice: int = 0
+    rejected: int = 0
+
+
+def ingest_statuses(store: Store, folder: Path, *, run_id: str | None = None) -> InboundSummary:
+    """Record the CDAR status messages found in ``folder`` (a platform's outbox for us)."""
+    from edi import cdar
+
+    summary = InboundSummary()
+    for path in sorted(folder.glob("*.xml")):
+        data = path.read_bytes()
+        summary.read += 1
+        with store.session() as s:
+            try:
+                status = cdar.parse(data, document_id=path.name)
+            except RejectedDocument as exc:
+                store.quarantine(s, source="platform", kind="lifecycle_status", source_id=path.name, payload=data,
+                                 content_type="application/xml", reason=str(exc), field=exc.field, run_id=run_id)
+                summary.rejected += 1
+                continue
+            inv = s.scalar(select(InvoiceRow).where(InvoiceRow.number == status.invoice_number).order_by(InvoiceRow.id))
+            if inv is None:
+                summary.unknown_invoice += 1
+            when = dt.datetime.combine(status.status_date, dt.time(0), dt.UTC) if not isinstance(status.status_date, dt.datetime) else status.status_date
+            event = _record_status(s, direction="in", invoice_id=inv.id if inv else None, number=status.invoice_number,
+                                   siren=status.seller_siren or "", code=status.status_code, when=when, source=path.name,
+                                   reason_code=status.reason_code, reason=status.reason, amount=status.amount,
+                                   currency=status.currency, message=data)
+            if event is None:
+                summary.duplicates += 1
+            else:
+                summary.recorded += 1
+    return summary
+
+
+def emit_encaissee(store: Store, config: EInvoicingConfig, invoice_row_id: int, amount: Any, paid_on: dt.date,
+                   *, connection: Any = None) -> LifecycleEvent | None:
+    """Send the 212 Encaissée status of a collected payment (services with VAT due on receipt
+    need it for e-reporting); recorded once per (invoice, date)."""
+    from edi import cdar
+
+    with store.session() as s:
+        row = s.get(InvoiceRow, invoice_row_id)
+        inv = from_json(Invoice, row.document)
+        status = cdar.encaissee(inv, amount, paid_on)
+        when = dt.datetime.combine(paid_on, dt.time(0), dt.UTC)
+        exists = s.scalar(select(LifecycleEvent).where(LifecycleEvent.direction == "out", LifecycleEvent.invoice_number == inv.number,
+                                                       LifecycleEvent.code == "212", LifecycleEvent.status_date == when))
+        if exists is not None:
+            return None
+    message = cdar.render(status)
+    ref = deliver(config.channel, f"{status.message_id}.cdar.xml", message, connection=connection)
+    with store.session() as s:
+        return _record_status(s, direction="out", invoice_id=invoice_row_id, number=inv.number, siren=inv.seller.siren or "",
+                              code="212", when=when, source=ref, amount=status.amount, currency=status.currency, message=message)

@@ -1,0 +1,160 @@
+"""Airflow glue of bank statement ingestion: the SFTP hook and the task runtimes of
+``bank_statement_ingest``. The work is in :mod:`o2c.bank_ingest` and :mod:`o2c.transport`.
+
+Why a hook of our own rather than the provider's ``SFTPSensor``/``SFTPHook``: the check must
+know the file ledger (a bank that keeps its files on the server would make a plain sensor fire
+on every run), must apply the settle delay (a file still being written is not "new"), takes
+several patterns per bank, and must use the same pinned-host-key transport as ``o2c bank fetch``
+so that the CLI and the DAG cannot drift apart. :class:`O2CSftpHook` reads the same Airflow
+SFTP/SSH connection the provider would (extras ``private_key``/``key_file``, ``host_key``), so one
+connection serves both.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowSkipException
+
+from o2c_airflow.runtime import airflow_errors
+
+log = logging.getLogger(__name__)
+
+
+class O2CSftpHook(BaseHook):
+    """Resolve an SFTP connection id (``sftp_bank_bnp``) to :class:`o2c.transport.sftp.SftpSettings`.
+
+    Host, port and login come from the connection; the private key (``private_key`` PEM text or
+    ``key_file``), its passphrase (``private_key_passphrase``) and the pinned ``host_key`` from its
+    extras. ``no_host_key_check`` is refused.
+    """
+
+    conn_name_attr = "sftp_conn_id"
+    default_conn_name = "sftp_default"
+    conn_type = "sftp"
+    hook_name = "o2c-hub SFTP (pinned host key)"
+
+    def __init__(self, sftp_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sftp_conn_id = sftp_conn_id
+
+    def get_sftp_settings(self) -> Any:
+        from o2c.transport.sftp import SftpSettings
+
+        conn = self.get_connection(self.sftp_conn_id)
+        return SftpSettings.from_connection(host=conn.host or "", port=conn.port, login=conn.login,
+                                            password=conn.password, extra=dict(conn.extra_dejson or {}))
+
+
+def _bank_and_client(name: str) -> tuple[Any, Any]:
+    from o2c.transport.banks import get_bank
+    from o2c.transport.sftp import SftpClient
+
+    bank = get_bank(name)
+    settings = O2CSftpHook(bank.connection).get_sftp_settings().with_address(bank.host, bank.port)
+    return bank, SftpClient(settings)
+
+
+def _store() -> Any:
+    from o2c.settings import get_settings
+    from o2c.store import Store
+
+    store = Store(get_settings().database_url)
+    store.upgrade()
+    return store
+
+
+def enabled_bank_names() -> list[str]:
+    from o2c.transport.banks import load_banks
+
+    with airflow_errors():
+        return [b.name for b in load_banks() if b.enabled]
+
+
+def check_bank(name: str) -> dict[str, Any]:
+    """List the bank's folder: settled new files, files still being written, files only to archive.
+
+    Skips (the rest of this bank's tasks too) when there is nothing to do.
+    """
+    from o2c.bank_ingest import check
+
+    with airflow_errors():
+        bank, client = _bank_and_client(name)
+        with client:
+            new, growing, known = check(client, bank, _store())
+    result = {"bank": name, "new": [f.as_dict() for f in new], "growing": [f.name for f in growing],
+              "known": [f.as_dict() for f in known] if (bank.archive_folder or bank.delete_after) else []}
+    if not result["new"] and not result["known"]:
+        raise AirflowSkipException(f"{name}: no new settled file"
+                                   + (f" ({len(growing)} still being written)" if growing else ""))
+    return result
+
+
+def fetch_bank(listing: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """Download the listed files into the staging folder of this DAG run (``run_id``)."""
+    from o2c.bank_ingest import fetch, staging_dir
+    from o2c.settings import get_settings
+    from o2c.transport.sftp import RemoteFile
+
+    name = listing["bank"]
+    folder = staging_dir(get_settings().home / "staging" / "bank", name, run_id)
+    with airflow_errors():
+        bank, client = _bank_and_client(name)
+        with client:
+            staged, later = fetch(client, bank, [RemoteFile(**f) for f in listing["new"]], folder)
+    return {**listing, "staged": [sf.as_dict() for sf in staged], "left_for_later": later}
+
+
+def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Ledger, parse, store (one transaction per file), then archive on the server; returns the summary."""
+    from o2c.bank_ingest import STREAM, BankRunSummary, finish_remote, ingest, known_outcomes, record_run
+    from o2c.transport.sftp import RemoteFile, StagedFile
+
+    name = fetched["bank"]
+    ti = context.get("ti")
+    store = _store()
+    summary = BankRunSummary(bank=name, growing=list(fetched.get("growing", [])),
+                             left_for_later=list(fetched.get("left_for_later", [])))
+    summary.checked = len(fetched.get("new", [])) + len(summary.growing) + len(fetched.get("known", []))
+    run = store.start_run(source=name, stream=STREAM, dag_id=getattr(ti, "dag_id", None),
+                          task_id=getattr(ti, "task_id", None), airflow_run_id=getattr(ti, "run_id", None))
+    summary.run_id = run.id
+    status, message = "failed", None
+    try:
+        with airflow_errors():
+            summary.files = ingest(store, name, [StagedFile(**sf) for sf in fetched["staged"]], run_id=run.id)
+            bank, client = _bank_and_client(name)
+            done = summary.files + known_outcomes([RemoteFile(**f) for f in fetched.get("known", [])])
+            if bank.archive_folder or bank.delete_after:
+                with client:
+                    finish_remote(client, bank, done)
+        status = "success"
+    except Exception as exc:
+        from o2c.transport.redact import redact
+
+        message = f"{exc.__class__.__name__}: {redact(str(exc))}"
+        raise
+    finally:
+        record_run(store, run, summary, status=status, message=message)
+    for line in summary.lines():
+        log.info("%s", line)
+    result = summary.as_dict()
+    result["files"] = result["files"][:50]  # XCom carries counts and a sample, never documents
+    return result
+
+
+def report_banks(summaries: Any) -> dict[str, Any]:
+    """Totals over the banks' ingest summaries (skipped banks have none)."""
+    if isinstance(summaries, dict):  # a single pushed value is not always wrapped in a sequence
+        summaries = [summaries]
+    done = [s for s in (summaries or []) if isinstance(s, dict)]
+    keys = ("ingested", "duplicates", "quarantined", "statements_stored", "entries_stored", "conflicts")
+    totals = {k: sum(s[k] for s in done) for k in keys}
+    gaps = [{"bank": s["bank"], **g} for s in done for g in s["sequence_gaps"]]
+    log.info("banks with new files: %d; %s", len(done), ", ".join(f"{k} {v}" for k, v in totals.items()))
+    for g in gaps:
+        log.warning("SEQUENCE GAP %s account %s: statements %s..%s missing", g["bank"], g["account"],
+                    g["missing_from"], g["missing_to"])
+    return {"banks": len(done), **totals, "sequence_gaps": gaps}

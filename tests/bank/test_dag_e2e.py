@@ -1,0 +1,68 @@
+"""bank_statement_ingest end to end: one dag.test() against the test sshd (three banks: files, files, nothing new).
+
+Re-runs changing nothing is proven on the library in test_ingest.py (each dag.test() costs about 20 s).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from o2c.store import Store
+from o2c.store import bank as ledger
+from tests.bank.helpers import CAMT053, CAMT053_INVALID, MT940, mt940
+from tests.fixtures_airflow import REPO
+
+pytestmark = [pytest.mark.airflow, pytest.mark.sftp, pytest.mark.slow]
+
+
+def run_dag(env: dict[str, str], dag_id: str) -> dict:
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "dags" / "run_dag.py"), dag_id], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("O2C_RESULT ")]
+    assert lines, f"no result (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return json.loads(lines[-1].removeprefix("O2C_RESULT ")), proc.stdout + proc.stderr
+
+
+def test_dag_ingests_each_bank_once(airflow_db, sshd, tmp_path):
+    key = uuid.uuid4().hex[:8]
+    inbox = sshd.folder(f"{key}/alpha/out")
+    (sshd.folder(f"{key}/beta/out") / "b.sta").write_bytes(mt940(1, account="FR7630006000011234567890189"))
+    sshd.folder(f"{key}/gamma/out")  # a bank with nothing new: its tasks are skipped
+    (inbox / "stmt.xml").write_bytes(CAMT053.read_bytes())
+    (inbox / "stmt.sta").write_bytes(MT940.read_bytes())
+    (inbox / "seq.sta").write_bytes(mt940(1) + mt940(3))  # statement 2 missing
+    (inbox / "wrong.xml").write_bytes(CAMT053_INVALID.read_bytes())
+    banks = tmp_path / "sources.yaml"
+    banks.write_text(
+        "banks:\n"
+        f"  - {{name: alpha, connection: sftp_bank_test, folder: {key}/alpha/out, patterns: ['*.xml', '*.sta'],"
+        f" archive_folder: {key}/alpha/archive, settle_seconds: 1}}\n"
+        f"  - {{name: beta, connection: sftp_bank_test, folder: {key}/beta/out, settle_seconds: 0}}\n"
+        f"  - {{name: gamma, connection: sftp_bank_test, folder: {key}/gamma/out, settle_seconds: 0}}\n")
+    db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    env = {**airflow_db, "O2C_HOME": str(tmp_path), "O2C_DATABASE_URL": db_url, "O2C_BANKS": str(banks),
+           "AIRFLOW_CONN_SFTP_BANK_TEST": sshd.conn_json(), "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
+
+    first, output = run_dag(env, "bank_statement_ingest")
+    (tmp_path / "dag-run-1.log").write_text(output)
+    assert first["state"].endswith("success"), (first, output[-12000:])
+    tasks = first["tasks"]
+    assert tasks["pickup.ingest[0]"].endswith("success") and tasks["pickup.check[2]"].endswith("skipped"), tasks
+    assert tasks["summary"].endswith("success")
+
+    store = Store(db_url)
+    files = {f.file_name: f.status for f in ledger.bank_files(store, "alpha")}
+    assert files == {"stmt.xml": "ingested", "stmt.sta": "ingested", "seq.sta": "ingested", "wrong.xml": "quarantined"}
+    assert ledger.counts(store)["statements"] == 7 and [f.status for f in ledger.bank_files(store, "beta")] == ["ingested"]
+    assert "banks with new files: 2; ingested 4, duplicates 0, quarantined 1, statements_stored 7" in output
+    [gap] = ledger.sequence_gaps(store)
+    assert (gap.missing_from, gap.missing_to) == (2, 2)
+    [run] = [r for r in store.runs("alpha") if r.airflow_run_id == first["run_id"]]
+    assert (run.dag_id, run.task_id, run.status, run.rejected) == ("bank_statement_ingest", "pickup.ingest", "success", 1)
+    assert sorted(p.name for p in (sshd.home / key / "alpha" / "archive").iterdir()) == sorted(files)
+    assert "NL26VAYB8060476890" not in output and "PRIVATE KEY" not in output
