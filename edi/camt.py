@@ -21,7 +21,10 @@ Conventions (shared by every bank parser of the hub, see :mod:`schemas.statement
   camt.054 has no balances and they stay None;
 - a batched ``Ntry`` with several ``TxDtls`` gives one :class:`BankEntry` per transaction,
   sharing ``entry_ref``/``bank_ref``, numbered by ``tx_index``, each with its own ``TxDtls``
-  amount, and ``entry_amount`` holding the booked total;
+  amount, and ``entry_amount`` holding the booked total. Amounts that do not add up to the
+  booking reject the file (InvalidChecksum); one missing amount is the remainder; when the
+  details give no usable amount at all, the first transaction carries the whole booking and
+  the others 0 (``entry_amount`` tells them apart);
 - the counterparty is the debtor (``Dbtr``, ``DbtrAcct``, ``DbtrAgt``, ``UltmtDbtr``) of a
   credit and the creditor (``Cdtr``, ``CdtrAcct``, ``CdtrAgt``, ``UltmtCdtr``) of a debit.
 
