@@ -15,6 +15,12 @@ from schemas.errors import ConfigError
 # kind -> "module:Class"
 REGISTRY: dict[str, str] = {
     "tryton": "connectors.tryton:TrytonConnector",
+    "sql": "connectors.sql:SqlConnector",
+    "filedrop": "connectors.filedrop:FileDropConnector",
+    "odoo": "connectors.odoo:OdooConnector",
+    "sap_s4": "connectors.sap_s4:SapS4Connector",
+    "salesforce": "connectors.salesforce:SalesforceConnector",
+    "hubspot": "connectors.hubspot:HubSpotConnector",
 }
 
 __all__ = ["REGISTRY", "BaseConnector", "Batch", "ConnectionInfo", "Connector", "NotSupported", "connector_class", "build"]

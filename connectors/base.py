@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -114,6 +114,40 @@ class BaseConnector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def tie_safe_batches(pages: Iterable[list[dict[str, Any]]], key: Callable[[dict[str, Any]], Any]) -> Iterator[Batch]:
+    """Batches whose watermark a resumed run can start from without losing a record.
+
+    The sync resumes from the last committed watermark, exclusively. When records sharing the
+    last watermark of a page continue on the next page, committing that watermark would skip
+    them; the page's watermark is then the greatest one below the tie (None when the whole page
+    is one tie: the watermark does not move), so a resumed run reads the tie again
+    (at-least-once; upserts of unchanged records are no-ops). Each page is yielded once the
+    first record of the next one is known. ``key`` gives a record's (aware) watermark.
+
+    >>> import datetime as dt
+    >>> t = [dt.datetime(2026, 1, d, tzinfo=dt.UTC) for d in (1, 2, 3)]
+    >>> pages = [[{"w": t[0]}, {"w": t[1]}], [{"w": t[1]}, {"w": t[2]}]]
+    >>> [b.watermark.day for b in tie_safe_batches(pages, lambda r: r["w"])]
+    [1, 3]
+    >>> [b.watermark for b in tie_safe_batches([[{"w": t[1]}], [{"w": t[1]}]], lambda r: r["w"])]
+    [None, datetime.datetime(2026, 1, 2, 0, 0, tzinfo=datetime.timezone.utc)]
+    """
+    held: list[dict[str, Any]] | None = None
+    for page in pages:
+        if not page:
+            continue
+        if held is not None:
+            top = max(key(r) for r in held)
+            if key(page[0]) == top:
+                below = [key(r) for r in held if key(r) < top]
+                yield Batch(held, max(below) if below else None)
+            else:
+                yield Batch(held, top)
+        held = page
+    if held is not None:
+        yield Batch(held, max(key(r) for r in held))
 
 
 # -- HTTP policy -------------------------------------------------------------------------

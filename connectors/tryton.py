@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, with_retries
+from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, tie_safe_batches, with_retries
 from schemas.errors import AuthError, FatalError, RetriableError
 
 log = logging.getLogger(__name__)
@@ -240,17 +240,22 @@ class TrytonConnector(BaseConnector):
         companies = self.client.search_read("company.company", [], fields=["party"])
         own = [c["party"] for c in companies]
         domain = [("id", "not in", own), *_window(since, until)]
-        for rows in self._pages("party.party", domain, ["id"]):
-            parties = self._parties(r["id"] for r in rows)
-            records = [parties[r["id"]] for r in rows if r["id"] in parties]
-            for rec in records:
-                rec["updated_at"] = rec.get("write_date") or rec.get("create_date")
-            yield Batch(records, max((r["updated_at"] for r in records), default=None))
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            for rows in self._pages("party.party", domain, ["id"]):
+                parties = self._parties(r["id"] for r in rows)
+                records = [parties[r["id"]] for r in rows if r["id"] in parties]
+                for rec in records:
+                    rec["updated_at"] = rec.get("write_date") or rec.get("create_date")
+                yield records
+
+        yield from tie_safe_batches(pages(), lambda r: r["updated_at"])
 
     def _pull_invoices(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
         domain = [("type", "=", "out"), ("state", "in", ["posted", "paid"]), *_window(since, until)]
-        for rows in self._pages("account.invoice", domain, INVOICE_FIELDS):
-            yield Batch(self._complete_invoices(rows), max((r["write_date"] or r["create_date"] for r in rows), default=None))
+        # records sharing a timestamp across two pages keep the watermark below the tie, so a
+        # resumed run cannot skip any (Tryton posts batches of invoices with one write date)
+        pages = (self._complete_invoices(rows) for rows in self._pages("account.invoice", domain, INVOICE_FIELDS))
+        yield from tie_safe_batches(pages, lambda r: r["updated_at"])
 
     def _complete_invoices(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         c = self.client

@@ -6,6 +6,8 @@
   ``postgresql+psycopg://user@host:5432/o2c``.
 - ``O2C_SOURCES``: the sources file (default ``$O2C_HOME/sources.yaml``, else the bundled
   ``config/sources.example.yaml``).
+- ``O2C_EINVOICING``: the e-invoicing settings (default ``$O2C_HOME/einvoicing.yaml``; without
+  one, Factur-X EN 16931 for every customer into ``$O2C_HOME/outbox``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Settings:
     home: Path
     database_url: str
     sources_file: Path
+    einvoicing_file: Path
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,7 +37,8 @@ class Settings:
             sources_file = home / "sources.yaml"
         else:
             sources_file = PROJECT_ROOT / "config" / "sources.example.yaml"
-        return cls(home=home, database_url=url, sources_file=sources_file)
+        einvoicing = Path(os.environ.get("O2C_EINVOICING") or home / "einvoicing.yaml")
+        return cls(home=home, database_url=url, sources_file=sources_file, einvoicing_file=einvoicing)
 
 
 def get_settings() -> Settings:

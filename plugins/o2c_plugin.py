@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
-
 from o2c_airflow.hooks import O2CSourceHook
 from o2c_airflow.review import app as review_app
 

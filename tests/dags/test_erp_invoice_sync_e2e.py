@@ -1,4 +1,4 @@
-"""erp_invoice_sync end to end: dag.test() against the live Tryton server, twice."""
+"""erp_invoice_sync end to end: dag.test() against the live Tryton server, twice; then einvoice_outbound."""
 
 from __future__ import annotations
 
@@ -30,11 +30,16 @@ def test_dag_syncs_tryton_and_a_rerun_changes_nothing(airflow_db, tryton_server,
         "  - name: tryton_demo\n    kind: tryton\n    connection: erp_tryton_demo\n    streams: [customers, invoices]\n"
     )
     db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    einvoicing = tmp_path / "einvoicing.yaml"
+    einvoicing.write_text("default_format: facturx-en16931\n"
+                          "customers:\n  - {siren: '512348707', format: ubl}\n"
+                          f"channel: {{kind: folder, path: {tmp_path / 'platform'}}}\n")
     env = {
         **airflow_db,
         "O2C_HOME": str(tmp_path),
         "O2C_DATABASE_URL": db_url,
         "O2C_SOURCES": str(sources),
+        "O2C_EINVOICING": str(einvoicing),
         "AIRFLOW_CONN_ERP_TRYTON_DEMO": f"tryton://{tryton_server.admin_login}:{tryton_server.admin_password}"
                                         f"@127.0.0.1:{tryton_server.port}/{tryton_server.database}",
         "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}",
@@ -59,3 +64,13 @@ def test_dag_syncs_tryton_and_a_rerun_changes_nothing(airflow_db, tryton_server,
     assert [(r.number, r.version, r.content_hash) for r in store.invoices()] == before
     latest = [r for r in store.runs("tryton_demo") if r.airflow_run_id == second["run_id"]]
     assert latest and all(r.inserted == r.updated == r.rejected == 0 for r in latest)
+
+    # the invoices now leave as validated e-invoices, each once
+    outbound = run_dag(env, "einvoice_outbound")
+    assert outbound["state"].endswith("success"), outbound
+    delivered = sorted((tmp_path / "platform").iterdir())
+    intra = {n for n, r in stored.items() if any(v["category"] == "K" for v in r.document["vat_breakdown"])}
+    assert len(delivered) == len(truth) - len(intra)
+    assert {p.suffix for p in delivered} == {".pdf", ".xml"}  # Factur-X by default, UBL for one customer
+    assert run_dag(env, "einvoice_outbound")["state"].endswith("success")
+    assert len(list((tmp_path / "platform").iterdir())) == len(delivered)

@@ -1,0 +1,55 @@
+"""Task runtimes of the e-invoicing DAGs (outbound documents, inbound lifecycle statuses)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from o2c_airflow.runtime import airflow_errors
+
+log = logging.getLogger(__name__)
+
+
+def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
+    from o2c.einvoicing import load_config, outbound
+    from o2c.settings import get_settings
+    from o2c.store import Store
+
+    settings = get_settings()
+    with airflow_errors():
+        store = Store(settings.database_url)
+        store.upgrade()
+        config = load_config(settings.einvoicing_file, settings.home)
+        connection = None
+        if config.channel.get("connection"):
+            from o2c_airflow.hooks import O2CSourceHook
+
+            connection = O2CSourceHook(config.channel["connection"]).get_connection_info()
+        ti = context.get("ti")
+        summary = outbound(store, config, connection=connection, dag_id=getattr(ti, "dag_id", None),
+                           airflow_run_id=getattr(ti, "run_id", None))
+    log.info("e-invoices: %d considered, %d delivered, %d rejected, %d failed deliveries, %d already done (run %s)",
+             summary.considered, summary.delivered, summary.rejected, summary.failed, summary.already_done, summary.run_id)
+    for rej in summary.rejects:
+        log.warning("not sent: %s (%s): %s", rej["invoice"], rej["format"], rej["reason"])
+    out = dataclasses.asdict(summary)
+    out["rejects"] = out["rejects"][:20]
+    return out
+
+
+def run_status_inbound(context: dict[str, Any]) -> dict[str, Any]:
+    from o2c.einvoicing import ingest_statuses
+    from o2c.settings import get_settings
+    from o2c.store import Store
+
+    settings = get_settings()
+    inbox = Path(settings.home / "inbox" / "statuses")
+    with airflow_errors():
+        store = Store(settings.database_url)
+        store.upgrade()
+        inbox.mkdir(parents=True, exist_ok=True)
+        summary = ingest_statuses(store, inbox)
+    log.info("lifecycle statuses from %s: %s", inbox, summary)
+    return dataclasses.asdict(summary)

@@ -1,0 +1,308 @@
+"""The contract every connector passes with its own fixtures (as Singer's standard tap tests).
+
+Each case is one connector on its own test data: the real PostgreSQL and MariaDB servers for
+``sql``, a real folder for ``filedrop``, the documented-contract servers on loopback for
+``odoo`` (16, 17, 18), ``sap_s4``, ``salesforce`` and ``hubspot`` (customers). The checks:
+
+- paging: more records than one page arrive in several batches, each once, oldest first;
+- watermark: only records changed in ``(since, until]``, bounds exclusive / inclusive;
+- resume: starting again from any committed batch watermark loses no record;
+- retry: a transient failure (HTTP 5xx; a dropped database connection) then success;
+  HTTP 429 honours ``Retry-After``;
+- fatal auth: refused credentials (401, 403, a refused database login) raise ``AuthError``
+  at once, without retrying;
+- mapping round-trip: raw record -> canonical (the kind's YAML) -> no intake errors.
+
+A check that does not apply to a kind (no HTTP for a folder) is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import doctest
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import ConnectionInfo
+from mappings.mapper import load_mapping, mapping_path
+from o2c.sources import STREAM_DOCUMENTS
+from schemas.errors import AuthError, RetriableError
+from schemas.validation import customer_issues, invoice_issues
+
+UNTIL = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@dataclass
+class Case:
+    """One connector with its fixtures, and how to disturb it."""
+
+    name: str
+    make: Callable[[int], Any]  # batch_size -> connector
+    mapping: str
+    source_name: str = "contract"
+    stream: str = "invoices"
+    server: Any = None  # an HTTP fake with fail_next(), or None
+    http_calls_at_pull: Callable[[], int] | None = None  # requests seen so far
+    transient_failure: Callable[[Any, pytest.MonkeyPatch], None] | None = None
+    refused_login: Callable[[], Any] | None = None  # builds a connector with bad credentials
+    small_batch: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _id(rec: dict[str, Any]) -> Any:
+    return rec.get("id", rec.get("Id", rec.get("BillingDocument")))
+
+
+def pull(connector: Any, stream: str, since: dt.datetime | None = None, until: dt.datetime = UNTIL):
+    batches = list(connector.pull(stream, since, until))
+    return batches, [r for b in batches for r in b.records]
+
+
+# -- cases -------------------------------------------------------------------------------
+@contextlib.contextmanager
+def sql_case(dialect: str, databases: dict[str, Any], stack: contextlib.ExitStack) -> Iterator[Case]:
+    from sqlalchemy.exc import OperationalError
+
+    from connectors.sql import SqlConnector
+    from tests.connectors.test_sql import erp_database
+
+    if dialect not in databases:  # one throwaway database per dialect for the whole module
+        databases[dialect] = stack.enter_context(erp_database(dialect))
+    _, conn, _rows = databases[dialect]
+
+    def transient(connector: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        real = connector.engine.connect
+        state = {"failed": False}
+
+        def flaky() -> Any:
+            if not state["failed"]:
+                state["failed"] = True
+                raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+            return real()
+
+        monkeypatch.setattr(connector.engine, "connect", flaky)
+
+    def refused() -> Any:
+        login = "root" if dialect == "mariadb" else "o2c_no_such_role"
+        return SqlConnector(ConnectionInfo(host=conn.host, port=conn.port, login=login, password="wrong", schema=conn.schema,
+                                           extra=conn.extra))
+
+    yield Case(f"sql-{dialect}", lambda n: SqlConnector(conn, batch_size=n), "sql", transient_failure=transient,
+               refused_login=refused)
+
+
+@contextlib.contextmanager
+def filedrop_case(tmp: Path) -> Iterator[Case]:
+    from connectors.filedrop import FileDropConnector
+    from tests.connectors.test_filedrop import FR_HEADERS
+
+    base = dt.datetime(2026, 1, 20, 8, 0, tzinfo=dt.UTC)
+    for i, name in enumerate(["factures_2026-01_cp1252.csv", "invoices_2026-01_utf8bom.csv", "factures_2026-01_cp1252.csv"]):
+        target = tmp / f"invoices_{i}.csv"
+        data = (FIXTURES / "filedrop" / name).read_bytes()
+        if i == 2:  # a later export of other invoices: renumbered, so a different file and different ids
+            data = data.replace(b"FA-10", b"FA-20").replace(b"AV-00", b"AV-10")
+        target.write_bytes(data)
+        stamp = (base + dt.timedelta(days=i)).timestamp()
+        os.utime(target, (stamp, stamp))
+    options = {"files": {"invoices": "invoices_*.csv"}, "headers": FR_HEADERS, "group_by": "invoice_number"}
+    yield Case("filedrop", lambda n: FileDropConnector(ConnectionInfo(host="local", extra={"path": str(tmp)}), **options),
+               "filedrop")
+
+
+@contextlib.contextmanager
+def odoo_case(version: int) -> Iterator[Case]:
+    from connectors.odoo import OdooConnector
+    from tests.fixtures.odoo.server import FakeOdoo
+
+    with FakeOdoo(version=version) as server:
+        yield Case(f"odoo-{version}", lambda n: OdooConnector(ConnectionInfo.from_uri(server.uri()), batch_size=n), "odoo",
+                   server=server, small_batch=2)
+
+
+@contextlib.contextmanager
+def sap_case() -> Iterator[Case]:
+    from connectors.sap_s4 import SapS4Connector
+    from tests.connectors.test_sap_s4 import COMPANIES
+    from tests.fixtures.sap_s4.server import FakeSap
+
+    with FakeSap() as server:
+        yield Case("sap_s4", lambda n: SapS4Connector(ConnectionInfo.from_uri(server.uri()), companies=COMPANIES, batch_size=n),
+                   "sap_s4", server=server)
+
+
+@contextlib.contextmanager
+def salesforce_case() -> Iterator[Case]:
+    from connectors.salesforce import SalesforceConnector
+    from tests.connectors.test_salesforce import EXTRA
+    from tests.fixtures.salesforce.server import FakeSalesforce
+
+    with FakeSalesforce() as server:
+        yield Case("salesforce", lambda n: SalesforceConnector(ConnectionInfo.from_uri(server.uri()), extra_fields=EXTRA, batch_size=n),
+                   "salesforce", stream="customers", server=server)
+
+
+@contextlib.contextmanager
+def hubspot_case() -> Iterator[Case]:
+    from connectors.hubspot import HubSpotConnector
+    from tests.connectors.test_hubspot import PROPS
+    from tests.fixtures.hubspot.server import FakeHubSpot
+
+    with FakeHubSpot() as server:
+        yield Case("hubspot", lambda n: HubSpotConnector(ConnectionInfo.from_uri(server.uri()), properties=PROPS, batch_size=n),
+                   "hubspot", stream="customers", server=server)
+
+
+CASES = ["sql-postgresql", "sql-mariadb", "filedrop", "odoo-16", "odoo-17", "odoo-18", "sap_s4", "salesforce", "hubspot"]
+
+
+@pytest.fixture(scope="module")
+def sql_databases() -> Iterator[tuple[dict[str, Any], contextlib.ExitStack]]:
+    with contextlib.ExitStack() as stack:
+        yield {}, stack
+
+
+@pytest.fixture(params=CASES)
+def case(request, tmp_path, sql_databases) -> Iterator[Case]:
+    name = request.param
+    if name.startswith("sql-"):
+        cm = sql_case(name.removeprefix("sql-"), *sql_databases)
+    elif name == "filedrop":
+        cm = filedrop_case(tmp_path)
+    elif name.startswith("odoo-"):
+        cm = odoo_case(int(name.removeprefix("odoo-")))
+    elif name == "salesforce":
+        cm = salesforce_case()
+    elif name == "hubspot":
+        cm = hubspot_case()
+    else:
+        cm = sap_case()
+    with cm as c:
+        yield c
+
+
+# -- the contract -------------------------------------------------------------------------
+def test_paging_more_records_than_one_page(case):
+    with case.make(case.small_batch) as c:
+        batches, records = pull(c, case.stream)
+    with case.make(1000) as c:
+        _, everything = pull(c, case.stream)
+    assert len(batches) > 1, "the fixtures must hold more records than one page"
+    ids = [_id(r) for r in records]
+    assert ids == [_id(r) for r in everything] and len(set(ids)) == len(ids)
+    stamps = [r["updated_at"] for r in records]
+    assert stamps == sorted(stamps) and all(s.tzinfo is not None for s in stamps)
+    marks = [b.watermark for b in batches if b.watermark is not None]
+    assert marks == sorted(marks) and marks[-1] == stamps[-1]
+
+
+def test_watermark_window_is_half_open(case):
+    with case.make(case.small_batch) as c:
+        _, everything = pull(c, case.stream)
+        stamps = sorted({r["updated_at"] for r in everything})
+        assert len(stamps) >= 3
+        since, until = stamps[0], stamps[-2]
+        _, window = pull(c, case.stream, since, until)
+    expected = [_id(r) for r in everything if since < r["updated_at"] <= until]
+    assert [_id(r) for r in window] == expected
+    assert all(r["updated_at"] != since for r in window) and any(r["updated_at"] == until for r in window)
+
+
+@pytest.mark.parametrize("batch_size", [2, 3, 5])
+def test_resume_from_any_committed_batch_loses_nothing(case, batch_size):
+    with case.make(batch_size) as c:
+        batches, everything = pull(c, case.stream)
+        all_ids = {_id(r) for r in everything}
+        for i, batch in enumerate(batches):
+            if batch.watermark is None:
+                continue  # not committed as a watermark: the run would resume from the one before
+            done = {_id(r) for b in batches[: i + 1] for r in b.records}
+            _, rest = pull(c, case.stream, since=batch.watermark)
+            assert done | {_id(r) for r in rest} == all_ids, f"resuming after batch {i} loses records"
+
+
+def test_transient_failure_then_success_is_retried(case, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
+    with case.make(1000) as c:
+        if case.server is not None:
+            case.server.fail_next((503, {}, b"Service Unavailable"), (502, {}, b"Bad Gateway"))
+        elif case.transient_failure is not None:
+            case.transient_failure(c, monkeypatch)
+        else:
+            pytest.skip(f"{case.name}: reads local files, nothing transient to retry")
+        _, records = pull(c, case.stream)
+    assert records and len(waits) == (2 if case.server is not None else 1)
+
+
+def test_429_honours_retry_after(case, monkeypatch):
+    if case.server is None:
+        pytest.skip(f"{case.name}: not HTTP, no Retry-After")
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
+    with case.make(1000) as c:
+        case.server.fail_next((429, {"Retry-After": "3"}, b"Too Many Requests"))
+        _, records = pull(c, case.stream)
+        assert records and len(waits) == 1 and 1.5 <= waits[0] <= 3.0
+        case.server.fail_next(*[(429, {"Retry-After": "1"}, b"")] * 4)
+        with pytest.raises(RetriableError, match="429"):
+            pull(c, case.stream)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_fatal_at_once(case, status, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
+    if case.server is not None:
+        with case.make(1000) as c:
+            before = len(case.server.requests)
+            case.server.fail_next((status, {}, b"Unauthorized" if status == 401 else b"Forbidden"))
+            with pytest.raises(AuthError, match=str(status)):
+                pull(c, case.stream)
+            assert len(case.server.requests) == before + 1
+    elif case.refused_login is not None:
+        if status == 403:
+            pytest.skip(f"{case.name}: a database has no 403; the refused login is checked under 401")
+        with case.refused_login() as c, pytest.raises(AuthError):
+            pull(c, case.stream)
+    else:
+        pytest.skip(f"{case.name}: reads local files, no credentials")
+    assert waits == []
+
+
+def test_mapping_round_trip_has_no_intake_errors(case):
+    document = STREAM_DOCUMENTS[case.stream]
+    mapping = load_mapping(mapping_path(case.mapping, document))
+    issues = invoice_issues if document == "invoice" else customer_issues
+    with case.make(1000) as c:
+        _, records = pull(c, case.stream)
+    assert records
+    for rec in records:
+        canonical = mapping.apply(rec, case.source_name)
+        errors = [str(i) for i in issues(canonical) if i.severity == "error"]
+        assert errors == [], errors
+        assert canonical.source.updated_at == rec["updated_at"]
+
+
+def test_every_registered_connector_has_a_contract_case_and_a_mapping():
+    from connectors import REGISTRY, connector_class
+
+    covered = {c.split("-")[0] for c in CASES} | {"tryton"}  # tryton: tests/connectors/test_tryton_live.py
+    assert set(REGISTRY) <= covered
+    for kind in REGISTRY:
+        for stream in connector_class(kind).streams:
+            load_mapping(mapping_path(kind, STREAM_DOCUMENTS[stream]))
+
+
+def test_mapping_functions_doctests():
+    import mappings.functions
+
+    result = doctest.testmod(mappings.functions, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 20

@@ -1,0 +1,186 @@
+"""File drops: CSV (Windows-1252, UTF-8 with/without BOM) and xlsx exports in a real folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from connectors.base import ConnectionInfo
+from connectors.filedrop import FileDropConnector
+from mappings.mapper import load_mapping, mapping_path
+from schemas.errors import ConfigError, FatalError
+from schemas.validation import invoice_issues
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "filedrop"
+FR_HEADERS = {
+    "N° facture": "invoice_number", "Type": "invoice_type", "Date facture": "invoice_date", "Échéance": "due_date",
+    "Devise": "currency", "Conditions": "payment_terms", "Code client": "buyer_code", "Client": "buyer_name",
+    "SIREN client": "buyer_siren", "TVA client": "buyer_vat", "Adresse client": "buyer_street", "CP client": "buyer_zip",
+    "Ville client": "buyer_city", "Pays client": "buyer_country", "Société": "seller_name", "SIREN société": "seller_siren",
+    "TVA société": "seller_vat", "Désignation": "line_label", "Référence article": "item_code", "Quantité": "quantity",
+    "Unité": "unit", "Prix unitaire HT": "unit_price", "Montant HT ligne": "line_net", "Taux TVA": "vat_rate",
+    "Total HT": "total_net", "Total TVA": "total_vat", "Total TTC": "total_gross",
+}
+OPTIONS = {"files": {"invoices": "*ac*", "customers": "customers*"}, "headers": FR_HEADERS, "group_by": "invoice_number"}
+T0 = dt.datetime(2026, 1, 31, 18, 0, tzinfo=dt.UTC)
+UNTIL = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def drop(folder: Path, name: str, when: dt.datetime, as_name: str | None = None) -> Path:
+    target = folder / (as_name or name)
+    shutil.copyfile(FIXTURES / name, target)
+    os.utime(target, (when.timestamp(), when.timestamp()))
+    return target
+
+
+def connector(folder: Path, **over) -> FileDropConnector:
+    return FileDropConnector(ConnectionInfo(host="local", extra={"path": str(folder)}), **{**OPTIONS, **over})
+
+
+def pull(c, stream="invoices", since=None, until=UNTIL):
+    batches = list(c.pull(stream, since, until))
+    return batches, [r for b in batches for r in b.records]
+
+
+def test_windows_1252_french_export_grouped_by_invoice(tmp_path):
+    drop(tmp_path, "factures_2026-01_cp1252.csv", T0)
+    _, records = pull(connector(tmp_path))
+    assert [r["id"] for r in records] == ["FA-1001", "FA-1002", "AV-0007"]
+    fa = records[0]
+    assert fa["buyer_name"] == "Société Générale de Bâtiment" and len(fa["lines"]) == 2
+    assert fa["lines"][1]["line_label"] == "Vis inox Ø6" and fa["lines"][1]["quantity"] == "1 000"
+    mapping = load_mapping(mapping_path("filedrop", "invoice"))
+    invoices = [mapping.apply(r, "drop") for r in records]
+    for inv in invoices:
+        assert [i for i in invoice_issues(inv) if i.severity == "error"] == []
+    assert invoices[0].totals.payable == D("3420.00") and invoices[0].lines[1].quantity == D("1000")
+    assert invoices[0].issue_date == dt.date(2026, 1, 15) and invoices[0].lines[0].unit_code == "HUR"
+    assert invoices[1].lines[0].vat_rate == D("5.5") and invoices[1].payment_terms == "45 jours fin de mois"
+    assert invoices[2].type_code == "381" and invoices[2].totals.payable == D("120.00")
+    assert invoices[0].source.updated_at == T0
+
+
+def test_utf8_bom_comma_separated_anglo_numbers(tmp_path):
+    drop(tmp_path, "invoices_2026-01_utf8bom.csv", T0)
+    _, records = pull(connector(tmp_path, files={"invoices": "invoices*"}))
+    inv = load_mapping(mapping_path("filedrop", "invoice")).apply(records[0], "drop")
+    assert (inv.number, inv.buyer.name, inv.totals.payable) == ("INV-2001", "Müller GmbH", D("4400.00"))
+    assert inv.lines[0].vat_category == "E" and not [i for i in invoice_issues(inv) if i.severity == "error"]
+
+
+def test_forced_encoding_and_delimiter(tmp_path):
+    drop(tmp_path, "factures_2026-01_cp1252.csv", T0)
+    _, records = pull(connector(tmp_path, encoding="latin-1", delimiter=";"))
+    assert records[0]["buyer_name"] == "Société Générale de Bâtiment"  # same letters in Latin-1
+    with pytest.raises(ConfigError, match="unknown option"):
+        connector(tmp_path, sepparator=";")
+
+
+def test_excel_export(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Export du 31/01/2026"])  # a title line above the header
+    ws.append(["invoice_number", "invoice_date", "seller_name", "seller_siren", "buyer_name", "line_label", "quantity",
+               "unit_price", "line_net", "vat_rate", "total_net", "total_vat", "total_gross"])
+    ws.append(["FX-1", dt.datetime(2026, 1, 30), "Acme Industrie SAS", 732829320, "Client SARL", "Audit", 1.5, 1250.1, 1875.15, 20, 1875.25, 375.05, 2250.30])
+    ws.append(["FX-1", dt.datetime(2026, 1, 30), "Acme Industrie SAS", 732829320, "Client SARL", "Frais", 1, 0.1, 0.1, 20, 1875.25, 375.05, 2250.30])
+    path = tmp_path / "factures_2026-01.xlsx"
+    wb.save(path)
+    os.utime(path, (T0.timestamp(), T0.timestamp()))
+    _, records = pull(connector(tmp_path, skip_rows=1))
+    rec = records[0]
+    assert rec["lines"][0]["unit_price"] == D("1250.1") and rec["lines"][1]["line_net"] == D("0.1")
+    assert rec["seller_siren"] == 732829320
+    inv = load_mapping(mapping_path("filedrop", "invoice")).apply(rec, "drop")
+    assert inv.totals.line_total == D("1875.25") and inv.issue_date == dt.date(2026, 1, 30)
+    assert not [i for i in invoice_issues(inv) if i.severity == "error"]
+
+
+def test_window_batches_and_watermarks_by_modification_time(tmp_path):
+    early, mid, late = T0 - dt.timedelta(days=2), T0, T0 + dt.timedelta(days=40)
+    drop(tmp_path, "factures_2026-01_cp1252.csv", early, "factures_a.csv")
+    drop(tmp_path, "factures_2026-01_bad_rows.csv", mid, "factures_b.csv")
+    drop(tmp_path, "invoices_2026-01_utf8bom.csv", mid, "factures_c.csv")  # same mtime: same batch
+    drop(tmp_path, "factures_2026-01_cp1252.csv", late, "factures_d.csv")  # after the window end
+    (tmp_path / "factures_e.csv.part").write_text("partial upload")
+    (tmp_path / "~$factures_f.xlsx").write_text("excel lock file")
+    c = connector(tmp_path)
+    batches, _ = pull(c)
+    assert [b.watermark for b in batches] == [early, mid]
+    assert [r["_file"]["name"] for r in batches[1].records][0] == "factures_b.csv"
+    assert {r["_file"]["name"] for r in batches[1].records} == {"factures_b.csv", "factures_c.csv"}
+    batches, _ = pull(c, since=early)
+    assert [b.watermark for b in batches] == [mid]
+    assert list(c.pull("invoices", mid, UNTIL)) == []
+
+
+def test_same_content_is_one_file(tmp_path):
+    drop(tmp_path, "factures_2026-01_cp1252.csv", T0, "factures_x.csv")
+    drop(tmp_path, "factures_2026-01_cp1252.csv", T0 + dt.timedelta(minutes=5), "factures_x_copie.csv")
+    _, records = pull(connector(tmp_path))
+    assert len(records) == 3 and {r["_file"]["name"] for r in records} == {"factures_x.csv"}
+    assert records[0]["_file"]["sha256"] == __import__("hashlib").sha256((FIXTURES / "factures_2026-01_cp1252.csv").read_bytes()).hexdigest()
+
+
+def test_rows_without_an_id_get_ids_from_the_content_hash(tmp_path):
+    drop(tmp_path, "invoices_2026-01_utf8bom.csv", T0, "factures_1.csv")
+    c = connector(tmp_path, group_by=None)
+    _, first = pull(c)
+    os.rename(tmp_path / "factures_1.csv", tmp_path / "factures_2.csv")
+    _, again = pull(c)
+    assert [r["id"] for r in first] == [r["id"] for r in again] and first[0]["id"].endswith("-2")
+
+
+def test_customers(tmp_path):
+    from schemas.validation import customer_issues
+
+    drop(tmp_path, "customers_2026-01_utf8.csv", T0)
+    _, records = pull(connector(tmp_path, group_by=None, id_column="code"), "customers")
+    mapping = load_mapping(mapping_path("filedrop", "customer"))
+    customers = [mapping.apply(r, "drop") for r in records]
+    assert [c.source.id for c in customers] == ["C001", "C002", "C003"]
+    assert customers[0].credit_limit == D("15000.00") and customers[1].credit_limit == D("2500.50")
+    assert customers[0].payment_terms == "30 jours net" and customers[2].credit_limit is None
+    assert all(not customer_issues(c) for c in customers)
+
+
+def test_bad_rows_and_unreadable_files_are_quarantined_by_the_sync(tmp_path):
+    from o2c.sources import SourceConfig
+    from o2c.store import Store
+    from o2c.sync import sync_stream
+
+    drop(tmp_path, "factures_2026-01_bad_rows.csv", T0)
+    broken = tmp_path / "factures_broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 this is not a workbook")
+    os.utime(broken, (T0.timestamp() + 60, T0.timestamp() + 60))
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    store.upgrade()
+    source = SourceConfig(name="drop_fr", kind="filedrop", connection="x", options=OPTIONS)
+    c = connector(tmp_path)
+    summary = sync_stream(store, source, c, "invoices", until=UNTIL)
+    assert (summary.read, summary.inserted, summary.rejected) == (4, 1, 3)
+    reasons = {q.source_id: (q.field, q.reason) for q in store.quarantined("drop_fr")}
+    assert reasons["FA-1004"][0].startswith("BG-25/BT-131") and "1O,00" in reasons["FA-1004"][1]
+    assert reasons["FA-1005"][0] == "_error" and "cells for 27 columns" in reasons["FA-1005"][1]
+    assert "cannot read factures_broken.xlsx" in reasons[next(k for k in reasons if k.startswith("factures_broken"))][1]
+    assert [i.number for i in store.invoices("drop_fr")] == ["FA-1003"]
+    assert store.get_watermark("drop_fr", "invoices").value == T0 + dt.timedelta(seconds=60)
+    # the same window again: nothing new is read (files older than the watermark)
+    assert sync_stream(store, source, c, "invoices", until=UNTIL).read == 0
+    # re-reading the whole folder changes nothing either: same ids, same content
+    again = sync_stream(store, source, c, "invoices", until=UNTIL, since=T0 - dt.timedelta(days=1))
+    assert (again.inserted, again.updated, again.unchanged, again.rejected) == (0, 0, 1, 3)
+
+
+def test_missing_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        FileDropConnector(ConnectionInfo(host="local", schema="no/such/folder"))
+    with pytest.raises(FatalError, match="host_key"):  # a remote host is SFTP: its key must be pinned
+        FileDropConnector(ConnectionInfo(host="sftp.example", login="erp", schema="drops"))
