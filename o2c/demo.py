@@ -1,10 +1,13 @@
 """``make demo``: the order-to-cash hub on the embedded default, end to end, in one command.
 
-1. starts a seeded demo Tryton 8.2 ERP on loopback (SQLite; built once, then cached);
-2. runs the ``erp_invoice_sync`` Airflow DAG once (``airflow dags test``) against it, with the
-   hub store in ``$O2C_HOME/o2c.sqlite``;
-3. prints what reached the store (invoices per source, totals, rejects) and how to open the
-   Airflow UI on the same data (``python -m o2c.demo ui``).
+1. starts a seeded demo Tryton 8.2 ERP on loopback (SQLite; built once, then cached) and drops a
+   CRM customer export (CSV, French number format) in a watched folder: two sources;
+2. runs the ``erp_invoice_sync`` Airflow DAG once (``airflow dags test``) over both, with the
+   hub store in ``$O2C_HOME/o2c.sqlite``: customers of both sources become one customer base
+   (matched by SIREN / VAT id / IBAN, conflicts reported), invoices are stored;
+3. runs ``einvoice_outbound``: each invoice rendered in its customer's format (Factur-X, UBL),
+   validated against the official EN 16931 artefacts, delivered once to ``$O2C_HOME/outbox``;
+4. prints what reached the store and how to open the Airflow UI (``python -m o2c.demo ui``).
 
 Everything lives under ``$O2C_HOME`` (default ``./var``); delete it to start over.
 """
@@ -24,6 +27,14 @@ from o2c.settings import PROJECT_ROOT, get_settings
 
 CONN_ID = "erp_tryton_demo"
 SOURCE = "tryton_demo"
+CRM_CONN_ID = "drop_crm_export"
+# A CRM export: two of the ERP's customers (one with another credit limit and a shortened
+# name), one prospect the ERP does not know. Semicolons and French amounts, as Excel writes them.
+CRM_EXPORT = """code;name;siren;vat;street;zip;city;country;email;currency;credit_limit;payment_terms
+CRM-0001;BOULANGERIES MARTIN;512348707;FR41512348707;12 rue des Lilas;69003;Lyon;FR;compta@martin.example;EUR;20 000,00;30N
+CRM-0002;Transports Lefèvre et Fils SAS;;FR49402117360;8 quai Rambaud;69002;Lyon;FR;;EUR;40 000,00;45FM
+CRM-0003;Atelier Numérique Girard;;;3 rue Mercière;69002;Lyon;FR;contact@girard.example;EUR;5 000,00;30N
+"""
 
 
 def _bin(name: str) -> str:
@@ -57,10 +68,28 @@ def start_erp(home: Path, invoices: int) -> object:
 def write_sources(home: Path) -> Path:
     path = home / "demo" / "sources.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
+    drops = home / "demo" / "drops" / "crm"
+    drops.mkdir(parents=True, exist_ok=True)
+    export = drops / "clients_2026-11.csv"
+    if not export.exists() or export.read_text(encoding="utf-8") != CRM_EXPORT:
+        export.write_text(CRM_EXPORT, encoding="utf-8")
     path.write_text(
-        "# written by `make demo`: the demo's one source (credentials come from the environment)\n"
+        "# written by `make demo`: the demo's two sources (credentials come from the environment)\n"
         "sources:\n"
         f"  - name: {SOURCE}\n    kind: tryton\n    connection: {CONN_ID}\n    streams: [customers, invoices]\n"
+        f"  - name: crm_export\n    kind: filedrop\n    connection: {CRM_CONN_ID}\n    streams: [customers]\n"
+        "    options: {files: {customers: 'clients_*.csv'}, id_column: code}\n"
+    )
+    return path
+
+
+def write_einvoicing(home: Path) -> Path:
+    path = home / "demo" / "einvoicing.yaml"
+    path.write_text(
+        "# written by `make demo`: Factur-X EN 16931 by default; one customer wants UBL\n"
+        "default_format: facturx-en16931\n"
+        "customers:\n  - {siren: '512348707', format: ubl}\n"
+        f"channel: {{kind: folder, path: {home / 'outbox'}}}\n"
     )
     return path
 
@@ -68,7 +97,8 @@ def write_sources(home: Path) -> Path:
 def run_dag(env: dict[str, str], home: Path, dag_id: str) -> int:
     log = home / "demo" / f"{dag_id}.log"
     with open(log, "w") as out:
-        subprocess.run([_bin("airflow"), "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
+        if dag_id == "erp_invoice_sync":
+            subprocess.run([_bin("airflow"), "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
         proc = subprocess.run([_bin("airflow"), "dags", "test", dag_id], env=env, stdout=out, stderr=subprocess.STDOUT)
     print(f"      Airflow log: {log}")
     return proc.returncode
@@ -92,16 +122,53 @@ def summary(database_url: str) -> str:
         for cur, total in sorted(totals.items()):
             lines.append(f"{source:<16}{len(rows) - credit:>9}{credit:>14}{total:>18,.2f}  {cur}")
     customers = store.customers()
-    lines.append(f"customers: {len(customers)} ({', '.join(sorted({c.source for c in customers}))})")
+    lines.append(f"customer records: {len(customers)} from {', '.join(sorted({c.source for c in customers}))}")
+    lines.extend(_parties(store))
+    lines.extend(_einvoices(store))
     quarantined = store.quarantined()
     lines.append(f"rejected records in quarantine: {len(quarantined)}")
     for q in quarantined[:10]:
-        lines.append(f"  - {q.source} {q.kind} {q.source_id}: {q.reason}")
+        reason = q.reason if len(q.reason) <= 150 else q.reason[:147] + "..."
+        lines.append(f"  - {q.source} {q.kind} {q.source_id}: {reason}")
     lines.append("last sync runs:")
     for run in store.runs(limit=4):
         lines.append(f"  {run.started_at:%Y-%m-%d %H:%M:%S} {run.source}/{run.stream}: {run.status}, read {run.read}, "
                      f"inserted {run.inserted}, updated {run.updated}, unchanged {run.unchanged}, rejected {run.rejected}")
     return "\n".join(lines)
+
+
+def _parties(store: object) -> list[str]:
+    from sqlalchemy import func, select
+
+    from o2c.store.parties import Party, PartyConflict, PartyLink
+
+    out = []
+    with store.session() as s:  # type: ignore[attr-defined]
+        parties = s.scalar(select(func.count()).select_from(Party))
+        shared = s.execute(select(PartyLink.party_id).group_by(PartyLink.party_id).having(func.count() > 1)).all()
+        out.append(f"one customer base: {parties} customers, {len(shared)} of them known to both sources")
+        for c in s.scalars(select(PartyConflict).where(PartyConflict.resolved_at.is_(None))):
+            party = s.get(Party, c.party_id)
+            values = ", ".join(f"{k}: {v}" for k, v in c.values.items())
+            out.append(f"  conflict on {party.name} / {c.field}: {values}")
+    return out
+
+
+def _einvoices(store: object) -> list[str]:
+    from sqlalchemy import func, select
+
+    from o2c.store.einvoices import EInvoiceDocument
+
+    out = []
+    with store.session() as s:  # type: ignore[attr-defined]
+        rows = s.execute(select(EInvoiceDocument.format, EInvoiceDocument.status, func.count())
+                         .group_by(EInvoiceDocument.format, EInvoiceDocument.status)).all()
+        if rows:
+            out.append("e-invoices: " + ", ".join(f"{n} {fmt} {status}" for fmt, status, n in sorted(rows)))
+        for d in s.scalars(select(EInvoiceDocument).where(EInvoiceDocument.status == "rejected").limit(5)):
+            rules = sorted({e["rule"] for e in d.report.get("errors", [])})
+            out.append(f"  held back {d.invoice_number} ({d.format}): fails {', '.join(rules)}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             "O2C_HOME": str(home),
             "O2C_DATABASE_URL": settings.database_url,
             "O2C_SOURCES": str(write_sources(home)),
+            "O2C_EINVOICING": str(write_einvoicing(home)),
+            f"AIRFLOW_CONN_{CRM_CONN_ID.upper()}": f"filedrop://local{home / 'demo' / 'drops' / 'crm'}",
             f"AIRFLOW_CONN_{CONN_ID.upper()}": f"tryton://{server.admin_login}:{server.admin_password}"  # type: ignore[attr-defined]
                                                f"@127.0.0.1:{server.port}/{server.database}",  # type: ignore[attr-defined]
         }
@@ -137,11 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         from o2c.store import Store
 
         Store(settings.database_url).upgrade()
-        print(f"[2/3] Airflow 3: running DAG erp_invoice_sync once (store: {settings.database_url})")
-        t0 = time.monotonic()
-        rc = run_dag(env, home, "erp_invoice_sync")
-        print(f"      DAG run {'succeeded' if rc == 0 else 'FAILED'} in {time.monotonic() - t0:.0f} s")
-        print("[3/3] what reached the hub store:\n")
+        rc = 0
+        for step, dag_id in (("2/4", "erp_invoice_sync"), ("3/4", "einvoice_outbound")):
+            print(f"[{step}] Airflow 3: running DAG {dag_id} once (store: {settings.database_url})")
+            t0 = time.monotonic()
+            rc = run_dag(env, home, dag_id) or rc
+            print(f"      DAG run {'succeeded' if rc == 0 else 'FAILED'} in {time.monotonic() - t0:.0f} s")
+        print("[4/4] what reached the hub store:\n")
         print(summary(settings.database_url))
         print("\nNext: `make demo` again shows a re-run changes nothing; "
               "`.venv/bin/python -m o2c.demo ui` opens the Airflow UI (http://127.0.0.1:8080) on the same data.")
