@@ -13,9 +13,10 @@ import click
 # (module, attribute) of each command or group, in help order.
 COMMANDS: list[tuple[str, str]] = [
     ("o2c.commands.db", "db"),
-    ("o2c.commands.sync", "sync"),
-    ("o2c.commands.einvoice", "einvoice"),
     ("o2c.commands.bank", "bank"),
+    ("o2c.commands.sync", "sync"),
+    ("o2c.commands.cashapp", "cash_apply"),
+    ("o2c.commands.einvoice", "einvoice"),
     ("o2c.commands.mapping", "mapping"),
 ]
 

@@ -1,0 +1,140 @@
+"""Vectorised number keys for big ledgers (millions of open items).
+
+Same keys as :func:`matching.normalize.ledger_keys`, computed with numpy: numbers are laid out as
+a fixed-width byte matrix, rows are grouped by their *shape* (the letter/digit/separator class of
+every character), and within one shape every group sits at the same columns, so each key is a
+column selection. Keys are hashed with Python's ``hash`` of the ASCII bytes, which equals the
+hash of the same ``str`` (the remittance side hashes strings).
+
+>>> import numpy as np
+>>> h, item, kind = key_table(["FA2026-00123", "INV-004512"], np.array([2026, 2025]))
+>>> from matching.normalize import ledger_keys
+>>> want = set()
+>>> for i, (n, y) in enumerate([("FA2026-00123", 2026), ("INV-004512", 2025)]):
+...     s, d = ledger_keys(n, y)
+...     want |= {(hash(k), i, 1) for k in s} | {(hash(k), i, 2) for k in d if len(k) >= 6}
+>>> set(zip(h.tolist(), item.tolist(), kind.tolist())) == want
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from matching.normalize import fold, ledger_keys
+
+KIND_STRONG, KIND_DIGITS = 1, 2
+_MIN_DIGITS = 6
+
+
+def _runs(cls: np.ndarray) -> list[tuple[int, int, int]]:
+    """(class, start, end) of the letter (2) and digit (1) runs of one shape row."""
+    out = []
+    j, n = 0, len(cls)
+    while j < n:
+        c = int(cls[j])
+        k = j
+        while k < n and cls[k] == c:
+            k += 1
+        if c in (1, 2):
+            out.append((c, j, k))
+        j = k
+    return out
+
+
+def _hash_rows(mat: np.ndarray) -> np.ndarray:
+    """Python hash of each row of a uint8 matrix read as ASCII bytes."""
+    if mat.shape[1] == 0:
+        return np.zeros(mat.shape[0], dtype=np.int64)
+    b = np.ascontiguousarray(mat).view(f"S{mat.shape[1]}").ravel()
+    return np.fromiter(map(hash, b.tolist()), dtype=np.int64, count=len(b))
+
+
+def key_table(numbers: Sequence[str], years: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key hash, item position, kind) for every strong and digit key of every number."""
+    n = len(numbers)
+    up = [x.upper() for x in numbers]
+    odd = [i for i, x in enumerate(up) if not x.isascii()]
+    for i in odd:
+        up[i] = fold(up[i])
+    width = max((len(x) for x in up), default=1) or 1
+    mat = np.array(up, dtype=f"S{width}").view(np.uint8).reshape(n, width) if n else np.zeros((0, 1), np.uint8)
+    cls = np.full(mat.shape, 3, dtype=np.uint8)
+    cls[mat == 0] = 0
+    cls[(mat >= 48) & (mat <= 57)] = 1
+    cls[(mat >= 65) & (mat <= 90)] = 2
+    # a byte that is neither (non-ASCII after folding cannot happen) stays a separator
+    if width <= 32:  # 2 bits per character: one integer per shape, a cheap sort
+        code = np.zeros(n, dtype=np.uint64)
+        for j in range(width):
+            code |= cls[:, j].astype(np.uint64) << np.uint64(2 * j)
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        shapes = cls[first]
+    else:
+        shapes, inverse = np.unique(cls, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(shapes) + 1))
+    year_b = np.char.mod("%04d", np.asarray(years, dtype=np.int64) % 10000).astype("S4").view(np.uint8).reshape(-1, 4) if n else None
+    hs: list[np.ndarray] = []
+    its: list[np.ndarray] = []
+    kinds: list[np.ndarray] = []
+
+    def emit(rows: np.ndarray, cols: list[int], kind: int) -> None:
+        if len(rows) == 0 or not cols:
+            return
+        hs.append(_hash_rows(mat[np.ix_(rows, cols)]))
+        its.append(rows)
+        kinds.append(np.full(len(rows), kind, dtype=np.int8))
+
+    for s in range(len(shapes)):
+        rows = order[bounds[s] : bounds[s + 1]]
+        runs = _runs(shapes[s])
+        if not runs:
+            continue
+        digit_runs = [r for r in runs if r[0] == 1]
+        # variants: as written, and with each 4-digit run equal to the issue year cut to 2 digits
+        variants: list[tuple[np.ndarray, list[tuple[int, int, int]]]] = [(rows, runs)]
+        for ri, (c, a, b) in enumerate(runs):
+            if c == 1 and b - a == 4:
+                hit = rows[np.all(mat[rows, a:b] == year_b[rows], axis=1)]
+                if len(hit):
+                    variants.append((hit, runs[:ri] + [(1, a + 2, b)] + runs[ri + 1 :]))
+        for vrows, vruns in variants:
+            cols = [j for (_, a, b) in vruns for j in range(a, b)]
+            emit(vrows, cols, KIND_STRONG)
+            if digit_runs:
+                li = max(k for k, r in enumerate(vruns) if r[0] == 1)
+                _, a, b = vruns[li]
+                seg = mat[vrows, a:b]
+                zeros = np.minimum(np.argmax(seg != 48, axis=1) + np.all(seg == 48, axis=1) * (b - a), b - a - 1)
+                for z in np.unique(zeros):
+                    if z == 0:
+                        continue
+                    zr = vrows[zeros == z]
+                    zc = [j for k, (_, x, y) in enumerate(vruns) for j in range(x + (z if k == li else 0), y)]
+                    emit(zr, zc, KIND_STRONG)
+                if len(vruns) > 1:
+                    dcols = [j for (c, x, y) in vruns if c == 1 for j in range(x, y)]
+                    if len(dcols) >= _MIN_DIGITS and len(dcols) != len(cols):
+                        emit(vrows, dcols, KIND_DIGITS)
+    if odd:  # folded numbers: already handled above through their folded form
+        pass
+    if not hs:
+        e = np.empty(0, dtype=np.int64)
+        return e, e.copy(), np.empty(0, dtype=np.int8)
+    return np.concatenate(hs), np.concatenate(its).astype(np.int64), np.concatenate(kinds)
+
+
+def check_against_reference(numbers: Sequence[str], years: Sequence[int]) -> bool:
+    """Test helper: the vectorised table equals the per-number reference implementation."""
+    h, it, kd = key_table(numbers, np.asarray(years))
+    got = set(zip(h.tolist(), it.tolist(), kd.tolist()))
+    want = set()
+    for i, (num, y) in enumerate(zip(numbers, years)):
+        s, d = ledger_keys(num, y or None)
+        want |= {(hash(k), i, KIND_STRONG) for k in s}
+        want |= {(hash(k), i, KIND_DIGITS) for k in d if len(k) >= _MIN_DIGITS}
+    return got == want

@@ -1,0 +1,148 @@
+"""Payer identity: bank-side names and IBANs to customers.
+
+Banks upper-case names, strip accents, cut them at 35 or 70 characters, drop or rewrite legal
+forms and abbreviate words. Nothing here lists legal forms or abbreviations: each token is
+weighted by how rare it is among the customer master's own names and aliases (inverse
+document frequency), so ``SAS``, ``GMBH`` or ``LTD`` weigh little because many customers carry
+them, and a distinctive word decides.
+
+>>> idx = NameIndex([("C1", ["Dumont Logistique SAS", "DUMONT LOGISTIQUE"]),
+...                  ("C2", ["Durand Transports SARL"]), ("C3", ["Dumas Transports SAS"])])
+>>> idx.lookup("DUMONT LOGISTIQUE S.A.S.")
+{'C1'}
+>>> idx.lookup("DURAND TRANSP")
+{'C2'}
+>>> idx.lookup("TRANSPORTS SAS")
+set()
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+from matching.normalize import name_tokens
+
+
+class NameIndex:
+    """Inverted index of customer names and aliases, token-weighted by rarity."""
+
+    def __init__(self, names: Iterable[tuple[str, Iterable[str]]], min_score: float = 0.72) -> None:
+        self.min_score = min_score
+        self._names: dict[str, list[list[str]]] = defaultdict(list)  # customer -> token lists
+        df: dict[str, int] = defaultdict(int)
+        for cust, aliases in names:
+            seen: set[str] = set()
+            for a in aliases:
+                toks = name_tokens(a)
+                if toks:
+                    self._names[cust].append(toks)
+                    seen.update(toks)
+            for t in seen:
+                df[t] += 1
+        n = max(1, len(self._names))
+        self._n = n
+        self._idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
+        self._post: dict[str, list[str]] = defaultdict(list)
+        common = max(25, n // 50)
+        for cust, lists in self._names.items():
+            toks = {t for lst in lists for t in lst}
+            for t in toks:
+                if df[t] <= common:
+                    self._post[t].append(cust)
+        self._prefix: dict[str, set[str]] = defaultdict(set)  # 4-char prefixes of rare tokens
+        for t in self._post:
+            if len(t) >= 5:
+                self._prefix[t[:4]].add(t)
+        self._cache: dict[str, frozenset[str]] = {}
+
+    def add(self, cust: str, alias: str) -> None:
+        """Teach one more alias (reviewer decision); weights are left as they are."""
+        toks = name_tokens(alias)
+        if not toks:
+            return
+        self._names[cust].append(toks)
+        for t in toks:
+            if cust not in self._post[t]:
+                self._post[t].append(cust)
+            self._idf.setdefault(t, math.log(self._n + 1))
+        self._cache.clear()
+
+    def _w(self, t: str) -> float:
+        return self._idf.get(t, 0.0)
+
+    def _expand(self, tok: str, last: bool) -> list[str]:
+        """The master's tokens a bank token may stand for: itself, or a word it is a prefix of."""
+        if tok in self._idf:
+            return [tok]
+        if len(tok) >= 4 and (last or len(tok) >= 4):
+            return [t for t in self._prefix.get(tok[:4], ()) if t.startswith(tok)][:8]
+        return []
+
+    def lookup(self, name: str | None) -> set[str]:
+        """Customers the bank-side ``name`` most plausibly designates (empty when unsure)."""
+        if not name:
+            return set()
+        hit = self._cache.get(name)
+        if hit is None:
+            hit = frozenset(self._lookup(name))
+            if len(self._cache) > 500_000:
+                self._cache.clear()
+            self._cache[name] = hit
+        return set(hit)
+
+    def _lookup(self, name: str) -> set[str]:
+        toks = name_tokens(name)
+        if not toks:
+            return set()
+        mapped: list[tuple[str, list[str]]] = []
+        for i, t in enumerate(toks):
+            mapped.append((t, self._expand(t, i == len(toks) - 1)))
+        cands: dict[str, float] = defaultdict(float)
+        for _, exp in mapped:
+            for e in exp:
+                w = self._idf.get(e, 0.0)
+                for c in self._post.get(e, ()):
+                    cands[c] += w
+        if not cands:
+            return set()
+        # full scoring only for the customers sharing the most distinctive weight
+        top_c = sorted(cands.items(), key=lambda kv: -kv[1])[:12]
+        scores: dict[str, float] = {}
+        for c, _ in top_c:
+            best = 0.0
+            for lst in self._names[c]:
+                s = self._score(mapped, lst)
+                if s > best:
+                    best = s
+            scores[c] = best
+        top = max(scores.values())
+        if top < self.min_score:
+            return set()
+        return {c for c, s in scores.items() if s >= top - 0.03}
+
+    def _score(self, mapped: list[tuple[str, list[str]]], cand: list[str]) -> float:
+        """Weighted share of the distinctive tokens found on both sides (min of both coverages)."""
+        cset = set(cand)
+        got = 0.0
+        bank_w = 0.0
+        used: set[str] = set()
+        for t, exp in mapped:
+            w = max((self._w(e) for e in exp), default=0.0)
+            if w == 0.0:
+                continue  # unknown word (typo, abbreviation the master never uses): no evidence either way
+            bank_w += w
+            for e in exp:
+                if e in cset:
+                    got += self._w(e)
+                    used.add(e)
+                    break
+        if bank_w == 0.0 or got == 0.0:
+            return 0.0
+        cand_w = sum(self._w(t) for t in cset)
+        # tokens of the master name the bank did not show: forgive the tail (truncation)
+        missing = sum(self._w(t) for t in cset if t not in used)
+        cov_bank = got / bank_w
+        cov_cand = got / (got + 0.5 * missing) if cand_w else 0.0
+        return min(cov_bank, cov_cand)

@@ -1,0 +1,59 @@
+"""``o2c cash-apply``: allocate bank-statement credits to open invoices (cash application)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+@click.command("cash-apply")
+@click.option("--customers", "customers_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="customers.csv: customer_id,name,country,vat_id,ibans,aliases")
+@click.option("--open-items", "open_items_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="open_items.csv: invoice_id,customer_id,document_type,invoice_number,...,amount_open,creditor_reference")
+@click.option("--statements", "statements", required=True, multiple=True, type=click.Path(exists=True),
+              help="Statement file or folder (camt.052/053/054, MT940, CFONB 120, BAI2); repeatable, also space-separated.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="allocations.csv to write: bank_ref,invoice_id,amount_applied,confidence,status")
+@click.option("--workers", default=2, show_default=True, help="Processes parsing statement files.")
+@click.option("--auto-threshold", default=None, type=float, help="Confidence from which an allocation is auto-posted.")
+@click.option("--details", "details_dir", default=None, type=click.Path(file_okay=False),
+              help="Also write allocations (with rule and explanation), unapplied, write-offs and flags here.")
+@click.option("--learned", "learned_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="JSON of reviewer-taught aliases and IBANs (matching.learning.Learned.to_dict()).")
+@click.argument("more_statements", nargs=-1, type=click.Path(exists=True))
+def cash_apply(customers_path: str, open_items_path: str, statements: tuple[str, ...], out_path: str, workers: int,
+               auto_threshold: float | None, details_dir: str | None, learned_path: str | None,
+               more_statements: tuple[str, ...]) -> None:
+    """Match bank credits to open items and write the allocations."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from matching.io import apply_cash_files, write_allocations
+    from matching.model import MatchConfig
+
+    t0 = time.time()
+    cfg = MatchConfig()
+    if auto_threshold is not None:
+        cfg = replace(cfg, auto_threshold=auto_threshold)
+    learned = None
+    if learned_path:
+        from matching.learning import Learned
+
+        learned = Learned.from_dict(json.loads(Path(learned_path).read_text(encoding="utf-8")))
+    result = apply_cash_files(customers_path, open_items_path, list(statements) + list(more_statements),
+                              config=cfg, learned=learned, workers=workers)
+    write_allocations(result, out_path)
+    if details_dir:
+        d = Path(details_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, frame in result.frames().items():
+            frame.to_csv(d / f"{name}.csv", index=False)
+    summary = result.summary()
+    summary["seconds"] = round(time.time() - t0, 2)
+    click.echo(json.dumps(summary))

@@ -1,0 +1,47 @@
+"""Task runtimes of the cash_application and risk_scoring DAGs."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from o2c_airflow.runtime import airflow_errors, window_end
+
+log = logging.getLogger(__name__)
+
+
+def run_cash(context: dict[str, Any]) -> dict[str, Any]:
+    from o2c.cash_application import run_cash_application
+    from o2c.einvoicing import load_config
+    from o2c.settings import get_settings
+    from o2c.store import Store
+
+    settings = get_settings()
+    with airflow_errors():
+        store = Store(settings.database_url)
+        store.upgrade()
+        ti = context.get("ti")
+        summary = run_cash_application(store, einvoicing=load_config(settings.einvoicing_file, settings.home),
+                                       dag_id=getattr(ti, "dag_id", None), airflow_run_id=getattr(ti, "run_id", None))
+    log.info("cash application: %d entries (%d credits), %d lines auto, %d suggested, %d allocations, %d unapplied, "
+             "%d write-off candidates, %d flags, %d Encaissée sent (run %s)", summary.entries, summary.credits,
+             summary.auto_lines, summary.suggested_lines, summary.allocations, summary.unapplied, summary.write_offs,
+             summary.flags, summary.encaissee_sent, summary.run_id)
+    return dataclasses.asdict(summary)
+
+
+def run_risk(context: dict[str, Any]) -> dict[str, Any]:
+    from o2c.risk_scoring import run_risk_scoring
+    from o2c.settings import get_settings
+    from o2c.store import Store
+
+    settings = get_settings()
+    as_of = window_end(context).date()
+    with airflow_errors():
+        store = Store(settings.database_url)
+        store.upgrade()
+        ti = context.get("ti")
+        summary = run_risk_scoring(store, as_of, dag_id=getattr(ti, "dag_id", None), airflow_run_id=getattr(ti, "run_id", None))
+    log.info("risk scoring at %s: %d customers, %d flags (%d high)", as_of, summary.customers, summary.flags, summary.high)
+    return dataclasses.asdict(summary)

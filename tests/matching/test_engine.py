@@ -1,0 +1,220 @@
+"""Cash application on hand-made cases: one bank line per scenario, exact allocations asserted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from matching.engine import Engine, Ledger, apply_cash, subset_sum
+from matching.learning import Decision, Learned
+from matching.model import AUTO, SUGGESTED, MatchConfig
+from schemas.statement import BankEntry, ReferredDocument
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "matching"
+
+
+@pytest.fixture(scope="module")
+def customers() -> pd.DataFrame:
+    return pd.read_csv(FIX / "customers.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def open_items() -> pd.DataFrame:
+    return pd.read_csv(FIX / "open_items.csv", dtype=str, keep_default_na=False)
+
+
+def entry(ref: str, amount: str, *, ccy: str = "EUR", day: int = 2, name: str | None = None, iban: str | None = None,
+          text: list[str] | None = None, rf: list[str] | None = None, code: str = "PMNT/RCDT/ESCT",
+          docs: list[ReferredDocument] | None = None) -> BankEntry:
+    return BankEntry(amount=Decimal(amount), currency=ccy, booking_date=dt.date(2026, 2, day), bank_ref=ref,
+                     counterparty_name=name, counterparty_iban=iban, remittance_lines=text or [],
+                     creditor_references=rf or [], bank_tx_code=code, referred_documents=docs or [])
+
+
+DUMONT = "FR7630006000011234567890189"
+MULLER = "DE89370400440532013000"
+ALLEN = "GB29NWBK60161331926819"
+
+
+def allocs(result, ref: str) -> list[tuple[str, Decimal, str]]:
+    return sorted((a.invoice_id, a.amount_applied, a.status) for a in result.allocations if a.bank_ref == ref)
+
+
+def run(customers, open_items, *entries, **kw):
+    return apply_cash(customers, open_items, list(entries), **kw)
+
+
+def test_rf_reference(customers, open_items):
+    r = run(customers, open_items, entry("B1", "1200.00", name="DUMONT LOGISTIQUE", rf=["RF95FA202600101"]))
+    assert allocs(r, "B1") == [("OI01", Decimal("1200.00"), AUTO)]
+    assert r.allocations[0].rule == "reference" and "FA2026-00101" in r.allocations[0].explanation
+
+
+def test_rf_in_free_text_spaced(customers, open_items):
+    r = run(customers, open_items, entry("B1", "1200.00", text=["REF RF95 FA20 2600 101"]))
+    assert allocs(r, "B1") == [("OI01", Decimal("1200.00"), AUTO)]
+
+
+def test_rf_with_bad_check_digits_is_not_trusted(customers, open_items):
+    r = run(customers, open_items, entry("B1", "1200.00", rf=["RF96FA202600101"]))
+    assert allocs(r, "B1") == []
+
+
+def test_number_with_noise_split_across_lines(customers, open_items):
+    r = run(customers, open_items,
+            entry("B2", "850.50", name="DUMONT LOGISTIQUE SAS", text=["REGLT FACT. fa 2026/00", "102 MERCI"]))
+    assert allocs(r, "B2") == [("OI02", Decimal("850.50"), AUTO)]
+
+
+def test_number_without_prefix_year_and_padding(customers, open_items):
+    # "102" alone is a sequence-only key: trusted because the IBAN names the customer
+    r = run(customers, open_items, entry("B2", "850.50", iban=DUMONT, text=["PAIEMENT 102"]))
+    assert allocs(r, "B2") == [("OI02", Decimal("850.50"), AUTO)]
+    # the same text from an unknown payer proves nothing
+    r = run(customers, open_items, entry("B2", "850.50", text=["PAIEMENT 102"]))
+    assert allocs(r, "B2") == []
+
+
+def test_referred_document_number(customers, open_items):
+    r = run(customers, open_items, entry("B3", "200.00", docs=[ReferredDocument(number="RE-26-5002", type_code="CINV")]))
+    assert allocs(r, "B3") == [("OI07", Decimal("200.00"), AUTO)]
+
+
+def test_typo_that_hits_another_real_invoice(customers, open_items):
+    # FA2026-00130 exists (another customer, 999.99); the amount and payer point to FA2026-00103
+    r = run(customers, open_items, entry("B3", "432.10", iban=DUMONT, text=["FACTURE FA2026-00130"]))
+    assert allocs(r, "B3") == [("OI03", Decimal("432.10"), AUTO)]
+    assert r.allocations[0].rule == "typo"
+
+
+def test_multi_invoice(customers, open_items):
+    r = run(customers, open_items, entry("B4", "300.00", iban=MULLER, text=["RECHNUNGEN RE-26-5001 / RE265002"]))
+    assert allocs(r, "B4") == [("OI06", Decimal("100.00"), AUTO), ("OI07", Decimal("200.00"), AUTO)]
+
+
+def test_multi_invoice_some_numbers_listed(customers, open_items):
+    # 600.00 = 5001 + 5002 + 5003, only 5001 quoted: the rest is found among the customer's items
+    r = run(customers, open_items, entry("B4", "600.00", iban=MULLER, text=["RE-26-5001 ETC"]))
+    assert allocs(r, "B4") == [("OI06", Decimal("100.00"), AUTO), ("OI07", Decimal("200.00"), AUTO),
+                               ("OI08", Decimal("300.00"), AUTO)]
+
+
+def test_credit_note_netting(customers, open_items):
+    r = run(customers, open_items, entry("G1", "850.00", ccy="GBP", iban=ALLEN, text=["INV-7001 LESS CN-7002"]))
+    assert allocs(r, "G1") == [("OI11", Decimal("1000.00"), AUTO), ("OI12", Decimal("-150.00"), AUTO)]
+
+
+def test_credit_note_netting_when_only_invoice_quoted(customers, open_items):
+    r = run(customers, open_items, entry("G1", "850.00", ccy="GBP", iban=ALLEN, text=["INV-7001"]))
+    assert allocs(r, "G1") == [("OI11", Decimal("1000.00"), AUTO), ("OI12", Decimal("-150.00"), AUTO)]
+
+
+def test_early_payment_discount(customers, open_items):
+    r = run(customers, open_items, entry("B5", "1960.00", iban=DUMONT, text=["FA2026-00104"]))
+    assert allocs(r, "B5") == [("OI04", Decimal("1960.00"), AUTO)]
+    [w] = r.write_offs
+    assert (w.invoice_id, w.amount, w.reason) == ("OI04", Decimal("40.00"), "early_payment_discount")
+
+
+def test_bank_charges(customers, open_items):
+    r = run(customers, open_items, entry("G2", "488.50", ccy="GBP", iban="GB82WEST12345698765432", text=["INVOICE INV 7003"]))
+    assert allocs(r, "G2") == [("OI13", Decimal("488.50"), AUTO)]
+    [w] = r.write_offs
+    assert (w.amount, w.reason) == (Decimal("11.50"), "bank_charges")
+
+
+def test_partial_payment(customers, open_items):
+    r = run(customers, open_items, entry("B6", "1000.00", iban=DUMONT, text=["ACOMPTE FA2026-00105"]))
+    assert allocs(r, "B6") == [("OI05", Decimal("1000.00"), AUTO)]
+    assert r.write_offs == [] and r.allocations[0].rule.endswith("partial")
+
+
+def test_overpayment_flagged_excess_unapplied(customers, open_items):
+    r = run(customers, open_items, entry("B7", "410.00", iban=MULLER, text=["RE-26-5004"]))
+    assert allocs(r, "B7") == [("OI10", Decimal("400.00"), AUTO)]
+    assert [(f.kind, f.amount) for f in r.flags] == [("overpayment", Decimal("10.00"))]
+    assert [(u.amount, u.reason) for u in r.unapplied] == [(Decimal("10.00"), "overpayment")]
+
+
+def test_duplicate_payment(customers, open_items):
+    r = run(customers, open_items,
+            entry("B8", "850.50", day=6, iban=DUMONT, text=["FACTURE FA2026-00102"]),
+            entry("B2", "850.50", day=2, iban=DUMONT, text=["FA2026-00102"]))
+    assert allocs(r, "B2") == [("OI02", Decimal("850.50"), AUTO)]
+    assert allocs(r, "B8") == []
+    assert [(f.bank_ref, f.kind, f.invoice_id) for f in r.flags] == [("B8", "duplicate_payment", "OI02")]
+
+
+def test_non_receivable_credit_and_debit_left_alone(customers, open_items):
+    r = run(customers, open_items,
+            entry("B9", "12.34", code="ACMT/MCOP/INTR", text=["INTERETS"]),
+            entry("B10", "55.00", name="FOURNITURES BUREAU PLUS", text=["AVOIR 778899"]),
+            entry("B11", "-432.10", name="ACME", text=["FACTURE FA2026-00103"], code="PMNT/ICDT/ESCT"))
+    assert r.allocations == []
+    assert r.credit_lines == 1  # interest and the debit are not even candidates
+
+
+def test_amount_only_with_known_iban(customers, open_items):
+    r = run(customers, open_items, entry("G3", "777.77", ccy="GBP", iban=ALLEN))
+    assert allocs(r, "G3") == [("OI14", Decimal("777.77"), AUTO)]
+    assert r.allocations[0].rule == "amount"
+
+
+def test_wrong_currency_never_matches(customers, open_items):
+    r = run(customers, open_items, entry("B1", "1200.00", ccy="USD", rf=["RF95FA202600101"]))
+    assert allocs(r, "B1") == []
+
+
+def test_threshold_makes_suggestions(customers, open_items):
+    cfg = MatchConfig(auto_threshold=0.999)
+    r = run(customers, open_items, entry("B1", "1200.00", rf=["RF95FA202600101"]), config=cfg)
+    assert allocs(r, "B1") == [("OI01", Decimal("1200.00"), SUGGESTED)]
+
+
+def test_learned_iban_identifies_payer(customers, open_items):
+    new_iban = "FR7610107001011234567890129"
+    e = entry("G3", "777.77", ccy="GBP", iban=new_iban)
+    assert allocs(run(customers, open_items, e), "G3") == []
+    learned = Learned()
+    learned.record(Decision("accept", bank_ref="G0", customer_id="C3", payer_iban=new_iban, payer_name="APS TREASURY"))
+    r = run(customers, open_items, e, learned=learned)
+    assert allocs(r, "G3") == [("OI14", Decimal("777.77"), AUTO)]
+
+
+def test_learned_alias_identifies_payer(customers, open_items):
+    e = entry("G3", "777.77", ccy="GBP", name="APS TREASURY SERVICES")
+    assert allocs(run(customers, open_items, e), "G3") == []
+    learned = Learned.from_dict({"aliases": {"C3": ["APS Treasury Services"]}})
+    r = run(customers, open_items, e, learned=learned)
+    assert allocs(r, "G3") == [("OI14", Decimal("777.77"), AUTO)]
+
+
+def test_rejection_unlearns_and_shared_iban_is_dropped():
+    L = Learned()
+    L.record(Decision("accept", bank_ref="X", customer_id="C1", payer_iban="FR00A", payer_name="ACME"))
+    L.record(Decision("reject", bank_ref="Y", customer_id="C1", payer_iban="FR00A", payer_name="ACME"))
+    assert L.ibans == {} and L.aliases["C1"] == set()
+    L.record(Decision("accept", bank_ref="Z", customer_id="C1", payer_iban="FR00A"))  # rejected before: not relearned
+    assert L.ibans == {}
+    L.record(Decision("accept", bank_ref="Z", customer_id="C2", payer_iban="BE00B"))
+    L.record(Decision("accept", bank_ref="W", customer_id="C3", payer_iban="BE00B"))
+    assert "BE00B" in L.shared_ibans and "BE00B" not in L.ibans
+
+
+def test_subset_sum_reports_ambiguity():
+    sols, done = subset_sum([100, 200, 300], 300, 3, 1000)
+    assert done and sorted(sols) == [[0, 1], [2]]
+
+
+def test_engine_runs_in_booking_order_across_calls(customers, open_items):
+    ledger = Ledger(customers, open_items)
+    eng = Engine(ledger)
+    from matching.engine import line_from_entry
+
+    eng.run([line_from_entry(entry("B2", "850.50", iban=DUMONT, text=["FA2026-00102"]))])
+    eng.run([line_from_entry(entry("B8", "850.50", day=6, iban=DUMONT, text=["FA2026-00102"]))])
+    assert [f.kind for f in eng.result.flags] == ["duplicate_payment"]
