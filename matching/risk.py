@@ -146,9 +146,9 @@ def risk_flags(customers: pd.DataFrame, open_items: pd.DataFrame, *, as_of: dt.d
             ratio = e / lim if lim > 0 else Decimal("Infinity")
             sev = HIGH if ratio >= pol.limit_high_ratio else MEDIUM
             orders = f" (including {_fmt(r.open_orders)} of open orders)" if r.open_orders else ""
-            used = f"{ratio * 100:.0f} %" if lim > 0 else "no credit allowed"
+            used = f"{ratio * 100:.0f} % used" if lim > 0 else "no credit allowed"
             flags.append(RiskFlag(r.customer_id, "credit_limit_exceeded", sev,
-                                  f"{r.name} owes {_fmt(e)}{orders} against a credit limit of {_fmt(lim)} ({used} used).",
+                                  f"{r.name} owes {_fmt(e)}{orders} against a credit limit of {_fmt(lim)} ({used}).",
                                   e - lim))
         beyond = Decimal(0)
         edges = [("31-60", 31, 60), ("61-90", 61, 90), (">90", 91, 10**6)]

@@ -7,7 +7,10 @@
    (matched by SIREN / VAT id / IBAN, conflicts reported), invoices are stored;
 3. runs ``einvoice_outbound``: each invoice rendered in its customer's format (Factur-X, UBL),
    validated against the official EN 16931 artefacts, delivered once to ``$O2C_HOME/outbox``;
-4. prints what reached the store and how to open the Airflow UI (``python -m o2c.demo ui``).
+4. receives a camt.053 bank statement paying some of those invoices (ingested exactly once),
+   runs ``cash_application`` (allocations with their reasons, Encaissée statuses for settled
+   invoices) and ``risk_scoring`` (credit-limit and overdue flags, DSO, ageing);
+5. prints what reached the store and how to open the Airflow UI (``python -m o2c.demo ui``).
 
 Everything lives under ``$O2C_HOME`` (default ``./var``); delete it to start over.
 """
@@ -125,6 +128,7 @@ def summary(database_url: str) -> str:
     lines.append(f"customer records: {len(customers)} from {', '.join(sorted({c.source for c in customers}))}")
     lines.extend(_parties(store))
     lines.extend(_einvoices(store))
+    lines.extend(_cash_and_risk(store))
     quarantined = store.quarantined()
     lines.append(f"rejected records in quarantine: {len(quarantined)}")
     for q in quarantined[:10]:
@@ -135,6 +139,58 @@ def summary(database_url: str) -> str:
         lines.append(f"  {run.started_at:%Y-%m-%d %H:%M:%S} {run.source}/{run.stream}: {run.status}, read {run.read}, "
                      f"inserted {run.inserted}, updated {run.updated}, unchanged {run.unchanged}, rejected {run.rejected}")
     return "\n".join(lines)
+
+
+def receive_statement(home: Path, database_url: str) -> str:
+    """The demo bank's camt.053 of 2026-11-20: payments of some stored invoices (same file every
+    run, so a second demo recognises it as already ingested)."""
+    import datetime as dt
+
+    from o2c.bank_ingest import ingest_file
+    from o2c.commands.bank_ingest import staged_local
+    from o2c.demo_bank import camt053, demo_payments
+    from o2c.store import Store
+
+    store = Store(database_url)
+    day = dt.date(2026, 11, 20)
+    payments = demo_payments(store.invoices(SOURCE), day=day)
+    path = home / "demo" / "bank" / f"camt053_FR76-BNP_{day:%Y%m%d}.xml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(camt053(payments, day=day))
+    outcome = ingest_file(store, "demo_bank", staged_local(path), run_id=None)
+    return f"{path.name}: {len(payments)} entries, {outcome.outcome}"
+
+
+def _cash_and_risk(store: object) -> list[str]:
+    from sqlalchemy import select
+
+    from o2c.store.cash import CashAllocation, CashUnapplied, KpiDaily, RiskFlagRow
+    from o2c.store.einvoices import LifecycleEvent
+
+    out = []
+    with store.session() as s:  # type: ignore[attr-defined]
+        allocs = s.scalars(select(CashAllocation).order_by(CashAllocation.id)).all()
+        if allocs:
+            out.append(f"cash application: {len(allocs)} allocations "
+                       f"({sum(a.status == 'auto' for a in allocs)} automatic, {sum(a.status == 'suggested' for a in allocs)} for review)")
+            for a in allocs[:6]:
+                out.append(f"  {a.bank_ref} -> {a.invoice_number} {a.amount:,.2f} {a.currency} [{a.status}, {a.rule}] {a.explanation}")
+        for u in s.scalars(select(CashUnapplied)):
+            out.append(f"  unapplied {u.bank_ref}: {u.amount:,.2f} {u.currency} ({u.reason})")
+        paid = s.scalars(select(LifecycleEvent).where(LifecycleEvent.code == "212")).all()
+        if paid:
+            out.append(f"lifecycle: {len(paid)} invoices Encaissée (212) sent to the platform")
+        flags = s.scalars(select(RiskFlagRow).order_by(RiskFlagRow.severity, RiskFlagRow.customer_name)).all()
+        if flags:
+            out.append(f"risk flags: {len(flags)} ({sum(f.severity == 'high' for f in flags)} high)")
+            for f in flags[:5]:
+                out.append(f"  [{f.severity}] {f.reason}")
+        kpi = s.scalars(select(KpiDaily).order_by(KpiDaily.day.desc())).first()
+        if kpi is not None:
+            dso = f"{kpi.dso_countback:.1f}" if kpi.dso_countback is not None else "n/a"
+            out.append(f"KPIs {kpi.day}: receivables {kpi.receivables:,.2f}, DSO (count-back) {dso} days, "
+                       f"overdue >90 days {kpi.overdue_90_plus:,.2f}")
+    return out
 
 
 def _parties(store: object) -> list[str]:
@@ -207,12 +263,17 @@ def main(argv: list[str] | None = None) -> int:
 
         Store(settings.database_url).upgrade()
         rc = 0
-        for step, dag_id in (("2/4", "erp_invoice_sync"), ("3/4", "einvoice_outbound")):
+        for step, dag_id in (("2/5", "erp_invoice_sync"), ("3/5", "einvoice_outbound")):
             print(f"[{step}] Airflow 3: running DAG {dag_id} once (store: {settings.database_url})")
             t0 = time.monotonic()
             rc = run_dag(env, home, dag_id) or rc
             print(f"      DAG run {'succeeded' if rc == 0 else 'FAILED'} in {time.monotonic() - t0:.0f} s")
-        print("[4/4] what reached the hub store:\n")
+        print(f"[4/5] bank: {receive_statement(home, settings.database_url)}")
+        for dag_id in ("cash_application", "risk_scoring"):
+            t0 = time.monotonic()
+            rc = run_dag(env, home, dag_id) or rc
+            print(f"      DAG {dag_id} {'succeeded' if rc == 0 else 'FAILED'} in {time.monotonic() - t0:.0f} s")
+        print("[5/5] what reached the hub store:\n")
         print(summary(settings.database_url))
         print("\nNext: `make demo` again shows a re-run changes nothing; "
               "`.venv/bin/python -m o2c.demo ui` opens the Airflow UI (http://127.0.0.1:8080) on the same data.")

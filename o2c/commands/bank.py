@@ -47,5 +47,7 @@ def parse_cmd(file: str, as_json: bool) -> None:
 
 # ``o2c bank fetch`` lives in o2c/commands/bank_fetch.py and joins this group.
 from o2c.commands.bank_fetch import fetch  # noqa: E402
+from o2c.commands.bank_ingest import ingest  # noqa: E402
 
 bank.add_command(fetch)
+bank.add_command(ingest)

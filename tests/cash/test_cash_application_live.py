@@ -19,7 +19,7 @@ from o2c.store.cash import CashAllocation, CashUnapplied
 from o2c.store.einvoices import LifecycleEvent
 from o2c.sync import sync_source
 from o2c.transport.sftp import StagedFile
-from tests.cash.camt_builder import camt053
+from o2c.demo_bank import camt053
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]

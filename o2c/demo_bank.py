@@ -1,4 +1,5 @@
-"""Build a small, valid camt.053.001.02 statement for tests (balances computed, not invented)."""
+"""A small, valid camt.053.001.02 bank statement for the demo and the tests (balances computed,
+not invented), and the demo's payments of stored invoices."""
 
 from __future__ import annotations
 
@@ -44,3 +45,27 @@ def camt053(entries: list[dict], *, iban: str = "FR7630004008230001073910114", o
   </BkToCstmrStmt>
 </Document>
 """.encode()
+
+
+def demo_payments(invoices: list, *, day: dt.date) -> list[dict]:
+    """Customer payments as they reach a bank: invoice numbers written loosely, two invoices paid
+    together, a partial payment, a refund that is nobody's receivable, a debit."""
+    sales = [r for r in invoices if r.type_code == "380"]
+    if len(sales) < 6:
+        return []
+    a, b, c, d, e = sales[0], sales[1], sales[2], sales[3], sales[4]
+    pays = [
+        {"amount": a.payable, "ref": f"DEMO{day:%Y%m%d}01", "name": a.buyer_name.upper(), "text": [f"FACT {a.number.replace('-', ' ')}"]},
+        {"amount": b.payable, "ref": f"DEMO{day:%Y%m%d}02", "name": b.buyer_name, "text": [f"Reglement facture {b.number}"]},
+        {"amount": (d.payable / 2).quantize(Decimal("0.01")), "ref": f"DEMO{day:%Y%m%d}03", "name": d.buyer_name,
+         "text": [f"ACOMPTE 50% {d.number}"]},
+        {"amount": Decimal("17.45"), "ref": f"DEMO{day:%Y%m%d}04", "name": "FOURNISSEUR XYZ", "text": ["REMBOURSEMENT TROP PERCU"]},
+        {"amount": Decimal("-250.00"), "ref": f"DEMO{day:%Y%m%d}05", "name": "URSSAF", "text": ["COTISATIONS"]},
+    ]
+    same = [x for x in (c, e) if x.buyer_name == c.buyer_name]
+    if len(same) == 2:
+        pays.append({"amount": c.payable + e.payable, "ref": f"DEMO{day:%Y%m%d}06", "name": c.buyer_name,
+                     "text": [f"PAIEMENT {c.number} ET {e.number}"]})
+    else:
+        pays.append({"amount": c.payable, "ref": f"DEMO{day:%Y%m%d}06", "name": c.buyer_name, "text": [c.number]})
+    return pays
