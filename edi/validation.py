@@ -136,9 +136,13 @@ class InvoiceRejected(RejectedDocument):
     """The e-invoice failed XSD or schematron validation; ``result`` holds every finding."""
 
     def __init__(self, result: ValidationResult) -> None:
-        first = "; ".join(f"[{f.rule}] {f.message}" for f in result.errors[:3])
-        more = f"; and {len(result.errors) - 3} more" if len(result.errors) > 3 else ""
-        super().__init__(f"{len(result.errors)} validation error(s): {first}{more}",
+        # the CEN and the Factur-X schematrons often fail the same rule: name each rule once
+        by_rule: dict[str, str] = {}
+        for f in result.errors:
+            by_rule.setdefault(f.rule, _RULE_IN_TEXT.sub("", f.message))
+        first = "; ".join(f"[{rule}] {message}" for rule, message in list(by_rule.items())[:3])
+        more = f"; and {len(by_rule) - 3} more rule(s)" if len(by_rule) > 3 else ""
+        super().__init__(f"{len(result.errors)} validation error(s) on {len(by_rule)} rule(s): {first}{more}",
                          document_id=result.document_id, issues=result.issues())
         self.result = result
 

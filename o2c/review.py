@@ -44,10 +44,26 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
             select(Quarantine.source, func.count()).where(Quarantine.resolution.is_(None)).group_by(Quarantine.source)
         ):
             totals.setdefault(source, SourceTotals(source)).open_rejects = count
+    from o2c.store.cash import CashAllocation, CashUnapplied, RiskFlagRow
+    from o2c.store.einvoices import EInvoiceDocument
+
+    with store.session() as s:
+        allocations = s.scalars(select(CashAllocation).order_by(CashAllocation.id.desc()).limit(50)).all()
+        unapplied = s.scalars(select(CashUnapplied).order_by(CashUnapplied.id.desc()).limit(20)).all()
+        latest = s.scalar(select(func.max(RiskFlagRow.as_of)))
+        flags = s.scalars(select(RiskFlagRow).where(RiskFlagRow.as_of == latest)
+                          .order_by(RiskFlagRow.severity, RiskFlagRow.customer_name)).all() if latest else []
+        held = s.scalars(select(EInvoiceDocument).where(EInvoiceDocument.status != "delivered")
+                         .order_by(EInvoiceDocument.id.desc()).limit(20)).all()
     return {
         "runs": store.runs(limit=runs),
         "quarantine": store.quarantined(open_only=True),
         "totals": sorted(totals.values(), key=lambda t: t.source),
+        "allocations": allocations,
+        "unapplied": unapplied,
+        "flags": flags,
+        "flags_as_of": latest,
+        "held_einvoices": held,
     }
 
 

@@ -51,6 +51,8 @@ def test_page_escapes_payloads_and_renders_in_chromium(tmp_path):
     assert "<script>alert" not in html
     assert "BT-5: unknown ISO 4217 currency code" in html
     assert "tryton_demo / invoices" in html and "1 open rejects" in html
+    for section in ("Cash application", "Risk flags", "E-invoices not delivered", "Quarantine (open)"):
+        assert section in html
     page = tmp_path / "review.html"
     page.write_text(html)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
