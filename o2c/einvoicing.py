@@ -8,6 +8,7 @@ Configuration (``einvoicing.yaml``, see ``config/einvoicing.example.yaml``)::
       - {siren: "512348707", format: ubl}
       - {vat_id: "DE814529638", format: cii}
     channel: {kind: folder, path: var/outbox/platform}    # or {kind: http, url: ..., connection: ...}
+                                          # or {kind: sftp, folder: /in, connection: pa_sftp}
     sources: [tryton_demo]                # which sources' invoices are issued (default: all)
 
 Outbound is idempotent: one document per (invoice, invoice version, format). A document that
@@ -80,8 +81,10 @@ def load_config(path: str | Path | None, home: Path) -> EInvoicingConfig:
         else:
             raise ConfigError(f"{where}: customers[{i}]: needs siren or vat_id")
     channel = dict(raw.get("channel") or {"kind": "folder", "path": str(home / "outbox")})
-    if channel.get("kind") not in ("folder", "http"):
-        raise ConfigError(f"{where}: channel.kind: must be 'folder' or 'http'")
+    if channel.get("kind") not in ("folder", "http", "sftp"):
+        raise ConfigError(f"{where}: channel.kind: must be 'folder', 'http' or 'sftp'")
+    if channel["kind"] == "sftp" and not channel.get("connection"):
+        raise ConfigError(f"{where}: channel.connection: an sftp channel needs a connection id (key and pinned host key)")
     if channel["kind"] == "folder":
         p = Path(channel.get("path") or "outbox")
         channel["path"] = str(p if p.is_absolute() else home / p)
@@ -91,7 +94,20 @@ def load_config(path: str | Path | None, home: Path) -> EInvoicingConfig:
 
 # -- delivery channels --------------------------------------------------------------------
 def deliver(channel: dict[str, Any], filename: str, content: bytes, *, connection: Any = None) -> str:
-    """Put ``content`` on the channel; returns a reference (path or the platform's answer)."""
+    """Put ``content`` on the channel; returns a reference (path or the platform's answer).
+
+    ``sftp``: the platform's folder over SFTP, with key authentication and a pinned host key
+    (the connection ``channel.connection`` read like a bank's: ``O2C_CONN_<ID>``); the file is
+    written under a temporary name and renamed, so the platform never picks up half a file.
+    """
+    if channel["kind"] == "sftp":
+        from o2c.transport.banks import BankConfig, sftp_settings_from_env
+        from o2c.transport.sftp import SftpClient
+
+        settings = connection if connection is not None else sftp_settings_from_env(
+            BankConfig(name="einvoicing", connection=channel["connection"], folder=channel.get("folder", "."), patterns=("*",)))
+        with SftpClient(settings) as client:
+            return client.upload(content, channel.get("folder", "."), filename)
     if channel["kind"] == "folder":
         folder = Path(channel["path"])
         folder.mkdir(parents=True, exist_ok=True)

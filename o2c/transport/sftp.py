@@ -355,6 +355,23 @@ class SftpClient:
             self.sftp.rename(remote_path, target)
         return target
 
+    def upload(self, content: bytes, folder: str, name: str) -> str:
+        """Put ``content`` as ``folder/name`` the way the receiver must see it: written under a
+        temporary name, size checked, then renamed, so a half-written file is never picked up."""
+        target = _join(folder, name)
+        partial = _join(folder, f".{name}.{uuid.uuid4().hex[:8]}.part")
+        with _translate(self.settings, f"upload {redact(target)}"):
+            with self.sftp.open(partial, "wb") as fh:
+                fh.write(content)
+            if self.sftp.stat(partial).st_size != len(content):
+                self.sftp.remove(partial)
+                raise RetriableError(f"upload of {redact(target)}: size mismatch after writing")
+            try:
+                self.sftp.posix_rename(partial, target)
+            except OSError:
+                self.sftp.rename(partial, target)
+        return target
+
     def delete(self, remote_path: str) -> None:
         with _translate(self.settings, f"delete {redact(remote_path)}"):
             try:

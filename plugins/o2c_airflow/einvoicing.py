@@ -23,7 +23,11 @@ def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
         store.upgrade()
         config = load_config(settings.einvoicing_file, settings.home)
         connection = None
-        if config.channel.get("connection"):
+        if config.channel.get("connection") and config.channel["kind"] == "sftp":
+            from o2c_airflow.bank import O2CSftpHook
+
+            connection = O2CSftpHook(config.channel["connection"]).get_sftp_settings()
+        elif config.channel.get("connection"):
             from o2c_airflow.hooks import O2CSourceHook
 
             connection = O2CSourceHook(config.channel["connection"]).get_connection_info()
