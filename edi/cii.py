@@ -85,10 +85,16 @@ KNOWN_GUIDELINES = {
     "urn:cen.eu:en16931:2017:compliant:factur-x.eu:1p0:basic": "basic",  # FNFE 1.0 spelling
     "urn:cen.eu:en16931:2017:compliant:factur-x.eu:1p0:en16931": "en16931",
     "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended-ctc-fr": "extended",
+    # French CTC profile EXTENDED-CTC-FR (AFNOR XP Z12-012, FNFE France_RFE artefacts): CII D22B,
+    # EXTENDED data; validated by edi.validation with its own XSD and schematrons (see edi.ctcfr)
+    "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr": "extended",
     "urn:ferd:CrossIndustryDocument:invoice:1p0:basic": "zugferd1",
     "urn:ferd:CrossIndustryDocument:invoice:1p0:comfort": "zugferd1",
     "urn:ferd:CrossIndustryDocument:invoice:1p0:extended": "zugferd1",
 }
+
+# BT-24 of the French EXTENDED-CTC-FR profile (written by edi.ctcfr.render)
+CTC_FR_GUIDELINE = "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr"
 
 _PROFILE_ALIASES = {
     "minimum": "minimum", "basicwl": "basicwl", "basic-wl": "basicwl", "basic wl": "basicwl",
@@ -667,9 +673,10 @@ def _num(value: Decimal) -> str:
 class _Writer:
     """Builds the CII tree for one profile; ``level`` tells which optional parts are allowed."""
 
-    def __init__(self, inv: Invoice, profile: str) -> None:
+    def __init__(self, inv: Invoice, profile: str, guideline: str | None = None) -> None:
         self.inv = inv
         self.profile = profile
+        self.guideline = guideline or GUIDELINES[profile]  # BT-24 written
         self.level = PROFILE_ORDER.index(profile)
 
     def at_least(self, profile: str) -> bool:
@@ -704,7 +711,7 @@ class _Writer:
         process = inv.business_process or _PROCESS_BY_OPERATION.get(inv.operation_category or "")
         if process:
             self.sub(self.sub(ctx, "ram:BusinessProcessSpecifiedDocumentContextParameter"), "ram:ID", process)
-        self.sub(self.sub(ctx, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", GUIDELINES[self.profile])
+        self.sub(self.sub(ctx, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", self.guideline)
         head = self.sub(root, "rsm:ExchangedDocument")
         self.sub(head, "ram:ID", inv.number)
         self.sub(head, "ram:TypeCode", inv.type_code)
@@ -984,14 +991,17 @@ class _Writer:
             self.sub(self.sub(st, "ram:ReceivableSpecifiedTradeAccountingAccount"), "ram:ID", ln.accounting_ref)
 
 
-def render(inv: Invoice, profile: str = "en16931") -> bytes:
+def render(inv: Invoice, profile: str = "en16931", *, guideline: str | None = None) -> bytes:
     """The CII D16B XML of ``inv`` for a Factur-X profile (minimum, basicwl, basic, en16931, extended).
 
     Terms the profile does not carry are left out (MINIMUM keeps the header and totals only;
     BASIC WL drops the lines). Amounts are written with the currency's decimals, at most two.
     Raises :class:`UnknownProfile` for a profile name it does not know.
+
+    ``guideline``: the BT-24 to write instead of the profile's own (a CIUS or extension built on
+    that profile's data, e.g. :data:`CTC_FR_GUIDELINE` on ``extended`` in :mod:`edi.ctcfr`).
     """
-    return _Writer(inv, normalize_profile(profile)).render()
+    return _Writer(inv, normalize_profile(profile), guideline).render()
 
 
 def validate(data: bytes, *, document_id: str = "") -> ValidationResult:

@@ -10,6 +10,10 @@ PDF, whose embedded XML is extracted first):
    documents that claim EN 16931 (not Factur-X MINIMUM / BASIC WL, which are not EN 16931);
 4. the Factur-X schematron of the declared profile (Factur-X 1.0.9 artefacts).
 
+The French EXTENDED-CTC-FR guideline (:data:`edi.cii.CTC_FR_GUIDELINE`) has its own branch: the
+UN/CEFACT CII D22B XSD, the EXTENDED-CTC-FR schematron (which carries the EN 16931 and
+Factur-X EXTENDED rules itself) and the French BR-FR Flux 2 schematron (see :mod:`edi.ctcfr`).
+
 Each stylesheet is compiled once per process and kept (``_Schematron.get``). A schematron that
 fires fewer than :data:`MIN_FIRED_RULES` rules did not really look at the document (wrong
 namespace, e.g. ZUGFeRD 1.0 ``CrossIndustryDocument``): that is reported as an error, never as
@@ -65,6 +69,15 @@ ARTEFACTS: dict[str, tuple[str, str]] = {
         f"facturx-{p}": (f"facturx-{p}/Factur-X_1.09_{d}.xsl", f"Factur-X 1.0.9 {d} schematron")
         for p, d in (("minimum", "MINIMUM"), ("basicwl", "BASICWL"), ("basic", "BASIC"), ("en16931", "EN16931"), ("extended", "EXTENDED"))
     },
+    # French EXTENDED-CTC-FR (FNFE France_RFE artefacts via akretion/factur-x, see the README there)
+    "xsd-cii-d22b-ctcfr": ("extended-ctc-fr/CrossIndustryInvoice_100pD22B.xsd", "UN/CEFACT CII D22B (EXTENDED-CTC-FR)"),
+    "extended-ctc-fr": ("extended-ctc-fr/EXTENDED-CTC-FR-CII.xslt", "FNFE EXTENDED-CTC-FR CII schematron (akretion/factur-x 5edb9af)"),
+    "br-fr-flux2-cii": ("extended-ctc-fr/BR-FR-Flux2-Schematron-CII.xslt", "FNFE BR-FR Flux 2 CII schematron (akretion/factur-x 5edb9af)"),
+}
+
+# BT-24 -> (XSD, schematrons) for guideline ids validated by their own artefacts, not a Factur-X profile's
+OWN_ARTEFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    cii.CTC_FR_GUIDELINE: ("xsd-cii-d22b-ctcfr", ("extended-ctc-fr", "br-fr-flux2-cii")),
 }
 
 _RULE_IN_TEXT = re.compile(r"^\s*\[([A-Za-z0-9-]+)\]\s*-?\s*")
@@ -328,6 +341,13 @@ def validate(data: bytes, *, document_id: str = "", schematrons: bool = True, fa
         if schematrons:
             schematron("en16931-ubl", text, result)
         return result
+    if guideline in OWN_ARTEFACTS:  # EXTENDED-CTC-FR: D22B XSD + its schematrons; ``facturx`` does not apply
+        xsd_name, schematron_names = OWN_ARTEFACTS[guideline]
+        xsd(xsd_name, root, result)
+        if schematrons:
+            for name in schematron_names:
+                schematron(name, text, result)
+        return result
     factur_x = guideline in _FACTURX_GUIDELINES and profile != "en16931" if facturx is None else facturx
     factur_x = factur_x and profile in cii.PROFILE_ORDER
     xsd(f"xsd-facturx-{profile}" if factur_x else "xsd-cii-d16b", root, result)
@@ -346,14 +366,16 @@ def warm_up(names: tuple[str, ...] = ("en16931-cii", "en16931-ubl")) -> None:
         _Schematron.get(name)
 
 
-FORMATS = ("facturx-minimum", "facturx-basicwl", "facturx-basic", "facturx-en16931", "facturx-extended", "cii", "ubl")
+FORMATS = ("facturx-minimum", "facturx-basicwl", "facturx-basic", "facturx-en16931", "facturx-extended",
+           "facturx-extended-ctc-fr", "cii", "ubl")
 
 
 def render_valid(inv: Invoice, fmt: str = "facturx-en16931") -> bytes:
     """Render ``inv`` as ``fmt`` (one of :data:`FORMATS`), validate it, return the bytes to deliver.
 
     ``facturx-*`` gives a Factur-X PDF/A-3 whose embedded XML was validated (XSD + CEN +
-    Factur-X profile rules); ``cii`` EN 16931 CII XML; ``ubl`` UBL 2.1 XML. Raises
+    Factur-X profile rules); ``facturx-extended-ctc-fr`` the French EXTENDED-CTC-FR CII XML (not a
+    PDF: see :mod:`edi.ctcfr`); ``cii`` EN 16931 CII XML; ``ubl`` UBL 2.1 XML. Raises
     :class:`InvoiceRejected` (a :class:`~schemas.errors.RejectedDocument`) with every finding
     when the document is not valid: the one call an outbound DAG task needs.
     """
@@ -363,6 +385,12 @@ def render_valid(inv: Invoice, fmt: str = "facturx-en16931") -> bytes:
     if fmt not in FORMATS:
         raise cii.UnknownProfile(f"unknown e-invoice format {fmt!r}; expected one of {', '.join(FORMATS)}",
                                  document_id=inv.record_id)
+    if fmt == "facturx-extended-ctc-fr":
+        from edi import ctcfr
+
+        xml = ctcfr.render(inv)
+        validate(xml, document_id=inv.record_id).raise_for_errors()
+        return xml
     if fmt == "ubl":
         xml = ubl.render(inv)
     else:

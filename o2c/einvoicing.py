@@ -39,7 +39,7 @@ from schemas.jsonio import from_json
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = {"ubl": "xml", "cii": "xml"}
+EXTENSIONS = {"ubl": "xml", "cii": "xml", "facturx-extended-ctc-fr": "xml"}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-FORMATS = ("facturx-minimum", "facturx-basicwl", "facturx-basic", "facturx-en16931", "facturx-extended", "cii", "ubl")  # = edi.validation.FORMATS
+from edi.validation import FORMATS  # noqa: E402  (one list of formats for the CLI and the DAGs)
 
 
 @click.group()
@@ -24,7 +24,8 @@ def _fail(exc: Exception) -> None:
 @einvoice.command()
 @click.argument("invoice_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="facturx-en16931", show_default=True,
-              help="facturx-* writes a PDF/A-3 with factur-x.xml; cii writes EN 16931 CII XML; ubl writes UBL 2.1 XML.")
+              help="facturx-* writes a PDF/A-3 with factur-x.xml (facturx-extended-ctc-fr: French CTC CII XML); "
+                   "cii writes EN 16931 CII XML; ubl writes UBL 2.1 XML.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
 @click.option("--no-validate", is_flag=True, help="Skip the XSD + schematron check of the XML before writing.")
 def render(invoice_json: Path, fmt: str, output: Path, no_validate: bool) -> None:
@@ -56,6 +57,10 @@ def _render_unchecked(inv: object, fmt: str) -> bytes:
 
     if fmt == "ubl":
         return ubl.render(inv)  # type: ignore[arg-type]
+    if fmt == "facturx-extended-ctc-fr":
+        from edi import ctcfr
+
+        return ctcfr.render(inv)  # type: ignore[arg-type]
     profile = "en16931" if fmt == "cii" else fmt.removeprefix("facturx-")
     xml = cii.render(inv, profile)  # type: ignore[arg-type]
     return facturx.render_pdf(inv, profile, xml=xml) if fmt.startswith("facturx-") else xml  # type: ignore[arg-type]
