@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from o2c.bank_ingest import ingest_file
 from o2c.cash_application import run_cash_application
+from o2c.demo_bank import camt053
 from o2c.einvoicing import EInvoicingConfig
 from o2c.sources import SourceConfig
 from o2c.store import Store
@@ -19,7 +20,6 @@ from o2c.store.cash import CashAllocation, CashUnapplied
 from o2c.store.einvoices import LifecycleEvent
 from o2c.sync import sync_source
 from o2c.transport.sftp import StagedFile
-from o2c.demo_bank import camt053
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]
