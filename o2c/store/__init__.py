@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, bindparam, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from o2c.store import cash as _cash  # noqa: F401  (registers the cash application tables)
@@ -53,6 +54,25 @@ class UpsertResult:
     outcome: str  # inserted, updated, unchanged
     row_id: int
     version: int
+
+
+# Built once: building the WHERE clause per record cost more than running it (same SQL as before).
+_INVOICE_BY_SOURCE = select(InvoiceRow).where(InvoiceRow.source == bindparam("source"),
+                                              InvoiceRow.source_id == bindparam("source_id"))
+_OPEN_QUARANTINE = select(Quarantine).where(Quarantine.source == bindparam("source"), Quarantine.kind == bindparam("kind"),
+                                            Quarantine.source_id == bindparam("source_id"), Quarantine.resolution.is_(None))
+
+
+def _has_pending(s: Session, model: type) -> bool:
+    """Whether the session holds unflushed changes to ``model`` rows (new, modified or deleted)."""
+    return any(isinstance(obj, model) for objs in (s.new, s.dirty, s.deleted) for obj in objs)
+
+
+def _query_session(s: Session, model: type) -> Any:
+    """A context for a SELECT on ``model``'s table: autoflush only when unflushed ``model`` rows could
+    change its result. Flushing the other pending rows (the previous record's version row) there
+    cost one flush per record; they are flushed with the next flush or at commit instead."""
+    return contextlib.nullcontext() if _has_pending(s, model) else s.no_autoflush
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -176,7 +196,8 @@ class Store:
         doc = to_json(inv)
         digest = content_hash(doc)
         now = utcnow()
-        row = s.scalar(select(InvoiceRow).where(InvoiceRow.source == inv.source.system, InvoiceRow.source_id == inv.source.id))
+        with _query_session(s, InvoiceRow):
+            row = s.scalar(_INVOICE_BY_SOURCE, {"source": inv.source.system, "source_id": inv.source.id})
         fields = dict(
             number=inv.number,
             type_code=inv.type_code,
@@ -299,10 +320,8 @@ class Store:
 
     def resolve_quarantine(self, s: Session, *, source: str, kind: str, source_id: str, resolution: str) -> int:
         """Mark open quarantine rows of a record resolved (e.g. when a corrected version arrives)."""
-        rows = s.scalars(
-            select(Quarantine).where(Quarantine.source == source, Quarantine.kind == kind,
-                                     Quarantine.source_id == source_id, Quarantine.resolution.is_(None))
-        ).all()
+        with _query_session(s, Quarantine):
+            rows = s.scalars(_OPEN_QUARANTINE, {"source": source, "kind": kind, "source_id": source_id}).all()
         for row in rows:
             row.resolution = resolution
             row.resolved_at = utcnow()
