@@ -93,19 +93,15 @@ def sync_stream(
         else:
             for batch in connector.pull(stream, since, until):
                 with store.session() as s:
+                    accepted: list[Invoice | Customer] = []
                     for record in batch.records:
                         summary.read += 1
                         try:
                             canonical = mapping.apply(record, source.name)
                             if isinstance(canonical, Invoice):
                                 validate_invoice(canonical)
-                                result = store.upsert_invoice(s, canonical, run_id=run.id)
                             else:
-                                assert isinstance(canonical, Customer)
                                 validate_customer(canonical)
-                                result = store.upsert_customer(s, canonical, run_id=run.id)
-                                if result.outcome != "unchanged":
-                                    consolidate(s, s.get(CustomerRow, result.row_id))
                         except RejectedDocument as exc:
                             summary.rejected += 1
                             rid = str(record.get("id", "?"))
@@ -115,10 +111,21 @@ def sync_stream(
                             summary.rejects.append({"id": rid, "record": _record_label(record, rid), "reason": str(exc)})
                             log.warning("%s/%s: quarantined %s: %s", source.name, stream, rid, exc)
                             continue
+                        accepted.append(canonical)
+                    # one SELECT and one flush for the whole batch
+                    if document == "invoice":
+                        results = store.upsert_invoices(s, accepted, run_id=run.id)  # type: ignore[arg-type]
+                    else:
+                        results = store.upsert_customers(s, accepted, run_id=run.id)  # type: ignore[arg-type]
+                    changed = []
+                    for canonical, result in zip(accepted, results, strict=True):
                         setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
                         if result.outcome != "unchanged":
-                            store.resolve_quarantine(s, source=source.name, kind=document, source_id=canonical.source.id,  # type: ignore[union-attr]
-                                                     resolution="superseded")
+                            changed.append(canonical.source.id)  # type: ignore[union-attr]
+                            if document == "customer":
+                                consolidate(s, s.get(CustomerRow, result.row_id))
+                    store.resolve_quarantine_many(s, source=source.name, kind=document, source_ids=changed,
+                                                  resolution="superseded")
                     if batch.watermark is not None:
                         store.set_watermark(s, source.name, stream, batch.watermark, cursor=batch.cursor, run_id=run.id)
         summary.status = "success"

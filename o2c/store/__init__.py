@@ -57,8 +57,6 @@ class UpsertResult:
 
 
 # Built once: building the WHERE clause per record cost more than running it (same SQL as before).
-_INVOICE_BY_SOURCE = select(InvoiceRow).where(InvoiceRow.source == bindparam("source"),
-                                              InvoiceRow.source_id == bindparam("source_id"))
 _OPEN_QUARANTINE = select(Quarantine).where(Quarantine.source == bindparam("source"), Quarantine.kind == bindparam("kind"),
                                             Quarantine.source_id == bindparam("source_id"), Quarantine.resolution.is_(None))
 
@@ -73,6 +71,55 @@ def _query_session(s: Session, model: type) -> Any:
     change its result. Flushing the other pending rows (the previous record's version row) there
     cost one flush per record; they are flushed with the next flush or at commit instead."""
     return contextlib.nullcontext() if _has_pending(s, model) else s.no_autoflush
+
+
+def _upsert_versioned(s: Session, model: Any, version_model: Any, fk: str,
+                      items: list[tuple[str, str, dict[str, Any], dict[str, Any]]], run_id: str | None) -> list[UpsertResult]:
+    """Insert, version or skip each (source, source id, canonical JSON, columns) of a batch.
+
+    An unchanged record (same content hash) is a no-op; a changed one gets its next version and
+    a version row (history kept). One SELECT finds the batch's existing rows and one flush gives
+    the new rows their ids, instead of one of each per record.
+    """
+    now = utcnow()
+    by_source: dict[str, set[str]] = {}
+    for source, source_id, _, _ in items:
+        by_source.setdefault(source, set()).add(source_id)
+    existing: dict[tuple[str, str], Any] = {}
+    with _query_session(s, model):
+        for source, ids in by_source.items():
+            id_list = sorted(ids)
+            for i in range(0, len(id_list), 500):
+                for row in s.scalars(select(model).where(model.source == source, model.source_id.in_(id_list[i:i + 500]))):
+                    existing[(row.source, row.source_id)] = row
+    results: list[UpsertResult | None] = []
+    inserted: list[tuple[int, Any, str, dict[str, Any]]] = []
+    for pos, (source, source_id, doc, columns) in enumerate(items):
+        digest = content_hash(doc)
+        row = existing.get((source, source_id))
+        fields = {**columns, "document": doc, "content_hash": digest, "last_run_id": run_id, "updated_at": now}
+        if row is None:
+            row = model(source=source, source_id=source_id, version=1, first_run_id=run_id, created_at=now, **fields)
+            s.add(row)
+            existing[(source, source_id)] = row  # the same record twice in a batch becomes a new version
+            inserted.append((pos, row, digest, doc))
+            results.append(None)
+        elif row.content_hash == digest:
+            results.append(UpsertResult("unchanged", row.id, row.version))
+        else:
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.version = (row.version or 1) + 1
+            if row.id is None:  # inserted earlier in this batch
+                s.flush()
+            s.add(version_model(**{fk: row.id}, version=row.version, content_hash=digest, document=doc, run_id=run_id, recorded_at=now))
+            results.append(UpsertResult("updated", row.id, row.version))
+    if inserted:
+        s.flush()
+        for pos, row, digest, doc in inserted:
+            s.add(version_model(**{fk: row.id}, version=1, content_hash=digest, document=doc, run_id=run_id, recorded_at=now))
+            results[pos] = UpsertResult("inserted", row.id, 1)
+    return [r for r in results if r is not None]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -191,80 +238,35 @@ class Store:
     # -- canonical records ----------------------------------------------------------------
     def upsert_invoice(self, s: Session, inv: Invoice, *, run_id: str | None) -> UpsertResult:
         """Insert, version or skip ``inv`` keyed by (source, source id) and its content hash."""
-        if inv.source is None:
-            raise ValueError(f"{inv.number}: an invoice needs its source reference to be stored")
-        doc = to_json(inv)
-        digest = content_hash(doc)
-        now = utcnow()
-        with _query_session(s, InvoiceRow):
-            row = s.scalar(_INVOICE_BY_SOURCE, {"source": inv.source.system, "source_id": inv.source.id})
-        fields = dict(
-            number=inv.number,
-            type_code=inv.type_code,
-            issue_date=inv.issue_date,
-            due_date=inv.due_date,
-            currency=inv.currency,
-            buyer_name=inv.buyer.name,
-            buyer_key=inv.buyer.siren or inv.buyer.vat_id,
-            tax_exclusive=inv.totals.tax_exclusive,
-            tax_total=inv.totals.tax_total,
-            tax_inclusive=inv.totals.tax_inclusive,
-            payable=inv.totals.payable,
-            source_updated_at=inv.source.updated_at,
-            document=doc,
-            content_hash=digest,
-            last_run_id=run_id,
-            updated_at=now,
-        )
-        if row is None:
-            row = InvoiceRow(source=inv.source.system, source_id=inv.source.id, version=1, first_run_id=run_id,
-                             created_at=now, **fields)
-            s.add(row)
-            s.flush()
-            s.add(InvoiceVersion(invoice_id=row.id, version=1, content_hash=digest, document=doc, run_id=run_id, recorded_at=now))
-            return UpsertResult("inserted", row.id, 1)
-        if row.content_hash == digest:
-            return UpsertResult("unchanged", row.id, row.version)
-        for key, value in fields.items():
-            setattr(row, key, value)
-        row.version += 1
-        s.add(InvoiceVersion(invoice_id=row.id, version=row.version, content_hash=digest, document=doc, run_id=run_id, recorded_at=now))
-        return UpsertResult("updated", row.id, row.version)
+        return self.upsert_invoices(s, [inv], run_id=run_id)[0]
 
     def upsert_customer(self, s: Session, cust: Customer, *, run_id: str | None) -> UpsertResult:
-        if cust.source is None:
-            raise ValueError(f"{cust.name}: a customer needs its source reference to be stored")
-        doc = to_json(cust)
-        digest = content_hash(doc)
-        now = utcnow()
-        row = s.scalar(select(CustomerRow).where(CustomerRow.source == cust.source.system, CustomerRow.source_id == cust.source.id))
-        fields = dict(
-            name=cust.name,
-            code=cust.code,
-            siren=cust.siren,
-            vat_id=cust.vat_id,
-            country=cust.address.country if cust.address else None,
-            credit_limit=cust.credit_limit,
-            source_updated_at=cust.source.updated_at,
-            document=doc,
-            content_hash=digest,
-            last_run_id=run_id,
-            updated_at=now,
-        )
-        if row is None:
-            row = CustomerRow(source=cust.source.system, source_id=cust.source.id, version=1, first_run_id=run_id,
-                              created_at=now, **fields)
-            s.add(row)
-            s.flush()
-            s.add(CustomerVersion(customer_id=row.id, version=1, content_hash=digest, document=doc, run_id=run_id, recorded_at=now))
-            return UpsertResult("inserted", row.id, 1)
-        if row.content_hash == digest:
-            return UpsertResult("unchanged", row.id, row.version)
-        for key, value in fields.items():
-            setattr(row, key, value)
-        row.version += 1
-        s.add(CustomerVersion(customer_id=row.id, version=row.version, content_hash=digest, document=doc, run_id=run_id, recorded_at=now))
-        return UpsertResult("updated", row.id, row.version)
+        return self.upsert_customers(s, [cust], run_id=run_id)[0]
+
+    def upsert_invoices(self, s: Session, invoices: list[Invoice], *, run_id: str | None) -> list[UpsertResult]:
+        """:meth:`upsert_invoice` for a batch: one SELECT and one flush for all of it."""
+        items = []
+        for inv in invoices:
+            if inv.source is None:
+                raise ValueError(f"{inv.number}: an invoice needs its source reference to be stored")
+            items.append((inv.source.system, inv.source.id, to_json(inv), dict(
+                number=inv.number, type_code=inv.type_code, issue_date=inv.issue_date, due_date=inv.due_date,
+                currency=inv.currency, buyer_name=inv.buyer.name, buyer_key=inv.buyer.siren or inv.buyer.vat_id,
+                tax_exclusive=inv.totals.tax_exclusive, tax_total=inv.totals.tax_total,
+                tax_inclusive=inv.totals.tax_inclusive, payable=inv.totals.payable,
+                source_updated_at=inv.source.updated_at)))
+        return _upsert_versioned(s, InvoiceRow, InvoiceVersion, "invoice_id", items, run_id)
+
+    def upsert_customers(self, s: Session, customers: list[Customer], *, run_id: str | None) -> list[UpsertResult]:
+        items = []
+        for cust in customers:
+            if cust.source is None:
+                raise ValueError(f"{cust.name}: a customer needs its source reference to be stored")
+            items.append((cust.source.system, cust.source.id, to_json(cust), dict(
+                name=cust.name, code=cust.code, siren=cust.siren, vat_id=cust.vat_id,
+                country=cust.address.country if cust.address else None, credit_limit=cust.credit_limit,
+                source_updated_at=cust.source.updated_at)))
+        return _upsert_versioned(s, CustomerRow, CustomerVersion, "customer_id", items, run_id)
 
     def quarantine(
         self,
@@ -317,6 +319,22 @@ class Store:
             if open_only:
                 q = q.where(Quarantine.resolution.is_(None))
             return list(s.scalars(q))
+
+    def resolve_quarantine_many(self, s: Session, *, source: str, kind: str, source_ids: list[str], resolution: str) -> int:
+        """:meth:`resolve_quarantine` for the records of a batch (one SELECT)."""
+        if not source_ids:
+            return 0
+        count = 0
+        with _query_session(s, Quarantine):
+            for i in range(0, len(source_ids), 500):
+                rows = s.scalars(select(Quarantine).where(
+                    Quarantine.source == source, Quarantine.kind == kind, Quarantine.source_id.in_(source_ids[i:i + 500]),
+                    Quarantine.resolution.is_(None))).all()
+                for row in rows:
+                    row.resolution = resolution
+                    row.resolved_at = utcnow()
+                count += len(rows)
+        return count
 
     def resolve_quarantine(self, s: Session, *, source: str, kind: str, source_id: str, resolution: str) -> int:
         """Mark open quarantine rows of a record resolved (e.g. when a corrected version arrives)."""
