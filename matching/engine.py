@@ -61,6 +61,8 @@ KIND_RF, KIND_STRONG, KIND_DIGITS, KIND_WEAK_IBAN, KIND_WEAK = 0, 1, 2, 3, 4
 _EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN: 0.95, KIND_WEAK: 0.91}
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
+_LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
+_CACHE_CUSTOMERS = 12000  # customers whose short-number indexes are kept at once
 
 
 class Line(NamedTuple):
@@ -133,10 +135,10 @@ def line_keys(line: Line) -> list[str]:
     for number, _, _ in line.docs:
         keys.append(compact(number))
     e2e = line.e2e
-    if e2e and e2e.upper() != "NOTPROVIDED":
-        texts.append(e2e)
     if texts:
-        keys.extend(text_grams(texts))
+        keys.extend(text_grams(texts))  # remittance lines, also glued together (numbers cut across lines)
+    if e2e and e2e.upper() != "NOTPROVIDED":
+        keys.extend(text_grams([e2e]))  # never glued to the remittance text
         joined = fold(" ".join(line.texts))
         if "RF" in joined:
             for m in _RF_TEXT.finditer(joined):
@@ -187,7 +189,7 @@ class Ledger:
         # names and aliases
         aliases = cust["aliases"].astype(str).tolist() if "aliases" in cust else [""] * len(self.cust_ids)
         self.names = NameIndex(
-            ((c, [n] + [a for a in al.split(";") if a]) for c, n, al in zip(self.cust_ids, self.cust_names, aliases)),
+            ((c, [n] + [a for a in al.split(";") if a]) for c, n, al in zip(self.cust_ids, self.cust_names, aliases, strict=False)),
             min_score=self.config.name_min_score,
         )
         self.vat_to_cust: dict[str, int] = {}
@@ -204,24 +206,24 @@ class Ledger:
         self.n = n = len(oi)
         self.item_ids: list[str] = oi["invoice_id"].astype(str).tolist()
         self.numbers: list[str] = oi["invoice_number"].fillna("").astype(str).tolist()
-        self.item_cust = (
-            oi["customer_id"].astype(str).map(self.cust_pos).fillna(-1).astype(np.int64).to_numpy()
-        )
-        self.is_cn = (oi["document_type"].astype(str).str.lower() != "invoice").to_numpy() if "document_type" in oi else np.zeros(n, bool)
+        # per-value work on the distinct values only (categorical columns stay cheap)
+        self.item_cust = _by_value(oi["customer_id"], lambda c: self.cust_pos.get(c, -1), np.int64)
+        self.is_cn = (_by_value(oi["document_type"], lambda t: t.lower() != "invoice", bool)
+                      if "document_type" in oi else np.zeros(n, bool))
         self.open_c = _cents_series(oi["amount_open"])
-        self.total_c = _cents_series(oi["amount_total"]) if "amount_total" in oi else self.open_c.copy()
         # credit notes are negative; a positive "credit note" is still treated as one
-        ccys = oi["currency"].astype(str)
-        self.ccy_codes = {c: i for i, c in enumerate(sorted(ccys.unique()))}
-        self.item_ccy = ccys.map(self.ccy_codes).astype(np.int64).to_numpy()
-        self.issue: list[str] = oi["issue_date"].fillna("").astype(str).tolist() if "issue_date" in oi else [""] * n
-        self.due: list[str] = oi["due_date"].fillna("").astype(str).tolist() if "due_date" in oi else [""] * n
-        years = pd.to_numeric(pd.Series(self.issue).str[:4], errors="coerce").fillna(0).astype(int).tolist()
+        ccy_values = sorted({str(c) for c in pd.unique(oi["currency"])})
+        self.ccy_codes = {c: i for i, c in enumerate(ccy_values)}
+        self.item_ccy = _by_value(oi["currency"], lambda c: self.ccy_codes.get(c, -1), np.int64)
+        no_dates = pd.Series([""] * n)
+        issue_col = oi["issue_date"] if "issue_date" in oi else no_dates
+        due_col = oi["due_date"] if "due_date" in oi else no_dates
+        self.issue_day = _by_value(issue_col, _ordinal, np.int64)
+        self.due_day = _by_value(due_col, _ordinal, np.int64)
+        years_arr = _by_value(issue_col, lambda d: int(d[:4]) if d[:4].isdigit() else 0, np.int64)
+        years = years_arr.tolist()
         # years of the ledger's documents: a bare "2025" in a text is a date part, not a sequence number
         self.year_tokens = {str(y) for y in set(years) if y}
-        epoch = dt.date(1, 1, 1).toordinal() - 1
-        self.issue_day = _day_array(self.issue, epoch)
-        self.due_day = _day_array(self.due, epoch)
         rfs = oi["creditor_reference"].fillna("").astype(str).tolist() if "creditor_reference" in oi else [""] * n
 
         # text keys -> items, as a sorted table of 64-bit hashes (vectorised, see matching.ledger_keys)
@@ -249,7 +251,7 @@ class Ledger:
         self.key_kind = np.concatenate(kinds)[order]
         self.shapes = shapes
         self.digit_lens = digit_lens
-        self._years = years
+        self._years = np.asarray(years, dtype=np.int32)
 
         # list mirrors for fast scalar access in the per-line code
         self.cust_l: list[int] = self.item_cust.tolist()
@@ -268,6 +270,7 @@ class Ledger:
         self._amt_list = ak[order].tolist()
         self._amt_item_list = order.tolist()
         self._weak_cache: dict[int, dict[str, list[int]]] = {}
+        self._suffix_cache: dict[int, dict[str, list[int]]] = {}
         self._keys_cache: dict[int, set[str]] = {}
 
     # -- lookups ----------------------------------------------------------------------------
@@ -287,6 +290,8 @@ class Ledger:
     def weak_index(self, c: int) -> dict[str, list[int]]:
         d = self._weak_cache.get(c)
         if d is None:
+            if len(self._weak_cache) >= _CACHE_CUSTOMERS:  # bounded: cheap to rebuild, costly to keep
+                self._weak_cache.clear()
             d = defaultdict(list)
             for i in self.customer_items(c).tolist():
                 for k in weak_keys(self.numbers[i]):
@@ -294,10 +299,30 @@ class Ledger:
             self._weak_cache[c] = d
         return d
 
+    def suffix_index(self, c: int) -> dict[str, list[int]]:
+        """Digit tails (4 digits or more) of the last digit group of the customer's numbers."""
+        d = self._suffix_cache.get(c)
+        if d is None:
+            if len(self._suffix_cache) >= _CACHE_CUSTOMERS:
+                self._suffix_cache.clear()
+            d = defaultdict(list)
+            for i in self.customer_items(c).tolist():
+                m = _LAST_DIGITS.search(self.numbers[i])
+                if m:
+                    grp = m.group(1)
+                    for n in range(4, len(grp)):
+                        t = grp[-n:].lstrip("0")
+                        if len(t) >= 4 and i not in d[t]:
+                            d[t].append(i)
+            self._suffix_cache[c] = d
+        return d
+
     def item_keys(self, i: int) -> set[str]:
         s = self._keys_cache.get(i)
         if s is None:
-            strong, digits = ledger_keys(self.numbers[i], self._years[i] or None)
+            if len(self._keys_cache) >= 500_000:
+                self._keys_cache.clear()
+            strong, digits = ledger_keys(self.numbers[i], int(self._years[i]) or None)
             s = set(strong) | {d for d in digits if len(d) >= 5}
             self._keys_cache[i] = s
         return s
@@ -330,11 +355,18 @@ class Ledger:
         return found, ("name" if found else "")
 
 
-def _day_array(dates: list[str], epoch: int) -> np.ndarray:
-    """ISO dates to proleptic ordinals (as :meth:`datetime.date.toordinal`), 0 when missing."""
-    d = pd.to_datetime(pd.Series(dates), errors="coerce", format="ISO8601")
-    days = (d.to_numpy(dtype="datetime64[D]").astype(np.int64) - np.datetime64("0001-01-01", "D").astype(np.int64)) + 1
-    return np.where(d.isna().to_numpy(), 0, days + epoch)
+def _by_value(col: pd.Series, fn: Any, dtype: Any) -> np.ndarray:
+    """``fn`` applied to each distinct value of ``col`` (as text, '' for missing), spread back."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    table = np.asarray([fn(str(u)) for u in uniques] + [fn("")], dtype=dtype)
+    return table[codes]  # code -1 (missing) picks the last entry
+
+
+def _ordinal(iso: str) -> int:
+    try:
+        return dt.date.fromisoformat(iso[:10]).toordinal()
+    except ValueError:
+        return 0
 
 
 _DAY_CACHE: dict[str, int] = {}
@@ -545,15 +577,27 @@ class Engine:
         self.consumed = np.frombuffer(self._used, dtype=np.bool_)  # ... and the same bytes for numpy
         self.paid_by: dict[int, str] = {}
         self.result = M.CashApplication()
+        self._gram_line: Line | None = None
+        self._gram_val: list[str] = []
 
     # -- public ---------------------------------------------------------------------------
-    def run(self, lines: Sequence[Line], key_hashes: np.ndarray | None = None, key_owner: np.ndarray | None = None) -> M.CashApplication:
+    def run_loaded(self, loaded: list[Any]) -> M.CashApplication:
+        """:meth:`run` on the ``[lines, key_hashes, key_owner]`` list of :func:`matching.io.load_lines`,
+        emptying it so that the big key arrays are freed as soon as they are looked up."""
+        lines = loaded.pop(0)
+        box = [loaded.pop(0), loaded.pop(0)]
+        return self.run(lines, box=box)
+
+    def run(self, lines: Sequence[Line], key_hashes: np.ndarray | None = None, key_owner: np.ndarray | None = None,
+            *, box: list[np.ndarray] | None = None) -> M.CashApplication:
         """Apply every line, in booking order. ``key_hashes``/``key_owner`` (line position) may be
         precomputed by :func:`line_keys` + ``hash``; otherwise they are computed here."""
         cfg = self.cfg
         self.result.lines_total += len(lines)
         cand = [i for i, ln in enumerate(lines) if is_candidate(ln, cfg)]
         self.result.credit_lines += len(cand)
+        if box is not None:
+            key_hashes, key_owner = box.pop(0), box.pop(0)
         if key_hashes is None:
             hs: list[int] = []
             ow: list[int] = []
@@ -565,14 +609,20 @@ class Engine:
             key_owner = np.asarray(ow, dtype=np.int64)
         assert key_owner is not None
         own, item, kind = self.L.lookup_hashes(key_hashes, key_owner)
+        del key_hashes, key_owner
         if len(own) and cfg.fast_path:
             own, item, kind = self._fast(lines, own, item, kind)
             done = set(self._fast_done)
             cand = [i for i in cand if i not in done]
+            if isinstance(lines, list):  # settled lines keep only what the outputs need (memory)
+                for i in done:
+                    ln = lines[i]
+                    lines[i] = Line(ln.bank_ref, ln.cents, ln.currency, ln.booking_date, ln.name, "", "", ln.tx_code,
+                                    (), (), (), "")
         hits: dict[int, dict[int, int]] = defaultdict(dict)
         if len(own):
             order = np.lexsort((kind, own))
-            for o, it, kd in zip(own[order].tolist(), item[order].tolist(), kind[order].tolist()):
+            for o, it, kd in zip(own[order].tolist(), item[order].tolist(), kind[order].tolist(), strict=False):
                 d = hits[o]
                 if it not in d or kd < d[it]:
                     d[it] = kd
@@ -662,6 +712,16 @@ class Engine:
             if mine and len(mine) < len(found):
                 # keep other customers' items only when quoted by a strong key (third-party payer)
                 found = {i: k for i, k in found.items() if i in mine or k == KIND_RF}
+        if found and payers and all(L.cust_l[i] not in payers and k != KIND_RF for i, k in found.items()):
+            # the quoted number is another customer's; the payer's own open items with those short
+            # numbers and a consistent amount are the better reading ("297151" for FA2025-297151)
+            own = self._weak_hits(ln, payers, ccy, exclude=set())
+            kind = KIND_WEAK_IBAN if how == "iban" else KIND_WEAK
+            own_total = sum(L.open_l[i] for i in own)
+            if own and ((len(own) == 1 and self._explained(ln.cents, own_total)) or own_total == ln.cents
+                        or (own_total < ln.cents and all(k == KIND_DIGITS for k in found.values()))):
+                if self._with_references(ln, {i: kind for i in own}, payers, how, ccy, "short_number"):
+                    return
         if found:
             if self._with_references(ln, found, payers, how, ccy, "reference"):
                 return
@@ -693,6 +753,22 @@ class Engine:
                     for it, n in weak.items() if n == best}
             if weak and self._with_references(ln, weak, payers, how, ccy, "short_number"):
                 return
+            # last resort among quoted numbers: the tail of a longer sequence group (a payer writes
+            # "24872" for F251224872); trusted only when the amount agrees or is explained
+            if not weak:
+                tail: set[int] = set()
+                for c in (concerned if len(concerned) <= 12 else payers):
+                    sidx = L.suffix_index(c)
+                    for g in grams:
+                        if len(g) >= 4 and g.isdigit() and g not in years:
+                            for it in sidx.get(g, ()):
+                                if L.ccy_l[it] == ccy and not L.cn_l[it] and not self._used[it]:
+                                    tail.add(it)
+                if len(tail) == 1:
+                    it = next(iter(tail))
+                    if self._explained(ln.cents, L.open_l[it]):
+                        if self._with_references(ln, {it: KIND_WEAK}, payers, how, ccy, "short_number"):
+                            return
         if ln.texts or ln.docs:
             if grams is None:
                 grams = self._grams(ln)
@@ -741,10 +817,20 @@ class Engine:
         return out
 
     def _grams(self, ln: Line) -> list[str]:
-        texts = list(ln.texts) + [d[0] for d in ln.docs]
+        if self._gram_line is ln:
+            return self._gram_val
+        self._gram_line = ln
+        self._gram_val = self._grams_of(ln)
+        return self._gram_val
+
+    def _grams_of(self, ln: Line) -> list[str]:
+        grams = text_grams(list(ln.texts))
+        extra = [d[0] for d in ln.docs]
         if ln.e2e and ln.e2e.upper() != "NOTPROVIDED":
-            texts.append(ln.e2e)
-        return text_grams(texts)
+            extra.append(ln.e2e)
+        for x in extra:
+            grams.extend(g for g in text_grams([x]) if g not in grams)
+        return grams
 
     def _unknown_number(self, ln: Line, grams: list[str] | None) -> bool:
         """The text quotes something shaped like one of the ledger's numbers that is not open."""
@@ -860,11 +946,11 @@ class Engine:
                 return True
         if len(inv) == 1 and not cns:
             i = inv[0]
-            O = L.open_l[i]
-            self._short(ln, i, O, A, evid, rule, payers)
+            open_ = L.open_l[i]
+            self._short(ln, i, open_, A, evid, rule, payers)
             return True
         # several quoted items and less money: allocate in due-date order, for a person to check
-        items = sorted(chosen, key=lambda i: (L.cn_l[i] is False, L.due[i]))
+        items = sorted(chosen, key=lambda i: (L.cn_l[i] is False, int(L.due_day[i])))
         cns_first = [i for i in items if L.cn_l[i]] + [i for i in items if not L.cn_l[i]]
         rem = A
         amounts = []
@@ -880,11 +966,23 @@ class Engine:
         self._allocate(ln, used, amounts, min(evid - 0.2, 0.7), rule, "less was received than the quoted items; allocated oldest first", payers)
         return True
 
-    def _short(self, ln: Line, i: int, O: int, A: int, evid: float, rule: str, payers: set[int]) -> None:
+    def _explained(self, A: int, open_: int) -> bool:
+        """The amount received is the open amount, or short of it by charges or a discount."""
+        if A == open_:
+            return True
+        D = open_ - A
+        if D <= 0:
+            return False
+        if D <= self.cfg.charges_max_cents:
+            return True
+        pct = Decimal(D) / Decimal(open_) if open_ else Decimal(0)
+        return self.cfg.discount_min_pct <= pct <= self.cfg.discount_max_pct
+
+    def _short(self, ln: Line, i: int, open_: int, A: int, evid: float, rule: str, payers: set[int]) -> None:
         cfg = self.cfg
-        D = O - A
-        pct = Decimal(D) / Decimal(O) if O else Decimal(0)
-        exact_pct = any(abs(D - round(O * p / 1000)) <= 1 for p in range(5, 35, 5))
+        D = open_ - A
+        pct = Decimal(D) / Decimal(open_) if open_ else Decimal(0)
+        exact_pct = any(abs(D - round(open_ * p / 1000)) <= 1 for p in range(5, 35, 5))
         if exact_pct and cfg.discount_min_pct <= pct <= cfg.discount_max_pct:
             reason, why = M.EARLY_PAYMENT_DISCOUNT, f"an early-payment discount of {pct * 100:.1f} %"
             conf = evid - 0.02
@@ -931,16 +1029,16 @@ class Engine:
         if len(hit) != 1:
             return False
         i = hit.pop()
-        O = L.open_l[i]
+        open_ = L.open_l[i]
         mine = L.cust_l[i] in payers
-        amount_ok = O == ln.cents
+        amount_ok = open_ == ln.cents
         if not (amount_ok or mine):
             return False
         conf = 0.95 if (amount_ok and mine) else (0.91 if amount_ok else 0.85)
         if amount_ok:
-            self._allocate(ln, [i], [O], conf, "typo", "the quoted number is one keystroke away from this open invoice and the amount matches", payers)
-        elif ln.cents < O:
-            self._short(ln, i, O, ln.cents, conf - 0.1, "typo", payers)
+            self._allocate(ln, [i], [open_], conf, "typo", "the quoted number is one keystroke away from this open invoice and the amount matches", payers)
+        elif ln.cents < open_:
+            self._short(ln, i, open_, ln.cents, conf - 0.1, "typo", payers)
         else:
             return False
         return True
@@ -1022,7 +1120,7 @@ class Engine:
         sentence = (f"{_fmt(ln.cents, ln.currency)} received from {ln.name or 'an unnamed payer'}: "
                     f"{'document' if len(items) == 1 else str(len(items)) + ' documents'} {nums} of {cname} {how}; {why}.")
         applied = 0
-        for i, a in zip(items, amounts):
+        for i, a in zip(items, amounts, strict=False):
             if status == M.AUTO:  # a proposal waits for a person: the item stays available
                 self._used[i] = 1
                 self.paid_by[i] = ln.bank_ref

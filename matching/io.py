@@ -31,9 +31,15 @@ def read_customers(path: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
+_CATEGORICAL = ("customer_id", "document_type", "currency", "issue_date", "due_date")
+
+
 def read_open_items(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """open_items.csv (every column as text: amounts stay exact decimal strings)."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    """open_items.csv as text (amounts stay exact decimal strings); repetitive columns categorical."""
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+    dtypes = {c: ("category" if c in _CATEGORICAL else str) for c in header}
+    return pd.read_csv(path, dtype=dtypes, keep_default_na=False)
 
 
 def statement_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -174,5 +180,7 @@ def apply_cash_files(
     def build() -> None:
         built["ledger"] = Ledger(read_customers(customers), read_open_items(open_items), learned=learned, config=cfg)
 
-    lines, hashes, owners = load_lines([os.fspath(p) for p in statements], cfg, workers=workers, meanwhile=build)
-    return Engine(built["ledger"], cfg).run(lines, hashes, owners)
+    parsed = list(load_lines([os.fspath(p) for p in statements], cfg, workers=workers, meanwhile=build))
+    engine = Engine(built.pop("ledger"), cfg)
+    # hand the key arrays over without keeping a reference here: the engine frees them once looked up
+    return engine.run_loaded(parsed)

@@ -131,9 +131,9 @@ def key_table(numbers: Sequence[str], years: np.ndarray) -> tuple[np.ndarray, np
 def check_against_reference(numbers: Sequence[str], years: Sequence[int]) -> bool:
     """Test helper: the vectorised table equals the per-number reference implementation."""
     h, it, kd = key_table(numbers, np.asarray(years))
-    got = set(zip(h.tolist(), it.tolist(), kd.tolist()))
+    got = set(zip(h.tolist(), it.tolist(), kd.tolist(), strict=False))
     want = set()
-    for i, (num, y) in enumerate(zip(numbers, years)):
+    for i, (num, y) in enumerate(zip(numbers, years, strict=False)):
         s, d = ledger_keys(num, y or None)
         want |= {(hash(k), i, KIND_STRONG) for k in s}
         want |= {(hash(k), i, KIND_DIGITS) for k in d if len(k) >= _MIN_DIGITS}

@@ -56,6 +56,7 @@ class NameIndex:
             if len(t) >= 5:
                 self._prefix[t[:4]].add(t)
         self._cache: dict[str, frozenset[str]] = {}
+        self._set_cache: dict[str, list[tuple[frozenset[str], float]]] = {}
 
     def add(self, cust: str, alias: str) -> None:
         """Teach one more alias (reviewer decision); weights are left as they are."""
@@ -68,6 +69,7 @@ class NameIndex:
                 self._post[t].append(cust)
             self._idf.setdefault(t, math.log(self._n + 1))
         self._cache.clear()
+        self._set_cache.pop(cust, None)
 
     def _w(self, t: str) -> float:
         return self._idf.get(t, 0.0)
@@ -89,6 +91,7 @@ class NameIndex:
             hit = frozenset(self._lookup(name))
             if len(self._cache) > 500_000:
                 self._cache.clear()
+                self._set_cache.clear()
             self._cache[name] = hit
         return set(hit)
 
@@ -109,11 +112,21 @@ class NameIndex:
             return set()
         # full scoring only for the customers sharing the most distinctive weight
         top_c = sorted(cands.items(), key=lambda kv: -kv[1])[:12]
+        bank = []
+        bank_w = 0.0
+        for _, exp in mapped:
+            ws = [(e, self._idf.get(e, 0.0)) for e in exp]
+            w = max((x for _, x in ws), default=0.0)
+            if w > 0.0:
+                bank.append(ws)
+                bank_w += w
+        if bank_w == 0.0:
+            return set()
         scores: dict[str, float] = {}
         for c, _ in top_c:
             best = 0.0
-            for lst in self._names[c]:
-                s = self._score(mapped, lst)
+            for cset, cand_w in self._sets(c):
+                s = self._score_fast(bank, bank_w, cset, cand_w)
                 if s > best:
                     best = s
             scores[c] = best
@@ -122,27 +135,25 @@ class NameIndex:
             return set()
         return {c for c, s in scores.items() if s >= top - 0.03}
 
-    def _score(self, mapped: list[tuple[str, list[str]]], cand: list[str]) -> float:
-        """Weighted share of the distinctive tokens found on both sides (min of both coverages)."""
-        cset = set(cand)
+    def _sets(self, cust: str) -> list[tuple[frozenset[str], float]]:
+        got = self._set_cache.get(cust)
+        if got is None:
+            got = []
+            for lst in self._names[cust]:
+                cset = frozenset(lst)
+                got.append((cset, sum(self._idf.get(t, 0.0) for t in cset)))
+            self._set_cache[cust] = got
+        return got
+
+    @staticmethod
+    def _score_fast(bank: list[list[tuple[str, float]]], bank_w: float, cset: frozenset[str], cand_w: float) -> float:
         got = 0.0
-        bank_w = 0.0
-        used: set[str] = set()
-        for t, exp in mapped:
-            w = max((self._w(e) for e in exp), default=0.0)
-            if w == 0.0:
-                continue  # unknown word (typo, abbreviation the master never uses): no evidence either way
-            bank_w += w
-            for e in exp:
+        for ws in bank:
+            for e, w in ws:
                 if e in cset:
-                    got += self._w(e)
-                    used.add(e)
+                    got += w
                     break
-        if bank_w == 0.0 or got == 0.0:
+        if got == 0.0:
             return 0.0
-        cand_w = sum(self._w(t) for t in cset)
-        # tokens of the master name the bank did not show: forgive the tail (truncation)
-        missing = sum(self._w(t) for t in cset if t not in used)
-        cov_bank = got / bank_w
-        cov_cand = got / (got + 0.5 * missing) if cand_w else 0.0
-        return min(cov_bank, cov_cand)
+        missing = max(0.0, cand_w - got)
+        return min(got / bank_w, got / (got + 0.5 * missing))

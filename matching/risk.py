@@ -97,7 +97,7 @@ def exposure(customers: pd.DataFrame, open_items: pd.DataFrame, as_of: dt.date,
     out["exposure"] = [_money(v) for v in recv + orders]
     lim = [Decimal(x) if x not in ("", "nan", "None") else None for x in limits]
     out["credit_limit"] = lim
-    out["headroom"] = [None if L is None else L - _money(e) for L, e in zip(lim, recv + orders)]
+    out["headroom"] = [None if L is None else L - _money(e) for L, e in zip(lim, recv + orders, strict=False)]
     return out
 
 
@@ -118,7 +118,7 @@ def payment_behaviour(settlements: pd.DataFrame, as_of: dt.date, window_days: in
                        "cur": cur, "prev": prev})
     rows = []
     for cust, g in df.groupby("customer_id", sort=True):
-        def avg(mask: np.ndarray) -> tuple[Decimal | None, int]:
+        def avg(mask: np.ndarray, g: pd.DataFrame = g) -> tuple[Decimal | None, int]:
             gg = g[mask]
             if not len(gg) or gg.w.sum() == 0:
                 return None, len(gg)
@@ -138,7 +138,7 @@ def risk_flags(customers: pd.DataFrame, open_items: pd.DataFrame, *, as_of: dt.d
     pol = policy or RiskPolicy()
     flags: list[RiskFlag] = []
     exp = exposure(customers, open_items, as_of, open_orders)
-    names = dict(zip(exp.customer_id, exp.name))
+    names = dict(zip(exp.customer_id, exp.name, strict=False))
     for r in exp.itertuples(index=False):
         e: Decimal = r.exposure
         lim = r.credit_limit
@@ -152,7 +152,7 @@ def risk_flags(customers: pd.DataFrame, open_items: pd.DataFrame, *, as_of: dt.d
                                   e - lim))
         beyond = Decimal(0)
         edges = [("31-60", 31, 60), ("61-90", 61, 90), (">90", 91, 10**6)]
-        for b, lo, hi in edges:
+        for b, lo, _hi in edges:
             if lo > pol.overdue_days:
                 beyond += getattr(r, _attr(b))
         if pol.overdue_days not in (30, 60, 90):  # policy between bucket edges: compute exactly
@@ -167,7 +167,7 @@ def risk_flags(customers: pd.DataFrame, open_items: pd.DataFrame, *, as_of: dt.d
         d = disputes[disputes.get("status", pd.Series(["open"] * len(disputes))).astype(str).str.lower() == "open"]
         opened = _dates(d["opened_date"])
         age = (_day(as_of) - opened).astype(np.int64)
-        for (cust, a, amt, inv) in zip(d["customer_id"].astype(str), age, d["amount"], d.get("invoice_id", [""] * len(d))):
+        for (cust, a, amt, inv) in zip(d["customer_id"].astype(str), age, d["amount"], d.get("invoice_id", [""] * len(d)), strict=False):
             if a > pol.dispute_age_days:
                 sev = HIGH if a > pol.dispute_high_days else MEDIUM
                 flags.append(RiskFlag(cust, "dispute_ageing", sev,
@@ -179,7 +179,7 @@ def risk_flags(customers: pd.DataFrame, open_items: pd.DataFrame, *, as_of: dt.d
         amt = _cents(promises["amount"])
         paid = _cents(promises["paid_amount"]) if "paid_amount" in promises else np.zeros(len(promises), np.int64)
         for cust, when, a, p, is_due in zip(promises["customer_id"].astype(str), promises["promised_date"].astype(str),
-                                            amt, paid, due):
+                                            amt, paid, due, strict=False):
             if is_due and p < a:
                 short = _money(a - p)
                 sev = HIGH if p == 0 else MEDIUM
