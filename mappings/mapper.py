@@ -36,6 +36,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
@@ -128,15 +129,20 @@ class MappingError(ConfigError):
     """A mapping file is invalid; the message names the file and the key."""
 
 
+@lru_cache(maxsize=4096)
+def _path_parts(path: str) -> tuple[tuple[str, int | None], ...]:
+    """A dotted path split once (mapping paths are few; records are many)."""
+    return tuple((part, int(part) if part.lstrip("-").isdigit() else None) for part in path.split("."))
+
+
 def _resolve(record: Any, path: str) -> Any:
     cur = record
-    for part in path.split("."):
+    for part, idx in _path_parts(path):
         if cur is None:
             return None
         if isinstance(cur, dict):
             cur = cur.get(part)
-        elif isinstance(cur, (list, tuple)) and part.lstrip("-").isdigit():
-            idx = int(part)
+        elif isinstance(cur, (list, tuple)) and idx is not None:
             cur = cur[idx] if -len(cur) <= idx < len(cur) else None
         else:
             return None
