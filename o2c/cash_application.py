@@ -130,6 +130,7 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
         summary.credits = sum(1 for e in entries if e.amount > 0)
         result = apply_cash(customers, open_items, entries) if entries else None
         now = utcnow()
+        numbers = dict(zip(open_items["invoice_id"], open_items["invoice_number"], strict=True))
         outcome: dict[str, str] = {ref: "ignored" for ref in by_ref}
         settled: dict[int, tuple[Decimal, dt.date | None]] = {}
         with store.session() as s:
@@ -137,7 +138,7 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
                 for a in result.allocations:
                     row = by_ref[a.bank_ref]
                     s.add(CashAllocation(run_id=run.id, bank_entry_id=row.id, bank_ref=row.bank_ref or a.bank_ref,
-                                         invoice_id=int(a.invoice_id), invoice_number=_number(open_items, a.invoice_id),
+                                         invoice_id=int(a.invoice_id), invoice_number=numbers.get(a.invoice_id, ""),
                                          amount=a.amount_applied, currency=a.currency or row.currency, confidence=a.confidence,
                                          status=a.status, rule=a.rule, explanation=a.explanation,
                                          booking_date=row.booking_date, created_at=now))
@@ -179,11 +180,6 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
         run.rejected = 0
         store.finish_run(run, status=status)
     return summary
-
-
-def _number(open_items: pd.DataFrame, invoice_id: str) -> str:
-    match = open_items.loc[open_items["invoice_id"] == invoice_id, "invoice_number"]
-    return str(match.iloc[0]) if len(match) else ""
 
 
 def _emit_encaissee(store: Store, config: Any, settled: dict[int, tuple[Decimal, dt.date | None]]) -> int:

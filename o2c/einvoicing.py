@@ -159,10 +159,16 @@ def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None
             if config.sources:
                 q = q.where(InvoiceRow.source.in_(config.sources))
             rows = s.scalars(q).all()
+            # one read of what is already final, instead of one query per invoice on every run
+            final = set(s.execute(select(EInvoiceDocument.invoice_id, EInvoiceDocument.invoice_version, EInvoiceDocument.format)
+                                  .where(EInvoiceDocument.status.in_(("delivered", "rejected")))).tuples())
         for row in rows[:limit] if limit else rows:
             inv = from_json(Invoice, row.document)
             fmt = config.format_for(inv)
             summary.considered += 1
+            if (row.id, row.version, fmt) in final:
+                summary.already_done += 1
+                continue
             with store.session() as s:
                 doc = s.scalar(select(EInvoiceDocument).where(EInvoiceDocument.invoice_id == row.id,
                                                               EInvoiceDocument.invoice_version == row.version,
