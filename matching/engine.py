@@ -52,7 +52,7 @@ import pandas as pd
 from stdnum import iso11649
 
 from matching import model as M
-from matching.ledger_keys import key_table
+from matching.ledger_keys import key_table, mix, tail_tables
 from matching.names import NameIndex
 from matching.normalize import compact, fold, iban_compact, ledger_keys, text_grams, weak_keys, within_one_edit
 from schemas.statement import BankEntry
@@ -62,7 +62,6 @@ _EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
 _LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
-_CACHE_CUSTOMERS = 12000  # customers whose short-number indexes are kept at once
 
 
 class Line(NamedTuple):
@@ -269,8 +268,11 @@ class Ledger:
         order = np.argsort(ak, kind="stable")
         self._amt_list = ak[order].tolist()
         self._amt_item_list = order.tolist()
-        self._weak_cache: dict[int, dict[str, list[int]]] = {}
-        self._suffix_cache: dict[int, dict[str, list[int]]] = {}
+        # sequence-only keys and digit tails of every number, keyed by (key, customer): one sorted
+        # table each, built once with numpy (matching.ledger_keys.tail_tables)
+        (wh, wi), (sh, si) = tail_tables(self.numbers)
+        self._weak_k, self._weak_i = _table(mix(wh, self.item_cust[wi]), wi)
+        self._suf_k, self._suf_i = _table(mix(sh, self.item_cust[si]), si)
         self._keys_cache: dict[int, set[str]] = {}
 
     # -- lookups ----------------------------------------------------------------------------
@@ -287,35 +289,37 @@ class Ledger:
             return []
         return self._amt_item_list[lo : bisect_right(keys, k, lo)]
 
-    def weak_index(self, c: int) -> dict[str, list[int]]:
-        d = self._weak_cache.get(c)
-        if d is None:
-            if len(self._weak_cache) >= _CACHE_CUSTOMERS:  # bounded: cheap to rebuild, costly to keep
-                self._weak_cache.clear()
-            d = defaultdict(list)
-            for i in self.customer_items(c).tolist():
-                for k in weak_keys(self.numbers[i]):
-                    d[k].append(i)
-            self._weak_cache[c] = d
-        return d
+    def _tail_lookup(self, keys: np.ndarray, items: np.ndarray, custs: Sequence[int], grams: Sequence[str]
+                     ) -> list[tuple[int, int]]:
+        """``(item, gram position)`` of every item of ``custs`` one of whose tail keys is a gram,
+        customer by customer, gram by gram (the order a per-customer dictionary walk would give)."""
+        if not custs or not grams or not len(keys):
+            return []
+        ng = len(grams)
+        gh = np.fromiter(map(hash, grams), dtype=np.int64, count=ng)
+        ca = np.fromiter(custs, dtype=np.int64, count=len(custs))
+        q = mix(np.tile(gh, len(ca)), np.repeat(ca, ng))
+        lo = np.searchsorted(keys, q, "left")
+        hi = np.searchsorted(keys, q, "right")
+        sel = np.nonzero(hi > lo)[0].tolist()
+        if not sel:
+            return []
+        lo_l, hi_l = lo.tolist(), hi.tolist()
+        out: list[tuple[int, int]] = []
+        for j in sel:
+            g = j % ng
+            out.extend((it, g) for it in items[lo_l[j] : hi_l[j]].tolist())
+        return out
 
-    def suffix_index(self, c: int) -> dict[str, list[int]]:
-        """Digit tails (4 digits or more) of the last digit group of the customer's numbers."""
-        d = self._suffix_cache.get(c)
-        if d is None:
-            if len(self._suffix_cache) >= _CACHE_CUSTOMERS:
-                self._suffix_cache.clear()
-            d = defaultdict(list)
-            for i in self.customer_items(c).tolist():
-                m = _LAST_DIGITS.search(self.numbers[i])
-                if m:
-                    grp = m.group(1)
-                    for n in range(4, len(grp)):
-                        t = grp[-n:].lstrip("0")
-                        if len(t) >= 4 and i not in d[t]:
-                            d[t].append(i)
-            self._suffix_cache[c] = d
-        return d
+    def weak_lookup(self, custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
+        """Items of ``custs`` whose sequence-only number (:func:`~matching.normalize.weak_keys`)
+        is one of ``grams``: ``(item, gram position)`` pairs."""
+        return self._tail_lookup(self._weak_k, self._weak_i, custs, grams)
+
+    def suffix_lookup(self, custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
+        """Items of ``custs`` whose last digit group ends with one of ``grams`` (4 digits or more,
+        :func:`~matching.ledger_keys.suffix_keys`): ``(item, gram position)`` pairs."""
+        return self._tail_lookup(self._suf_k, self._suf_i, custs, grams)
 
     def item_keys(self, i: int) -> set[str]:
         s = self._keys_cache.get(i)
@@ -353,6 +357,12 @@ class Ledger:
             if nm:
                 found |= {self.cust_pos[c] for c in self.names.lookup(nm) if c in self.cust_pos}
         return found, ("name" if found else "")
+
+
+def _table(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``keys`` sorted (items in ascending order within a key), with ``items`` alongside."""
+    order = np.lexsort((items, keys))
+    return keys[order], items[order].astype(np.int64)
 
 
 def _by_value(col: pd.Series, fn: Any, dtype: Any) -> np.ndarray:
@@ -740,14 +750,13 @@ class Engine:
             weak: dict[int, int] = {}
             best = 0
             years = L.year_tokens
-            for c in (concerned if len(concerned) <= 12 else payers):
-                widx = L.weak_index(c)
-                for g in grams:
-                    if len(g) >= self.cfg.min_weak_key_len and g not in years:
-                        for it in widx.get(g, ()):
-                            if L.ccy_l[it] == ccy and not L.cn_l[it]:
-                                weak[it] = max(weak.get(it, 0), len(g))
-                                best = max(best, len(g))
+            custs = list(concerned if len(concerned) <= 12 else payers)
+            wgrams = [g for g in grams if len(g) >= self.cfg.min_weak_key_len and g not in years]
+            for it, gi in L.weak_lookup(custs, wgrams):
+                if L.ccy_l[it] == ccy and not L.cn_l[it]:
+                    n = len(wgrams[gi])
+                    weak[it] = max(weak.get(it, 0), n)
+                    best = max(best, n)
             # keep the items matched by the longest quoted form (a stray "2" is not evidence)
             weak = {it: (KIND_WEAK_IBAN if how == "iban" and L.cust_l[it] in payers else KIND_WEAK)
                     for it, n in weak.items() if n == best}
@@ -757,13 +766,10 @@ class Engine:
             # "24872" for F251224872); trusted only when the amount agrees or is explained
             if not weak:
                 tail: set[int] = set()
-                for c in (concerned if len(concerned) <= 12 else payers):
-                    sidx = L.suffix_index(c)
-                    for g in grams:
-                        if len(g) >= 4 and g.isdigit() and g not in years:
-                            for it in sidx.get(g, ()):
-                                if L.ccy_l[it] == ccy and not L.cn_l[it] and not self._used[it]:
-                                    tail.add(it)
+                sgrams = [g for g in grams if len(g) >= 4 and g.isdigit() and g not in years]
+                for it, _ in L.suffix_lookup(custs, sgrams):
+                    if L.ccy_l[it] == ccy and not L.cn_l[it] and not self._used[it]:
+                        tail.add(it)
                 if len(tail) == 1:
                     it = next(iter(tail))
                     if self._explained(ln.cents, L.open_l[it]):
@@ -804,16 +810,11 @@ class Engine:
         L = self.L
         if not (ln.texts or ln.docs) or len(custs) > 3:
             return []
-        grams = self._grams(ln)
+        grams = [g for g in self._grams(ln) if len(g) >= self.cfg.min_weak_key_len and g not in L.year_tokens]
         out: list[int] = []
-        for c in custs:
-            widx = L.weak_index(c)
-            for g in grams:
-                if len(g) >= self.cfg.min_weak_key_len and g not in L.year_tokens:
-                    for it in widx.get(g, ()):
-                        if it not in exclude and it not in out and not self._used[it] and L.ccy_l[it] == ccy \
-                                and not L.cn_l[it]:
-                            out.append(it)
+        for it, _ in L.weak_lookup(list(custs), grams):
+            if it not in exclude and it not in out and not self._used[it] and L.ccy_l[it] == ccy and not L.cn_l[it]:
+                out.append(it)
         return out
 
     def _grams(self, ln: Line) -> list[str]:

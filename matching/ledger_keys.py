@@ -138,3 +138,144 @@ def check_against_reference(numbers: Sequence[str], years: Sequence[int]) -> boo
         want |= {(hash(k), i, KIND_STRONG) for k in s}
         want |= {(hash(k), i, KIND_DIGITS) for k in d if len(k) >= _MIN_DIGITS}
     return got == want
+
+
+# ---------------------------------------------------------------------------------------------
+# sequence-only keys (``weak``) and digit tails (``suffix``), per customer, for the whole ledger
+
+#: odd multiplier mixing a key hash with a customer position into one 64-bit table key
+MIX = np.int64(0x5BD1E995)
+
+
+def mix(key_hashes: np.ndarray, custs: np.ndarray) -> np.ndarray:
+    """Table keys of (key hash, customer) pairs; int64 arithmetic wraps, the same on both sides."""
+    with np.errstate(over="ignore"):
+        return key_hashes.astype(np.int64) * MIX + custs.astype(np.int64)
+
+
+def _last_digit_group(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(has digits, start, end inclusive) of the last run of ASCII digits of each row."""
+    n, w = mat.shape
+    isd = (mat >= 48) & (mat <= 57)
+    has = isd.any(axis=1)
+    end = (w - 1) - np.argmax(isd[:, ::-1], axis=1)
+    cols = np.arange(w)
+    before = ~isd & (cols[None, :] < end[:, None])
+    start = np.where(before, cols[None, :], -1).max(axis=1) + 1
+    return has, start, end
+
+
+def _next_nonzero(mat: np.ndarray) -> np.ndarray:
+    """Column of the first byte other than ``0`` at or after each column (``w`` when none)."""
+    n, w = mat.shape
+    out = np.empty((n, w), dtype=np.int16)
+    nxt = np.full(n, w, dtype=np.int16)
+    for j in range(w - 1, -1, -1):
+        nxt = np.where(mat[:, j] != 48, np.int16(j), nxt)
+        out[:, j] = nxt
+    return out
+
+
+def _emit_tails(mat: np.ndarray, rows: np.ndarray, q: np.ndarray, end: np.ndarray,
+                hs: list[np.ndarray], its: list[np.ndarray]) -> None:
+    """Hash ``mat[row, q:end+1]`` for every (row, q) pair, grouped by (q, end) column ranges."""
+    if len(rows) == 0:
+        return
+    pair = q.astype(np.int64) * 4096 + end[rows].astype(np.int64)
+    order = np.argsort(pair, kind="stable")
+    pair, rows, q = pair[order], rows[order], q[order]
+    cuts = np.r_[0, np.nonzero(pair[1:] != pair[:-1])[0] + 1, len(pair)]
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        qa, e = int(q[a]), int(end[rows[a]])
+        r = rows[a:b]
+        hs.append(_hash_rows(mat[r, qa : e + 1]))
+        its.append(r)
+
+
+def tail_tables(numbers: Sequence[str]) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``((weak hashes, items), (suffix hashes, items))`` of every number.
+
+    Weak keys are :func:`matching.normalize.weak_keys`: the last digit group without padding, and
+    its tail after each zero. Suffix keys are the digit tails of 4 digits or more of the last
+    digit group (shorter than the group), leading zeros dropped, as quoted by payers who write
+    ``24872`` for ``F251224872``.
+
+    >>> from matching.normalize import weak_keys
+    >>> nums = ["F260100123", "INV-004512", "SI00012345A", "X", "2025-0000"]
+    >>> (wh, wi), (sh, si) = tail_tables(nums)
+    >>> got = sorted(zip(wi.tolist(), wh.tolist()))
+    >>> got == sorted((i, hash(k)) for i, n in enumerate(nums) for k in weak_keys(n))
+    True
+    >>> sorted(zip(si.tolist(), sh.tolist())) == sorted((i, hash(k)) for i, n in enumerate(nums) for k in suffix_keys(n))
+    True
+    >>> [suffix_keys(n) for n in nums]
+    [['100123', '60100123'], ['4512'], ['2345', '12345'], [], []]
+    """
+    n = len(numbers)
+    e = np.empty(0, dtype=np.int64)
+    if n == 0:
+        return (e, e.copy()), (e.copy(), e.copy())
+    raw = list(numbers)
+    odd = [i for i, x in enumerate(raw) if not x.isascii()]
+    asc = raw if not odd else [("" if not x.isascii() else x) for x in raw]
+    width = max((len(x) for x in asc), default=1) or 1
+    mat = np.array(asc, dtype=f"S{width}").view(np.uint8).reshape(n, width)
+    has, start, end = _last_digit_group(mat)
+    nz = _next_nonzero(mat)
+    rows_all = np.arange(n)
+    w_hs: list[np.ndarray] = []
+    w_its: list[np.ndarray] = []
+    s_hs: list[np.ndarray] = []
+    s_its: list[np.ndarray] = []
+    for p in range(width):
+        # weak: p is the group start (a non-zero digit there), or a non-zero digit after a zero
+        in_grp = has & (start <= p) & (p <= end)
+        cur = mat[:, p]
+        if p == 0:
+            weak = in_grp & (cur != 48)
+        else:
+            weak = in_grp & (cur != 48) & ((start == p) | (mat[:, p - 1] == 48))
+        r = rows_all[weak]
+        _emit_tails(mat, r, np.full(len(r), p, dtype=np.int64), end, w_hs, w_its)
+        # suffix: tails starting in (start, end - 3], padding dropped, still 4 digits or more
+        if p >= 1:
+            q = nz[:, p].astype(np.int64)
+            ok = has & (start + 1 <= p) & (p <= end - 3) & (q <= end - 3)
+            ok &= (start + 1 == p) | (nz[:, p - 1] != nz[:, p])
+            r = rows_all[ok]
+            _emit_tails(mat, r, q[ok], end, s_hs, s_its)
+    from matching.normalize import weak_keys  # the per-number reference, for non-ASCII numbers
+
+    for i in odd:
+        for k in weak_keys(raw[i]):
+            w_hs.append(np.asarray([hash(k)], dtype=np.int64))
+            w_its.append(np.asarray([i], dtype=np.int64))
+        for k in suffix_keys(raw[i]):
+            s_hs.append(np.asarray([hash(k)], dtype=np.int64))
+            s_its.append(np.asarray([i], dtype=np.int64))
+
+    def cat(hs: list[np.ndarray], its: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if not hs:
+            return e.copy(), e.copy()
+        return np.concatenate(hs), np.concatenate(its).astype(np.int64)
+
+    return cat(w_hs, w_its), cat(s_hs, s_its)
+
+
+def suffix_keys(number: str) -> list[str]:
+    """Digit tails of 4 digits or more of the last digit group (reference implementation).
+
+    >>> suffix_keys("F251224872"), suffix_keys("INV-004512")
+    (['4872', '24872', '224872', '1224872', '51224872'], ['4512'])
+    """
+    import re
+
+    m = re.search(r"([0-9]+)[^0-9]*$", number)
+    out: list[str] = []
+    if m:
+        grp = m.group(1)
+        for k in range(4, len(grp)):
+            t = grp[-k:].lstrip("0")
+            if len(t) >= 4 and t not in out:
+                out.append(t)
+    return out

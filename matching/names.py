@@ -22,6 +22,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
+import numpy as np
+
 from matching.normalize import name_tokens
 
 
@@ -57,6 +59,11 @@ class NameIndex:
                 self._prefix[t[:4]].add(t)
         self._cache: dict[str, frozenset[str]] = {}
         self._set_cache: dict[str, list[tuple[frozenset[str], float]]] = {}
+        # posting lists as arrays of customer ordinals, built on first use (long lists are
+        # summed with numpy: a name made of frequent words touches thousands of customers)
+        self._ord: dict[str, int] = {c: i for i, c in enumerate(self._names)}
+        self._by_ord: list[str] = list(self._names)
+        self._post_np: dict[str, np.ndarray] = {}
 
     def add(self, cust: str, alias: str) -> None:
         """Teach one more alias (reviewer decision); weights are left as they are."""
@@ -64,9 +71,13 @@ class NameIndex:
         if not toks:
             return
         self._names[cust].append(toks)
+        if cust not in self._ord:
+            self._ord[cust] = len(self._by_ord)
+            self._by_ord.append(cust)
         for t in toks:
             if cust not in self._post[t]:
                 self._post[t].append(cust)
+                self._post_np.pop(t, None)
             self._idf.setdefault(t, math.log(self._n + 1))
         self._cache.clear()
         self._set_cache.pop(cust, None)
@@ -102,16 +113,10 @@ class NameIndex:
         mapped: list[tuple[str, list[str]]] = []
         for i, t in enumerate(toks):
             mapped.append((t, self._expand(t, i == len(toks) - 1)))
-        cands: dict[str, float] = defaultdict(float)
-        for _, exp in mapped:
-            for e in exp:
-                w = self._idf.get(e, 0.0)
-                for c in self._post.get(e, ()):
-                    cands[c] += w
-        if not cands:
+        # full scoring only for the 12 customers sharing the most distinctive weight
+        top_c = self._candidates(mapped)
+        if not top_c:
             return set()
-        # full scoring only for the customers sharing the most distinctive weight
-        top_c = sorted(cands.items(), key=lambda kv: -kv[1])[:12]
         bank = []
         bank_w = 0.0
         for _, exp in mapped:
@@ -123,7 +128,7 @@ class NameIndex:
         if bank_w == 0.0:
             return set()
         scores: dict[str, float] = {}
-        for c, _ in top_c:
+        for c in top_c:
             best = 0.0
             for cset, cand_w in self._sets(c):
                 s = self._score_fast(bank, bank_w, cset, cand_w)
@@ -134,6 +139,33 @@ class NameIndex:
         if top < self.min_score:
             return set()
         return {c for c, s in scores.items() if s >= top - 0.03}
+
+    def _candidates(self, mapped: list[tuple[str, list[str]]], top: int = 12) -> list[str]:
+        """Customers with the highest summed weight of shared tokens (ties: first met first)."""
+        posts = [(e, self._post.get(e)) for _, exp in mapped for e in exp]
+        posts = [(e, p) for e, p in posts if p]
+        if not posts:
+            return []
+        if sum(len(p) for _, p in posts) <= 256:
+            cands: dict[str, float] = defaultdict(float)
+            for e, p in posts:
+                w = self._idf.get(e, 0.0)
+                for c in p:
+                    cands[c] += w
+            return [c for c, _ in sorted(cands.items(), key=lambda kv: -kv[1])[:top]]
+        arrs, wts = [], []
+        for e, p in posts:
+            a = self._post_np.get(e)
+            if a is None:
+                a = np.fromiter((self._ord[c] for c in p), dtype=np.int64, count=len(p))
+                self._post_np[e] = a
+            arrs.append(a)
+            wts.append(np.full(len(a), self._idf.get(e, 0.0)))
+        idx = np.concatenate(arrs)
+        _, first, inv = np.unique(idx, return_index=True, return_inverse=True)
+        score = np.bincount(inv.ravel(), weights=np.concatenate(wts))  # summed in token order, as above
+        best = np.lexsort((first, -score))[:top]
+        return [self._by_ord[i] for i in idx[first[best]].tolist()]
 
     def _sets(self, cust: str) -> list[tuple[frozenset[str], float]]:
         got = self._set_cache.get(cust)
