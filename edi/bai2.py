@@ -48,7 +48,7 @@ import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 
-from schemas.errors import InvalidChecksum, InvalidFormat, RejectedDocument
+from schemas.errors import InvalidChecksum, InvalidFormat
 from schemas.money import minor_units
 from schemas.statement import Balance, BankEntry, BankStatement
 
@@ -64,36 +64,74 @@ class _Bad(Exception):
         self.msg, self.line, self.field, self.checksum = msg, line, field, checksum
 
 
-def _records(data: bytes | str) -> list[tuple[int, list[str], str, list[int]]]:
-    """``(line, fields, code, [physical records])`` per logical record, ``88`` continuations merged."""
+# A logical record: (line number, record code, fields, number of physical records).
+# The fields of a "16" are [its raw body, then the text of each "88" after it] (the detail text
+# may hold commas, so the body is split later); other records have their comma-separated fields,
+# those of their "88" continuations appended.
+_Record = tuple[int, str, list[str], int]
+
+
+def _records(data: bytes | str) -> Iterator[_Record]:
+    """The logical records of the file, one at a time (``88`` continuations merged).
+
+    A malformed record code raises :class:`_Bad` when the walk reaches it; see
+    :func:`_statements` for how that keeps the error reported the same as a whole-file check.
+    """
     text = data.decode("latin-1") if isinstance(data, (bytes, bytearray)) else data
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    out: list[tuple[int, list[str], str, list[int]]] = []
-    for number, raw in enumerate(text.split("\n"), 1):
+    line = count = 0
+    code = ""
+    fields: list[str] | None = None
+    for number, raw in enumerate(_lines(text), 1):
         raw = raw.strip()
         if not raw:
             continue
-        code = raw[:2]
-        if code == "88":
-            if not out:
+        head = raw[:2]
+        if head == "88":
+            if fields is None:
                 raise _Bad("continuation (88) before any record", number, "88")
-            line, fields, prev, count = out[-1]
-            count[0] += 1
+            count += 1
             body = raw[3:] if raw[2:3] == "," else raw[2:]
-            if prev == "16":  # text lines of a transaction: kept whole, commas included
-                fields.append("\x0088" + body.rstrip("/").rstrip())
+            if code == "16":  # text lines of a transaction: kept whole, commas included
+                fields.append(body.rstrip("/").strip())
             else:
                 fields.extend(body.rstrip("/").split(","))
             continue
-        if len(raw) < 2 or not code.isdigit() or (len(raw) > 2 and raw[2] != ","):
+        if len(raw) < 2 or not head.isdigit() or (len(raw) > 2 and raw[2] != ","):
             raise _Bad(f"not a BAI2 record: {raw[:20]!r}", number, "record code")
+        if fields is not None:
+            yield line, code, fields, count
         body = raw[3:]
-        if code == "16":
-            fields = [body]  # split later: the text field may hold commas
-        else:
-            fields = body.rstrip("/").split(",")
-        out.append((number, fields, code, [1]))
-    return out
+        # a 16's text field may hold commas: it is split later
+        fields = [body] if head == "16" else body.rstrip("/").split(",")
+        line, code, count = number, head, 1
+    if fields is not None:
+        yield line, code, fields, count
+
+
+def _lines(text: str, block: int = 1 << 16) -> Iterator[str]:
+    """The lines of ``text`` (split on newlines only, as ``str.split`` does), a block at a time.
+
+    A list of every line of a big file would be kept alive, and rescanned by the garbage
+    collector, for the whole parse.
+    """
+    start, size = 0, len(text)
+    while start <= size:
+        end = text.find("\n", start + block)
+        if end == -1:
+            end = size
+        yield from text[start:end].split("\n")
+        start = end + 1
+
+
+def _syntax_error(records: Iterator[_Record]) -> _Bad | None:
+    """The first malformed record code in what is left of ``records``, if any."""
+    try:
+        for _ in records:
+            pass
+    except _Bad as bad:
+        return bad
+    return None
 
 
 def _int(text: str, line: int, field: str, *, blank: int | None = None) -> int:
@@ -142,10 +180,17 @@ def _funds_skip(fields: list[str], i: int, line: int) -> tuple[int, dt.date | No
     return i, None
 
 
-def _transaction(body: str, extra: list[str], line: int, currency: str, as_of: dt.date) -> tuple[BankEntry, int]:
-    """A ``16`` record; returns the entry and the raw amount (for the control total)."""
-    fields = body.rstrip().removesuffix("/").split(",")  # "/" ends the record
-    code = fields[0].strip()
+# funds types that stand alone: no value date, availability or distribution fields follow
+_PLAIN_FUNDS = frozenset(("", "0", "1", "2", "Z"))
+# detail type code (as written) -> sign, for the codes already met
+_DETAIL_SIGNS: dict[str, int] = {}
+
+
+def _detail_sign(code: str, line: int) -> int:
+    """+1 for a credit type code (100-399), -1 for a debit (400-699); anything else is refused."""
+    sign = _DETAIL_SIGNS.get(code)
+    if sign is not None:
+        return sign
     if not code.isdigit():
         raise _Bad(f"not a type code: {code!r}", line, "16 type code")
     n = int(code)
@@ -156,15 +201,57 @@ def _transaction(body: str, extra: list[str], line: int, currency: str, as_of: d
     else:
         raise _Bad(f"detail type code {code} is neither a credit (100-399) nor a debit (400-699)", line,
                    "16 type code")
-    raw_amount = _int(fields[1] if len(fields) > 1 else "", line, "16 amount", blank=0)
-    i, value_date = _funds_skip(fields, 2, line)
-    bank_ref = fields[i].strip() if i < len(fields) else ""
-    cust_ref = fields[i + 1].strip() if i + 1 < len(fields) else ""
-    text = ",".join(fields[i + 2:]).strip() if i + 2 < len(fields) else ""
+    if len(_DETAIL_SIGNS) < 1000:
+        _DETAIL_SIGNS[code] = sign
+    return sign
+
+
+# Amount cache of one account, by the amount field as written: (raw amount for the control
+# total, amount of a credit, amount of a debit). Files repeat amounts (fees, standing orders).
+_AmountCache = dict[str, tuple[int, Decimal, Decimal]]
+
+
+def _detail_amount(text: str, line: int, currency: str, cache: _AmountCache) -> tuple[int, Decimal, Decimal]:
+    """``(raw, credit amount, debit amount)`` of a 16 amount field, scaled to the currency."""
+    hit = cache.get(text)
+    if hit is None:
+        raw = _int(text, line, "16 amount", blank=0)
+        scaled = _scaled(raw, currency)
+        hit = (raw, 1 * scaled, -1 * scaled)
+        cache[text] = hit
+    return hit
+
+
+def _transaction(fields: list[str], line: int, currency: str, as_of: dt.date,
+                 cache: _AmountCache) -> tuple[BankEntry, int]:
+    """A ``16`` record (``fields``: its body, then its 88 text lines); the entry and raw amount.
+
+    The raw amount is what the account control total adds up.
+    """
+    body = fields[0].rstrip().removesuffix("/")  # "/" ends the record
+    parts = body.split(",", 5)
+    if len(parts) == 6 and parts[2].strip() in _PLAIN_FUNDS:
+        # the usual layout: type, amount, funds type, bank ref, customer ref, text (commas kept)
+        code, amount, _, bank_ref, cust_ref, text = parts
+        code = code.strip()
+        sign = _DETAIL_SIGNS.get(code) or _detail_sign(code, line)
+        raw_amount, credit, debit = cache.get(amount) or _detail_amount(amount, line, currency, cache)
+        value_date = None
+        bank_ref, cust_ref, text = bank_ref.strip(), cust_ref.strip(), text.strip()
+    else:
+        parts = body.split(",")
+        code = parts[0].strip()
+        sign = _detail_sign(code, line)
+        raw_amount, credit, debit = _detail_amount(parts[1] if len(parts) > 1 else "", line, currency, cache)
+        i, value_date = _funds_skip(parts, 2, line)
+        bank_ref = parts[i].strip() if i < len(parts) else ""
+        cust_ref = parts[i + 1].strip() if i + 1 < len(parts) else ""
+        text = ",".join(parts[i + 2:]).strip() if i + 2 < len(parts) else ""
     lines = [text] if text else []
-    lines += [x[3:].strip() for x in extra if x[3:].strip()]
+    if len(fields) > 1:
+        lines += [x for x in fields[1:] if x]
     entry = BankEntry(
-        amount=sign * _scaled(raw_amount, currency),
+        amount=credit if sign == 1 else debit,
         currency=currency,
         booking_date=as_of,
         value_date=value_date or as_of,
@@ -177,143 +264,157 @@ def _transaction(body: str, extra: list[str], line: int, currency: str, as_of: d
 
 
 def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
+    records = _records(data)
     try:
-        records = _records(data)
-        if not records:
-            raise _Bad("empty file", 1, "01")
-        if records[0][2] != "01":
-            raise _Bad("a BAI2 file starts with a file header (01)", records[0][0], "01")
-        line, fields, _, _ = records[0]
-        if len(fields) >= 8 and fields[7].strip() not in ("2", ""):
-            raise _Bad(f"version {fields[7].strip()!r}: only BAI version 2 is read", line, "01 version")
-        created = None
-        if len(fields) > 2 and fields[2].strip():
-            created_date = _date(fields[2], line, "01 creation date")
-            t = fields[3].strip() if len(fields) > 3 else ""
-            hh, mm = (int(t[:2]), int(t[2:4])) if len(t) == 4 and t.isdigit() else (0, 0)
-            created = dt.datetime(created_date.year, created_date.month, created_date.day, hh % 24, mm % 60)
-        file_id = fields[4].strip() if len(fields) > 4 else ""
-        file_total = file_groups = 0
-        file_records = 1
-        group: dict | None = None
-        stmt: BankStatement | None = None
-        acct_total = acct_records = 0
-        done = False
-        for line, fields, code, (nrec,) in records[1:]:
-            if done:
-                raise _Bad("record after the file trailer (99)", line, code)
-            file_records += nrec
-            if code == "02":
-                if group is not None:
-                    raise _Bad("group header (02) before the previous group trailer (98)", line, "02")
-                as_of = _date(fields[3] if len(fields) > 3 else "", line, "02 as-of date")
-                ccy = fields[5].strip() if len(fields) > 5 else ""
-                group = {"as_of": as_of, "currency": ccy or "USD", "total": 0, "accounts": 0, "records": 1,
-                         "originator": fields[1].strip() if len(fields) > 1 else ""}
-            elif code == "03":
-                if group is None:
-                    raise _Bad("account (03) outside a group (no 02 before it)", line, "03")
-                if stmt is not None:
-                    raise _Bad("account (03) before the previous account trailer (49)", line, "03")
-                account = fields[0].strip()
-                ccy = (fields[1].strip() if len(fields) > 1 else "") or group["currency"]
-                stmt = BankStatement(format="bai2", account_iban=None, account_number=account, currency=ccy,
-                                     created_at=created, message_id=file_id or None)
-                stmt.from_date = stmt.to_date = dt.datetime.combine(group["as_of"], dt.time())
-                acct_total, acct_records = 0, nrec
-                i = 2
-                while i < len(fields):
-                    tcode = fields[i].strip()
-                    if not tcode:  # producers differ on a "," before "/": blank fields between groups
-                        i += 1
-                        continue
-                    raw = fields[i + 1].strip() if i + 1 < len(fields) else ""
-                    amount = _int(raw, line, f"03 amount of type {tcode}", blank=0) if raw else None
-                    if amount is not None:
-                        acct_total += amount
-                    if tcode.isdigit() and int(tcode) < 100 and amount is not None:
-                        bal = Balance(amount=_scaled(amount, ccy), date=group["as_of"],
-                                      type_code=_BALANCES.get(tcode, f"BAI2:{tcode}"), currency=ccy)
-                        if tcode == "010":
-                            stmt.opening_balance = bal
-                        elif tcode == "015":
-                            stmt.closing_balance = bal
-                        else:
-                            stmt.other_balances.append(bal)
-                    i, _ = _funds_skip(fields, i + 3, line)
-            elif code == "16":
-                if stmt is None:
-                    raise _Bad("transaction (16) outside an account (no 03 before it)", line, "16")
-                body, extra = fields[0], fields[1:]
-                entry, raw_amount = _transaction(body, extra, line, stmt.currency, group["as_of"])  # type: ignore[index]
-                stmt.entries.append(entry)
-                acct_total += raw_amount
-                acct_records += nrec
-            elif code == "49":
-                if stmt is None or group is None:
-                    raise _Bad("account trailer (49) without an account (03)", line, "49")
-                total = _int(fields[0] if fields else "", line, "49 control total", blank=0)
-                count = _int(fields[1] if len(fields) > 1 else "", line, "49 number of records")
-                acct_records += 1
-                if total != acct_total:
-                    raise _Bad(f"account control total {total}, the records add up to {acct_total}", line, "49",
-                               checksum=True)
-                if count != acct_records:
-                    raise _Bad(f"account trailer counts {count} records, the account has {acct_records}", line,
-                               "49", checksum=True)
-                group["total"] += acct_total
-                group["accounts"] += 1
-                group["records"] += acct_records
-                yield stmt
-                stmt = None
-            elif code == "98":
-                if group is None or stmt is not None:
-                    raise _Bad("group trailer (98) without a closed group", line, "98")
-                total = _int(fields[0] if fields else "", line, "98 control total", blank=0)
-                accounts = _int(fields[1] if len(fields) > 1 else "", line, "98 number of accounts")
-                count = _int(fields[2] if len(fields) > 2 else "", line, "98 number of records")
-                if total != group["total"]:
-                    raise _Bad(f"group control total {total}, the accounts add up to {group['total']}", line,
-                               "98", checksum=True)
-                if accounts != group["accounts"]:
-                    raise _Bad(f"group trailer counts {accounts} accounts, the group has {group['accounts']}",
-                               line, "98", checksum=True)
-                if count != group["records"] + 1:
-                    raise _Bad(f"group trailer counts {count} records, the group has {group['records'] + 1}",
-                               line, "98", checksum=True)
-                file_total += group["total"]
-                file_groups += 1
-                group = None
-            elif code == "99":
-                if group is not None:
-                    raise _Bad("file trailer (99) before the group trailer (98)", line, "99")
-                total = _int(fields[0] if fields else "", line, "99 control total", blank=0)
-                groups = _int(fields[1] if len(fields) > 1 else "", line, "99 number of groups")
-                count = _int(fields[2] if len(fields) > 2 else "", line, "99 number of records")
-                if total != file_total:
-                    raise _Bad(f"file control total {total}, the groups add up to {file_total}", line, "99",
-                               checksum=True)
-                if groups != file_groups:
-                    raise _Bad(f"file trailer counts {groups} groups, the file has {file_groups}", line, "99",
-                               checksum=True)
-                total_records = file_records
-                if count != total_records:
-                    raise _Bad(f"file trailer counts {count} records, the file has {total_records}", line, "99",
-                               checksum=True)
-                done = True
-            elif code == "01":
-                raise _Bad("second file header (01)", line, "01")
-            else:
-                raise _Bad(f"unknown record code {code!r}", line, "record code")
-        if not done:
-            raise _Bad("file trailer (99) missing: the file is truncated", records[-1][0], "99")
-    except _Bad as bad:
-        cls = InvalidChecksum if bad.checksum else InvalidFormat
-        raise cls(bad.msg, document_id=document_id, line=bad.line, field=bad.field) from None
-    except RejectedDocument:
-        raise
-    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
-        raise InvalidFormat(f"unreadable BAI2 file: {exc}", document_id=document_id) from None
+        yield from _walk(records)
+    except (_Bad, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+        # The records are split as the walk goes: a malformed record code further on is the
+        # error to report, as when the whole file was split before any record was read.
+        error: Exception = _syntax_error(records) or exc
+        if isinstance(error, _Bad):
+            cls = InvalidChecksum if error.checksum else InvalidFormat
+            raise cls(error.msg, document_id=document_id, line=error.line, field=error.field) from None
+        raise InvalidFormat(f"unreadable BAI2 file: {error}", document_id=document_id) from None
+
+
+def _walk(records: Iterator[_Record]) -> Iterator[BankStatement]:
+    """The statements of the records, trailers checked; raises :class:`_Bad` (or a ValueError...)."""
+    first = next(records, None)
+    if first is None:
+        raise _Bad("empty file", 1, "01")
+    line, code, fields, _ = first
+    if code != "01":
+        raise _Bad("a BAI2 file starts with a file header (01)", line, "01")
+    if len(fields) >= 8 and fields[7].strip() not in ("2", ""):
+        raise _Bad(f"version {fields[7].strip()!r}: only BAI version 2 is read", line, "01 version")
+    created = None
+    if len(fields) > 2 and fields[2].strip():
+        created_date = _date(fields[2], line, "01 creation date")
+        t = fields[3].strip() if len(fields) > 3 else ""
+        hh, mm = (int(t[:2]), int(t[2:4])) if len(t) == 4 and t.isdigit() else (0, 0)
+        created = dt.datetime(created_date.year, created_date.month, created_date.day, hh % 24, mm % 60)
+    file_id = fields[4].strip() if len(fields) > 4 else ""
+    file_total = file_groups = 0
+    file_records = 1
+    group: dict | None = None
+    stmt: BankStatement | None = None
+    acct_total = acct_records = 0
+    done = False
+    # of the open group and account: as-of date, currency, amounts already converted
+    as_of = dt.date.min
+    currency = ""
+    amounts: _AmountCache = {}
+    last_line = line
+    for line, code, fields, nrec in records:
+        last_line = line
+        if done:
+            raise _Bad("record after the file trailer (99)", line, code)
+        file_records += nrec
+        if code == "16":
+            if stmt is None:
+                raise _Bad("transaction (16) outside an account (no 03 before it)", line, "16")
+            entry, raw_amount = _transaction(fields, line, currency, as_of, amounts)
+            stmt.entries.append(entry)
+            acct_total += raw_amount
+            acct_records += nrec
+        elif code == "02":
+            if group is not None:
+                raise _Bad("group header (02) before the previous group trailer (98)", line, "02")
+            as_of = _date(fields[3] if len(fields) > 3 else "", line, "02 as-of date")
+            ccy = fields[5].strip() if len(fields) > 5 else ""
+            group = {"as_of": as_of, "currency": ccy or "USD", "total": 0, "accounts": 0, "records": 1,
+                     "originator": fields[1].strip() if len(fields) > 1 else ""}
+        elif code == "03":
+            if group is None:
+                raise _Bad("account (03) outside a group (no 02 before it)", line, "03")
+            if stmt is not None:
+                raise _Bad("account (03) before the previous account trailer (49)", line, "03")
+            account = fields[0].strip()
+            ccy = (fields[1].strip() if len(fields) > 1 else "") or group["currency"]
+            stmt = BankStatement(format="bai2", account_iban=None, account_number=account, currency=ccy,
+                                 created_at=created, message_id=file_id or None)
+            stmt.from_date = stmt.to_date = dt.datetime.combine(group["as_of"], dt.time())
+            if ccy != currency:
+                currency, amounts = ccy, {}
+            acct_total, acct_records = 0, nrec
+            i = 2
+            while i < len(fields):
+                tcode = fields[i].strip()
+                if not tcode:  # producers differ on a "," before "/": blank fields between groups
+                    i += 1
+                    continue
+                raw = fields[i + 1].strip() if i + 1 < len(fields) else ""
+                amount = _int(raw, line, f"03 amount of type {tcode}", blank=0) if raw else None
+                if amount is not None:
+                    acct_total += amount
+                if tcode.isdigit() and int(tcode) < 100 and amount is not None:
+                    bal = Balance(amount=_scaled(amount, ccy), date=group["as_of"],
+                                  type_code=_BALANCES.get(tcode, f"BAI2:{tcode}"), currency=ccy)
+                    if tcode == "010":
+                        stmt.opening_balance = bal
+                    elif tcode == "015":
+                        stmt.closing_balance = bal
+                    else:
+                        stmt.other_balances.append(bal)
+                i, _ = _funds_skip(fields, i + 3, line)
+        elif code == "49":
+            if stmt is None or group is None:
+                raise _Bad("account trailer (49) without an account (03)", line, "49")
+            total = _int(fields[0] if fields else "", line, "49 control total", blank=0)
+            count = _int(fields[1] if len(fields) > 1 else "", line, "49 number of records")
+            acct_records += 1
+            if total != acct_total:
+                raise _Bad(f"account control total {total}, the records add up to {acct_total}", line, "49",
+                           checksum=True)
+            if count != acct_records:
+                raise _Bad(f"account trailer counts {count} records, the account has {acct_records}", line,
+                           "49", checksum=True)
+            group["total"] += acct_total
+            group["accounts"] += 1
+            group["records"] += acct_records
+            yield stmt
+            stmt = None
+        elif code == "98":
+            if group is None or stmt is not None:
+                raise _Bad("group trailer (98) without a closed group", line, "98")
+            total = _int(fields[0] if fields else "", line, "98 control total", blank=0)
+            accounts = _int(fields[1] if len(fields) > 1 else "", line, "98 number of accounts")
+            count = _int(fields[2] if len(fields) > 2 else "", line, "98 number of records")
+            if total != group["total"]:
+                raise _Bad(f"group control total {total}, the accounts add up to {group['total']}", line,
+                           "98", checksum=True)
+            if accounts != group["accounts"]:
+                raise _Bad(f"group trailer counts {accounts} accounts, the group has {group['accounts']}",
+                           line, "98", checksum=True)
+            if count != group["records"] + 1:
+                raise _Bad(f"group trailer counts {count} records, the group has {group['records'] + 1}",
+                           line, "98", checksum=True)
+            file_total += group["total"]
+            file_groups += 1
+            group = None
+        elif code == "99":
+            if group is not None:
+                raise _Bad("file trailer (99) before the group trailer (98)", line, "99")
+            total = _int(fields[0] if fields else "", line, "99 control total", blank=0)
+            groups = _int(fields[1] if len(fields) > 1 else "", line, "99 number of groups")
+            count = _int(fields[2] if len(fields) > 2 else "", line, "99 number of records")
+            if total != file_total:
+                raise _Bad(f"file control total {total}, the groups add up to {file_total}", line, "99",
+                           checksum=True)
+            if groups != file_groups:
+                raise _Bad(f"file trailer counts {groups} groups, the file has {file_groups}", line, "99",
+                           checksum=True)
+            total_records = file_records
+            if count != total_records:
+                raise _Bad(f"file trailer counts {count} records, the file has {total_records}", line, "99",
+                           checksum=True)
+            done = True
+        elif code == "01":
+            raise _Bad("second file header (01)", line, "01")
+        else:
+            raise _Bad(f"unknown record code {code!r}", line, "record code")
+    if not done:
+        raise _Bad("file trailer (99) missing: the file is truncated", last_line, "99")
 
 
 def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:

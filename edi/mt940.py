@@ -64,10 +64,12 @@ from schemas.statement import Balance, BankEntry, BankStatement
 __all__ = ["parse", "validate", "iter_entries"]
 
 # A tag starts a line: ":20:", ":28C:", ":60F:" ... and the German ":NS:" (non-SWIFT) field.
-_TAG = re.compile(r"^:(\d\d[A-Z]?|NS):", re.M)
+# The patterns look for the newline before it (a literal prefix the regex engine scans for
+# quickly, where "^" would be tried at every position): the text is given a leading "\n".
+_TAG = re.compile(r"\n:(\d\d[A-Z]?|NS):")
 # "-" closes a message (block 4 trailer "-}" in a SWIFT envelope); what follows up to the next
 # tag is envelope or bank header text ("ABNANL2A", "940", "{1:F01...}") and is skipped.
-_END = re.compile(r"(?m)^-\}?[ \t]*(?:\n(?!:(?:\d\d[A-Z]?|NS):)[^\n]*)*$")
+_END = re.compile(r"(?m)\n-\}?[ \t]*(?:\n(?!:(?:\d\d[A-Z]?|NS):)[^\n]*)*$")
 _ENVELOPE = re.compile(r"\{[1-3]:(?:[^{}]|\{[^{}]*\})*\}|\{4:|\{5:(?:[^{}]|\{[^{}]*\})*\}")
 
 # :60a:/:62a:/:64:/:65: "1!a6!n3!a15d" (D/C mark, YYMMDD, currency, amount)
@@ -86,6 +88,10 @@ _LINE = re.compile(
 _GERMAN_86 = re.compile(r"(\d{3})([?>])(\d\d)")
 _KNAB = re.compile(r"REK: ?([A-Z]{2}\d{2}[A-Z0-9]{10,30}) ?/ ?NAAM: ?(.+)$")
 _SUBFIELD_Q = re.compile(r"\?(\d\d)")
+# German sub-field numbers: "00" ... "99" (\d also matches other digits, read with int())
+_ASCII_NUMBERS = frozenset(f"{n:02d}" for n in range(100))
+_PURPOSE_SUBFIELDS = frozenset((*range(20, 30), *range(60, 64)))  # ?20-?29, ?60-?63
+_PURPOSE_NUMBERS = frozenset(f"{n:02d}" for n in _PURPOSE_SUBFIELDS)
 _SUBFIELD_GT = re.compile(r">(\d\d)")
 _SEPA_KEYS = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|IBAN|BIC|COAM|OAMT)\+")
 _DUTCH_KEYS = re.compile(
@@ -145,15 +151,24 @@ def _amount(text: str, offset: int, field: str) -> Decimal:
         raise _Bad(f"not an amount: {text!r}", offset, field) from None
 
 
-def _balance(tag: str, value: str, offset: int) -> tuple[Balance, str]:
-    m = _BALANCE.match(value.split("\n", 1)[0])
-    if not m:
-        raise _Bad(f"not a balance (expected D/C mark, YYMMDD, currency, amount): {value.strip()!r}",
-                   offset, f":{tag}:")
-    mark, date, ccy, amount = m.groups()
-    sign = 1 if mark == "C" else -1
-    bal = Balance(amount=sign * _amount(amount, offset, f":{tag}:"), date=_date(date, offset, f":{tag}:"),
-                  type_code=_BALANCE_CODES.get(tag, "ITBD"), currency=ccy)
+# A balance line as written -> (signed amount, date, currency), for the lines met in one file
+# (a closing balance is often the next statement's opening one, and :64: repeats :62F:).
+_BalanceCache = dict[str, tuple[Decimal, dt.date, str]]
+
+
+def _balance(tag: str, value: str, offset: int, cache: _BalanceCache) -> tuple[Balance, str]:
+    line = value.split("\n", 1)[0]
+    hit = cache.get(line)
+    if hit is None:
+        m = _BALANCE.match(line)
+        if not m:
+            raise _Bad(f"not a balance (expected D/C mark, YYMMDD, currency, amount): {value.strip()!r}",
+                       offset, f":{tag}:")
+        mark, date, ccy, amount = m.groups()
+        sign = 1 if mark == "C" else -1
+        hit = cache[line] = (sign * _amount(amount, offset, f":{tag}:"), _date(date, offset, f":{tag}:"), ccy)
+    amount, date, ccy = hit
+    bal = Balance(amount=amount, date=date, type_code=_BALANCE_CODES.get(tag, "ITBD"), currency=ccy)
     return bal, ccy
 
 
@@ -181,24 +196,32 @@ def _german_86(text: str, entry: BankEntry) -> None:
     entry.proprietary_code = text[:3]
     body = text[3:].replace("\n", "")
     parts = (_SUBFIELD_Q if text[3] == "?" else _SUBFIELD_GT).split(body)
-    fields: dict[int, str] = {}
-    purpose_parts = []
-    for i in range(1, len(parts) - 1, 2):
-        num = int(parts[i])
-        if 20 <= num <= 29 or 60 <= num <= 63:
-            purpose_parts.append(parts[i + 1])
-        else:
-            fields[num] = fields.get(num, "") + parts[i + 1]
+    # parts: [text before the first sub-field (not kept), number, value, number, value ...]
+    numbers, values = parts[1::2], parts[2::2]
+    fields = dict(zip(numbers, values, strict=True))  # by number as written: "00", "20", "32" ...
+    if len(fields) == len(numbers) and _ASCII_NUMBERS.issuperset(fields):
+        # the usual case: ASCII sub-field numbers, each once
+        purpose_parts = [v for n, v in zip(numbers, values, strict=True) if n in _PURPOSE_NUMBERS]
+    else:  # a repeated sub-field adds to the earlier one; other digits than ASCII ones are read too
+        purpose_parts, fields = [], {}
+        for number, value in zip(numbers, values, strict=True):
+            num = int(number)
+            if num in _PURPOSE_SUBFIELDS:
+                purpose_parts.append(value)
+            else:
+                fields[f"{num:02d}"] = fields.get(f"{num:02d}", "") + value
     # A purpose sub-field holds up to 27 characters: a full one goes on in the next sub-field
-    # (words are cut), a shorter one ended on purpose. "\x1f" marks those deliberate ends.
-    purpose = "".join(
-        part if i == 0 or len(purpose_parts[i - 1]) >= 27 else "\x1f" + part for i, part in enumerate(purpose_parts)
-    )
-    if fields.get(0):
-        entry.additional_info = fields[0].strip() or None
-    name = _collapse(fields.get(32, "") + fields.get(33, ""))
+    # (words are cut), a shorter one ended on purpose. "\x1f" marks those deliberate ends (it is
+    # whitespace to str.split(), so _collapse() turns it into a blank).
+    purpose = "".join([part if len(part) >= 27 else part + "\x1f" for part in purpose_parts[:-1]])
+    if purpose_parts:
+        purpose += purpose_parts[-1]
+    posting_text = fields.get("00")
+    if posting_text:
+        entry.additional_info = posting_text.strip() or None
+    name = _collapse(fields.get("32", "") + fields.get("33", ""))
     entry.counterparty_name = name or None
-    bank, account = fields.get(30, "").strip(), fields.get(31, "").strip().replace(" ", "")
+    bank, account = fields.get("30", "").strip(), fields.get("31", "").strip().replace(" ", "")
     if account:
         if _is_iban(account):
             entry.counterparty_iban = account
@@ -206,22 +229,22 @@ def _german_86(text: str, entry: BankEntry) -> None:
             entry.counterparty_account = f"{bank}/{account}" if bank and bank.isdigit() else account
     if bank and not bank.isdigit():
         entry.counterparty_bic = bank
-    keys = list(_SEPA_KEYS.finditer(purpose))
-    text = _collapse(purpose[: keys[0].start() if keys else len(purpose)].replace("\x1f", " "))
+    # [free text, key, value, key, value ...]
+    chunks = _SEPA_KEYS.split(purpose) if "+" in purpose else [purpose]
+    text = _collapse(chunks[0])
     if text:
         entry.remittance_lines.append(text)
-    for k, nxt in zip(keys, [*keys[1:], None], strict=False):
-        raw = purpose[k.end(): nxt.start() if nxt else len(purpose)]
-        key = k.group(1)
+    for i in range(1, len(chunks), 2):
+        key, raw = chunks[i], chunks[i + 1]
         if key == "SVWZ":  # the remittance text runs on to the next key
-            value = _collapse(raw.replace("\x1f", " "))
+            value = _collapse(raw)
             if value:
                 entry.remittance_lines.append(value)
             continue
         # a reference ends with its sub-field; what follows it (bank notes...) is free text
         value, _, rest = raw.partition("\x1f")
         value = value.strip()
-        rest = _collapse(rest.replace("\x1f", " "))
+        rest = _collapse(rest)
         if rest:
             entry.remittance_lines.append(rest)
         if not value:
@@ -321,67 +344,102 @@ def _info(text: str, entry: BankEntry) -> None:
         _free_86(text, entry)
 
 
-def _statement_line(value: str, offset: int, currency: str) -> BankEntry:
+# (value date, entry date) of :61: as written -> (value date, booking date)
+_LINE_DATES: dict[tuple[str, str | None], tuple[dt.date, dt.date]] = {}
+
+
+def _line_dates(value: str, entry: str | None, offset: int) -> tuple[dt.date, dt.date]:
+    """Value date and booking date of a statement line (the entry date ``MMDD``, else the value date)."""
+    dates = _LINE_DATES.get((value, entry))
+    if dates is None:
+        value_date = _date(value, offset, ":61:")
+        booking = value_date
+        if entry:
+            month, day = int(entry[:2]), int(entry[2:])
+            year = value_date.year
+            # the entry date has no year: it is within days of the value date, maybe across New Year
+            if month == 1 and value_date.month == 12:
+                year += 1
+            elif month == 12 and value_date.month == 1:
+                year -= 1
+            booking = _ymd(year, month, day, offset, ":61:")
+        dates = (value_date, booking)
+        if len(_LINE_DATES) < 50000:
+            _LINE_DATES[(value, entry)] = dates
+    return dates
+
+
+def _statement_line(value: str, offset: int, currency: str, amounts: dict[tuple[str, str], Decimal]) -> BankEntry:
+    """The entry of a ``:61:``; ``amounts`` caches the signed amounts of this file by text and mark."""
     m = _LINE.match(value.strip("\n").rstrip())
     if not m:
         raise _Bad(f"not a statement line (value date, D/C, amount, type ...): {value.strip()[:40]!r}",
                    offset, ":61:")
-    value_date = _date(m["value"], offset, ":61:")
-    booking = None
-    if m["entry"]:
-        month, day = int(m["entry"][:2]), int(m["entry"][2:])
-        year = value_date.year
-        # the entry date has no year: it is within days of the value date, maybe across New Year
-        if month == 1 and value_date.month == 12:
-            year += 1
-        elif month == 12 and value_date.month == 1:
-            year -= 1
-        booking = _ymd(year, month, day, offset, ":61:")
-    mark = m["mark"]
-    amount = _amount(m["amount"], offset, ":61:") * _SIGNS[mark]
+    value_s, entry_s, mark, _funds, amount_s, type_code, rest, supp = m.groups()
+    value_date, booking = _line_dates(value_s, entry_s, offset)
+    amount = amounts.get((amount_s, mark))
+    if amount is None:
+        amount = amounts[(amount_s, mark)] = _amount(amount_s, offset, ":61:") * _SIGNS[mark]
     # "16x[//16x]": the reference for the account owner is at most 16 characters; some banks
     # (old Rabobank files) go on with the counterparty on the same line: kept as supplementary.
-    rest = m["rest"]
     ref, sep, bank_ref = rest.partition("//")
-    extra = ""
     if sep:
         bank_ref, extra = bank_ref[:16], bank_ref[16:]
     else:
         ref, extra = ref[:16], ref[16:]
     ref, bank_ref = ref.strip(), bank_ref.strip()
-    supp = " ".join(p for p in (extra.strip(), (m["supp"] or "").strip()) if p)
+    extra = extra.strip()
+    supp = supp.strip() if supp else ""
+    if extra and supp:
+        supp = f"{extra} {supp}"
+    else:
+        supp = extra or supp
     return BankEntry(
         amount=amount,
         currency=currency,
-        booking_date=booking or value_date,
+        booking_date=booking,
         value_date=value_date,
         bank_ref=bank_ref if bank_ref and bank_ref != "NONREF" else None,
         entry_ref=ref if ref and ref != "NONREF" else None,
-        proprietary_code=m["type"],
+        proprietary_code=type_code,
         additional_info=_collapse(supp) if supp else None,
         reversal=mark in ("RC", "RD"),
     )
 
 
+def _blank(m: re.Match[str]) -> str:
+    """A message trailer and the envelope text after it, as newlines only (line numbers are kept)."""
+    return "\n" * m.group(0).count("\n")
+
+
 def _split(text: str) -> Iterator[tuple[str, str, int]]:
-    """``(tag, value, offset)`` for every tag; message trailers and envelope text are blanked first."""
-    text = _END.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # keeps offsets and line numbers
-    tags = list(_TAG.finditer(text))
-    for i, m in enumerate(tags):
-        end = tags[i + 1].start() if i + 1 < len(tags) else len(text)
-        yield m.group(1), text[m.end(): end].rstrip("\n"), m.start()
+    """``(tag, value, offset)`` for every tag; message trailers and envelope text are blanked first.
+
+    The blanking keeps the line count (offsets are those of the blanked text, as they always were).
+    """
+    text = _END.sub(_blank, "\n" + text)  # offset 0 of ``text`` is now the added "\n"
+    previous = None
+    for m in _TAG.finditer(text):
+        if previous is not None:
+            yield previous.group(1), text[previous.end(): m.start()].rstrip("\n"), previous.start()
+        previous = m
+    if previous is not None:
+        yield previous.group(1), text[previous.end():].rstrip("\n"), previous.start()
 
 
 def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
-    text = _ENVELOPE.sub("", _decode(data))
+    text = _decode(data)
+    if "{" in text:  # a SWIFT envelope
+        text = _ENVELOPE.sub("", text)
     st: BankStatement | None = None
     last: BankEntry | None = None
     last86: BankEntry | None = None
     fmt = "mt940"
-    offsets: dict[int, int] = {}
+    start = 0  # offset of the open statement's :20:
+    amounts: dict[tuple[str, str], Decimal] = {}  # signed :61: amounts met so far, by text and mark
+    balances: _BalanceCache = {}
 
     def finish(s: BankStatement) -> BankStatement:
-        start = offsets[id(s)]
         if s.opening_balance is not None:
             s.from_date = dt.datetime.combine(s.opening_balance.date, dt.time())
         if s.closing_balance is not None:
@@ -400,12 +458,28 @@ def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
                 if st is not None:
                     yield finish(st)
                 st = BankStatement(format=fmt, account_iban=None, currency="", message_id=value.strip() or None)
-                offsets[id(st)] = offset
+                start = offset
                 last = last86 = None
                 continue
             if st is None:
                 raise _Bad(f":{tag}: before the first :20: (no statement started)", offset, f":{tag}:")
-            if tag == "25":
+            # the statement lines and their information first: they are most of a file
+            if tag == "61":
+                if not st.currency:
+                    raise _Bad(":61: before the opening balance gives the currency", offset, ":61:")
+                last = _statement_line(value, offset, st.currency, amounts)
+                last86 = None
+                st.entries.append(last)
+            elif tag == "86":
+                if last is not None:
+                    _info(value, last)
+                    last86 = last
+                    last = None
+                elif last86 is not None and st.entries and st.entries[-1] is last86:
+                    # old Rabobank files repeat :86: for each further line of the same entry
+                    _free_86(value.strip(), last86)
+                # a :86: after :60: or :62: is information on the whole statement: not kept
+            elif tag == "25":
                 account = value.strip().split("\n")[0].replace(" ", "")
                 if _is_iban(account):
                     st.account_iban = account
@@ -421,30 +495,15 @@ def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
                 if seq.isdigit():
                     st.page = int(seq)
             elif tag in ("60F", "60M"):
-                st.opening_balance, ccy = _balance(tag, value, offset)
+                st.opening_balance, ccy = _balance(tag, value, offset, balances)
                 st.currency = st.currency or ccy
             elif tag in ("62F", "62M"):
-                st.closing_balance, ccy = _balance(tag, value, offset)
+                st.closing_balance, ccy = _balance(tag, value, offset, balances)
                 st.last_page = tag == "62F"
                 st.currency = st.currency or ccy
             elif tag in ("64", "65"):
-                bal, _ccy = _balance(tag, value, offset)
+                bal, _ccy = _balance(tag, value, offset, balances)
                 st.other_balances.append(bal)
-            elif tag == "61":
-                if not st.currency:
-                    raise _Bad(":61: before the opening balance gives the currency", offset, ":61:")
-                last = _statement_line(value, offset, st.currency)
-                last86 = None
-                st.entries.append(last)
-            elif tag == "86":
-                if last is not None:
-                    _info(value, last)
-                    last86 = last
-                    last = None
-                elif last86 is not None and st.entries and st.entries[-1] is last86:
-                    # old Rabobank files repeat :86: for each further line of the same entry
-                    _free_86(value.strip(), last86)
-                # a :86: after :60: or :62: is information on the whole statement: not kept
             elif tag == "34F":  # MT942 floor limit "3!a[1!a]15d": gives the currency
                 st.format = fmt = "mt942"
                 m = re.match(r"\s*([A-Z]{3})", value)

@@ -63,3 +63,29 @@ def test_trailer_checks(old: str, new: str, reason: str) -> None:
 def test_format_errors(old: str, new: str, reason: str) -> None:
     with pytest.raises(InvalidFormat, match=re.escape(reason)):
         bai2.parse(FILE.format(ccy="USD").replace(old, new).encode(), document_id="f.bai2")
+
+
+def test_a_malformed_record_further_on_is_the_error_reported() -> None:
+    # records are read as the parse goes: a bad record code anywhere still wins over an earlier
+    # content error, as when the whole file was split first
+    data = FILE.format(ccy="USD").replace("16,475,", "16,775,") + "X1,JUNK\n"
+    with pytest.raises(InvalidFormat, match=re.escape("line 11, record code: not a BAI2 record: 'X1,JUNK'")):
+        bai2.parse(data.encode(), document_id="f.bai2")
+
+
+def test_repeated_amounts_and_88_after_the_file_trailer() -> None:
+    # the same amount field on a credit and a debit keeps each sign; an 88 after 99 continues it
+    data = FILE.format(ccy="USD").replace("16,475,15000,D,2,1,5000,2,10000,B3,,CHECK/",
+                                          "16,475,5000,0,B3,,CHECK/\n16,475,10000,Z,B4,,/")
+    data = data.replace("49,245000,6/", "49,245000,7/").replace("98,245000,1,8/", "98,245000,1,9/")
+    data = data.replace("99,245000,1,10/", "99,245000,1\n88,12/")
+    [st] = bai2.parse(data.encode())
+    assert [e.amount for e in st.entries] == [Decimal("50.00"), Decimal("50.00"), Decimal("-50.00"),
+                                              Decimal("-100.00")]
+    assert st.entries[3].remittance_lines == [] and st.entries[3].bank_ref == "B4"
+    assert st.balance_difference() == 0
+
+
+def test_iter_entries_streams_the_accounts() -> None:
+    pairs = list(bai2.iter_entries(FILE.format(ccy="USD").encode()))
+    assert [e.bank_ref for _, e in pairs] == ["B1", "B2", "B3"]

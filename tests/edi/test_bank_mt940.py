@@ -118,3 +118,20 @@ def test_german_reference_ends_with_a_short_sub_field() -> None:
     [st] = mt940.parse(sta(":61:2601050105C3,00NTRFNONREF\n" + full, closing="C260105EUR1003,00"))
     assert st.entries[0].end_to_end_id == "EndToEndId TFNR 22 004 00001"
     assert st.entries[0].remittance_lines == ["Rechnung 42"]
+
+
+def test_german_86_repeated_sub_fields_add_up() -> None:
+    info = ":86:166?00GUTSCHRIFT?20EREF+E2E-1?32ACME?20SVWZ+Rechnung 42?32 GMBH?31DE89370400440532013000\n"
+    [st] = mt940.parse(sta(":61:2601050105C3,00NTRFNONREF\n" + info, closing="C260105EUR1003,00"))
+    e = st.entries[0]
+    assert (e.counterparty_name, e.end_to_end_id, e.counterparty_iban) == ("ACME GMBH", "E2E-1", "DE89370400440532013000")
+    assert e.remittance_lines == ["Rechnung 42"]
+
+
+def test_trailer_on_the_first_line_and_repeated_amounts() -> None:
+    lines = ":61:2601050105C3,00NTRFNONREF\n:61:2601050105D3,00NTRFNONREF\n:61:2601050105C3,00NTRFNONREF\n"
+    data = b"-\nHEADER\n" + sta(lines, closing="C260105EUR1003,00")
+    [st] = mt940.parse(data)
+    assert [e.amount for e in st.entries] == [Decimal("3.00"), Decimal("-3.00"), Decimal("3.00")]
+    with pytest.raises(InvalidFormat, match="line 6, :61:: not a statement line"):
+        mt940.parse(sta(lines.replace("D3,00", "X3,00")), document_id="f.sta")
