@@ -186,14 +186,29 @@ def _datetime(el: etree._Element, field: str) -> dt.datetime | None:
             raise _Bad(field, f"not a date-time: {text!r}", el.sourceline) from None
 
 
+# Amount texts already checked -> their Decimal. Decimals are immutable, so one object can be
+# shared by several entries; the hot loops look here first and call :func:`_amount` on a miss.
+# Emptied when full rather than frozen, so the amount just read (an ``Ntry/Amt`` that its
+# ``TxDtls/Amt`` repeats) is always there.
+_AMOUNTS: dict[str | None, Decimal] = {}
+
+
 def _amount(el: etree._Element, field: str) -> Decimal:
+    """``el.text`` as a non-negative finite Decimal (ISO 20022 amounts are "minInclusive 0")."""
     text = el.text
+    value = _AMOUNTS.get(text)
+    if value is not None:
+        return value
     try:
         value = Decimal(text)  # type: ignore[arg-type]
     except (InvalidOperation, TypeError, ValueError):
         raise _Bad(field, f"not a decimal amount: {text!r}", el.sourceline) from None
     if not value.is_finite() or value < 0:  # ISO 20022 amounts are "minInclusive 0": the sign is CdtDbtInd
         raise _Bad(field, f"not a decimal amount: {text!r}", el.sourceline)
+    if len(text) <= 40:  # type: ignore[arg-type]  # an amount, not a megabyte of digits: memory stays flat
+        if len(_AMOUNTS) >= 4096:
+            _AMOUNTS.clear()
+        _AMOUNTS[text] = value
     return value
 
 
@@ -219,17 +234,43 @@ def _sign(el: etree._Element, field: str) -> int:
 def _party(el: etree._Element) -> str | None:
     """``Nm`` of a party: v2 ``Dbtr/Nm``; v8+ ``Dbtr/Pty/Nm``, or ``Dbtr/Agt/FinInstnId/Nm``
     when the party is a financial institution."""
-    for c in el:
-        n = _LN[c.tag]
-        if n == "Nm":
-            return _text(c)
-        if n == "Pty" or n == "Agt" or n == "FinInstnId":
-            return _party(c)
-    return None
+    LN = _LN
+    while True:  # one level per turn instead of a recursive call
+        if len(el):  # the first child usually decides: read it without a child iterator
+            c = el[0]
+            n = LN[c.tag]
+            if n == "Nm":
+                t = c.text
+                return (t.strip() or None) if t is not None else None
+            if n == "Pty" or n == "Agt" or n == "FinInstnId":
+                el = c
+                continue
+        for c in el:
+            n = LN[c.tag]
+            if n == "Nm":
+                t = c.text
+                return (t.strip() or None) if t is not None else None
+            if n == "Pty" or n == "Agt" or n == "FinInstnId":
+                el = c
+                break
+        else:
+            return None
 
 
 def _account(el: etree._Element) -> tuple[str | None, str | None]:
-    """``(iban, other id)`` of a ``CashAccount`` (``Id/IBAN`` or ``Id/Othr/Id``)."""
+    """``(iban, other id)`` of a ``CashAccount`` (``Id/IBAN`` or ``Id/Othr/Id``).
+
+    The first ``IBAN`` or ``Othr`` below ``el`` in document order decides. When ``Id`` is the
+    first child and ``IBAN`` its first child (nearly always), that is the one, found without
+    building a tag matcher.
+    """
+    if len(el):
+        first = el[0]
+        if _LN[first.tag] == "Id" and len(first):
+            inner = first[0]
+            if _LN[inner.tag] == "IBAN":
+                t = inner.text
+                return (t.strip() or None) if t is not None else None, None
     for c in el.iter(_IBAN_OR_OTHR):
         if _LN[c.tag] == "IBAN":
             return _text(c), None
@@ -260,12 +301,46 @@ def _bank_tx_code(el: etree._Element) -> tuple[str | None, str | None]:
     for c in el:
         n = _LN[c.tag]
         if n == "Domn":
-            domain = "/".join([t.strip() for t in c.itertext() if not t.isspace()]) or None
+            domain = _domain(c)
         elif n == "Prtry":
             for p in c:
                 if _LN[p.tag] == "Cd":
                     proprietary = _text(p)
     return domain, proprietary
+
+
+_ELEMENT = etree._Element
+
+
+def _domain(dom: etree._Element) -> str | None:
+    """The non-blank texts of ``Domn`` joined by ``/``, exactly as ``itertext()`` lists them.
+
+    ``itertext()`` walks the subtree in Python-visible steps and is the slow part of an entry;
+    this reads ``text`` (and ``tail``) in one ``iterdescendants()`` pass. It falls back to
+    ``itertext()`` for what the pass cannot order the same way: a comment or processing
+    instruction, or an element with children followed by text.
+    """
+    parts: list[str] = []
+    t = dom.text
+    if t is not None and not t.isspace():
+        parts.append(t.strip())
+    for x in dom.iterdescendants():
+        if type(x) is not _ELEMENT:
+            return _domain_itertext(dom)
+        t = x.text
+        if t is not None and not t.isspace():
+            parts.append(t.strip())
+        t = x.tail
+        if t is not None and not t.isspace():
+            if len(x):
+                return _domain_itertext(dom)
+            parts.append(t.strip())
+    return "/".join(parts) or None
+
+
+def _domain_itertext(dom: etree._Element) -> str | None:
+    """Reference form of :func:`_domain`."""
+    return "/".join([t.strip() for t in dom.itertext() if not t.isspace()]) or None
 
 
 def _instructed(el: etree._Element) -> tuple[Decimal | None, str | None]:
@@ -438,24 +513,37 @@ def _tx_walk(el: etree._Element, credit: bool) -> _Tx:
     """One ``TxDtls``, its children walked once; the frequent parts are inlined (this is the hot path).
 
     Only the counterparty side is read: the debtor of a credit, the creditor of a debit.
+    Inlined reads follow the helpers exactly: ``(text.strip() or None)`` is :func:`_text`, a hit
+    in ``_AMOUNTS`` is what :func:`_amount` would return, ``CRDT``/``DBIT`` is :func:`_sign`;
+    anything else goes through the helper, which also raises the errors.
     """
     tx = _Tx()
     LN = _LN
+    amounts = _AMOUNTS
     for c in el:
         n = LN[c.tag]
         if n == "Refs":
             for r in c:
                 rn = LN[r.tag]
+                t = r.text
+                if t is not None:
+                    t = t.strip() or None
                 if rn == "EndToEndId":
-                    tx.e2e = _text(r)
+                    tx.e2e = t
                 elif rn == "TxId":
-                    tx.tx_id = _text(r)
+                    tx.tx_id = t
                 elif rn == "InstrId":
-                    tx.instr_id = _text(r)
+                    tx.instr_id = t
                 elif rn == "MndtId":
-                    tx.mandate = _text(r)
+                    tx.mandate = t
                 elif rn == "AcctSvcrRef":
-                    tx.acct_ref = _text(r)
+                    tx.acct_ref = t
+        elif n == "Amt":
+            a = amounts.get(c.text)
+            tx.amount, tx.currency = a if a is not None else _amount(c, "TxDtls/Amt"), c.get("Ccy")
+        elif n == "CdtDbtInd":
+            t = c.text
+            tx.sign = 1 if t == "CRDT" else -1 if t == "DBIT" else _sign(c, "TxDtls/CdtDbtInd")
         elif n == "RltdPties":
             if (tx.sign or (1 if credit else -1)) > 0:
                 for p in c:
@@ -486,10 +574,8 @@ def _tx_walk(el: etree._Element, credit: bool) -> _Tx:
                 else:
                     _remittance(c, tx, skip_ustrd=True)
                     break
-        elif n == "Amt":
-            tx.amount, tx.currency = _amount(c, "TxDtls/Amt"), c.get("Ccy")
-        elif n == "CdtDbtInd":
-            tx.sign = _sign(c, "TxDtls/CdtDbtInd")
+        elif n == "RltdDts":
+            pass  # frequent, never read: spares the comparisons below
         elif n == "RltdAgts":
             _related_agents(c, tx)
         elif n == "AmtDtls":
@@ -499,7 +585,8 @@ def _tx_walk(el: etree._Element, credit: bool) -> _Tx:
         elif n == "BkTxCd":
             tx.code, tx.prtry = _bank_tx_code(c)
         elif n == "AddtlTxInf":
-            tx.addtl = _text(c)
+            t = c.text
+            tx.addtl = (t.strip() or None) if t is not None else None
         elif n == "Chrgs":
             ch = _charges(c)
             if ch is not None:
@@ -530,33 +617,43 @@ def _entries(ntry: etree._Element) -> list[BankEntry]:
     txs: list[_Tx] = []
     LN = _LN
     # The children are walked once, in order; no find() and no XPath (each costs a tree search).
+    # Branches are in the order of the schema (most frequent first); leaf reads are inlined as
+    # in _tx_walk, with the helpers kept for misses and errors.
+    amounts = _AMOUNTS
+    dates = _DATES
     for c in ntry:
         n = LN[c.tag]
-        if n == "NtryDtls":
-            credit = (sign or 1) > 0
-            for d in c:
-                if LN[d.tag] == "TxDtls":
-                    txs.append(_tx_walk(d, credit))
-        elif n == "Amt":
-            amount = _amount(c, "Ntry/Amt")
+        if n == "Amt":
+            a = amounts.get(c.text)
+            amount = a if a is not None else _amount(c, "Ntry/Amt")
             currency = c.get("Ccy")
         elif n == "CdtDbtInd":
-            sign = _sign(c, "Ntry/CdtDbtInd")
+            t = c.text
+            sign = 1 if t == "CRDT" else -1 if t == "DBIT" else _sign(c, "Ntry/CdtDbtInd")
         elif n == "Sts":
             t = c.text
             if t is None or not t.strip():
                 t = c[0].text if len(c) else None
             status = (t or "").strip() or "BOOK"
         elif n == "BookgDt":
-            booking = _date(c, "Ntry/BookgDt")
+            d = dates.get(c[0].text if len(c) else c.text)
+            booking = d if d is not None else _date(c, "Ntry/BookgDt")
         elif n == "ValDt":
-            value = _date(c, "Ntry/ValDt")
+            d = dates.get(c[0].text if len(c) else c.text)
+            value = d if d is not None else _date(c, "Ntry/ValDt")
         elif n == "AcctSvcrRef":
-            bank_ref = _text(c)
+            t = c.text
+            bank_ref = (t.strip() or None) if t is not None else None
         elif n == "BkTxCd":
             code, prtry = _bank_tx_code(c)
+        elif n == "NtryDtls":
+            credit = (sign or 1) > 0
+            for d in c:
+                if LN[d.tag] == "TxDtls":
+                    txs.append(_tx_walk(d, credit))
         elif n == "AddtlNtryInf":
-            addtl = _text(c)
+            t = c.text
+            addtl = (t.strip() or None) if t is not None else None
         elif n == "NtryRef":
             entry_ref = _text(c)
         elif n == "AmtDtls":
@@ -735,6 +832,112 @@ def _open(source: Source, document_id: str | None) -> tuple[str | IO[bytes], str
     return source, document_id or (name if isinstance(name, str) else "<stream>")
 
 
+# The document element's start tag, after an optional BOM, the XML declaration, comments and
+# processing instructions (a DOCTYPE stops the match: such a file is refused anyway).
+_ROOT_START = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:\s+|<\?(?:[^?]|\?(?!>))*\?>|<!--(?:[^-]|-(?!->))*-->)*+"
+    rb"<([^\s<>/!?]+)((?:\s+[^\s=<>/]+\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*+)\s*/?>")
+_ATTRIBUTE = re.compile(rb"\s+([^\s=<>/]+)\s*=\s*(?:\"([^\"<]*)\"|'([^'<]*)')")
+# The namespaces made inert: written exactly as ISO 20022 publishes them, so surely a valid URI
+# (the parser checks the URI of an ``xmlns`` and reports a bad one; an inert one it would not).
+_PLAIN_CAMT_NS = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.05[234]\.\d{3}\.\d{2}")
+_HEAD = 4096
+_SWEEP = 64  # cleared entries left in the tree before they are unlinked (memory stays flat)
+
+
+class _HeadRewritten:
+    """A binary stream: ``head`` (rewritten bytes) then the rest of ``rest``, for ``iterparse``.
+
+    Supports what :func:`edi.xmlsafe.iterparse` and lxml use: ``read``, ``tell``, ``seek`` back
+    into the head (the DOCTYPE check reads the head and rewinds), and ``name`` (lxml's URL).
+    """
+
+    def __init__(self, head: bytes, rest: IO[bytes], name: str | None) -> None:
+        self._head, self._rest, self._pos = head, rest, 0
+        if name is not None:
+            self.name = name
+
+    def read(self, size: int = -1) -> bytes:
+        pos = self._pos
+        if pos < len(self._head):
+            chunk = self._head[pos:] if size < 0 else self._head[pos:pos + size]
+        else:
+            chunk = self._rest.read(size)
+        self._pos = pos + len(chunk)
+        return chunk
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0 or not 0 <= pos <= len(self._head) or self._pos > len(self._head):
+            raise io.UnsupportedOperation("can only rewind into the first bytes")
+        self._pos = pos
+        return pos
+
+
+def _without_default_namespace(head: bytes) -> tuple[bytes, str] | None:
+    """``head`` with the document element's default namespace declaration made inert, and that
+    namespace; None when there is nothing to do safely.
+
+    Every element of a camt file is in the default namespace, and lxml builds each ``tag`` as
+    ``"{urn:iso:std:iso:20022:tech:xsd:camt.053.001.08}Name"`` on every access: most of what
+    walking an entry costs. Renaming the ``xmlns`` attribute of the root to ``xmlnz`` (same
+    length: lines and columns of every message stay put) leaves the elements without a
+    namespace, so ``tag`` is the bare local name (the root's namespace is returned instead).
+    Only the namespace name changes: texts, attributes, lines and the parser's protections are
+    the same (a DOCTYPE makes this a no-op, and such a file is refused anyway).
+
+    Done only when nothing else can differ: the namespace is written exactly as published
+    (``_PLAIN_CAMT_NS``: no reference, no white space to normalise, a URI the parser accepts),
+    declared once, on an unprefixed root (the default namespace is the root's own), and no
+    ``xmlnz`` attribute exists. Prefixed elements (``<c:Ntry>``) keep their namespace and are
+    read as before, through ``_LN``.
+
+    >>> ns = b"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
+    >>> _without_default_namespace(b'<?xml version="1.0"?><Document xmlns="' + ns + b'" a="1">')[0]
+    b'<?xml version="1.0"?><Document xmlnz="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08" a="1">'
+    >>> _without_default_namespace(b'<Document xmlns:c="' + ns + b'">') is None
+    True
+    """
+    m = _ROOT_START.match(head)
+    if m is None or b":" in m.group(1):  # a prefixed root is not in the default namespace
+        return None
+    found: tuple[int, bytes] | None = None
+    for a in _ATTRIBUTE.finditer(head, m.start(2), m.end(2)):
+        name = a.group(1)
+        if name == b"xmlnz" or (name == b"xmlns" and found is not None):  # the parser's error stays its own
+            return None
+        if name == b"xmlns":
+            found = (a.start(1), a.group(2) if a.group(2) is not None else a.group(3))
+    if found is None:
+        return None
+    at, value = found
+    if not _PLAIN_CAMT_NS.fullmatch(value):
+        return None
+    return head[:at] + b"xmlnz" + head[at + 5:], value.decode("ascii")
+
+
+def _prepare(src: str | IO[bytes], source: Source, doc_id: str) -> tuple[str | IO[bytes], str | None, IO[bytes] | None]:
+    """``(what to give iterparse, root namespace made inert or None, file to close or None)``.
+
+    Paths and in-memory documents go through :func:`_without_default_namespace`; file objects
+    of the caller are left untouched (their position and errors stay theirs).
+    """
+    if isinstance(src, str):
+        fh: IO[bytes] = open(src, "rb")
+        name: str | None = src
+    elif isinstance(src, io.BytesIO) and src is not source:
+        fh, name = src, None
+    else:
+        return src, None, None
+    head = fh.read(_HEAD)
+    rewritten = _without_default_namespace(head)
+    if rewritten is None:
+        return _HeadRewritten(head, fh, name), None, fh
+    return _HeadRewritten(rewritten[0], fh, name), rewritten[1], fh
+
+
 def _stream(source: Source, document_id: str | None) -> Iterator[tuple[BankStatement, list[BankEntry] | None]]:
     """Yield ``(header, entries of one Ntry)`` per Ntry and ``(header, None)`` at each statement end."""
     src, doc_id = _open(source, document_id)
@@ -743,13 +946,20 @@ def _stream(source: Source, document_id: str | None) -> Iterator[tuple[BankState
     header: BankStatement | None = None
     statements = 0
     tags = ("{*}GrpHdr", "{*}Stmt", "{*}Rpt", "{*}Ntfctn", "{*}Ntry")  # "end" events only
+    to_close: IO[bytes] | None = None
+    stmt_el: etree._Element | None = None  # the last parent checked to be a statement element
+    swept = 0
     try:
-        for _event, el in xmlsafe.iterparse(src, doc_id, events=("end",), tag=tags):
+        reader, inert_ns, to_close = _prepare(src, source, doc_id)
+        for _event, el in xmlsafe.iterparse(reader, doc_id, events=("end",), tag=tags):
             if fmt is None:
                 root = el.getroottree().getroot()
                 if el.getroottree().docinfo.doctype:
                     raise InvalidFormat("XML with a DOCTYPE is refused (entity expansion / XXE risk)", document_id=doc_id)
-                ns = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
+                if root.tag.startswith("{"):
+                    ns = root.tag[1:].partition("}")[0]
+                else:
+                    ns = inert_ns or ""
                 try:
                     message, version = detect(ns)
                 except InvalidFormat:
@@ -767,16 +977,22 @@ def _stream(source: Source, document_id: str | None) -> Iterator[tuple[BankState
             name = _LN[el.tag]
             if name == "Ntry":
                 parent = el.getparent()
-                if parent is None or _LN[parent.tag] != stmt_tag:
-                    continue  # not a statement entry (should not happen in valid camt)
+                if parent is not stmt_el:
+                    if parent is None or _LN[parent.tag] != stmt_tag:
+                        continue  # not a statement entry (should not happen in valid camt)
+                    stmt_el = parent
                 if header is None:
                     header = _header(parent, fmt, group, el)
                 entries = _entries(el)
                 if not header.currency:
                     header.currency = entries[0].currency
                 el.clear(keep_tail=False)
-                while el.getprevious() is not None:
-                    del parent[0]
+                # Earlier siblings (cleared entries, the statement header) go by batches: one
+                # slice deletion every _SWEEP entries instead of one per entry.
+                swept += 1
+                if swept >= _SWEEP:
+                    swept = 0
+                    del parent[:parent.index(el)]
                 yield header, entries
             elif name == stmt_tag:
                 if header is None:
@@ -805,6 +1021,8 @@ def _stream(source: Source, document_id: str | None) -> Iterator[tuple[BankState
     except (etree.LxmlError, ValueError, TypeError, LookupError, ArithmeticError) as exc:
         raise InvalidFormat(f"unreadable camt document: {exc}", document_id=doc_id) from None
     finally:
+        if to_close is not None:
+            to_close.close()
         if isinstance(src, io.BytesIO) and src is not source:
             src.close()
     if fmt is None:

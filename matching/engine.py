@@ -62,6 +62,7 @@ _EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
 _LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
+_NONE: tuple[str, ...] = ()
 
 
 class Line(NamedTuple):
@@ -293,22 +294,25 @@ class Ledger:
                      ) -> list[tuple[int, int]]:
         """``(item, gram position)`` of every item of ``custs`` one of whose tail keys is a gram,
         customer by customer, gram by gram (the order a per-customer dictionary walk would give)."""
-        if not custs or not grams or not len(keys):
+        # tail keys are digit strings: other grams cannot match
+        pos = [j for j, g in enumerate(grams) if g.isdigit()]
+        if not custs or not pos or not len(keys):
             return []
-        ng = len(grams)
-        gh = np.fromiter(map(hash, grams), dtype=np.int64, count=ng)
+        ng = len(pos)
+        gh = np.fromiter((hash(grams[j]) for j in pos), dtype=np.int64, count=ng)
         ca = np.fromiter(custs, dtype=np.int64, count=len(custs))
         q = mix(np.tile(gh, len(ca)), np.repeat(ca, ng))
         lo = np.searchsorted(keys, q, "left")
-        hi = np.searchsorted(keys, q, "right")
-        sel = np.nonzero(hi > lo)[0].tolist()
-        if not sel:
+        found = keys[np.minimum(lo, len(keys) - 1)] == q
+        if not found.any():
             return []
-        lo_l, hi_l = lo.tolist(), hi.tolist()
+        sel = np.nonzero(found)[0]
+        hi = np.searchsorted(keys, q[sel], "right").tolist()
+        lo_l = lo[sel].tolist()
         out: list[tuple[int, int]] = []
-        for j in sel:
-            g = j % ng
-            out.extend((it, g) for it in items[lo_l[j] : hi_l[j]].tolist())
+        for j, a, b in zip(sel.tolist(), lo_l, hi, strict=True):
+            g = pos[j % ng]
+            out.extend((it, g) for it in items[a:b].tolist())
         return out
 
     def weak_lookup(self, custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
@@ -1012,11 +1016,15 @@ class Engine:
         cands = [i for i in L.items_with_amount(ln.cents, ccy) if not self._used[i] and not L.cn_l[i]]
         if not cands:
             return False
-        by_len: dict[int, list[str]] = defaultdict(list)
+        # grams by (length, first two characters) and (length, last two): one edit leaves one of
+        # the two ends of a key of 5 characters or more untouched, so only those are compared
+        ends: dict[tuple[int, int, str], list[str]] = defaultdict(list)
         for g in grams:
             if len(g) >= cfg.min_typo_len - 1 and not g.isalpha():
-                by_len[len(g)].append(g)
-        if not by_len:
+                ends[(len(g), 0, g[:2])].append(g)
+                ends[(len(g), 1, g[-2:])].append(g)
+                ends[(len(g), 2, "")].append(g)  # every gram of that length (short keys)
+        if not ends:
             return False
         hit: set[int] = set()
         for i in set(cands):
@@ -1024,7 +1032,12 @@ class Engine:
                 n = len(k)
                 if n < cfg.min_typo_len:
                     continue
-                if any(within_one_edit(g, k) for m in (n - 1, n, n + 1) for g in by_len.get(m, ())):
+                if n >= 5:
+                    near = [g for m in (n - 1, n, n + 1)
+                            for g in (*ends.get((m, 0, k[:2]), _NONE), *ends.get((m, 1, k[-2:]), _NONE))]
+                else:
+                    near = [g for m in (n - 1, n, n + 1) for g in ends.get((m, 2, ""), _NONE)]
+                if any(within_one_edit(g, k) for g in near):
                     hit.add(i)
                     break
         if len(hit) != 1:

@@ -215,3 +215,114 @@ def test_prefixed_namespace_and_comments() -> None:
     data = re.sub(r"<(/?)(?!c:|!|\?)([A-Za-z]+)", r"<\1c:\2", data)
     [st] = bank.parse(data.encode())
     assert st.format == "camt.053.001.08" and st.entries[0].counterparty_name == "PAYER GMBH"
+
+
+# --- fast paths (2026-11): they must give exactly what the general code gives ------------------
+def _prefixed(data: bytes) -> bytes:
+    """The same document with every element under a ``c:`` prefix (the namespace is kept as is)."""
+    text = data.decode().replace("<Document xmlns='", "<Document xmlns:c='")
+    return re.sub(r"<(/?)(?!!|\?)([A-Za-z]+)", r"<\1c:\2", text).encode()
+
+
+def test_default_namespace_fast_path_matches_prefixed_and_stream_reading(tmp_path: Path) -> None:
+    # bytes and paths get the default namespace made inert; prefixed documents and the caller's
+    # own file objects are read as written: all must agree, entry for entry and header for header.
+    data = doc(CREDIT * 3).replace(b"{close}", b"190.00")
+    path = tmp_path / "s.xml"
+    path.write_bytes(data)
+    reference = camt.parse(data)
+    assert camt.parse(path) == reference
+    assert camt.parse(io.BytesIO(data)) == reference
+    assert camt.parse(_prefixed(data)) == reference
+    assert reference[0].format == "camt.053.001.08" and len(reference[0].entries) == 3
+
+
+def test_inert_namespace_keeps_error_lines_and_messages() -> None:
+    data = doc(CREDIT).replace(b"{close}", b"130.00").replace(b"<Amt Ccy='EUR'>30.00</Amt><CdtDbtInd>CRDT",
+                                                              b"<Amt Ccy='EUR'>3O.00</Amt><CdtDbtInd>CRDT", 1)
+    broken = data.replace(b"</AcctSvcrRef>", b"</AcctSvcRef>", 1)
+    for bad in (data, broken, data.replace(b"camt.053.001.08", b"camt.053.001.01")):
+        with pytest.raises(InvalidFormat) as fast:
+            camt.parse(bad, document_id="f.xml")
+        with pytest.raises(InvalidFormat) as plain:  # a caller's stream is never rewritten
+            camt.parse(io.BytesIO(bad), document_id="f.xml")
+        assert str(fast.value) == str(plain.value)
+
+
+NS054 = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.04"
+NS052 = "urn:iso:std:iso:20022:tech:xsd:camt.052.001.02"
+
+
+@pytest.mark.parametrize("head, expected", [
+    (f"<Document xmlns='{NS054}'>".encode(), NS054),
+    (f"\ufeff<?xml version='1.0'?>\n<!-- x > y -->\n<Document\n  xmlns=\"{NS052}\">".encode(), NS052),
+    (b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:pain.001.001.03'>", None),  # not camt: left alone
+    (b"<Document xmlns='urn:camt.053.001.08'>", None),  # not the published form: left to the parser
+    (b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.08 '>", None),
+    (b"<Document xmlns='urn\"iso:std:iso:20022:tech:xsd:camt.053.001.08'>", None),  # invalid URI: the parser says so
+    (b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.08' xmlnz='x'>", None),
+    (b"<c:Document xmlns:c='urn:x' xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.08'>", None),  # prefixed root
+    (b"<Docume:t xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.08'>", None),  # undeclared prefix
+    (b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.08' xmlns='urn:x'>", None),  # the parser reports it
+    (b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt&#46;053.001.08'>", None),
+    (b"<!DOCTYPE Document><Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.08'>", None),
+    (b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.08'", None),  # start tag cut by the head
+])
+def test_without_default_namespace(head: bytes, expected: str | None) -> None:
+    out = camt._without_default_namespace(head)
+    if expected is None:
+        assert out is None
+    else:
+        assert out is not None and out[1] == expected
+        assert len(out[0]) == len(head) and out[0].replace(b"xmlnz", b"xmlns") == head
+
+
+@pytest.mark.parametrize("domn", [
+    "<Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn>",
+    "<Domn>\n <Cd> PMNT </Cd>\n <Fmly>\n  <Cd>RCDT</Cd>\n  <SubFmlyCd>ESCT</SubFmlyCd>\n </Fmly>\n</Domn>",
+    "<Domn><Cd>PMNT</Cd><!-- note --><Fmly><Cd>RCDT</Cd>tail<SubFmlyCd>ESCT</SubFmlyCd></Fmly>after</Domn>",
+    "<Domn>lead<Cd>PMNT</Cd><?pi x?>pi-tail<Fmly/></Domn>",
+    "<Domn><Cd/><Fmly>  </Fmly></Domn>",
+])
+def test_domain_reads_like_itertext(domn: str) -> None:
+    from lxml import etree
+
+    el = etree.fromstring(domn)
+    assert camt._domain(el) == camt._domain_itertext(el)
+
+
+@pytest.mark.parametrize("acct, expected", [
+    ("<DbtrAcct><Id><IBAN> DE89370400440532013000 </IBAN></Id></DbtrAcct>", ("DE89370400440532013000", None)),
+    ("<DbtrAcct><Id><Othr><Id>123</Id></Othr></Id></DbtrAcct>", (None, "123")),
+    ("<DbtrAcct><!-- c --><Id><IBAN>X1</IBAN></Id></DbtrAcct>", ("X1", None)),
+    ("<DbtrAcct><Tp><Cd>CACC</Cd></Tp><Id><IBAN>X2</IBAN></Id></DbtrAcct>", ("X2", None)),
+    ("<DbtrAcct><Id><Othr><Id>9</Id></Othr><IBAN>X3</IBAN></Id></DbtrAcct>", (None, "9")),
+])
+def test_account_fast_path(acct: str, expected: tuple[str | None, str | None]) -> None:
+    from lxml import etree
+
+    assert camt._account(etree.fromstring(acct)) == expected
+
+
+@pytest.mark.parametrize("party, expected", [
+    ("<Dbtr><Nm> A </Nm></Dbtr>", "A"),
+    ("<Dbtr><Pty><Nm>B</Nm></Pty></Dbtr>", "B"),
+    ("<Dbtr><Agt><FinInstnId><Nm>C</Nm></FinInstnId></Agt></Dbtr>", "C"),
+    ("<Dbtr><PstlAdr/><Pty><Nm>D</Nm></Pty></Dbtr>", "D"),
+    ("<Dbtr><Pty><PstlAdr/></Pty><Nm>E</Nm></Dbtr>", None),  # the first decisive child wins
+    ("<Dbtr><!-- c --><Nm>F</Nm></Dbtr>", "F"),
+    ("<Dbtr/>", None),
+])
+def test_party_name(party: str, expected: str | None) -> None:
+    from lxml import etree
+
+    assert camt._party(etree.fromstring(party)) == expected
+
+
+def test_repeated_amounts_and_codes_share_nothing_mutable() -> None:
+    # Decimals and dates come from caches: equal, immutable; the lists stay one per entry.
+    [st] = camt.parse(doc(CREDIT * 2).replace(b"{close}", b"160.00"))
+    a, b = st.entries
+    assert a.amount == b.amount == Decimal("30.00") and a.booking_date == b.booking_date
+    assert a.remittance_lines == b.remittance_lines and a.remittance_lines is not b.remittance_lines
+    assert a.referred_documents is not b.referred_documents and a.creditor_references is not b.creditor_references
