@@ -5,8 +5,10 @@ One mapped task group per configured bank (the ``banks:`` section of the sources
 ledger (skips the bank when there is nothing new), ``fetch`` downloads them into a staging
 folder keyed by this run, ``ingest`` ledgers each file by content hash, parses and checks it,
 stores its statements in one transaction (or quarantines it whole), then archives it on the
-server. ``summary`` reports the counts and any statement sequence gap. Ingesting updates the
-asset ``o2c://store/bank_statements`` for the cash-application DAG.
+server. ``publish`` updates the asset ``o2c://store/bank_statements`` (which triggers the
+cash-application DAG) only when the bank stored at least one new statement: it is skipped, and
+no asset event is emitted, when the pick-up found only duplicates. ``summary`` reports the
+counts and any statement sequence gap.
 """
 
 from __future__ import annotations
@@ -48,15 +50,25 @@ def bank_statement_ingest() -> None:
 
         return fetch_bank(listing, run_id)
 
-    @task(outlets=[BANK_STATEMENTS])
+    @task
     def ingest(fetched: dict, **context) -> dict:  # type: ignore[no-untyped-def, type-arg]
         from o2c_airflow.bank import ingest_bank
 
         return ingest_bank(fetched, context)
 
+    # The outlet sits on its own task: Airflow emits the asset event when a task with outlets
+    # succeeds and none when it is skipped, and this one skips when nothing new was stored.
+    @task(outlets=[BANK_STATEMENTS])
+    def publish(ingested: dict, outlet_events=None) -> dict:  # type: ignore[no-untyped-def, type-arg]
+        from o2c_airflow.bank import publish_bank
+
+        return publish_bank(ingested, outlet_events[BANK_STATEMENTS])
+
     @task_group
     def pickup(bank: str):  # type: ignore[no-untyped-def]
-        return ingest(fetch(check(bank)))
+        ingested = ingest(fetch(check(bank)))
+        publish(ingested)
+        return ingested
 
     @task(trigger_rule="all_done", retries=0)
     def summary(results) -> dict:  # type: ignore[no-untyped-def, type-arg]

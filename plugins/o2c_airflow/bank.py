@@ -145,6 +145,28 @@ def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, A
     return result
 
 
+def publish_bank(summary: dict[str, Any], event: Any) -> dict[str, Any]:
+    """Let the bank statements asset event out only when this bank stored at least one new statement.
+
+    In Airflow 3 a task emits an event for each asset in its ``outlets`` when it *succeeds*, and
+    none when it is skipped (``AirflowSkipException``); an outlet cannot be withheld from a task
+    that succeeds. So the ``publish`` task carries the outlet and skips when the ingest summary
+    shows no statement stored (only duplicates, files already seen, or quarantined files), and
+    ``cash_application`` is not triggered for nothing. ``event`` is the task's outlet event
+    accessor (``outlet_events[asset]``); it gets counts only, never file names or accounts.
+    """
+    stored = int(summary.get("statements_stored") or 0)
+    if stored <= 0:
+        raise AirflowSkipException(
+            f"{summary.get('bank')}: no new statement stored (duplicates {summary.get('duplicates', 0)}, "
+            f"quarantined {summary.get('quarantined', 0)}): bank statements asset not updated")
+    extra = {"bank": summary.get("bank"), "statements_stored": stored,
+             "entries_stored": int(summary.get("entries_stored") or 0)}
+    event.extra = extra
+    log.info("%s: %d new statement(s) stored: bank statements asset updated", summary.get("bank"), stored)
+    return extra
+
+
 def report_banks(summaries: Any) -> dict[str, Any]:
     """Totals over the banks' ingest summaries (skipped banks have none)."""
     if isinstance(summaries, dict):  # a single pushed value is not always wrapped in a sequence

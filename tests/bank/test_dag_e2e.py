@@ -1,6 +1,7 @@
-"""bank_statement_ingest end to end: one dag.test() against the test sshd (three banks: files, files, nothing new).
+"""bank_statement_ingest end to end against the test sshd: a dag.test() with three banks (files, files,
+nothing new) that updates the bank statements asset, then one that sees only a duplicate and does not.
 
-Re-runs changing nothing is proven on the library in test_ingest.py (each dag.test() costs about 20 s).
+Re-runs changing nothing are proven on the library in test_ingest.py (each dag.test() costs about 20 s).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tests.bank.helpers import CAMT053, CAMT053_INVALID, MT940, mt940
 from tests.fixtures_airflow import REPO
 
 pytestmark = [pytest.mark.airflow, pytest.mark.sftp, pytest.mark.slow]
+BANK_STATEMENTS = "o2c://store/bank_statements"
 
 
 def run_dag(env: dict[str, str], dag_id: str) -> dict:
@@ -66,3 +68,23 @@ def test_dag_ingests_each_bank_once(airflow_db, sshd, tmp_path):
     assert (run.dag_id, run.task_id, run.status, run.rejected) == ("bank_statement_ingest", "pickup.ingest", "success", 1)
     assert sorted(p.name for p in (sshd.home / key / "alpha" / "archive").iterdir()) == sorted(files)
     assert "NL26VAYB8060476890" not in output and "PRIVATE KEY" not in output
+
+    # the asset that triggers cash_application: one event per bank that stored statements
+    events = sorted(first["asset_events"], key=lambda e: e["map_index"])  # the banks run in parallel
+    assert [(e["uri"], e["task"], e["map_index"]) for e in events] == [
+        (BANK_STATEMENTS, "pickup.publish", 0), (BANK_STATEMENTS, "pickup.publish", 1)], events
+    assert [(e["extra"]["bank"], e["extra"]["statements_stored"]) for e in events] == [("alpha", 6), ("beta", 1)]
+    assert tasks["pickup.publish[2]"].endswith("skipped"), tasks
+
+    # only a duplicate arrives (beta's file again under another name): ingested as such, no asset event
+    (sshd.home / key / "beta" / "out" / "b-again.sta").write_bytes(mt940(1, account="FR7630006000011234567890189"))
+    second, output = run_dag(env, "bank_statement_ingest")
+    (tmp_path / "dag-run-2.log").write_text(output)
+    assert second["state"].endswith("success"), (second, output[-12000:])
+    tasks = second["tasks"]
+    assert tasks["pickup.check[0]"].endswith("skipped") and tasks["pickup.ingest[1]"].endswith("success"), tasks
+    assert tasks["pickup.publish[1]"].endswith("skipped") and tasks["summary"].endswith("success"), tasks
+    assert second["asset_events"] == [], second["asset_events"]
+    assert "banks with new files: 1; ingested 0, duplicates 1, quarantined 0, statements_stored 0" in output
+    assert [f.status for f in ledger.bank_files(store, "beta")] == ["ingested"]
+    assert ledger.counts(store)["statements"] == 7

@@ -12,6 +12,21 @@ import sys
 from airflow.dag_processing.dagbag import DagBag
 
 
+def asset_events(dag_id: str, run_id: str) -> list[dict[str, object]]:
+    """The asset events the run emitted (uri, the emitting task and map index, extra), oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = (select(AssetModel.uri, AssetEvent.source_task_id, AssetEvent.source_map_index, AssetEvent.extra)
+             .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+             .where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
+             .order_by(AssetEvent.id))
+    with create_session() as session:
+        return [{"uri": uri, "task": task_id, "map_index": map_index, "extra": extra}
+                for uri, task_id, map_index, extra in session.execute(query)]
+
+
 def main(dag_id: str) -> int:
     bag = DagBag(dag_folder=None)
     if bag.import_errors:
@@ -20,7 +35,8 @@ def main(dag_id: str) -> int:
     dag = bag.get_dag(dag_id)
     run = dag.test()
     states = {ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): str(ti.state) for ti in run.get_task_instances()}
-    print("O2C_RESULT " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": states}))
+    print("O2C_RESULT " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": states,
+                                      "asset_events": asset_events(dag_id, run.run_id)}))
     return 0 if str(run.state).endswith("success") else 1
 
 

@@ -35,3 +35,18 @@ def test_window_end_scheduled_and_manual():
     assert window_end(scheduled) == dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
     manual = {"dag_run": SimpleNamespace(run_type="manual", run_after=end.add(minutes=5)), "data_interval_end": end}
     assert window_end(manual) == dt.datetime(2026, 3, 1, 9, 5, tzinfo=dt.UTC)
+
+
+def test_publish_updates_the_bank_statements_asset_only_when_statements_were_stored():
+    from airflow.sdk.exceptions import AirflowSkipException
+    from o2c_airflow.bank import publish_bank
+
+    event = SimpleNamespace(extra={})
+    only_duplicates = {"bank": "beta", "statements_stored": 0, "entries_stored": 0, "duplicates": 2, "quarantined": 0}
+    with pytest.raises(AirflowSkipException, match="beta: no new statement stored"):
+        publish_bank(only_duplicates, event)
+    assert event.extra == {}
+
+    stored = {**only_duplicates, "statements_stored": 3, "entries_stored": 12}
+    assert publish_bank(stored, event) == {"bank": "beta", "statements_stored": 3, "entries_stored": 12}
+    assert event.extra == {"bank": "beta", "statements_stored": 3, "entries_stored": 12}
