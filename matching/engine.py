@@ -52,7 +52,7 @@ import pandas as pd
 from stdnum import iso11649
 
 from matching import model as M
-from matching.ledger_keys import key_table, mix, tail_tables
+from matching.ledger_keys import HashBits, key_table, mix, tail_tables
 from matching.names import NameIndex
 from matching.normalize import compact, fold, iban_compact, ledger_keys, text_grams, weak_keys, within_one_edit
 from schemas.statement import BankEntry
@@ -62,7 +62,7 @@ _EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
 _LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
-_NONE: tuple[str, ...] = ()
+_TYPO_SCAN = 24  # items of one amount compared one by one in a typo search; more go through an index
 
 
 class Line(NamedTuple):
@@ -249,6 +249,7 @@ class Ledger:
         self.key_h = h[order]
         self.key_item = np.concatenate(its)[order]
         self.key_kind = np.concatenate(kinds)[order]
+        self.key_bits = HashBits(self.key_h)
         self.shapes = shapes
         self.digit_lens = digit_lens
         self._years = np.asarray(years, dtype=np.int32)
@@ -274,7 +275,9 @@ class Ledger:
         (wh, wi), (sh, si) = tail_tables(self.numbers)
         self._weak_k, self._weak_i = _table(mix(wh, self.item_cust[wi]), wi)
         self._suf_k, self._suf_i = _table(mix(sh, self.item_cust[si]), si)
+        self._weak_bits, self._suf_bits = HashBits(self._weak_k), HashBits(self._suf_k)
         self._keys_cache: dict[int, set[str]] = {}
+        self._near_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- lookups ----------------------------------------------------------------------------
     def customer_items(self, c: int) -> np.ndarray:
@@ -290,8 +293,8 @@ class Ledger:
             return []
         return self._amt_item_list[lo : bisect_right(keys, k, lo)]
 
-    def _tail_lookup(self, keys: np.ndarray, items: np.ndarray, custs: Sequence[int], grams: Sequence[str]
-                     ) -> list[tuple[int, int]]:
+    def _tail_lookup(self, keys: np.ndarray, items: np.ndarray, bits: HashBits, custs: Sequence[int],
+                     grams: Sequence[str]) -> list[tuple[int, int]]:
         """``(item, gram position)`` of every item of ``custs`` one of whose tail keys is a gram,
         customer by customer, gram by gram (the order a per-customer dictionary walk would give)."""
         # tail keys are digit strings: other grams cannot match
@@ -302,13 +305,15 @@ class Ledger:
         gh = np.fromiter((hash(grams[j]) for j in pos), dtype=np.int64, count=ng)
         ca = np.fromiter(custs, dtype=np.int64, count=len(custs))
         q = mix(np.tile(gh, len(ca)), np.repeat(ca, ng))
-        lo = np.searchsorted(keys, q, "left")
-        found = keys[np.minimum(lo, len(keys) - 1)] == q
-        if not found.any():
+        # most pairs are absent: a bit per key hash rules them out with one memory read each
+        sel = np.nonzero(bits.contains(q))[0]
+        if not len(sel):
             return []
-        sel = np.nonzero(found)[0]
+        qs = q[sel]
+        lo = np.searchsorted(keys, qs, "left")
+        found = keys[np.minimum(lo, len(keys) - 1)] == qs
+        sel, lo_l = sel[found], lo[found].tolist()
         hi = np.searchsorted(keys, q[sel], "right").tolist()
-        lo_l = lo[sel].tolist()
         out: list[tuple[int, int]] = []
         for j, a, b in zip(sel.tolist(), lo_l, hi, strict=True):
             g = pos[j % ng]
@@ -318,12 +323,12 @@ class Ledger:
     def weak_lookup(self, custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
         """Items of ``custs`` whose sequence-only number (:func:`~matching.normalize.weak_keys`)
         is one of ``grams``: ``(item, gram position)`` pairs."""
-        return self._tail_lookup(self._weak_k, self._weak_i, custs, grams)
+        return self._tail_lookup(self._weak_k, self._weak_i, self._weak_bits, custs, grams)
 
     def suffix_lookup(self, custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
         """Items of ``custs`` whose last digit group ends with one of ``grams`` (4 digits or more,
         :func:`~matching.ledger_keys.suffix_keys`): ``(item, gram position)`` pairs."""
-        return self._tail_lookup(self._suf_k, self._suf_i, custs, grams)
+        return self._tail_lookup(self._suf_k, self._suf_i, self._suf_bits, custs, grams)
 
     def item_keys(self, i: int) -> set[str]:
         s = self._keys_cache.get(i)
@@ -335,8 +340,42 @@ class Ledger:
             self._keys_cache[i] = s
         return s
 
+    def near_items(self, cents: int, ccy: int, near: set[str]) -> list[int]:
+        """Items of exactly this amount one of whose typo-length keys, or a string one deletion
+        away from one, is in ``near`` (hash-compared: a collision only adds a candidate that the
+        caller's exact comparison then drops). Two strings one edit apart always share such a
+        string: a substitution or a swap of neighbours deletes to the same string, an insertion
+        or a deletion is one. The index of each frequent amount is built on first use."""
+        k = cents * 16 + ccy
+        got = self._near_cache.get(k)
+        if got is None:
+            hs: list[int] = []
+            its: list[int] = []
+            for i in self.items_with_amount(cents, ccy):
+                for key in self.item_keys(i):
+                    if len(key) >= self.config.min_typo_len:
+                        around = {key, *(key[:j] + key[j + 1 :] for j in range(len(key)))}
+                        hs.extend(map(hash, around))
+                        its.extend([i] * len(around))
+            h = np.asarray(hs, dtype=np.int64)
+            order = np.argsort(h, kind="stable")
+            got = (h[order], np.asarray(its, dtype=np.int64)[order])
+            self._near_cache[k] = got
+        keys, items = got
+        q = np.fromiter(map(hash, near), dtype=np.int64, count=len(near))
+        lo = np.searchsorted(keys, q, "left")
+        hi = np.searchsorted(keys, q, "right")
+        out: set[int] = set()
+        for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+            if b > a:
+                out.update(items[a:b].tolist())
+        return sorted(out)
+
     def lookup_hashes(self, hashes: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All (owner, item, kind) whose key hash equals one of ``hashes``."""
+        # most text grams are words, not numbers: one bit read rules them out before the search
+        keep = np.nonzero(self.key_bits.contains(hashes))[0]
+        hashes, owners = hashes[keep], owners[keep]
         lo = np.searchsorted(self.key_h, hashes, "left")
         hi = np.searchsorted(self.key_h, hashes, "right")
         cnt = hi - lo
@@ -1012,34 +1051,30 @@ class Engine:
     # -- typos ------------------------------------------------------------------------------
     def _typo(self, ln: Line, grams: list[str], payers: set[int], how: str, ccy: int, amount_only: bool = False) -> bool:
         L, cfg = self.L, self.cfg
-        # one-edit typos are only looked for among items of exactly the amount received
-        cands = [i for i in L.items_with_amount(ln.cents, ccy) if not self._used[i] and not L.cn_l[i]]
-        if not cands:
+        typed = [g for g in grams if len(g) >= cfg.min_typo_len - 1 and not g.isalpha()]
+        if not typed:
             return False
-        # grams by (length, first two characters) and (length, last two): one edit leaves one of
-        # the two ends of a key of 5 characters or more untouched, so only those are compared
-        ends: dict[tuple[int, int, str], list[str]] = defaultdict(list)
-        for g in grams:
-            if len(g) >= cfg.min_typo_len - 1 and not g.isalpha():
-                ends[(len(g), 0, g[:2])].append(g)
-                ends[(len(g), 1, g[-2:])].append(g)
-                ends[(len(g), 2, "")].append(g)  # every gram of that length (short keys)
-        if not ends:
+        # one-edit typos are only looked for among items of exactly the amount received
+        group = L.items_with_amount(ln.cents, ccy)
+        if len(group) > _TYPO_SCAN:
+            # a frequent amount (1,000.00): only the items sharing a string one deletion away
+            # with a quoted number can be one edit away from it (see Ledger.near_items)
+            near = set(typed)
+            for g in typed:
+                near.update(g[:j] + g[j + 1 :] for j in range(len(g)))
+            group = L.near_items(ln.cents, ccy, near)
+        cands = [i for i in group if not self._used[i] and not L.cn_l[i]]
+        if not cands:
             return False
         hit: set[int] = set()
         for i in set(cands):
             for k in L.item_keys(i):
                 n = len(k)
-                if n < cfg.min_typo_len:
-                    continue
-                if n >= 5:
-                    near = [g for m in (n - 1, n, n + 1)
-                            for g in (*ends.get((m, 0, k[:2]), _NONE), *ends.get((m, 1, k[-2:]), _NONE))]
-                else:
-                    near = [g for m in (n - 1, n, n + 1) for g in ends.get((m, 2, ""), _NONE)]
-                if any(within_one_edit(g, k) for g in near):
+                if n >= cfg.min_typo_len and any(abs(len(g) - n) <= 1 and within_one_edit(g, k) for g in typed):
                     hit.add(i)
                     break
+            if len(hit) > 1:
+                return False
         if len(hit) != 1:
             return False
         i = hit.pop()

@@ -153,6 +153,29 @@ def mix(key_hashes: np.ndarray, custs: np.ndarray) -> np.ndarray:
         return key_hashes.astype(np.int64) * MIX + custs.astype(np.int64)
 
 
+class HashBits:
+    """A bit per value of the low bits of 64-bit keys: ``contains`` is False for most absent
+    keys after a single memory read (a filter in front of a binary search in a big table).
+
+    >>> b = HashBits(np.array([5, 1 << 40, -7], dtype=np.int64))
+    >>> b.contains(np.array([5, 1 << 40, -7, 6], dtype=np.int64)).tolist()
+    [True, True, True, False]
+    """
+
+    def __init__(self, keys: np.ndarray, bits: int = 0) -> None:
+        # about 16 bits per key (few false hits), between 2**16 and 2**28 bits
+        self.bits = bits or int(min(28, max(16, int(max(1, len(keys)) * 16).bit_length())))
+        self.mask = np.uint64((1 << self.bits) - 1)
+        self.words = np.zeros(1 << (self.bits - 6), dtype=np.uint64)
+        pos = keys.view(np.uint64) & self.mask
+        np.bitwise_or.at(self.words, (pos >> np.uint64(6)).astype(np.int64), np.uint64(1) << (pos & np.uint64(63)))
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        pos = keys.view(np.uint64) & self.mask
+        word = self.words[(pos >> np.uint64(6)).astype(np.int64)]
+        return ((word >> (pos & np.uint64(63))) & np.uint64(1)).astype(bool)
+
+
 def _last_digit_group(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(has digits, start, end inclusive) of the last run of ASCII digits of each row."""
     n, w = mat.shape
