@@ -54,14 +54,13 @@ from stdnum import iso11649
 from matching import model as M
 from matching.ledger_keys import HashBits, key_table, mix, tail_tables
 from matching.names import NameIndex
-from matching.normalize import compact, fold, iban_compact, ledger_keys, text_grams, weak_keys, within_one_edit
+from matching.normalize import compact, fold, iban_compact, ledger_keys, text_grams, within_one_edit
 from schemas.statement import BankEntry
 
 KIND_RF, KIND_STRONG, KIND_DIGITS, KIND_WEAK_IBAN, KIND_WEAK = 0, 1, 2, 3, 4
 _EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN: 0.95, KIND_WEAK: 0.91}
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
-_LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
 _TYPO_SCAN = 24  # items of one amount compared one by one in a typo search; more go through an index
 
 

@@ -128,7 +128,11 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
             entries.append(entry)
         summary.entries = len(entries)
         summary.credits = sum(1 for e in entries if e.amount > 0)
-        result = apply_cash(customers, open_items, entries) if entries else None
+        # what reviewers confirmed or refused (payer names, IBANs) identifies payers from now on
+        from o2c.cash_review import learned_from_store
+
+        learned = learned_from_store(store) if entries else None
+        result = apply_cash(customers, open_items, entries, learned=learned) if entries else None
         now = utcnow()
         numbers = dict(zip(open_items["invoice_id"], open_items["invoice_number"], strict=True))
         outcome: dict[str, str] = {ref: "ignored" for ref in by_ref}

@@ -57,3 +57,40 @@ def cash_apply(customers_path: str, open_items_path: str, statements: tuple[str,
     summary = result.summary()
     summary["seconds"] = round(time.time() - t0, 2)
     click.echo(json.dumps(summary))
+
+
+@click.command("cash-review")
+@click.argument("line")
+@click.option("--accept", "action", flag_value="accept", help="Post the line's suggested allocations.")
+@click.option("--reject", "action", flag_value="reject", help="Refuse the line's allocations; the cash stays unapplied.")
+@click.option("--reallocate", "invoices", multiple=True, metavar="INVOICE",
+              help="Send the cash to these invoice numbers instead (repeatable; SOURCE:NUMBER when ambiguous).")
+@click.option("--reviewer", required=True, help="Who decides (kept with the decision).")
+@click.option("--note", default="", help="Why, for the audit trail.")
+def cash_review(line: str, action: str | None, invoices: tuple[str, ...], reviewer: str, note: str) -> None:
+    """Decide on one bank LINE of the hub store (its entry id E123 or its bank reference).
+
+    Decisions are stored, change the allocations (accepted / rejected / re-allocated), and teach
+    the next cash runs the payer's name and IBAN for that customer.
+    """
+    from o2c.cash_review import decide
+    from o2c.settings import get_settings
+    from o2c.store import Store
+    from schemas.errors import HubError
+
+    if invoices and action:
+        raise click.UsageError("give one of --accept, --reject or --reallocate")
+    chosen = "reallocate" if invoices else action
+    if not chosen:
+        raise click.UsageError("give one of --accept, --reject or --reallocate INVOICE")
+    store = Store(get_settings().database_url)
+    store.upgrade()
+    try:
+        res = decide(store, line, chosen, reviewer=reviewer, invoices=invoices, note=note)
+    except HubError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"E{res.bank_entry_id} ({res.bank_ref}): {res.action}, customer {res.customer_key or '-'}")
+    for number, amount, status in res.allocations:
+        click.echo(f"  {number}  {amount}  {status}")
+    if res.unapplied:
+        click.echo(f"  unapplied: {res.unapplied}")

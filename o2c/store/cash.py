@@ -126,3 +126,27 @@ class KpiDaily(Base):
     auto_match_rate: Mapped[float | None] = mapped_column(Float)
     invoice_hit_rate: Mapped[float | None] = mapped_column(Float)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class CashReviewDecision(Base):
+    """A reviewer's decision on one bank line: accept, reject or re-allocate its allocations.
+
+    Kept for the audit trail, and replayed at every cash run to teach the engine the payer names
+    and IBANs that belong to a customer (:mod:`matching.learning`).
+    """
+
+    __tablename__ = "cash_review_decision"
+    __table_args__ = (Index("ix_cash_review_decision_entry", "bank_entry_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    bank_entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entry.id", ondelete="CASCADE"))
+    bank_ref: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20))  # accept, reject, reallocate
+    customer_key: Mapped[str] = mapped_column(String(100))  # the party confirmed (or refused, for reject)
+    previous_customer_key: Mapped[str | None] = mapped_column(String(100))  # the party the engine had proposed
+    invoice_numbers: Mapped[str] = mapped_column(Text, default="")  # comma-separated, as allocated
+    payer_name: Mapped[str | None] = mapped_column(String(200))
+    payer_iban: Mapped[str | None] = mapped_column(String(50))
+    reviewer: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,212 @@
+"""Reviewer decisions on cash application: accept, reject or re-allocate a bank line.
+
+The engine posts what it is sure of (``auto``) and proposes the rest (``suggested``). A person
+then decides, bank line by bank line:
+
+- **accept**: the suggested allocations of the line become ``accepted`` (they count as applied
+  cash from now on, and the invoices they settle get their Encaissée status);
+- **reject**: the line's allocations become ``rejected`` (the open items stay open; the cash
+  is left unapplied for a person to follow up);
+- **reallocate**: the line's allocations become ``rejected`` and the cash goes to the invoices the
+  reviewer names instead (``accepted``), oldest first, each up to its open amount; any excess
+  stays unapplied.
+
+Every decision is stored (:class:`~o2c.store.cash.CashReviewDecision`, with the reviewer, the
+payer's name and IBAN as the bank wrote them, and the customers concerned) and replayed at every
+cash run by :func:`learned_from_store`: an IBAN or a bank-side name confirmed for a customer is
+used to identify that customer's later payments, one refused is not (:mod:`matching.learning`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from matching.learning import ACCEPT, REALLOCATE, REJECT, Decision, Learned
+from o2c.store import Store, utcnow
+from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, CashWriteOff
+from o2c.store.models import BankEntryRow, InvoiceRow
+from schemas.errors import ConfigError
+
+ACTIONS = (ACCEPT, REJECT, REALLOCATE)
+_LIVE = ("auto", "suggested", "accepted")
+
+
+@dataclass
+class ReviewResult:
+    """What a decision changed."""
+
+    bank_entry_id: int
+    bank_ref: str
+    action: str
+    customer_key: str
+    allocations: list[tuple[str, Decimal, str]] = field(default_factory=list)  # (invoice number, amount, status)
+    unapplied: Decimal = Decimal(0)
+    encaissee_sent: int = 0
+
+
+def _entry(s: Any, line: str | int) -> BankEntryRow:
+    """The stored bank line named by its id (``E12`` or ``12``) or its bank reference."""
+    text = str(line).strip()
+    ident = text[1:] if text[:1] in "Ee" and text[1:].isdigit() else text
+    if ident.isdigit():
+        row = s.get(BankEntryRow, int(ident))
+        if row is not None:
+            return row
+    rows = s.scalars(select(BankEntryRow).where(BankEntryRow.bank_ref == text)).all()
+    if not rows:
+        raise ConfigError(f"bank line {text!r} not found: give the bank reference (AcctSvcrRef) or the hub's "
+                          "entry id shown on the review page (E123)")
+    if len(rows) > 1:
+        ids = ", ".join(f"E{r.id}" for r in rows)
+        raise ConfigError(f"bank reference {text!r} names {len(rows)} stored lines ({ids}): give the entry id instead")
+    return rows[0]
+
+
+def _party_of_invoice(s: Any, inv: InvoiceRow) -> str:
+    from o2c.cash_application import _party_of_customers
+
+    parties = _party_of_customers(s)
+    key = inv.buyer_key or ""
+    party = parties.get((inv.source, key)) or parties.get(("*", key))
+    return str(party) if party else f"{inv.source}:{inv.buyer_key or inv.buyer_name}"
+
+
+def _open_amount(s: Any, inv: InvoiceRow) -> Decimal:
+    signed = -inv.payable if inv.type_code == "381" else inv.payable
+    applied = sum(s.scalars(select(CashAllocation.amount).where(CashAllocation.invoice_id == inv.id,
+                                                                 CashAllocation.status.in_(("auto", "accepted")))).all(),
+                  Decimal(0))
+    applied += sum(s.scalars(select(CashWriteOff.amount).where(CashWriteOff.invoice_id == inv.id)).all(), Decimal(0))
+    return signed - applied
+
+
+def _invoice(s: Any, number: str) -> InvoiceRow:
+    source, _, num = number.partition(":") if ":" in number else ("", "", number)
+    q = select(InvoiceRow).where(InvoiceRow.number == num.strip())
+    if source:
+        q = q.where(InvoiceRow.source == source)
+    rows = s.scalars(q).all()
+    if not rows:
+        raise ConfigError(f"invoice {number!r} not found in the hub store")
+    if len(rows) > 1:
+        srcs = ", ".join(sorted(f"{r.source}:{r.number}" for r in rows))
+        raise ConfigError(f"invoice number {number!r} exists in several sources ({srcs}): write SOURCE:NUMBER")
+    return rows[0]
+
+
+def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoices: Sequence[str] = (),
+           note: str = "", einvoicing: Any = None) -> ReviewResult:
+    """Record a reviewer's decision on one bank line and apply it to the stored allocations.
+
+    ``line`` is the hub's entry id (``E123``) or the bank reference; ``invoices`` (reallocate
+    only) are invoice numbers, ``SOURCE:NUMBER`` when a number exists in several sources.
+    """
+    if action not in ACTIONS:
+        raise ConfigError(f"unknown decision {action!r}: use accept, reject or reallocate")
+    if not reviewer.strip():
+        raise ConfigError("a decision needs the reviewer's name")
+    if action == REALLOCATE and not invoices:
+        raise ConfigError("reallocate needs the invoice numbers the cash goes to")
+    if action != REALLOCATE and invoices:
+        raise ConfigError(f"{action} takes no invoice numbers (use reallocate)")
+    now = utcnow()
+    settled: dict[int, tuple[Decimal, dt.date | None]] = {}
+    with store.session() as s:
+        entry = _entry(s, line)
+        doc = entry.document or {}
+        current = s.scalars(select(CashAllocation).where(CashAllocation.bank_entry_id == entry.id,
+                                                         CashAllocation.status.in_(_LIVE))
+                            .order_by(CashAllocation.id)).all()
+        proposed = ""
+        if current:
+            inv0 = s.get(InvoiceRow, current[0].invoice_id)
+            proposed = _party_of_invoice(s, inv0) if inv0 is not None else ""
+        result = ReviewResult(entry.id, entry.bank_ref or f"E{entry.id}", action, proposed)
+        if action == ACCEPT:
+            waiting = [a for a in current if a.status == "suggested"]
+            if not waiting:
+                raise ConfigError(f"bank line E{entry.id} has no suggested allocation to accept")
+            for a in waiting:
+                a.status = "accepted"
+                result.allocations.append((a.invoice_number, a.amount, a.status))
+                paid, _ = settled.get(a.invoice_id, (Decimal(0), None))
+                settled[a.invoice_id] = (paid + a.amount, entry.booking_date)
+        elif action == REJECT:
+            if not current:
+                raise ConfigError(f"bank line E{entry.id} has no allocation to reject")
+            for a in current:
+                a.status = "rejected"
+                result.allocations.append((a.invoice_number, a.amount, a.status))
+            result.unapplied = sum((a.amount for a in current), Decimal(0))
+            s.add(CashUnapplied(run_id=f"review:{reviewer}", bank_entry_id=entry.id, bank_ref=result.bank_ref,
+                                amount=result.unapplied, currency=entry.currency, reason="rejected by reviewer",
+                                customer_key=proposed or None, created_at=now))
+        else:
+            for a in current:
+                a.status = "rejected"
+            s.flush()
+            targets = [_invoice(s, n) for n in invoices]
+            wrong = [t.number for t in targets if t.currency != entry.currency]
+            if wrong:
+                raise ConfigError(f"invoices {', '.join(wrong)} are not in the line's currency {entry.currency}")
+            result.customer_key = _party_of_invoice(s, targets[0])
+            # credit notes first (they add to the cash to share), then invoices oldest due first
+            targets.sort(key=lambda t: (t.type_code != "381", t.due_date or t.issue_date, t.number))
+            remaining = entry.amount
+            for inv in targets:
+                open_ = _open_amount(s, inv)
+                if open_ == 0:
+                    raise ConfigError(f"invoice {inv.number} is already settled")
+                amount = open_ if open_ < 0 else min(open_, remaining)
+                if amount == 0:
+                    break
+                remaining -= amount
+                row = next((a for a in s.scalars(select(CashAllocation).where(
+                    CashAllocation.bank_entry_id == entry.id, CashAllocation.invoice_id == inv.id))), None)
+                why = f"re-allocated by {reviewer}" + (f": {note}" if note else "")
+                if row is None:
+                    row = CashAllocation(run_id=f"review:{reviewer}", bank_entry_id=entry.id, bank_ref=result.bank_ref,
+                                         invoice_id=inv.id, invoice_number=inv.number, created_at=now,
+                                         booking_date=entry.booking_date, currency=entry.currency)
+                    s.add(row)
+                row.amount, row.status, row.confidence, row.rule, row.explanation = amount, "accepted", 1.0, "reviewer", why
+                result.allocations.append((inv.number, amount, "accepted"))
+                if amount > 0:
+                    paid, _ = settled.get(inv.id, (Decimal(0), None))
+                    settled[inv.id] = (paid + amount, entry.booking_date)
+            if remaining > 0:
+                result.unapplied = remaining
+                s.add(CashUnapplied(run_id=f"review:{reviewer}", bank_entry_id=entry.id, bank_ref=result.bank_ref,
+                                    amount=remaining, currency=entry.currency, reason="overpayment (reviewer)",
+                                    customer_key=result.customer_key, created_at=now))
+        s.add(CashReviewDecision(
+            bank_entry_id=entry.id, bank_ref=result.bank_ref, action=action,
+            customer_key=result.customer_key, previous_customer_key=(proposed if action == REALLOCATE else None) or None,
+            invoice_numbers=", ".join(n for n, _, st in result.allocations if st == "accepted"),
+            payer_name=doc.get("counterparty_name") or entry.counterparty_name,
+            payer_iban=doc.get("counterparty_iban") or entry.counterparty_iban,
+            reviewer=reviewer.strip(), note=note or None, decided_at=now))
+    if einvoicing is not None and settled:
+        from o2c.cash_application import _emit_encaissee
+
+        result.encaissee_sent = _emit_encaissee(store, einvoicing, settled)
+    return result
+
+
+def learned_from_store(store: Store) -> Learned:
+    """Every stored decision replayed, oldest first, into what the engine learns from reviewers."""
+    learned = Learned()
+    with store.session() as s:
+        for d in s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.decided_at, CashReviewDecision.id)):
+            if not d.customer_key:
+                continue
+            learned.record(Decision(d.action, bank_ref=d.bank_ref, customer_id=d.customer_key,
+                                    payer_name=d.payer_name or "", payer_iban=d.payer_iban or "",
+                                    previous_customer_id=d.previous_customer_key or ""))
+    return learned
