@@ -44,12 +44,13 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
             select(Quarantine.source, func.count()).where(Quarantine.resolution.is_(None)).group_by(Quarantine.source)
         ):
             totals.setdefault(source, SourceTotals(source)).open_rejects = count
-    from o2c.store.cash import CashAllocation, CashUnapplied, RiskFlagRow
+    from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, RiskFlagRow
     from o2c.store.einvoices import EInvoiceDocument
 
     with store.session() as s:
         allocations = s.scalars(select(CashAllocation).order_by(CashAllocation.id.desc()).limit(50)).all()
         unapplied = s.scalars(select(CashUnapplied).order_by(CashUnapplied.id.desc()).limit(20)).all()
+        decisions = s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.id.desc()).limit(20)).all()
         latest = s.scalar(select(func.max(RiskFlagRow.as_of)))
         flags = s.scalars(select(RiskFlagRow).where(RiskFlagRow.as_of == latest)
                           .order_by(RiskFlagRow.severity, RiskFlagRow.customer_name)).all() if latest else []
@@ -61,6 +62,7 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
         "totals": sorted(totals.values(), key=lambda t: t.source),
         "allocations": allocations,
         "unapplied": unapplied,
+        "decisions": decisions,
         "flags": flags,
         "flags_as_of": latest,
         "held_einvoices": held,

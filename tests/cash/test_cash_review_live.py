@@ -72,6 +72,18 @@ def test_reallocation_is_stored_and_teaches_the_payer_iban(synced, tmp_path):
         assert dec.note == "called the customer"
         assert s.scalars(select(LifecycleEvent).where(LifecycleEvent.code == "212",
                                                       LifecycleEvent.invoice_number == a.number)).first() is not None
+    # the finance review page lists the decision with the hub's line id
+    import sys
+
+    from tests.fixtures_airflow import REPO
+
+    sys.path.insert(0, str(REPO / "plugins"))
+    from o2c_airflow.review import render_overview
+
+    from o2c.review import overview
+
+    html = render_overview(overview(store), "claire")
+    assert f"E{res.bank_entry_id} · N1" in html and "called the customer" in html and ">reallocate<" in html
     # the accepted allocation counts as applied cash: the invoice is no longer open
     _, open_items = ledger_frames(store)
     assert a.number not in set(open_items["invoice_number"])
