@@ -9,7 +9,7 @@ then decides, bank line by bank line:
   is left unapplied for a person to follow up);
 - **reallocate**: the line's allocations become ``rejected`` and the cash goes to the invoices the
   reviewer names instead (``accepted``), oldest first, each up to its open amount; any excess
-  stays unapplied.
+  stays unapplied (the unapplied cash recorded for the line before is marked resolved).
 
 Every decision is stored (:class:`~o2c.store.cash.CashReviewDecision`, with the reviewer, the
 payer's name and IBAN as the bank wrote them, and the customers concerned) and replayed at every
@@ -150,6 +150,10 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
         else:
             for a in current:
                 a.status = "rejected"
+            # the cash the engine left unapplied on this line is now placed by the reviewer
+            for u in s.scalars(select(CashUnapplied).where(CashUnapplied.bank_entry_id == entry.id,
+                                                           CashUnapplied.resolved_at.is_(None))):
+                u.resolved_at = now
             s.flush()
             targets = [_invoice(s, n) for n in invoices]
             wrong = [t.number for t in targets if t.currency != entry.currency]

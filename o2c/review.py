@@ -49,7 +49,8 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
 
     with store.session() as s:
         allocations = s.scalars(select(CashAllocation).order_by(CashAllocation.id.desc()).limit(50)).all()
-        unapplied = s.scalars(select(CashUnapplied).order_by(CashUnapplied.id.desc()).limit(20)).all()
+        unapplied = s.scalars(select(CashUnapplied).where(CashUnapplied.resolved_at.is_(None))
+                              .order_by(CashUnapplied.id.desc()).limit(20)).all()
         decisions = s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.id.desc()).limit(20)).all()
         latest = s.scalar(select(func.max(RiskFlagRow.as_of)))
         flags = s.scalars(select(RiskFlagRow).where(RiskFlagRow.as_of == latest)

@@ -104,7 +104,8 @@ def _cash_figures(store: Store) -> tuple[Decimal | None, float | None, float | N
     """Unapplied cash, auto-match rate (credit lines auto-allocated / credit lines decided) and
     invoice-level hit rate (invoices allocated automatically / invoices allocated at all)."""
     with store.session() as s:
-        unapplied = sum((u.amount for u in s.scalars(select(CashUnapplied))), Decimal(0))
+        unapplied = sum((u.amount for u in s.scalars(select(CashUnapplied).where(CashUnapplied.resolved_at.is_(None)))),
+                        Decimal(0))
         outcomes: dict[str, int] = defaultdict(int)
         for d in s.scalars(select(CashEntryDecision)):
             outcomes[d.outcome] += 1

@@ -58,6 +58,7 @@ class CashUnapplied(Base):
     reason: Mapped[str] = mapped_column(String(100))
     customer_key: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # a reviewer placed this cash
 
 
 class CashWriteOff(Base):

@@ -7,12 +7,14 @@ Airflow user itself (``get_user``: the UI's session cookie or a bearer token).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 from airflow.api_fastapi.core_api.security import get_user
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, Response
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -27,16 +29,57 @@ def _store() -> Any:
     return Store.from_settings()
 
 
-def render_overview(data: dict[str, Any], user_name: str = "") -> str:
+def render_overview(data: dict[str, Any], user_name: str = "", *, message: str = "", error: str = "") -> str:
     """The overview page's HTML (also used by the tests to look at the page)."""
-    return TEMPLATES.get_template("review.html").render(user=user_name, **data)
+    return TEMPLATES.get_template("review.html").render(user=user_name, message=message, error=error, **data)
+
+
+def _name(user: Any) -> str:
+    return getattr(user, "username", "") or str(user)
 
 
 @app.get("/", response_class=HTMLResponse)
-def overview_page(user: Any = Depends(get_user)) -> str:
+def overview_page(done: str = "", user: Any = Depends(get_user)) -> str:
     from o2c.review import overview
 
-    return render_overview(overview(_store()), getattr(user, "username", "") or str(user))
+    return render_overview(overview(_store()), _name(user), message=done[:200])
+
+
+@app.post("/decide")
+async def decide_form(request: Request, user: Any = Depends(get_user)) -> Response:
+    """A reviewer's decision from the page's forms (form-encoded: line, action, invoices, note).
+
+    The reviewer is the signed-in Airflow user. A browser authenticates with Airflow's session
+    cookie, which another site could make it send: such requests must come from this page
+    (``Origin`` or ``Referer`` of this host), or carry an explicit bearer token.
+    """
+    from o2c.cash_review import decide
+    from o2c.einvoicing import load_config
+    from o2c.review import overview
+    from o2c.settings import get_settings
+    from schemas.errors import HubError
+
+    if "authorization" not in request.headers:
+        origin = request.headers.get("origin") or request.headers.get("referer") or ""
+        if not origin or urlsplit(origin).netloc != request.headers.get("host", ""):
+            raise HTTPException(403, "decisions are accepted from the review page itself only")
+    form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+
+    def field(name: str) -> str:
+        return (form.get(name) or [""])[0].strip()
+
+    invoices = [n for n in re.split(r"[\s,;]+", field("invoices")) if n]
+    action = field("action")
+    store = _store()
+    try:
+        settings = get_settings()
+        res = decide(store, field("line"), action, reviewer=_name(user),
+                     invoices=invoices if action == "reallocate" else (), note=field("note"),
+                     einvoicing=load_config(settings.einvoicing_file, settings.home))
+    except HubError as exc:
+        return HTMLResponse(render_overview(overview(store), _name(user), error=str(exc)), status_code=400)
+    done = f"E{res.bank_entry_id} ({res.bank_ref}): {res.action} recorded"
+    return RedirectResponse(f"./?done={quote(done)}", status_code=303)
 
 
 @app.get("/quarantine/{item_id}")

@@ -70,6 +70,9 @@ def test_reallocation_is_stored_and_teaches_the_payer_iban(synced, tmp_path):
         dec = s.scalars(select(CashReviewDecision)).one()
         assert (dec.action, dec.reviewer, dec.payer_iban, dec.invoice_numbers) == ("reallocate", "claire", NEW_IBAN, a.number)
         assert dec.note == "called the customer"
+        # the cash the engine had left unapplied on the line is resolved by the decision
+        left = s.scalars(select(CashUnapplied).where(CashUnapplied.bank_ref == "N1")).all()
+        assert left and all(u.resolved_at is not None for u in left)
         assert s.scalars(select(LifecycleEvent).where(LifecycleEvent.code == "212",
                                                       LifecycleEvent.invoice_number == a.number)).first() is not None
     # the finance review page lists the decision with the hub's line id

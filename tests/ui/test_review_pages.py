@@ -80,8 +80,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _with_bank_line(store: Store, tmp_path: Path) -> str:
+    """One unknown payer's credit of the stored invoice's amount, ingested and left unapplied."""
+    import hashlib
+
+    from o2c.bank_ingest import ingest_file
+    from o2c.cash_application import run_cash_application
+    from o2c.demo_bank import camt053
+    from o2c.transport.sftp import StagedFile
+
+    inv = store.invoices()[0]
+    data = camt053([{"amount": inv.payable, "ref": "UI1", "name": "PAYEUR INCONNU", "text": ["VIREMENT"]}])
+    path = tmp_path / "camt.xml"
+    path.write_bytes(data)
+    staged = StagedFile(local_path=str(path), remote_path="/in/camt.xml", name="camt.xml", size=len(data), mtime=0,
+                        sha256=hashlib.sha256(data).hexdigest())
+    assert ingest_file(store, "bnp", staged, run_id=None).outcome == "ingested"
+    run_cash_application(store)
+    return inv.number
+
+
 def test_pages_require_an_airflow_login(airflow_db, tmp_path):
     store = _filled_store(tmp_path / "hub.sqlite")
+    number = _with_bank_line(store, tmp_path)
     port = _free_port()
     env = {**airflow_db, "O2C_DATABASE_URL": store.url, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reviewer:admin",
@@ -112,6 +133,32 @@ def test_pages_require_an_airflow_login(airflow_db, tmp_path):
         assert raw.status_code == 200 and raw.headers["content-type"].startswith("text/plain")
         assert '"currency": "EUX"' in raw.text
         assert requests.get(f"{base}/o2c/quarantine/999", headers=auth, timeout=60).status_code == 404
+
+        # decisions from the page: signed-in users only, recorded under their name
+        form = {"line": "UI1", "action": "reallocate", "invoices": number, "note": "paid by the parent"}
+        assert requests.post(f"{base}/o2c/decide", data=form, timeout=60, allow_redirects=False).status_code == 401
+        # the browser's session cookie from another site's form: refused
+        cookie = {"_token": token}
+        forged = requests.post(f"{base}/o2c/decide", data=form, cookies=cookie, timeout=60, allow_redirects=False,
+                               headers={"Origin": "https://evil.example"})
+        assert forged.status_code == 403
+        done = requests.post(f"{base}/o2c/decide", data=form, cookies=cookie, timeout=60, allow_redirects=False,
+                             headers={"Origin": base})
+        assert done.status_code == 303 and done.headers["location"].startswith("./?done=")
+        shown = requests.get(f"{base}/o2c/{done.headers['location'][2:]}", headers=auth, timeout=60).text
+        assert "reallocate recorded" in shown and "paid by the parent" in shown and f"{number}" in shown
+        assert "no open item identified" not in shown  # the unapplied cash of the line is resolved
+        from sqlalchemy import select
+
+        from o2c.store.cash import CashAllocation, CashReviewDecision
+
+        with store.session() as s:
+            dec = s.scalars(select(CashReviewDecision)).one()
+            assert (dec.reviewer, dec.action, dec.invoice_numbers) == ("reviewer", "reallocate", number)
+            assert s.scalars(select(CashAllocation.status).where(CashAllocation.bank_ref == "UI1")).all() == ["accepted"]
+        # a decision that cannot apply is shown on the page with the reason, nothing recorded
+        bad = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "accept"}, headers=auth, timeout=60)
+        assert bad.status_code == 400 and "Not recorded: bank line E1 has no suggested allocation to accept" in bad.text
     finally:
         proc.terminate()
         try:

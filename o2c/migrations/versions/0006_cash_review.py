@@ -1,4 +1,4 @@
-"""reviewer decisions on cash allocations
+"""reviewer decisions on cash allocations; unapplied cash resolved by a reviewer
 
 Revision ID: 0006
 Revises: 0005
@@ -37,9 +37,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('cash_review_decision', schema=None) as batch_op:
         batch_op.create_index('ix_cash_review_decision_entry', ['bank_entry_id'], unique=False)
+    with op.batch_alter_table('cash_unapplied', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('resolved_at', o2c.store.models.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('cash_unapplied', schema=None) as batch_op:
+        batch_op.drop_column('resolved_at')
     with op.batch_alter_table('cash_review_decision', schema=None) as batch_op:
         batch_op.drop_index('ix_cash_review_decision_entry')
     op.drop_table('cash_review_decision')
