@@ -119,6 +119,9 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
     settled: dict[int, tuple[Decimal, dt.date | None]] = {}
     with store.session() as s:
         entry = _entry(s, line)
+        if entry.amount <= 0 and action != REJECT:
+            raise ConfigError(f"bank line E{entry.id} is a debit of {entry.amount} {entry.currency}: only credits "
+                              "(customer receipts) are applied to invoices")
         doc = entry.document or {}
         current = s.scalars(select(CashAllocation).where(CashAllocation.bank_entry_id == entry.id,
                                                          CashAllocation.status.in_(_LIVE))

@@ -113,6 +113,7 @@ def test_suggestions_accepted_and_rejected(synced, tmp_path):
     day = camt053([
         {"amount": short_cd.quantize(Decimal("0.01")), "ref": "S1", "name": c.buyer_name, "text": [f"{c.number} {d.number}"]},
         {"amount": short_ab.quantize(Decimal("0.01")), "ref": "S2", "name": a.buyer_name, "text": [f"{a.number} {b.number}"]},
+        {"amount": Decimal("-40.00"), "ref": "D1", "name": "URSSAF", "text": ["COTISATIONS"]},
     ], stmt_id="S-22", seq=3)
     assert ingest_file(store, "bnp", stage(tmp_path / "d.xml", day), run_id=None).outcome == "ingested"
     run_cash_application(store)
@@ -148,6 +149,8 @@ def test_suggestions_accepted_and_rejected(synced, tmp_path):
         decide(store, "S2", "reallocate", reviewer="marc")
     with pytest.raises(ConfigError, match="already settled|not found"):
         decide(store, "S2", "reallocate", reviewer="marc", invoices=["NO-SUCH-INVOICE"])
+    with pytest.raises(ConfigError, match="a debit of -40.00 EUR"):
+        decide(store, "D1", "reallocate", reviewer="marc", invoices=[a.number])
 
 
 def test_cli_review(synced, tmp_path, monkeypatch):
