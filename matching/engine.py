@@ -1065,11 +1065,15 @@ class Engine:
         cands = [i for i in group if not self._used[i] and not L.cn_l[i]]
         if not cands:
             return False
+        by_len: dict[int, list[str]] = defaultdict(list)
+        for g in typed:
+            by_len[len(g)].append(g)
         hit: set[int] = set()
         for i in set(cands):
             for k in L.item_keys(i):
                 n = len(k)
-                if n >= cfg.min_typo_len and any(abs(len(g) - n) <= 1 and within_one_edit(g, k) for g in typed):
+                if n >= cfg.min_typo_len and any(within_one_edit(g, k) for m in (n - 1, n, n + 1)
+                                                 for g in by_len.get(m, ())):
                     hit.add(i)
                     break
             if len(hit) > 1:
