@@ -276,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         print("[5/5] what reached the hub store:\n")
         print(summary(settings.database_url))
         print("\nNext: `make demo` again shows a re-run changes nothing; "
-              "`.venv/bin/python -m o2c.demo ui` opens the Airflow UI (http://127.0.0.1:8080) on the same data.")
+              "`.venv/bin/python -m o2c.demo ui` opens the Airflow UI (http://127.0.0.1:8080) on the same data, where "
+              "the finance review page (O2C sync review) accepts, rejects or re-allocates bank lines "
+              "(also `.venv/bin/o2c cash-review LINE --accept | --reject | --reallocate INVOICE --reviewer NAME`).")
         return rc
     finally:
         server.stop()  # type: ignore[attr-defined]
