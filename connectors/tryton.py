@@ -30,7 +30,8 @@ from typing import Any, ClassVar
 import requests
 
 from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, tie_safe_batches, with_retries
-from schemas.errors import AuthError, FatalError, RetriableError
+from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
+from schemas.receivables import WriteBackCommand
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,9 @@ class TrytonClient:
         self.rpc_calls = 0
         self._login()
 
-    def _post(self, method: str, params: list[Any], *, auth: bool = True) -> Any:
+    def _post(self, method: str, params: list[Any], *, auth: bool = True, attempts: int | None = None) -> Any:
+        """One JSON-RPC call, retried on transient errors (``attempts``: default the client's;
+        1 for a call that must not run twice, such as a wizard step that posts a move)."""
         payload = {"id": next(self._ids), "method": method, "params": _encode(params)}
         what = f"Tryton {self.conn.host}:{self.conn.port}/{self.conn.schema} {method}"
 
@@ -117,7 +120,7 @@ class TrytonClient:
                 raise FatalError(f"{what}: server error {kind}: {str(detail)[:500]}")
             return _decode(body.get("result"))
 
-        return with_retries(once, what=what, attempts=self.attempts)
+        return with_retries(once, what=what, attempts=attempts or self.attempts)
 
     def _login(self) -> None:
         result = self._post("common.db.login", [self.conn.login, {"password": self.conn.password}], auth=False)
@@ -130,6 +133,12 @@ class TrytonClient:
 
     def call(self, model: str, method: str, *args: Any) -> Any:
         return self._post(f"model.{model}.{method}", [*args, self.context])
+
+    def wizard(self, name: str, method: str, *args: Any, context: dict[str, Any] | None = None,
+               attempts: int | None = None) -> Any:
+        """``wizard.<name>.<method>`` (``create``, ``execute``, ``delete``) with ``context`` (default:
+        the user's) as the last parameter."""
+        return self._post(f"wizard.{name}.{method}", [*args, context or self.context], attempts=attempts)
 
     def read(self, model: str, ids: Iterable[int], fields: list[str]) -> dict[int, dict[str, Any]]:
         ids = sorted({i for i in ids if i is not None})
@@ -176,6 +185,129 @@ class TrytonConnector(BaseConnector):
 
     def close(self) -> None:
         self.client.close()
+
+    # -- write-back -----------------------------------------------------------------------
+    def push_payment(self, command: WriteBackCommand) -> str:
+        """Record a customer payment on a posted invoice with Tryton's pay wizard; return the
+        payment's move line id (on the invoice's receivable account).
+
+        The wizard pays in full when the amount equals the invoice's amount to pay, and asks
+        otherwise: the answer is a partial payment (``type='partial'``). Overpayments are refused.
+        The move's description is ``o2c:<idempotency key> <bank ref>``: a payment already carrying
+        the key is returned instead of paying twice, so a command re-sent after a lost answer is
+        applied once. The step that posts the move is sent once (no automatic retry); a timeout
+        there leaves the command to the next run, which finds the payment by its key.
+
+        Raises :class:`RejectedDocument` for a command Tryton cannot take (unknown or not posted
+        invoice, other currency, amount above the amount to pay), :class:`ConfigError` when no
+        payment method is configured, :class:`RetriableError` for transient failures.
+        """
+        if command.kind != "payment":
+            raise RejectedDocument(f"not a payment command: {command.kind!r}", document_id=command.target_id)
+        payload = command.payload
+        try:
+            invoice_id = int(command.target_id)
+            amount = Decimal(str(payload["amount"]))
+            date = dt.date.fromisoformat(str(payload["date"]))
+        except (ValueError, KeyError, ArithmeticError) as exc:
+            raise RejectedDocument(f"payment command is incomplete or malformed: {exc!r}",
+                                   document_id=command.target_id) from None
+        label = payload.get("invoice_number") or f"invoice id {invoice_id}"
+        found = self.client.search_read("account.invoice", [("id", "=", invoice_id)],
+                                        fields=["number", "type", "state", "amount_to_pay", "currency", "account", "company"])
+        if not found:
+            raise RejectedDocument(f"no invoice with id {invoice_id} in Tryton ({label} in the hub)",
+                                   document_id=command.target_id)
+        invoice = found[0]
+        key = f"o2c:{command.idempotency_key}"
+        existing = self._payment_line(invoice, key)
+        if existing is not None:
+            log.info("%s: payment %s already recorded (move line %s)", invoice["number"], key, existing)
+            return str(existing)
+        self._check_payable(invoice, amount, payload, label, command.target_id)
+        description = f"{key} {payload.get('bank_ref') or ''}".strip()
+        self._run_pay_wizard(invoice, amount, date, description, self._payment_method(invoice["company"]))
+        line = self._payment_line(invoice, key)
+        if line is None:
+            raise FatalError(f"{invoice['number']}: the pay wizard ended but no payment line carries {key}")
+        return str(line)
+
+    def _payment_line(self, invoice: dict[str, Any], key: str) -> int | None:
+        """The move line of a payment tagged with ``key`` on ``invoice``'s receivable account."""
+        rows = self.client.search_read(
+            "account.move.line",
+            [("move.description", "like", f"{key}%"), ("account", "=", invoice["account"]),
+             ("move.origin", "=", f"account.invoice,{invoice['id']}")],
+            order=[["id", "ASC"]], fields=["id"])
+        return rows[0]["id"] if rows else None
+
+    def _check_payable(self, invoice: dict[str, Any], amount: Decimal, payload: dict[str, Any], label: str,
+                       target: str) -> None:
+        """Refuse what the wizard would get wrong or refuse: state, type, currency, amount."""
+        number = invoice["number"] or label
+        if invoice["type"] != "out":
+            raise RejectedDocument(f"{number}: not a customer invoice (type {invoice['type']!r})", document_id=target)
+        if invoice["state"] != "posted":
+            raise RejectedDocument(f"{number}: invoice is {invoice['state']!r} in Tryton, only posted invoices take a payment",
+                                   document_id=target)
+        currency = self._read_cached("currency.currency", [invoice["currency"]], ["code"]).get(invoice["currency"], {}).get("code")
+        if payload.get("currency") and currency and payload["currency"] != currency:
+            raise RejectedDocument(f"{number}: payment in {payload['currency']} on an invoice in {currency}", document_id=target)
+        to_pay = invoice["amount_to_pay"]
+        if amount <= 0:
+            raise RejectedDocument(f"{number}: payment amount {amount} is not positive", document_id=target)
+        if amount > to_pay:
+            raise RejectedDocument(f"{number}: payment {amount} exceeds the amount to pay {to_pay} (overpayments are left "
+                                   "to a person)", document_id=target)
+
+    def _payment_method(self, company: int) -> int:
+        """The ``account.invoice.payment.method`` to pay with: the one named by the connection's
+        ``payment_method`` extra, else the company's only active one."""
+        wanted = self.client.conn.extra.get("payment_method")
+        domain: list[Any] = [("company", "=", company)]
+        if wanted:
+            domain.append(("name", "=", wanted))
+        methods = self.client.search_read("account.invoice.payment.method", domain, fields=["name"])
+        if len(methods) == 1:
+            return int(methods[0]["id"])
+        if not methods:
+            what = f"named {wanted!r} " if wanted else ""
+            raise ConfigError(f"Tryton {self.client.conn.schema}: no invoice payment method {what}for company {company}; "
+                              "create one (Financial > Configuration > Payment Methods) or set the connection's "
+                              "payment_method extra")
+        raise ConfigError(f"Tryton {self.client.conn.schema}: several payment methods ({', '.join(m['name'] for m in methods)}); "
+                          "set the connection's payment_method extra to one name")
+
+    def _run_pay_wizard(self, invoice: dict[str, Any], amount: Decimal, date: dt.date, description: str,
+                        method: int) -> None:
+        """``account.invoice.pay`` over RPC: ``start`` (defaults), ``choice``, then ``ask`` with
+        ``type='partial'`` when Tryton asks how to treat a remainder."""
+        wizard = "account.invoice.pay"
+        context = {**self.client.context, "active_model": "account.invoice", "active_id": invoice["id"],
+                   "active_ids": [invoice["id"]]}
+        sid, start_state, _end = self.client.wizard(wizard, "create")
+        try:
+            view = self.client.wizard(wizard, "execute", sid, {}, start_state, context=context)
+            defaults = view["view"]["defaults"]
+            start = {
+                "payee": defaults["payee"], "payees": defaults.get("payees", []), "company": defaults["company"],
+                "currency": defaults["currency"], "invoice_account": defaults["invoice_account"],
+                "amount": amount, "description": description, "payment_method": method, "date": date,
+            }
+            # the choice step posts the payment when it goes straight to 'pay': never sent twice
+            answer = self.client.wizard(wizard, "execute", sid, {"start": start}, "choice", context=context, attempts=1)
+            if answer and "view" in answer:
+                if amount >= invoice["amount_to_pay"]:
+                    raise RejectedDocument(f"{invoice['number']}: Tryton asks how to settle a payment of {amount} "
+                                           f"(amount to pay {invoice['amount_to_pay']})", document_id=str(invoice["id"]))
+                ask = {k: v for k, v in answer["view"]["defaults"].items() if "." not in k}
+                ask["type"] = "partial"
+                self.client.wizard(wizard, "execute", sid, {"start": start, "ask": ask}, "pay", context=context, attempts=1)
+        finally:
+            try:
+                self.client.wizard(wizard, "delete", sid, attempts=1)
+            except Exception:  # noqa: BLE001 - a stale wizard session is harmless; the payment is what counts
+                log.warning("Tryton: could not delete pay wizard session %s", sid, exc_info=True)
 
     # -- helpers --------------------------------------------------------------------------
     def _read_cached(self, model: str, ids: Iterable[int], fields: list[str]) -> dict[int, dict[str, Any]]:

@@ -50,3 +50,17 @@ def test_publish_updates_the_bank_statements_asset_only_when_statements_were_sto
     stored = {**only_duplicates, "statements_stored": 3, "entries_stored": 12}
     assert publish_bank(stored, event) == {"bank": "beta", "statements_stored": 3, "entries_stored": 12}
     assert event.extra == {"bank": "beta", "statements_stored": 3, "entries_stored": 12}
+
+
+def test_writeback_maps_over_sources_that_record_payments(tmp_path, monkeypatch):
+    from o2c_airflow.writeback import payment_source_names
+
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n"
+        "  - {name: erp_tryton, kind: tryton, connection: erp_tryton}\n"
+        "  - {name: drops, kind: filedrop, connection: drop_compta}\n"
+        "  - {name: erp_old, kind: tryton, connection: erp_old, enabled: false}\n",
+        encoding="utf-8")
+    monkeypatch.setenv("O2C_SOURCES", str(sources))
+    assert payment_source_names() == ["erp_tryton"]
