@@ -183,3 +183,45 @@ def test_unconfigured_payment_method_keeps_commands_pending(writable_tryton, tmp
     with pytest.raises(ConfigError, match="payment method"):
         push_pending(store, "tryton_demo", TrytonConnector(conn_info(writable_tryton)))
     assert [r.status for r in outbox(store)] == ["pending"]
+
+
+@pytest.mark.airflow
+def test_erp_writeback_dag_pays_in_tryton(airflow_db, writable_tryton, tmp_path):
+    """The DAG end to end (``dag.test()`` in a subprocess): the connection comes from Airflow, the
+    mapped task pushes the outbox, and a second run sends nothing."""
+    from tests.dags.test_erp_invoice_sync_e2e import run_dag
+    from tests.fixtures_airflow import REPO
+
+    conn = conn_info(writable_tryton)
+    client = TrytonClient(conn)
+    add_payment_method(client)
+    db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    store = Store(db_url)
+    store.upgrade()
+    sync_source(store, SOURCE, conn, until=FAR_FUTURE)
+    inv = next(r for r in store.invoices() if r.type_code == "380")
+    data = camt053([{"amount": inv.payable, "ref": "W1", "name": inv.buyer_name, "text": [f"FACTURE {inv.number}"]}])
+    assert ingest_file(store, "bnp", stage(tmp_path / "camt.xml", data), run_id=None).outcome == "ingested"
+    run_cash_application(store)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  - {name: tryton_demo, kind: tryton, connection: erp_tryton_demo}\n"
+                       "  - {name: drops, kind: filedrop, connection: drop_compta}\n")
+    env = {
+        **airflow_db,
+        "O2C_HOME": str(tmp_path),
+        "O2C_DATABASE_URL": db_url,
+        "O2C_SOURCES": str(sources),
+        "AIRFLOW_CONN_ERP_TRYTON_DEMO": f"tryton://{conn.login}:{conn.password}@127.0.0.1:{conn.port}/{conn.schema}",
+        "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}",
+    }
+    first = run_dag(env, "erp_writeback")
+    assert first["state"].endswith("success"), first
+    assert first["tasks"]["push[0]"].endswith("success") and "push[1]" not in first["tasks"]  # filedrop takes no payments
+    rows = outbox(store, "tryton_demo")
+    assert [(r.payload["bank_ref"], r.status) for r in rows] == [("W1", "sent")]
+    assert tryton_state(client, [int(inv.source_id)])[int(inv.source_id)] == ("paid", Decimal("0"), 1)
+    again = run_dag(env, "erp_writeback")
+    assert again["state"].endswith("success"), again
+    assert [(r.payload["bank_ref"], r.status, r.attempts) for r in outbox(store, "tryton_demo")] == \
+        [("W1", "sent", rows[0].attempts)]
+    assert tryton_state(client, [int(inv.source_id)])[int(inv.source_id)] == ("paid", Decimal("0"), 1)
