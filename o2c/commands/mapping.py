@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from o2c.commands import exit_on_hub_errors
 from o2c.settings import get_settings
 
 
@@ -95,12 +96,12 @@ def preview(source: str, sources_file: str | None, stream: str, limit: int, sinc
     """Pull the first records of SOURCE and print them as canonical JSON with their issues."""
     from connectors import build
     from o2c.sources import connection_from_env
-    from schemas.errors import FatalError, HubError, RejectedDocument
+    from schemas.errors import RejectedDocument
     from schemas.invoice import Invoice
     from schemas.jsonio import to_json
     from schemas.validation import customer_issues, invoice_issues
 
-    try:
+    with exit_on_hub_errors():
         src = _source(source, sources_file)
         mapping_ = src.load_mapping(stream)
         end = _when(until) or dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -130,11 +131,5 @@ def preview(source: str, sources_file: str | None, stream: str, limit: int, sinc
                 close = getattr(batches, "close", None)
                 if close:
                     close()
-    except FatalError as exc:
-        click.echo(f"error (fix the configuration, do not retry): {exc}", err=True)
-        sys.exit(2)
-    except HubError as exc:
-        click.echo(f"error (temporary, retry later): {exc}", err=True)
-        sys.exit(75)
     click.echo(json.dumps({"source": src.name, "stream": stream, "window": [start.isoformat() if start else None, end.isoformat()],
                            "records": out}, indent=2, ensure_ascii=False))

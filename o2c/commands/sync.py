@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 
 import click
 
+from o2c.commands import exit_on_hub_errors
 from o2c.settings import get_settings
 
 
@@ -30,22 +30,15 @@ def sync(source: str, sources_file: str | None, streams: tuple[str, ...], since:
     from o2c.sources import connection_from_env, get_source, load_sources
     from o2c.store import Store
     from o2c.sync import sync_source
-    from schemas.errors import FatalError, HubError
 
     settings = get_settings()
     src = get_source(load_sources(sources_file or settings.sources_file), source)
     store = Store(settings.database_url)
     store.upgrade()
     end = _when(until) or dt.datetime.now(dt.UTC).replace(microsecond=0)
-    try:
+    with exit_on_hub_errors():
         summary = sync_source(store, src, connection_from_env(src.connection), until=end, since=_when(since),
                               streams=streams or None)
-    except FatalError as exc:
-        click.echo(f"error (fix the configuration, do not retry): {exc}", err=True)
-        sys.exit(2)
-    except HubError as exc:
-        click.echo(f"error (temporary, retry later): {exc}", err=True)
-        sys.exit(75)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return

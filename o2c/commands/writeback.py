@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from o2c.commands import exit_on_hub_errors
 from o2c.settings import get_settings
 
 
@@ -26,7 +27,6 @@ def push(source: str, sources_file: str | None, limit: int | None, as_json: bool
     from o2c.sources import connection_from_env, get_source, load_sources
     from o2c.store import Store
     from o2c.writeback import enqueue_payments, push_pending, supports_payments
-    from schemas.errors import FatalError, HubError
 
     settings = get_settings()
     src = get_source(load_sources(sources_file or settings.sources_file), source)
@@ -35,16 +35,10 @@ def push(source: str, sources_file: str | None, limit: int | None, as_json: bool
         sys.exit(2)
     store = Store(settings.database_url)
     store.upgrade()
-    try:
+    with exit_on_hub_errors():
         enqueued = enqueue_payments(store, sources=[src])
         with build(src.kind, connection_from_env(src.connection), **src.options) as connector:
             summary = push_pending(store, src.name, connector, limit=limit)
-    except FatalError as exc:
-        click.echo(f"error (fix the configuration, do not retry): {exc}", err=True)
-        sys.exit(2)
-    except HubError as exc:
-        click.echo(f"error (temporary, retry later): {exc}", err=True)
-        sys.exit(75)
     if as_json:
         click.echo(json.dumps({"enqueued": enqueued, **summary.as_dict()}, indent=2))
     else:
