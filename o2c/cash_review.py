@@ -114,7 +114,7 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
     if action == REALLOCATE and not invoices:
         raise ConfigError("reallocate needs the invoice numbers the cash goes to")
     if action != REALLOCATE and invoices:
-        raise ConfigError(f"{action} takes no invoice numbers (use reallocate)")
+        raise ConfigError(f"{action} takes no invoice numbers: choose re-allocate to send the cash to them")
     now = utcnow()
     settled: dict[int, tuple[Decimal, dt.date | None]] = {}
     with store.session() as s:

@@ -74,7 +74,7 @@ async def decide_form(request: Request, user: Any = Depends(get_user)) -> Respon
     try:
         settings = get_settings()
         res = decide(store, field("line"), action, reviewer=_name(user),
-                     invoices=invoices if action == "reallocate" else (), note=field("note"),
+                     invoices=invoices, note=field("note"),
                      einvoicing=load_config(settings.einvoicing_file, settings.home))
     except HubError as exc:
         return HTMLResponse(render_overview(overview(store), _name(user), error=str(exc)), status_code=400)

@@ -157,6 +157,9 @@ def test_pages_require_an_airflow_login(airflow_db, tmp_path):
             assert (dec.reviewer, dec.action, dec.invoice_numbers) == ("reviewer", "reallocate", number)
             assert s.scalars(select(CashAllocation.status).where(CashAllocation.bank_ref == "UI1")).all() == ["accepted"]
         # a decision that cannot apply is shown on the page with the reason, nothing recorded
+        mixed = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "reject", "invoices": number},
+                              headers=auth, timeout=60)
+        assert mixed.status_code == 400 and "choose re-allocate" in mixed.text
         bad = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "accept"}, headers=auth, timeout=60)
         assert bad.status_code == 400 and "Not recorded: bank line E1 has no suggested allocation to accept" in bad.text
     finally:
