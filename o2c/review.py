@@ -52,6 +52,12 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
         unapplied = s.scalars(select(CashUnapplied).where(CashUnapplied.resolved_at.is_(None))
                               .order_by(CashUnapplied.id.desc()).limit(20)).all()
         decisions = s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.id.desc()).limit(20)).all()
+        from o2c.store.writeback import WriteBackRow
+
+        # what could not be written back first, then the latest
+        writeback = s.scalars(select(WriteBackRow).order_by((WriteBackRow.status == "sent"), WriteBackRow.id.desc())
+                              .limit(30)).all()
+        writeback_counts = dict(s.execute(select(WriteBackRow.status, func.count()).group_by(WriteBackRow.status)).all())
         latest = s.scalar(select(func.max(RiskFlagRow.as_of)))
         flags = s.scalars(select(RiskFlagRow).where(RiskFlagRow.as_of == latest)
                           .order_by(RiskFlagRow.severity, RiskFlagRow.customer_name)).all() if latest else []
@@ -64,6 +70,8 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
         "allocations": allocations,
         "unapplied": unapplied,
         "decisions": decisions,
+        "writeback": writeback,
+        "writeback_counts": writeback_counts,
         "flags": flags,
         "flags_as_of": latest,
         "held_einvoices": held,

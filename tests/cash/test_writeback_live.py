@@ -148,6 +148,21 @@ def test_payments_written_back_once(writable_tryton, tmp_path, monkeypatch):
     assert push_pending(store, "tryton_demo", connector).failed == 0  # a failed command is not retried
     assert tryton_state(client, ids) == after
 
+    # the finance review page shows the failure first, with its reason, then what was sent
+    import sys
+
+    from tests.fixtures_airflow import REPO
+
+    sys.path.insert(0, str(REPO / "plugins"))
+    from o2c_airflow.review import render_overview
+
+    from o2c.review import overview
+
+    html = render_overview(overview(store), "test")
+    assert "Write-back to the ERPs (1 failed, 2 sent)" in html
+    section = html[html.index("Write-back to the ERPs"):html.index("Risk flags")]
+    assert section.index("FA-GHOST") < section.index(full.number) and "no invoice with id 999999" in section
+
     # the command line: enqueue then push, nothing left to do
     sources = tmp_path / "sources.yaml"
     sources.write_text("sources:\n  - name: tryton_demo\n    kind: tryton\n    connection: erp_tryton_wb\n")

@@ -51,8 +51,8 @@ def test_page_escapes_payloads_and_renders_in_chromium(tmp_path):
     assert "<script>alert" not in html
     assert "BT-5: unknown ISO 4217 currency code" in html
     assert "tryton_demo / invoices" in html and "1 open rejects" in html
-    assert "o2c cash-review E123" in html and "No decision yet." in html
-    for section in ("Cash application", "Reviewer decisions", "Risk flags", "E-invoices not delivered", "Quarantine (open)"):
+    assert "o2c cash-review E123" in html and "No decision yet." in html and "Nothing written back yet." in html
+    for section in ("Cash application", "Reviewer decisions", "Write-back to the ERPs", "Risk flags", "E-invoices not delivered", "Quarantine (open)"):
         assert section in html
     page = tmp_path / "review.html"
     page.write_text(html)
