@@ -4,7 +4,8 @@ Two steps, each safe to re-run:
 
 1. :func:`enqueue_payments` turns every applied allocation (status ``auto`` or ``accepted``) of a
    positive amount on an invoice of a source whose connector can record payments into one
-   ``payment`` command (:class:`schemas.receivables.WriteBackCommand`) in the
+   ``payment`` command (bank lines that net invoices with credit notes are held back: the
+   invoices are not paid by the cash alone, the credit note must be reconciled in the ERP) (:class:`schemas.receivables.WriteBackCommand`) in the
    ``writeback_command`` table. The command's idempotency key is unique there: enqueuing again
    adds nothing.
 2. :func:`push_pending` sends the pending commands of one source through
@@ -100,8 +101,18 @@ def enqueue_payments(store: Store, *, sources: Iterable[SourceConfig] | None = N
             .where(CashAllocation.status.in_(APPLIED), InvoiceRow.source.in_(names), InvoiceRow.type_code == INVOICE_TYPE)
             .order_by(CashAllocation.id)
         ).all()
+        # a bank line that nets invoices with credit notes is not a plain payment: recording the
+        # invoices as paid would book more cash than the bank received. Such lines wait for a
+        # reconciliation of the credit note in the ERP (not automated), and are held here.
+        netted = set(s.scalars(select(CashAllocation.bank_entry_id).join(InvoiceRow, InvoiceRow.id == CashAllocation.invoice_id)
+                               .where(CashAllocation.status.in_(APPLIED), InvoiceRow.type_code != INVOICE_TYPE)))
+        held = {alloc.bank_entry_id for alloc, _ in rows if alloc.bank_entry_id in netted}
+        if held:
+            log.info("write-back: %d bank line(s) net invoices with credit notes; not sent as payments "
+                     "(reconcile the credit notes in the ERP)", len(held))
         # amounts are stored as exact decimal text: compared here, not in SQL
-        commands = [(alloc, payment_command(alloc, inv)) for alloc, inv in rows if alloc.amount > 0]
+        commands = [(alloc, payment_command(alloc, inv)) for alloc, inv in rows
+                    if alloc.amount > 0 and alloc.bank_entry_id not in netted]
         keys = [cmd.idempotency_key for _, cmd in commands]
         known: set[str] = set()
         for i in range(0, len(keys), 500):
