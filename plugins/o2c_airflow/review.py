@@ -6,6 +6,8 @@ Airflow user itself (``get_user``: the UI's session cookie or a bearer token).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 from pathlib import Path
@@ -29,9 +31,20 @@ def _store() -> Any:
     return Store.from_settings()
 
 
+def form_token(user_name: str) -> str:
+    """The token the page's forms carry for this user: an HMAC of the user name under Airflow's
+    ``[api] secret_key`` (the same on every api-server instance), so another site cannot forge a
+    form even where a browser sends neither ``Origin`` nor ``Referer``."""
+    from airflow.configuration import conf
+
+    key = (conf.get("api", "secret_key", fallback="") or "o2c-review").encode()
+    return hmac.new(key, f"o2c-review-decide:{user_name}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
 def render_overview(data: dict[str, Any], user_name: str = "", *, message: str = "", error: str = "") -> str:
     """The overview page's HTML (also used by the tests to look at the page)."""
-    return TEMPLATES.get_template("review.html").render(user=user_name, message=message, error=error, **data)
+    return TEMPLATES.get_template("review.html").render(user=user_name, message=message, error=error,
+                                                         csrf=form_token(user_name), **data)
 
 
 def _name(user: Any) -> str:
@@ -51,7 +64,8 @@ async def decide_form(request: Request, user: Any = Depends(get_user)) -> Respon
 
     The reviewer is the signed-in Airflow user. A browser authenticates with Airflow's session
     cookie, which another site could make it send: such requests must come from this page
-    (``Origin`` or ``Referer`` of this host), or carry an explicit bearer token.
+    (``Origin`` or ``Referer`` of this host) and carry the page's form token (:func:`form_token`);
+    API clients send an explicit bearer token instead.
     """
     from o2c.cash_review import decide
     from o2c.einvoicing import load_config
@@ -59,14 +73,17 @@ async def decide_form(request: Request, user: Any = Depends(get_user)) -> Respon
     from o2c.settings import get_settings
     from schemas.errors import HubError
 
-    if "authorization" not in request.headers:
-        origin = request.headers.get("origin") or request.headers.get("referer") or ""
-        if not origin or urlsplit(origin).netloc != request.headers.get("host", ""):
-            raise HTTPException(403, "decisions are accepted from the review page itself only")
     form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
 
     def field(name: str) -> str:
         return (form.get(name) or [""])[0].strip()
+
+    if "authorization" not in request.headers:  # the browser's session cookie: the page's own forms only
+        origin = request.headers.get("origin") or request.headers.get("referer") or ""
+        if not origin or urlsplit(origin).netloc != request.headers.get("host", ""):
+            raise HTTPException(403, "decisions are accepted from the review page itself only")
+        if not hmac.compare_digest(field("csrf"), form_token(_name(user))):
+            raise HTTPException(403, "the form is out of date or not from the review page: reload the page")
 
     invoices = [n for n in re.split(r"[\s,;]+", field("invoices")) if n]
     action = field("action")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -142,8 +143,14 @@ def test_pages_require_an_airflow_login(airflow_db, tmp_path):
         forged = requests.post(f"{base}/o2c/decide", data=form, cookies=cookie, timeout=60, allow_redirects=False,
                                headers={"Origin": "https://evil.example"})
         assert forged.status_code == 403
-        done = requests.post(f"{base}/o2c/decide", data=form, cookies=cookie, timeout=60, allow_redirects=False,
-                             headers={"Origin": base})
+        # from the page itself but without the page's form token (an old page, a forged form): refused
+        stale = requests.post(f"{base}/o2c/decide", data={**form, "csrf": "0" * 40}, cookies=cookie, timeout=60,
+                              allow_redirects=False, headers={"Origin": base})
+        assert stale.status_code == 403 and "reload the page" in stale.text
+        own = requests.get(f"{base}/o2c/", cookies=cookie, timeout=60).text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{40})"', own).group(1)
+        done = requests.post(f"{base}/o2c/decide", data={**form, "csrf": csrf}, cookies=cookie, timeout=60,
+                             allow_redirects=False, headers={"Origin": base})
         assert done.status_code == 303 and done.headers["location"].startswith("./?done=")
         shown = requests.get(f"{base}/o2c/{done.headers['location'][2:]}", headers=auth, timeout=60).text
         assert "reallocate recorded" in shown and "paid by the parent" in shown and f"{number}" in shown
