@@ -19,11 +19,12 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
-from matching.normalize import fold, ledger_keys
+from matching.normalize import fold, ledger_keys, weak_keys
 
 KIND_STRONG, KIND_DIGITS = 1, 2
 _MIN_DIGITS = 6
@@ -142,6 +143,8 @@ def check_against_reference(numbers: Sequence[str], years: Sequence[int]) -> boo
 
 # ---------------------------------------------------------------------------------------------
 # sequence-only keys (``weak``) and digit tails (``suffix``), per customer, for the whole ledger
+
+_LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
 
 #: odd multiplier mixing a key hash with a customer position into one 64-bit table key
 MIX = np.int64(0x5BD1E995)
@@ -267,8 +270,6 @@ def tail_tables(numbers: Sequence[str]) -> tuple[tuple[np.ndarray, np.ndarray], 
             ok &= (start + 1 == p) | (nz[:, p - 1] != nz[:, p])
             r = rows_all[ok]
             _emit_tails(mat, r, q[ok], end, s_hs, s_its)
-    from matching.normalize import weak_keys  # the per-number reference, for non-ASCII numbers
-
     for i in odd:
         for k in weak_keys(raw[i]):
             w_hs.append(np.asarray([hash(k)], dtype=np.int64))
@@ -291,9 +292,7 @@ def suffix_keys(number: str) -> list[str]:
     >>> suffix_keys("F251224872"), suffix_keys("INV-004512")
     (['4872', '24872', '224872', '1224872', '51224872'], ['4512'])
     """
-    import re
-
-    m = re.search(r"([0-9]+)[^0-9]*$", number)
+    m = _LAST_DIGITS.search(number)
     out: list[str] = []
     if m:
         grp = m.group(1)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 APPLIED = ("auto", "accepted")
 
 
-def _party_of_customers(s: Any) -> dict[tuple[str, str], int]:
+def parties_by_buyer_key(s: Any) -> dict[tuple[str, str], int]:
     """(source, buyer key) -> party id, where buyer key is the SIREN or VAT id of a customer record."""
     out: dict[tuple[str, str], int] = {}
     for link, cust in s.execute(select(PartyLink, CustomerRow).join(CustomerRow, CustomerRow.id == PartyLink.customer_id)):
@@ -44,21 +44,37 @@ def _party_of_customers(s: Any) -> dict[tuple[str, str], int]:
     return out
 
 
+def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> dict[int, Decimal]:
+    """Cash applied (``auto`` and ``accepted`` allocations) plus write-offs, per invoice id
+    (all invoices, or only ``invoice_ids``)."""
+    applied: dict[int, Decimal] = defaultdict(Decimal)
+    allocs = select(CashAllocation.invoice_id, CashAllocation.amount).where(CashAllocation.status.in_(APPLIED))
+    offs = select(CashWriteOff.invoice_id, CashWriteOff.amount)
+    if invoice_ids is not None:
+        allocs = allocs.where(CashAllocation.invoice_id.in_(invoice_ids))
+        offs = offs.where(CashWriteOff.invoice_id.in_(invoice_ids))
+    for q in (allocs, offs):
+        for inv_id, amount in s.execute(q):
+            applied[inv_id] += amount
+    return applied
+
+
+def open_amount(row: InvoiceRow, applied: dict[int, Decimal]) -> Decimal:
+    """What is still open on an invoice: its amount due (negative for a credit note) less what was applied."""
+    signed = -row.payable if row.type_code == "381" else row.payable
+    return signed - applied.get(row.id, Decimal(0))
+
+
 def ledger_frames(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(customers, open_items) in the engine's layout, from the store."""
     with store.session() as s:
-        applied: dict[int, Decimal] = defaultdict(Decimal)
-        for inv_id, amount in s.execute(select(CashAllocation.invoice_id, CashAllocation.amount)
-                                        .where(CashAllocation.status.in_(APPLIED))):
-            applied[inv_id] += amount
-        for inv_id, amount in s.execute(select(CashWriteOff.invoice_id, CashWriteOff.amount)):
-            applied[inv_id] += amount
-        parties = _party_of_customers(s)
+        applied = applied_amounts(s)
+        parties = parties_by_buyer_key(s)
         items = []
         for row in s.scalars(select(InvoiceRow)):
             signed = -row.payable if row.type_code == "381" else row.payable
-            open_amount = signed - applied.get(row.id, Decimal(0))
-            if open_amount == 0:
+            open_amount_ = open_amount(row, applied)
+            if open_amount_ == 0:
                 continue
             party = parties.get((row.source, row.buyer_key or "")) or parties.get(("*", row.buyer_key or ""))
             doc = row.document
@@ -67,7 +83,7 @@ def ledger_frames(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "invoice_id": str(row.id), "customer_id": str(party) if party else f"{row.source}:{row.buyer_key or row.buyer_name}",
                 "document_type": "credit_note" if row.type_code == "381" else "invoice", "invoice_number": row.number,
                 "issue_date": row.issue_date.isoformat(), "due_date": (row.due_date or row.issue_date).isoformat(),
-                "currency": row.currency, "amount_total": str(signed), "amount_open": str(open_amount),
+                "currency": row.currency, "amount_total": str(signed), "amount_open": str(open_amount_),
                 "creditor_reference": rf if rf.upper().startswith("RF") else "",
             })
         members: dict[int, list[CustomerRow]] = defaultdict(list)
@@ -177,7 +193,7 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
         summary.suggested_lines = sum(1 for v in outcome.values() if v == "suggested")
         summary.amount_auto = str(sum((paid for paid, _ in settled.values()), Decimal(0)))
         if einvoicing is not None:
-            summary.encaissee_sent = _emit_encaissee(store, einvoicing, settled)
+            summary.encaissee_sent = emit_collected(store, einvoicing, settled)
         status = "success"
     finally:
         run.read, run.inserted, run.unchanged = summary.entries, summary.allocations, 0
@@ -186,7 +202,7 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
     return summary
 
 
-def _emit_encaissee(store: Store, config: Any, settled: dict[int, tuple[Decimal, dt.date | None]]) -> int:
+def emit_collected(store: Store, config: Any, settled: dict[int, tuple[Decimal, dt.date | None]]) -> int:
     """212 Encaissée for each invoice whose auto allocations of this run were received."""
     from o2c.einvoicing import emit_encaissee
 

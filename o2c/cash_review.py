@@ -28,13 +28,14 @@ from typing import Any
 from sqlalchemy import select
 
 from matching.learning import ACCEPT, REALLOCATE, REJECT, Decision, Learned
+from o2c.cash_application import APPLIED, applied_amounts, emit_collected, open_amount, parties_by_buyer_key
 from o2c.store import Store, utcnow
-from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, CashWriteOff
+from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied
 from o2c.store.models import BankEntryRow, InvoiceRow
 from schemas.errors import ConfigError
 
 ACTIONS = (ACCEPT, REJECT, REALLOCATE)
-_LIVE = ("auto", "suggested", "accepted")
+_LIVE = (*APPLIED, "suggested")
 
 
 @dataclass
@@ -69,21 +70,10 @@ def _entry(s: Any, line: str | int) -> BankEntryRow:
 
 
 def _party_of_invoice(s: Any, inv: InvoiceRow) -> str:
-    from o2c.cash_application import _party_of_customers
-
-    parties = _party_of_customers(s)
+    parties = parties_by_buyer_key(s)
     key = inv.buyer_key or ""
     party = parties.get((inv.source, key)) or parties.get(("*", key))
     return str(party) if party else f"{inv.source}:{inv.buyer_key or inv.buyer_name}"
-
-
-def _open_amount(s: Any, inv: InvoiceRow) -> Decimal:
-    signed = -inv.payable if inv.type_code == "381" else inv.payable
-    applied = sum(s.scalars(select(CashAllocation.amount).where(CashAllocation.invoice_id == inv.id,
-                                                                 CashAllocation.status.in_(("auto", "accepted")))).all(),
-                  Decimal(0))
-    applied += sum(s.scalars(select(CashWriteOff.amount).where(CashWriteOff.invoice_id == inv.id)).all(), Decimal(0))
-    return signed - applied
 
 
 def _invoice(s: Any, number: str) -> InvoiceRow:
@@ -167,7 +157,7 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
             targets.sort(key=lambda t: (t.type_code != "381", t.due_date or t.issue_date, t.number))
             remaining = entry.amount
             for inv in targets:
-                open_ = _open_amount(s, inv)
+                open_ = open_amount(inv, applied_amounts(s, [inv.id]))
                 if open_ == 0:
                     raise ConfigError(f"invoice {inv.number} is already settled")
                 amount = open_ if open_ < 0 else min(open_, remaining)
@@ -200,9 +190,7 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
             payer_iban=doc.get("counterparty_iban") or entry.counterparty_iban,
             reviewer=reviewer.strip(), note=note or None, decided_at=now))
     if einvoicing is not None and settled:
-        from o2c.cash_application import _emit_encaissee
-
-        result.encaissee_sent = _emit_encaissee(store, einvoicing, settled)
+        result.encaissee_sent = emit_collected(store, einvoicing, settled)
     return result
 
 

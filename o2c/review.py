@@ -46,14 +46,13 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
             totals.setdefault(source, SourceTotals(source)).open_rejects = count
     from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, RiskFlagRow
     from o2c.store.einvoices import EInvoiceDocument
+    from o2c.store.writeback import WriteBackRow
 
     with store.session() as s:
         allocations = s.scalars(select(CashAllocation).order_by(CashAllocation.id.desc()).limit(50)).all()
         unapplied = s.scalars(select(CashUnapplied).where(CashUnapplied.resolved_at.is_(None))
                               .order_by(CashUnapplied.id.desc()).limit(20)).all()
         decisions = s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.id.desc()).limit(20)).all()
-        from o2c.store.writeback import WriteBackRow
-
         # what could not be written back first, then the latest
         writeback = s.scalars(select(WriteBackRow).order_by((WriteBackRow.status == "sent"), WriteBackRow.id.desc())
                               .limit(30)).all()

@@ -36,6 +36,7 @@ from sqlalchemy import select
 
 from connectors import connector_class
 from connectors.base import BaseConnector, NotSupported
+from o2c.cash_application import APPLIED  # allocation statuses that are applied cash
 from o2c.sources import SourceConfig
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
@@ -46,7 +47,6 @@ from schemas.receivables import WriteBackCommand
 
 log = logging.getLogger(__name__)
 
-APPLIED = ("auto", "accepted")  # allocation statuses that are applied cash
 INVOICE_TYPE = "380"  # commercial invoices take payments; credit notes are settled otherwise
 ERROR_CHARS = 2000  # last_error is kept readable, not a whole traceback
 
