@@ -61,6 +61,7 @@ KIND_RF, KIND_STRONG, KIND_DIGITS, KIND_WEAK_IBAN, KIND_WEAK = 0, 1, 2, 3, 4
 _EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN: 0.95, KIND_WEAK: 0.91}
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
+PARALLEL_MIN_LINES = 20_000  # below this the line-by-line pass is not worth forking for
 _TYPO_SCAN = 24  # items of one amount compared one by one in a typo search; more go through an index
 
 
@@ -388,6 +389,16 @@ class Ledger:
         pos = lo[rep] + (np.arange(len(rep)) - first)
         return owners[rep], self.key_item[pos], self.key_kind[pos]
 
+    def name_customers(self, name: str | None) -> list[int]:
+        """Positions of the customers a bank-side name designates, in ascending order.
+
+        The name index answers with a set of customer ids (strings), whose iteration order
+        changes with the interpreter's string-hash seed; the sets built from it here are
+        iterated later (the customers' open items are pooled in that order), so they are
+        filled in a fixed order: otherwise two runs on the same data could differ."""
+        pos = self.cust_pos
+        return sorted(pos[c] for c in self.names.lookup(name) if c in pos)
+
     def payer_customers(self, line: Line) -> tuple[set[int], str]:
         """Customers the payer may be, and how they were found ('iban', 'name', '')."""
         if line.iban:
@@ -397,7 +408,7 @@ class Ledger:
         found: set[int] = set()
         for nm in (line.name, line.ultimate):
             if nm:
-                found |= {self.cust_pos[c] for c in self.names.lookup(nm) if c in self.cust_pos}
+                found.update(self.name_customers(nm))
         return found, ("name" if found else "")
 
 
@@ -622,9 +633,11 @@ _HOW = {
 class Engine:
     """Decide allocations for a sequence of lines against one :class:`Ledger`."""
 
-    def __init__(self, ledger: Ledger, config: M.MatchConfig | None = None) -> None:
+    def __init__(self, ledger: Ledger, config: M.MatchConfig | None = None, *, workers: int = 1) -> None:
         self.L = ledger
         self.cfg = config or ledger.config
+        self.workers = workers  # > 1: the line-by-line pass speculates in forked processes (matching.parallel)
+        self.parallel_stats: dict[str, int] | None = None  # lines, chunks, redecided (parallel pass only)
         self._used = bytearray(ledger.n)  # scalar access from Python ...
         self.consumed = np.frombuffer(self._used, dtype=np.bool_)  # ... and the same bytes for numpy
         self.paid_by: dict[int, str] = {}
@@ -680,6 +693,11 @@ class Engine:
                     d[it] = kd
         # strongest evidence first: lines quoting open items settle them before amount-only guesses
         cand.sort(key=lambda i: (lines[i].booking_date, i not in hits, i))
+        if self.workers > 1 and len(cand) >= PARALLEL_MIN_LINES:
+            from matching.parallel import decide_in_parallel
+
+            if decide_in_parallel(self, lines, cand, hits, self.workers):
+                return self.result
         for i in cand:
             self._apply(lines[i], hits.get(i, {}))
         return self.result
@@ -785,10 +803,11 @@ class Engine:
             if len(concerned) < 4:
                 for nm in (ln.name, ln.ultimate):
                     if nm:
-                        concerned |= {L.cust_pos[c] for c in L.names.lookup(nm) if c in L.cust_pos}
+                        concerned.update(L.name_customers(nm))
             grams = self._grams(ln)
             if not payers and len(concerned) < 4 and any(len(g) >= 3 and g.isdigit() for g in grams):
-                concerned |= {L.cust_pos[c] for t in ln.texts for c in L.names.lookup(t) if c in L.cust_pos}
+                for t in ln.texts:
+                    concerned.update(L.name_customers(t))
             weak: dict[int, int] = {}
             best = 0
             years = L.year_tokens
@@ -846,6 +865,11 @@ class Engine:
         evid = min(_EVIDENCE[k] for k in found.values())
         self._allocate(ln, items, [L.open_l[i] for i in items], evid, "reference", "the amounts add up exactly", set())
         return True
+
+    def _free(self, its: np.ndarray) -> np.ndarray:
+        """Mask of the items of ``its`` not consumed yet (the one vectorised read of the state:
+        :mod:`matching.parallel` records it)."""
+        return ~self.consumed[its]
 
     def _weak_hits(self, ln: Line, custs: set[int], ccy: int, exclude: set[int]) -> list[int]:
         """Open invoices of ``custs`` whose sequence-only number is quoted (longest form wins)."""
@@ -1107,7 +1131,7 @@ class Engine:
         if not len(its):
             return []
         ref = _day(before) if before else 0
-        m = ~self.consumed[its] & (L.item_ccy[its] == ccy)
+        m = self._free(its) & (L.item_ccy[its] == ccy)
         if only_cn:
             m &= L.is_cn[its]
         if ref:

@@ -181,6 +181,6 @@ def apply_cash_files(
         built["ledger"] = Ledger(read_customers(customers), read_open_items(open_items), learned=learned, config=cfg)
 
     parsed = list(load_lines([os.fspath(p) for p in statements], cfg, workers=workers, meanwhile=build))
-    engine = Engine(built.pop("ledger"), cfg)
+    engine = Engine(built.pop("ledger"), cfg, workers=workers)
     # hand the key arrays over without keeping a reference here: the engine frees them once looked up
     return engine.run_loaded(parsed)
