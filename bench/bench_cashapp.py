@@ -87,7 +87,7 @@ def measure(cmd: list[str], cwd: str | None = None) -> dict:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err[-3000:]}")
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_tree_mib": round(peak["tree"] / 2**20),
             "peak_rss_single_mib": round(peak["single"] / 2**20), "peak_pss_tree_mib": round(peak["pss"] / 2**20),
-            "stdout": out}
+            "stdout": out, "stderr": err}
 
 
 def generate(kit: Path, profile: Path, seed: int, lines: int, out: Path) -> float:
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         derived.write_text(json.dumps(derive_profile(json.loads(profile.read_text()), args.variant), ensure_ascii=False, indent=1))
         profile = derived
     pname = json.loads(profile.read_text()).get("name", profile.stem)
-    o2c = [sys.executable, "-m", "o2c.cli"]
+    o2c = [sys.executable, "-m", "o2c.cli", "-v"]  # -v: the engine logs its phases (kept in the JSON)
     runs = []
     for size in args.sizes:
         for seed in args.seeds:
@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                                "--workers", str(args.workers)], cwd=str(ROOT))
             sc = score(args.kit, data, pred)
             run = {"profile": pname, "seed": seed, "lines": size, "open_items": 2 * size, "customers": size // 20,
-                   "generated_s": gen_s, "engine": {k: v for k, v in m.items() if k != "stdout"},
+                   "generated_s": gen_s, "engine": {k: v for k, v in m.items() if k not in ("stdout", "stderr")},
+                   "engine_log": [x.split(": ", 1)[-1] for x in m["stderr"].splitlines() if " INFO matching." in x],
                    "engine_summary": json.loads(m["stdout"].strip().splitlines()[-1]),
                    "score": {k: v for k, v in sc.items() if k != "by_scenario"}}
             weak = {}
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 bpred = data / "allocations.baseline.csv"
                 bm = measure([sys.executable, str(args.kit / "baseline_exact.py"), "--data", str(data), "--out", str(bpred)])
                 bs = score(args.kit, data, bpred)
-                run["baseline"] = {"run": {k: v for k, v in bm.items() if k != "stdout"},
+                run["baseline"] = {"run": {k: v for k, v in bm.items() if k not in ("stdout", "stderr")},
                                    "score": {k: bs[k] for k in ("auto_match_rate", "auto_precision", "auto_correct", "auto_wrong")}}
             runs.append(run)
             print(json.dumps({"progress": f"{pname} seed {seed} lines {size}",

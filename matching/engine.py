@@ -39,8 +39,10 @@ decides the remaining lines one by one in booking order.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
+import time
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -59,6 +61,7 @@ from schemas.statement import BankEntry
 
 KIND_RF, KIND_STRONG, KIND_DIGITS, KIND_WEAK_IBAN, KIND_WEAK = 0, 1, 2, 3, 4
 _EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN: 0.95, KIND_WEAK: 0.91}
+log = logging.getLogger(__name__)
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
 PARALLEL_MIN_LINES = 20_000  # below this the line-by-line pass is not worth forking for
@@ -658,6 +661,7 @@ class Engine:
         """Apply every line, in booking order. ``key_hashes``/``key_owner`` (line position) may be
         precomputed by :func:`line_keys` + ``hash``; otherwise they are computed here."""
         cfg = self.cfg
+        t0 = time.perf_counter()
         self.result.lines_total += len(lines)
         cand = [i for i, ln in enumerate(lines) if is_candidate(ln, cfg)]
         self.result.credit_lines += len(cand)
@@ -693,13 +697,19 @@ class Engine:
                     d[it] = kd
         # strongest evidence first: lines quoting open items settle them before amount-only guesses
         cand.sort(key=lambda i: (lines[i].booking_date, i not in hits, i))
+        t1 = time.perf_counter()
+        log.info("%d lines; references looked up and %d lines settled at once in %.1f s",
+                 len(lines), len(getattr(self, "_fast_done", ())), t1 - t0)
+        in_parallel = False
         if self.workers > 1 and len(cand) >= PARALLEL_MIN_LINES:
             from matching.parallel import decide_in_parallel
 
-            if decide_in_parallel(self, lines, cand, hits, self.workers):
-                return self.result
-        for i in cand:
-            self._apply(lines[i], hits.get(i, {}))
+            in_parallel = decide_in_parallel(self, lines, cand, hits, self.workers)
+        if not in_parallel:
+            for i in cand:
+                self._apply(lines[i], hits.get(i, {}))
+        log.info("%d lines decided one by one in %.1f s%s", len(cand), time.perf_counter() - t1,
+                 f" ({self.workers} workers, {self.parallel_stats['redecided']} decided again)" if in_parallel and self.parallel_stats else "")
         return self.result
 
     def _fast(self, lines: Sequence[Line], own: np.ndarray, item: np.ndarray, kind: np.ndarray

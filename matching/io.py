@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import glob
+import logging
 import multiprocessing as mp
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ import pandas as pd
 
 from matching.engine import Engine, Ledger, Line, is_candidate, line_from_entry, line_keys
 from matching.model import CashApplication, MatchConfig
+
+log = logging.getLogger(__name__)
 
 _ALLOC_COLUMNS = ["bank_ref", "invoice_id", "amount_applied", "confidence", "status"]
 
@@ -172,7 +176,8 @@ def apply_cash_files(
 ) -> CashApplication:
     """Cash application from files: customers.csv, open_items.csv and statement files or folders.
 
-    Statement files are parsed by ``workers`` processes while this one indexes the ledger.
+    Statement files are parsed by ``workers`` processes while this one indexes the ledger; the
+    line-by-line pass then speculates in ``workers`` processes (:mod:`matching.parallel`).
     """
     cfg = config or MatchConfig()
     built: dict[str, Ledger] = {}
@@ -180,7 +185,10 @@ def apply_cash_files(
     def build() -> None:
         built["ledger"] = Ledger(read_customers(customers), read_open_items(open_items), learned=learned, config=cfg)
 
+    t0 = time.perf_counter()
     parsed = list(load_lines([os.fspath(p) for p in statements], cfg, workers=workers, meanwhile=build))
+    log.info("%d statement lines read and the ledger of %d open items indexed in %.1f s",
+             len(parsed[0]), built["ledger"].n, time.perf_counter() - t0)
     engine = Engine(built.pop("ledger"), cfg, workers=workers)
     # hand the key arrays over without keeping a reference here: the engine frees them once looked up
     return engine.run_loaded(parsed)

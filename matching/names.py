@@ -53,10 +53,13 @@ class NameIndex:
             for t in toks:
                 if df[t] <= common:
                     self._post[t].append(cust)
-        self._prefix: dict[str, set[str]] = defaultdict(set)  # 4-char prefixes of rare tokens
+        prefix: dict[str, list[str]] = defaultdict(list)  # 4-char prefixes of rare tokens
         for t in self._post:
             if len(t) >= 5:
-                self._prefix[t[:4]].add(t)
+                prefix[t[:4]].append(t)
+        # sorted: the expansions of a truncated word are cut at 8 and weighed in this order, and
+        # the order of a set of strings changes with the interpreter's hash seed
+        self._prefix: dict[str, list[str]] = {k: sorted(v) for k, v in prefix.items()}
         self._cache: dict[str, frozenset[str]] = {}
         self._set_cache: dict[str, list[tuple[frozenset[str], float]]] = {}
         # posting lists as arrays of customer ordinals, built on first use (long lists are
@@ -173,7 +176,9 @@ class NameIndex:
             got = []
             for lst in self._names[cust]:
                 cset = frozenset(lst)
-                got.append((cset, sum(self._idf.get(t, 0.0) for t in cset)))
+                # summed in the name's word order (a set's order varies from run to run, and so
+                # would the last bits of a float sum)
+                got.append((cset, sum(self._idf.get(t, 0.0) for t in dict.fromkeys(lst))))
             self._set_cache[cust] = got
         return got
 

@@ -135,7 +135,9 @@ def _decide_chunk(bounds: tuple[int, int]) -> tuple[Any, ...]:
             paid.log = []
         offsets.append((len(zeros), len(ones), len(writes), len(res.allocations), len(res.flags),
                         len(res.unapplied), len(res.write_offs)))
-    out = (a, b, np.asarray(offsets, dtype=np.int64), zeros, ones, writes, paid_reads,
+    # integer arrays pickle as raw bytes: far cheaper to send than lists of ints
+    out = (a, b, np.asarray(offsets, dtype=np.int64), np.asarray(zeros, dtype=np.int64),
+           np.asarray(ones, dtype=np.int64), np.asarray(writes, dtype=np.int64), paid_reads,
            res.allocations, res.flags, res.unapplied, res.write_offs)
     w.result = M.CashApplication()
     return out
@@ -145,9 +147,9 @@ def _commit(engine: Engine, part: tuple[Any, ...], lines: Sequence[Line], cand: 
             hits: dict[int, dict[int, int]], used_np: np.ndarray) -> int:
     """Commit one chunk in order: take each line's decision when its reads still hold, otherwise
     decide the line again here. Returns how many lines were decided again."""
-    a, b, offs, zeros, ones, writes, paid_reads, allocs, flags, unapplied, write_offs = part
+    a, b, offs, zeros_np, ones_np, writes_np, paid_reads, allocs, flags, unapplied, write_offs = part
     used, paid_by, res = engine._used, engine.paid_by, engine.result
-    zeros_np = np.asarray(zeros, dtype=np.int64) if len(zeros) else None
+    zeros, ones, writes = zeros_np.tolist(), ones_np.tolist(), writes_np.tolist()
     by_line: dict[int, list[tuple[int, Any, Any]]] = defaultdict(list)
     for k, i, default, v in paid_reads:
         by_line[k].append((i, default, v))
@@ -157,7 +159,7 @@ def _commit(engine: Engine, part: tuple[Any, ...], lines: Sequence[Line], cand: 
         z0, o0, w0, al0, f0, u0, wo0 = offl[k]
         z1, o1, w1, al1, f1, u1, wo1 = offl[k + 1]
         if z1 - z0 >= _BIG:
-            ok = not used_np[zeros_np[z0:z1]].any()  # type: ignore[index]
+            ok = not used_np[zeros_np[z0:z1]].any()
         else:
             ok = not any(used[j] for j in zeros[z0:z1])
         if ok and o1 > o0:

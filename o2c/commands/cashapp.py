@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
               help="Statement file or folder (camt.052/053/054, MT940, CFONB 120, BAI2); repeatable, also space-separated.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="allocations.csv to write: bank_ref,invoice_id,amount_applied,confidence,status")
-@click.option("--workers", default=2, show_default=True, help="Processes parsing statement files.")
+@click.option("--workers", default=2, show_default=True, help="Processes parsing statement files, then deciding lines (results are the same with 1).")
 @click.option("--auto-threshold", default=None, type=float, help="Confidence from which an allocation is auto-posted.")
 @click.option("--details", "details_dir", default=None, type=click.Path(file_okay=False),
               help="Also write allocations (with rule and explanation), unapplied, write-offs and flags here.")
