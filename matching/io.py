@@ -173,11 +173,14 @@ def apply_cash_files(
     config: MatchConfig | None = None,
     learned: Any = None,
     workers: int = 2,
+    decide_workers: int = 1,
 ) -> CashApplication:
     """Cash application from files: customers.csv, open_items.csv and statement files or folders.
 
-    Statement files are parsed by ``workers`` processes while this one indexes the ledger; the
-    line-by-line pass then speculates in ``workers`` processes (:mod:`matching.parallel`).
+    Statement files are parsed by ``workers`` processes while this one indexes the ledger. With
+    ``decide_workers`` > 1 the line-by-line pass speculates in that many forked processes
+    (:mod:`matching.parallel`): same results, faster, but the workers copy much of the parent's
+    memory (see ``bench/RESULTS.md``), so it is off by default.
     """
     cfg = config or MatchConfig()
     built: dict[str, Ledger] = {}
@@ -189,6 +192,6 @@ def apply_cash_files(
     parsed = list(load_lines([os.fspath(p) for p in statements], cfg, workers=workers, meanwhile=build))
     log.info("%d statement lines read and the ledger of %d open items indexed in %.1f s",
              len(parsed[0]), built["ledger"].n, time.perf_counter() - t0)
-    engine = Engine(built.pop("ledger"), cfg, workers=workers)
+    engine = Engine(built.pop("ledger"), cfg, workers=decide_workers)
     # hand the key arrays over without keeping a reference here: the engine frees them once looked up
     return engine.run_loaded(parsed)

@@ -7,8 +7,8 @@ those searches cross customers.
 
 So the pass is speculated, then checked:
 
-* worker processes (forked: they share the ledger, the lines and the key hits) decide chunks of
-  lines in booking order against the consumption state committed so far (a shared memory map)
+* worker processes (forked: they share the ledger; each chunk's lines and key hits are sent to
+  them) decide chunks of lines in booking order against the consumption state committed so far (a shared memory map)
   plus their own earlier decisions, and record every read of that state their decisions
   depended on: each item read as open, each item they saw consumed by their own earlier lines,
   each "paid by" looked up;
@@ -28,7 +28,7 @@ import gc
 import mmap
 import multiprocessing as mp
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,14 +111,22 @@ class _Speculator(Engine):
         return ~taken
 
 
-def _decide_chunk(bounds: tuple[int, int]) -> tuple[Any, ...]:
-    """In a worker: decide ``cand[a:b]``; the decisions, per-line offsets and recorded reads."""
-    a, b = bounds
+def _chunks(lines: Sequence[Line], cand: list[int], hits: dict[int, dict[int, int]],
+            chunk: int) -> Iterator[tuple[int, int, list[Line], list[dict[int, int]]]]:
+    """The tasks: each chunk's lines and key hits travel pickled, so that the workers do not touch
+    (and so copy, page by page, through reference counts) the parent's million line objects."""
+    for a in range(0, len(cand), chunk):
+        ks = cand[a : a + chunk]
+        yield a, a + len(ks), [lines[i] for i in ks], [hits.get(i, {}) for i in ks]
+
+
+def _decide_chunk(task: tuple[int, int, list[Line], list[dict[int, int]]]) -> tuple[Any, ...]:
+    """In a worker: decide one chunk of lines; the decisions, per-line offsets and recorded reads."""
+    a, b, chunk_lines, chunk_hits = task
     st = _STATE
     w: _Speculator | None = st.get("worker")
     if w is None:
         w = st["worker"] = _Speculator(st["engine"], st["shared"])
-    lines, cand, hits = st["lines"], st["cand"], st["hits"]
     r, res, paid = w.reads, w.result, w.paid_by
     zeros: list[int] = []
     ones: list[int] = []
@@ -127,11 +135,10 @@ def _decide_chunk(bounds: tuple[int, int]) -> tuple[Any, ...]:
     paid.log = []
     offsets = [(0, 0, 0, 0, 0, 0, 0)]
     paid_reads: list[tuple[int, int, Any, Any]] = []
-    for k in range(a, b):
-        i = cand[k]
-        w._apply(lines[i], hits.get(i, {}))
+    for k in range(b - a):
+        w._apply(chunk_lines[k], chunk_hits[k])
         if paid.log:
-            paid_reads.extend((k - a, *x) for x in paid.log)
+            paid_reads.extend((k, *x) for x in paid.log)
             paid.log = []
         offsets.append((len(zeros), len(ones), len(writes), len(res.allocations), len(res.flags),
                         len(res.unapplied), len(res.write_offs)))
@@ -196,15 +203,14 @@ def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
     shared.write(bytes(engine._used))
     engine._used = shared  # type: ignore[assignment]
     engine.consumed = used_np = np.frombuffer(shared, dtype=np.bool_, count=n)
-    _STATE.update(engine=engine, shared=shared, lines=lines, cand=cand, hits=hits)
+    _STATE.update(engine=engine, shared=shared)
     chunk = chunk or CHUNK
-    bounds = [(a, min(a + chunk, len(cand))) for a in range(0, len(cand), chunk)]
-    stats = {"lines": len(cand), "chunks": len(bounds), "redecided": 0}
+    stats = {"lines": len(cand), "chunks": -(-len(cand) // chunk), "redecided": 0}
     # the workers only read the parent's objects: keep the collector from writing to their pages
     gc.freeze()
     pool = mp.get_context("fork").Pool(workers)
     try:
-        for part in pool.imap(_decide_chunk, bounds):
+        for part in pool.imap(_decide_chunk, _chunks(lines, cand, hits, chunk)):
             stats["redecided"] += _commit(engine, part, lines, cand, hits, used_np)
         pool.close()
     finally:

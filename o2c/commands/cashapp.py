@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
               help="Statement file or folder (camt.052/053/054, MT940, CFONB 120, BAI2); repeatable, also space-separated.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="allocations.csv to write: bank_ref,invoice_id,amount_applied,confidence,status")
-@click.option("--workers", default=2, show_default=True, help="Processes parsing statement files, then deciding lines (results are the same with 1).")
+@click.option("--workers", default=2, show_default=True, help="Processes parsing statement files.")
+@click.option("--decide-workers", default=1, show_default=True,
+              help="Processes deciding lines in parallel (same results; uses much more memory, see docs).")
 @click.option("--auto-threshold", default=None, type=float, help="Confidence from which an allocation is auto-posted.")
 @click.option("--details", "details_dir", default=None, type=click.Path(file_okay=False),
               help="Also write allocations (with rule and explanation), unapplied, write-offs and flags here.")
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
               help="JSON of reviewer-taught aliases and IBANs (matching.learning.Learned.to_dict()).")
 @click.argument("more_statements", nargs=-1, type=click.Path(exists=True))
 def cash_apply(customers_path: str, open_items_path: str, statements: tuple[str, ...], out_path: str, workers: int,
-               auto_threshold: float | None, details_dir: str | None, learned_path: str | None,
+               decide_workers: int, auto_threshold: float | None, details_dir: str | None, learned_path: str | None,
                more_statements: tuple[str, ...]) -> None:
     """Match bank credits to open items and write the allocations."""
     from dataclasses import replace
@@ -47,7 +49,8 @@ def cash_apply(customers_path: str, open_items_path: str, statements: tuple[str,
 
         learned = Learned.from_dict(json.loads(Path(learned_path).read_text(encoding="utf-8")))
     result = apply_cash_files(customers_path, open_items_path, list(statements) + list(more_statements),
-                              config=cfg, learned=learned, workers=workers)
+                              config=cfg, learned=learned, workers=workers,
+                              decide_workers=decide_workers)
     write_allocations(result, out_path)
     if details_dir:
         d = Path(details_dir)
