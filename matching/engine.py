@@ -641,6 +641,7 @@ class Engine:
         self.cfg = config or ledger.config
         self.workers = workers  # > 1: the line-by-line pass speculates in forked processes (matching.parallel)
         self.parallel_stats: dict[str, int] | None = None  # lines, chunks, redecided (parallel pass only)
+        self._fast_done: list[int] = []  # lines the vectorised pass settled in the last run
         self._used = bytearray(ledger.n)  # scalar access from Python ...
         self.consumed = np.frombuffer(self._used, dtype=np.bool_)  # ... and the same bytes for numpy
         self.paid_by: dict[int, str] = {}
@@ -662,6 +663,7 @@ class Engine:
         precomputed by :func:`line_keys` + ``hash``; otherwise they are computed here."""
         cfg = self.cfg
         t0 = time.perf_counter()
+        self._fast_done = []
         self.result.lines_total += len(lines)
         cand = [i for i, ln in enumerate(lines) if is_candidate(ln, cfg)]
         self.result.credit_lines += len(cand)
@@ -699,7 +701,7 @@ class Engine:
         cand.sort(key=lambda i: (lines[i].booking_date, i not in hits, i))
         t1 = time.perf_counter()
         log.info("%d lines; references looked up and %d lines settled at once in %.1f s",
-                 len(lines), len(getattr(self, "_fast_done", ())), t1 - t0)
+                 len(lines), len(self._fast_done), t1 - t0)
         in_parallel = False
         if self.workers > 1 and len(cand) >= PARALLEL_MIN_LINES:
             from matching.parallel import decide_in_parallel
@@ -718,7 +720,7 @@ class Engine:
         adding up exactly to the amount, when no other line names those items (vectorised; the
         same decision :meth:`_quick` takes line by line). Returns the hits of the other lines."""
         L = self.L
-        self._fast_done: list[int] = []
+        self._fast_done = []
         # one row per (line, item), best (lowest) kind kept
         key = own * np.int64(L.n + 1) + item
         order = np.lexsort((kind, key))

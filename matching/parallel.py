@@ -221,5 +221,4 @@ def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
     engine._used = bytearray(shared[:n])
     engine.consumed = np.frombuffer(engine._used, dtype=np.bool_)
     engine.parallel_stats = stats
-    del used_np
     return True
