@@ -50,6 +50,7 @@ import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
+from edi.nogc import paused_gc
 from schemas.errors import InvalidChecksum, InvalidFormat
 from schemas.money import minor_units
 from schemas.statement import Balance, BankEntry, BankStatement
@@ -559,6 +560,7 @@ def _walk(records: Iterator[_Record], cur: _Cursor) -> Iterator[BankStatement]:
         raise _Bad("file trailer (99) missing: the file is truncated", last_line, "99")
 
 
+@paused_gc
 def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:
     """One statement per account (``03`` ... ``49``) of a BAI2 file, trailers checked."""
     return list(_statements(data, document_id))

@@ -47,6 +47,7 @@ import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 
+from edi.nogc import paused_gc
 from schemas.errors import InvalidFormat, RejectedDocument
 from schemas.statement import Balance, BankEntry, BankStatement
 
@@ -263,6 +264,7 @@ def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
         raise InvalidFormat(f"unreadable CFONB 120 file: {exc}", document_id=document_id) from None
 
 
+@paused_gc
 def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:
     """Every statement of a CFONB 120 file."""
     return list(_statements(data, document_id))

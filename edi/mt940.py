@@ -58,6 +58,7 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
+from edi.nogc import paused_gc
 from schemas.errors import InvalidFormat, RejectedDocument
 from schemas.statement import Balance, BankEntry, BankStatement
 
@@ -529,6 +530,7 @@ def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
         raise InvalidFormat(f"unreadable MT940 file: {exc}", document_id=document_id) from None
 
 
+@paused_gc
 def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:
     """Every statement of an MT940 / MT942 file (``format`` says which)."""
     return list(_statements(data, document_id))
