@@ -54,7 +54,7 @@ import pandas as pd
 from stdnum import iso11649
 
 from matching import model as M
-from matching.ledger_keys import HashBits, key_table, mix, tail_tables
+from matching.ledger_keys import HashBits, key_table, mix, mix_one, tail_tables
 from matching.names import NameIndex
 from matching.normalize import compact, fold, iban_compact, ledger_keys, text_grams, within_one_edit
 from schemas.statement import BankEntry
@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
 PARALLEL_MIN_LINES = 20_000  # below this the line-by-line pass is not worth forking for
+_SCALAR_LOOKUP = 48  # (customer, gram) pairs up to which a tail lookup goes one pair at a time
 _TYPO_SCAN = 24  # items of one amount compared one by one in a typo search; more go through an index
 
 
@@ -279,6 +280,8 @@ class Ledger:
         self._weak_k, self._weak_i = _table(mix(wh, self.item_cust[wi]), wi)
         self._suf_k, self._suf_i = _table(mix(sh, self.item_cust[si]), si)
         self._weak_bits, self._suf_bits = HashBits(self._weak_k), HashBits(self._suf_k)
+        # the same tables as memoryviews, for lookups of a few keys with Python ints
+        self._weak_view, self._suf_view = memoryview(self._weak_k), memoryview(self._suf_k)
         self._keys_cache: dict[int, set[str]] = {}
         self._near_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -296,8 +299,8 @@ class Ledger:
             return []
         return self._amt_item_list[lo : bisect_right(keys, k, lo)]
 
-    def _tail_lookup(self, keys: np.ndarray, items: np.ndarray, bits: HashBits, custs: Sequence[int],
-                     grams: Sequence[str]) -> list[tuple[int, int]]:
+    def _tail_lookup(self, keys: np.ndarray, items: np.ndarray, bits: HashBits, view: memoryview,
+                     custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
         """``(item, gram position)`` of every item of ``custs`` one of whose tail keys is a gram,
         customer by customer, gram by gram (the order a per-customer dictionary walk would give)."""
         # tail keys are digit strings: other grams cannot match
@@ -305,6 +308,8 @@ class Ledger:
         if not custs or not pos or not len(keys):
             return []
         ng = len(pos)
+        if ng * len(custs) <= _SCALAR_LOOKUP:
+            return self._tail_lookup_small(view, items, bits, custs, [(j, hash(grams[j])) for j in pos])
         gh = np.fromiter((hash(grams[j]) for j in pos), dtype=np.int64, count=ng)
         ca = np.fromiter(custs, dtype=np.int64, count=len(custs))
         q = mix(np.tile(gh, len(ca)), np.repeat(ca, ng))
@@ -323,15 +328,32 @@ class Ledger:
             out.extend((it, g) for it in items[a:b].tolist())
         return out
 
+    @staticmethod
+    def _tail_lookup_small(view: memoryview, items: np.ndarray, bits: HashBits, custs: Sequence[int],
+                           grams: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """:meth:`_tail_lookup` for a few (customer, gram) pairs, one at a time with Python ints (the
+        same pairs in the same order; numpy's fixed cost per call dominates at this size)."""
+        n = len(view)
+        out: list[tuple[int, int]] = []
+        for c in custs:
+            for j, h in grams:
+                k = mix_one(h, c)
+                if not bits.has(k):
+                    continue
+                lo = bisect_left(view, k)
+                if lo < n and view[lo] == k:
+                    out.extend((it, j) for it in items[lo : bisect_right(view, k, lo)].tolist())
+        return out
+
     def weak_lookup(self, custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
         """Items of ``custs`` whose sequence-only number (:func:`~matching.normalize.weak_keys`)
         is one of ``grams``: ``(item, gram position)`` pairs."""
-        return self._tail_lookup(self._weak_k, self._weak_i, self._weak_bits, custs, grams)
+        return self._tail_lookup(self._weak_k, self._weak_i, self._weak_bits, self._weak_view, custs, grams)
 
     def suffix_lookup(self, custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
         """Items of ``custs`` whose last digit group ends with one of ``grams`` (4 digits or more,
         :func:`~matching.ledger_keys.suffix_keys`): ``(item, gram position)`` pairs."""
-        return self._tail_lookup(self._suf_k, self._suf_i, self._suf_bits, custs, grams)
+        return self._tail_lookup(self._suf_k, self._suf_i, self._suf_bits, self._suf_view, custs, grams)
 
     def item_keys(self, i: int) -> set[str]:
         s = self._keys_cache.get(i)
@@ -730,15 +752,21 @@ class Engine:
         own, item, kind = own[first], item[first], kind[first]
         line_ccy = np.fromiter((L.ccy_codes.get(lines[o].currency, -1) for o in own.tolist()), dtype=np.int64, count=len(own))
         same_ccy = L.item_ccy[item] == line_ccy
-        strong = kind <= KIND_DIGITS
-        # lines with any weak or other-currency hit, or an item named by several lines: not here
+        # an item in another currency than the line's is never used for it (the line-by-line pass
+        # drops those hits too): only same-currency hits count below
+        so, si, sk = own[same_ccy], item[same_ccy], kind[same_ccy]
+        # lines with a weak hit, or an item that an earlier line (in the line-by-line order: booking
+        # date, then position) also names, or an item already consumed: not here. A later line
+        # naming the same item finds it consumed either way.
         bad_line = np.zeros(len(lines), dtype=bool)
-        bad_line[own[~(same_ccy & strong)]] = True
-        cnt_item = np.bincount(item, minlength=L.n)
-        bad_line[own[cnt_item[item] > 1]] = True
-        bad_line[own[self.consumed[item]]] = True
-        ok = ~bad_line[own]
-        o2, i2, k2 = own[ok], item[ok], kind[ok]
+        bad_line[so[sk > KIND_DIGITS]] = True
+        rank = self._order_rank(lines)
+        first_namer = np.full(L.n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_namer, si, rank[so])
+        bad_line[so[rank[so] > first_namer[si]]] = True
+        bad_line[so[self.consumed[si]]] = True
+        ok = ~bad_line[so]
+        o2, i2, k2 = so[ok], si[ok], sk[ok]
         if len(o2) == 0:
             return own, item, kind
         starts = np.r_[0, np.nonzero(o2[1:] != o2[:-1])[0] + 1]
@@ -779,6 +807,16 @@ class Engine:
         self._fast_done = sorted(good_lines)
         rest = ~np.isin(own, lids[good])
         return own[rest], item[rest], kind[rest]
+
+    @staticmethod
+    def _order_rank(lines: Sequence[Line]) -> np.ndarray:
+        """Rank of every line in the line-by-line order among lines with references (booking date,
+        then position)."""
+        dates = np.array([ln.booking_date for ln in lines]) if len(lines) else np.empty(0, dtype="U10")
+        order = np.argsort(dates, kind="stable")
+        rank = np.empty(len(lines), dtype=np.int64)
+        rank[order] = np.arange(len(lines), dtype=np.int64)
+        return rank
 
     # -- one line -------------------------------------------------------------------------
     def _apply(self, ln: Line, hits: dict[int, int]) -> None:

@@ -150,6 +150,16 @@ _LAST_DIGITS = re.compile(r"([0-9]+)[^0-9]*$")
 MIX = np.int64(0x5BD1E995)
 
 
+_U64, _I64_MIN = 1 << 64, 1 << 63
+_MIX_INT = int(MIX)
+
+
+def mix_one(key_hash: int, cust: int) -> int:
+    """:func:`mix` of one pair, with Python ints (wrapped to a signed 64-bit value the same way)."""
+    x = (key_hash * _MIX_INT + cust) % _U64
+    return x - _U64 if x >= _I64_MIN else x
+
+
 def mix(key_hashes: np.ndarray, custs: np.ndarray) -> np.ndarray:
     """Table keys of (key hash, customer) pairs; int64 arithmetic wraps, the same on both sides."""
     with np.errstate(over="ignore"):
@@ -172,6 +182,16 @@ class HashBits:
         self.words = np.zeros(1 << (self.bits - 6), dtype=np.uint64)
         pos = keys.view(np.uint64) & self.mask
         np.bitwise_or.at(self.words, (pos >> np.uint64(6)).astype(np.int64), np.uint64(1) << (pos & np.uint64(63)))
+        self._mask_int = (1 << self.bits) - 1
+        self._view: memoryview | None = None
+
+    def has(self, key: int) -> bool:
+        """``contains`` for one Python int (a signed 64-bit value), without numpy's per-call cost."""
+        view = self._view
+        if view is None:  # bytes of the bit words, little-endian: bit p is bit p % 8 of byte p // 8
+            view = self._view = memoryview(self.words).cast("B")
+        p = key & self._mask_int
+        return bool((view[p >> 3] >> (p & 7)) & 1)
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         pos = keys.view(np.uint64) & self.mask
