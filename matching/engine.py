@@ -739,7 +739,7 @@ class Engine:
     def _fast(self, lines: Sequence[Line], own: np.ndarray, item: np.ndarray, kind: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Settle, all at once, the lines whose strong references name open items of one customer
-        adding up exactly to the amount, when no other line names those items (vectorised; the
+        adding up exactly to the amount, when no earlier line names those items (vectorised; the
         same decision :meth:`_quick` takes line by line). Returns the hits of the other lines."""
         L = self.L
         self._fast_done = []
