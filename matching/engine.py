@@ -54,6 +54,7 @@ import pandas as pd
 from stdnum import iso11649
 
 from matching import model as M
+from matching.columns import StrColumn, int_column, trim_heap
 from matching.ledger_keys import HashBits, key_table, mix, mix_one, tail_tables
 from matching.names import NameIndex
 from matching.normalize import compact, fold, iban_compact, ledger_keys, text_grams, within_one_edit
@@ -208,8 +209,8 @@ class Ledger:
         # open items
         oi = open_items
         self.n = n = len(oi)
-        self.item_ids: list[str] = oi["invoice_id"].astype(str).tolist()
-        self.numbers: list[str] = oi["invoice_number"].fillna("").astype(str).tolist()
+        item_ids: list[str] = oi["invoice_id"].astype(str).tolist()
+        numbers: list[str] = oi["invoice_number"].fillna("").astype(str).tolist()
         # per-value work on the distinct values only (categorical columns stay cheap)
         self.item_cust = _by_value(oi["customer_id"], lambda c: self.cust_pos.get(c, -1), np.int64)
         self.is_cn = (_by_value(oi["document_type"], lambda t: t.lower() != "invoice", bool)
@@ -231,7 +232,7 @@ class Ledger:
         rfs = oi["creditor_reference"].fillna("").astype(str).tolist() if "creditor_reference" in oi else [""] * n
 
         # text keys -> items, as a sorted table of 64-bit hashes (vectorised, see matching.ledger_keys)
-        kh, ki, kk = key_table(self.numbers, np.asarray(years, dtype=np.int64))
+        kh, ki, kk = key_table(numbers, np.asarray(years, dtype=np.int64))
         rf_s = pd.Series(rfs, dtype=object)
         has_rf = (rf_s != "").to_numpy()
         rf_items = np.nonzero(has_rf)[0]
@@ -243,7 +244,7 @@ class Ledger:
         shapes: set[tuple[str, int]] = set()
         digit_lens: set[int] = set()
         step = max(1, n // 50_000)
-        for num in self.numbers[::step]:
+        for num in numbers[::step]:
             m = _SHAPE.match(compact(num))
             if m and m.group(1):
                 shapes.add((m.group(1), len(m.group(2))))
@@ -258,9 +259,12 @@ class Ledger:
         self.digit_lens = digit_lens
         self._years = np.asarray(years, dtype=np.int32)
 
-        # list mirrors for fast scalar access in the per-line code
-        self.cust_l: list[int] = self.item_cust.tolist()
-        self.open_l: list[int] = self.open_c.tolist()
+        # mirrors for fast scalar access in the per-line code. Integer columns are memoryviews of
+        # the arrays and strings one buffer (matching.columns): no per-item objects, so less memory,
+        # and forked workers reading them copy none of the parent's pages. Booleans and currency
+        # codes stay lists: their values are the interpreter's shared singletons.
+        self.cust_l: Sequence[int] = int_column(self.item_cust)
+        self.open_l: Sequence[int] = int_column(self.open_c)
         self.cn_l: list[bool] = self.is_cn.tolist()
         self.ccy_l: list[int] = self.item_ccy.tolist()
         # items per customer
@@ -272,17 +276,20 @@ class Ledger:
         # items per (currency, amount)
         ak = self.open_c * 16 + self.item_ccy
         order = np.argsort(ak, kind="stable")
-        self._amt_list = ak[order].tolist()
-        self._amt_item_list = order.tolist()
+        self._amt_list = int_column(ak[order])
+        self._amt_item_list = int_column(order)
         # sequence-only keys and digit tails of every number, keyed by (key, customer): one sorted
         # table each, built once with numpy (matching.ledger_keys.tail_tables)
-        (wh, wi), (sh, si) = tail_tables(self.numbers)
+        (wh, wi), (sh, si) = tail_tables(numbers)
+        self.item_ids: Sequence[str] = StrColumn(item_ids)
+        self.numbers: Sequence[str] = StrColumn(numbers)
+        del item_ids, numbers
         self._weak_k, self._weak_i = _table(mix(wh, self.item_cust[wi]), wi)
         self._suf_k, self._suf_i = _table(mix(sh, self.item_cust[si]), si)
         self._weak_bits, self._suf_bits = HashBits(self._weak_k), HashBits(self._suf_k)
         # the same tables as memoryviews, for lookups of a few keys with Python ints
         self._weak_view, self._suf_view = memoryview(self._weak_k), memoryview(self._suf_k)
-        self._keys_cache: dict[int, set[str]] = {}
+        self._keys_cache: dict[int, tuple[str, ...]] = {}
         self._near_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- lookups ----------------------------------------------------------------------------
@@ -297,7 +304,7 @@ class Ledger:
         lo = bisect_left(keys, k)
         if lo == len(keys) or keys[lo] != k:
             return []
-        return self._amt_item_list[lo : bisect_right(keys, k, lo)]
+        return self._amt_item_list[lo : bisect_right(keys, k, lo)].tolist()  # type: ignore[attr-defined]
 
     def _tail_lookup(self, keys: np.ndarray, items: np.ndarray, bits: HashBits, view: memoryview,
                      custs: Sequence[int], grams: Sequence[str]) -> list[tuple[int, int]]:
@@ -355,13 +362,14 @@ class Ledger:
         :func:`~matching.ledger_keys.suffix_keys`): ``(item, gram position)`` pairs."""
         return self._tail_lookup(self._suf_k, self._suf_i, self._suf_bits, self._suf_view, custs, grams)
 
-    def item_keys(self, i: int) -> set[str]:
+    def item_keys(self, i: int) -> tuple[str, ...]:
+        """The typo-comparable keys of item ``i`` (cached; a tuple: a third of a set's memory)."""
         s = self._keys_cache.get(i)
         if s is None:
             if len(self._keys_cache) >= 500_000:
                 self._keys_cache.clear()
             strong, digits = ledger_keys(self.numbers[i], int(self._years[i]) or None)
-            s = set(strong) | {d for d in digits if len(d) >= 5}
+            s = tuple(sorted(set(strong) | {d for d in digits if len(d) >= 5}))
             self._keys_cache[i] = s
         return s
 
@@ -721,6 +729,7 @@ class Engine:
                     d[it] = kd
         # strongest evidence first: lines quoting open items settle them before amount-only guesses
         cand.sort(key=lambda i: (lines[i].booking_date, i not in hits, i))
+        trim_heap()  # the key arrays and the pass's temporaries are gone (and workers may be forked)
         t1 = time.perf_counter()
         log.info("%d lines; references looked up and %d lines settled at once in %.1f s",
                  len(lines), len(self._fast_done), t1 - t0)

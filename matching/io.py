@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matching.columns import trim_heap
 from matching.engine import Engine, Ledger, Line, is_candidate, line_from_entry, line_keys
 from matching.model import CashApplication, MatchConfig
 
@@ -187,6 +188,7 @@ def apply_cash_files(
 
     def build() -> None:
         built["ledger"] = Ledger(read_customers(customers), read_open_items(open_items), learned=learned, config=cfg)
+        trim_heap()  # the DataFrames and the index's temporaries are gone: return their pages
 
     t0 = time.perf_counter()
     parsed = list(load_lines([os.fspath(p) for p in statements], cfg, workers=workers, meanwhile=build))

@@ -1,0 +1,64 @@
+"""The ledger's compact columns read back exactly what was stored."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching.columns import StrColumn, int_column, trim_heap
+from matching.engine import Ledger
+
+
+def test_str_column_round_trips_unicode_empty_and_negative_indexes() -> None:
+    values = ["FA-2025-0001", "", "Überweisung Nr. 7", "発票-12", "x" * 300]
+    col = StrColumn(values)
+    assert len(col) == 5
+    assert [col[i] for i in range(5)] == values
+    assert list(col) == values
+    assert col[-1] == "x" * 300 and col[-5] == "FA-2025-0001"
+    assert col[1:4] == values[1:4] and col[::-2] == values[::-2]
+    with pytest.raises(IndexError):
+        col[5]
+    with pytest.raises(IndexError):
+        col[-6]
+    assert list(StrColumn([])) == [] and len(StrColumn([])) == 0
+
+
+def test_int_column_indexes_and_bisects_like_the_list() -> None:
+    rng = np.random.default_rng(3)
+    arr = np.sort(rng.integers(-(2**40), 2**40, 5_000))
+    col, ref = int_column(arr), arr.tolist()
+    assert [col[i] for i in range(0, 5_000, 37)] == ref[::37]
+    assert all(type(col[i]) is int for i in (0, 1, 4_999))
+    for q in rng.integers(-(2**40), 2**40, 200).tolist() + ref[:50]:
+        assert bisect_left(col, q) == bisect_left(ref, q)
+        assert bisect_right(col, q) == bisect_right(ref, q)
+    assert col[10:20].tolist() == ref[10:20]  # type: ignore[attr-defined]
+
+
+def test_trim_heap_is_harmless() -> None:
+    big = [str(i) * 3 for i in range(200_000)]
+    del big
+    assert trim_heap() in (True, False)
+
+
+def test_ledger_reads_numbers_ids_customers_and_amounts_from_compact_columns() -> None:
+    customers = pd.DataFrame({"customer_id": ["C1", "C2"], "name": ["Alpha SA", "Béta GmbH"], "country": ["FR", "DE"],
+                              "vat_id": ["", ""], "ibans": ["", ""], "aliases": ["", ""]})
+    items = pd.DataFrame({
+        "invoice_id": ["i-1", "i-2", "i-3"], "customer_id": ["C2", "C1", "C9"],
+        "document_type": ["invoice", "credit_note", "invoice"], "invoice_number": ["FA-0001", "AV-0002", "Rechnung-ä3"],
+        "issue_date": ["2025-01-02", "2025-01-03", "2025-01-04"], "due_date": ["2025-02-02", "2025-02-03", "2025-02-04"],
+        "currency": ["EUR", "EUR", "USD"], "amount_total": ["100.00", "-20.50", "7.00"],
+        "amount_open": ["100.00", "-20.50", "7.00"], "creditor_reference": ["", "", ""]})
+    L = Ledger(customers, items)
+    assert list(L.item_ids) == ["i-1", "i-2", "i-3"]
+    assert [L.numbers[i] for i in range(3)] == ["FA-0001", "AV-0002", "Rechnung-ä3"]
+    assert [L.cust_l[i] for i in range(3)] == [1, 0, -1]
+    assert [L.open_l[i] for i in range(3)] == [10_000, -2_050, 700]
+    assert L.items_with_amount(10_000, L.ccy_codes["EUR"]) == [0]
+    assert L.items_with_amount(700, L.ccy_codes["USD"]) == [2] and L.items_with_amount(700, L.ccy_codes["EUR"]) == []
+    assert "FA0001" in L.item_keys(0)
