@@ -409,8 +409,7 @@ class Ledger:
         # most text grams are words, not numbers: one bit read rules them out before the search
         keep = np.nonzero(self.key_bits.contains(hashes))[0]
         hashes, owners = hashes[keep], owners[keep]
-        lo = np.searchsorted(self.key_h, hashes, "left")
-        hi = np.searchsorted(self.key_h, hashes, "right")
+        lo, hi = _search_sorted_queries(self.key_h, hashes)
         cnt = hi - lo
         sel = np.nonzero(cnt)[0]
         if len(sel) == 0:
@@ -443,6 +442,20 @@ class Ledger:
             if nm:
                 found.update(self.name_customers(nm))
         return found, ("name" if found else "")
+
+
+def _search_sorted_queries(table: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``searchsorted(table, q, 'left')`` and ``'right'``, in the order of ``q``, searched in
+    ascending order of ``q``: numpy's binary search then walks the table forward and stays in
+    cache (millions of random queries into a table of millions: about ten times faster, with
+    the sort)."""
+    order = np.argsort(q, kind="stable")
+    qs = q[order]
+    lo = np.empty(len(q), dtype=np.intp)
+    hi = np.empty(len(q), dtype=np.intp)
+    lo[order] = np.searchsorted(table, qs, "left")
+    hi[order] = np.searchsorted(table, qs, "right")
+    return lo, hi
 
 
 def _table(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -133,3 +133,18 @@ def test_same_allocations_with_and_without_the_vectorised_pass():
     eng = Engine(led)
     eng.run([line_from_entry(e) for e in entries])
     assert 1 not in eng._fast_done  # L1 comes after L0, which names the same invoice
+
+
+def test_sorted_query_search_gives_numpys_bounds_in_query_order() -> None:
+    from matching.engine import _search_sorted_queries
+
+    rng = np.random.default_rng(11)
+    table = np.sort(np.concatenate([rng.integers(-(2**62), 2**62, 5_000), np.repeat(rng.integers(0, 50, 40), 3)]))
+    q = np.concatenate([rng.choice(table, 3_000), rng.integers(-(2**62), 2**62, 3_000), rng.integers(0, 50, 500)])
+    rng.shuffle(q)
+    lo, hi = _search_sorted_queries(table, q)
+    assert np.array_equal(lo, np.searchsorted(table, q, "left"))
+    assert np.array_equal(hi, np.searchsorted(table, q, "right"))
+    assert (hi - lo).max() >= 3  # repeated keys were among the queries
+    e_lo, e_hi = _search_sorted_queries(table, np.empty(0, dtype=np.int64))
+    assert len(e_lo) == len(e_hi) == 0
