@@ -180,8 +180,9 @@ def apply_cash_files(
 
     Statement files are parsed by ``workers`` processes while this one indexes the ledger. With
     ``decide_workers`` > 1 the line-by-line pass speculates in that many forked processes
-    (:mod:`matching.parallel`): same results, faster, but the workers copy much of the parent's
-    memory (see ``bench/RESULTS.md``), so it is off by default.
+    (:mod:`matching.parallel`): same results, but the speculation costs about twice the CPU time,
+    so it only pays with more cores than workers, and each worker copies part of the parent's
+    memory (see ``docs/cash-application.md``); it is off by default.
     """
     cfg = config or MatchConfig()
     built: dict[str, Ledger] = {}
