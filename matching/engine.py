@@ -1056,7 +1056,8 @@ class Engine:
                     extra = [pool[j] for j in sols[0]]
                     items = chosen + extra
                     conf = min(evid, 0.95) - 0.02
-                    if len(extra) > 2 or chance_hits(vals, rest, max(1, cfg.max_subset_items - len(chosen))) >= cfg.max_chance_quoted:
+                    if (len(extra) > cfg.max_unquoted_auto
+                            or chance_hits(vals, rest, max(1, cfg.max_subset_items - len(chosen))) >= cfg.max_chance_quoted):
                         conf -= 0.15  # many unquoted items found by amount alone: a person checks
                     self._allocate(ln, items, [L.open_l[i] for i in items], conf,
                                    rule + "+amount", "the quoted items plus other open items of the customer add up exactly", payers)

@@ -35,9 +35,10 @@ class MatchConfig:
     overpay_max_pct: Decimal = Decimal("0.12")  # beyond this an "overpayment" is not auto-posted
     max_subset_items: int = 8  # largest number of open items one payment is searched over
     subset_pool: int = 24  # at most this many of a customer's open items enter the subset search
-    subset_budget: int = 4_000
+    subset_budget: int = 4_000  # search nodes per payment before giving up (then: no match)
     max_chance: float = 0.1  # a combination found by amount alone is auto only when coincidences are this unlikely
-    max_chance_quoted: float = 0.15  # same, for the items completing a payment that quotes some of them  # search nodes per payment before giving up (then: no match)
+    max_chance_quoted: float = 0.15  # same, for the items completing a payment that quotes some of them
+    max_unquoted_auto: int = 3  # ... and only when at most this many unquoted items complete it
     min_weak_key_len: int = 3  # shortest sequence-only key trusted together with the payer identity
     min_typo_len: int = 5  # shortest number considered for a one-edit typo
     name_min_score: float = 0.72  # payer-name similarity needed to identify a customer

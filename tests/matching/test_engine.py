@@ -218,3 +218,38 @@ def test_engine_runs_in_booking_order_across_calls(customers, open_items):
     eng.run([line_from_entry(entry("B2", "850.50", iban=DUMONT, text=["FA2026-00102"]))])
     eng.run([line_from_entry(entry("B8", "850.50", day=6, iban=DUMONT, text=["FA2026-00102"]))])
     assert [f.kind for f in eng.result.flags] == ["duplicate_payment"]
+
+
+def _completion_ledger() -> tuple[pd.DataFrame, pd.DataFrame]:
+    cust = pd.DataFrame({"customer_id": ["C1", "C2"], "name": ["Quincaillerie Arnaud SA", "Zephyr Tools GmbH"],
+                         "country": ["FR", "DE"], "vat_id": ["", ""], "ibans": [DUMONT, MULLER], "aliases": ["", ""]})
+    rows = [("Q", "C1", "FA-2026-0001", "100.00"), ("U1", "C1", "FA-2026-0002", "111.11"),
+            ("U2", "C1", "FA-2026-0003", "222.37"), ("U3", "C1", "FA-2026-0004", "333.59"),
+            ("U4", "C1", "FA-2026-0005", "444.83"), ("X1", "C2", "FA-2026-0006", "111.11")]
+    items = pd.DataFrame({
+        "invoice_id": [r[0] for r in rows], "customer_id": [r[1] for r in rows], "document_type": ["invoice"] * len(rows),
+        "invoice_number": [r[2] for r in rows], "issue_date": ["2026-01-10"] * len(rows), "due_date": ["2026-02-09"] * len(rows),
+        "currency": ["EUR"] * len(rows), "amount_total": [r[3] for r in rows], "amount_open": [r[3] for r in rows],
+        "creditor_reference": [""] * len(rows)})
+    return cust, items
+
+
+def test_quoted_item_completed_by_up_to_three_unquoted_items_is_auto():
+    cust, items = _completion_ledger()
+    # 767.07 = FA-2026-0001 (quoted) + 111.11 + 222.37 + 333.59 of the same customer, found by amount
+    r = run(cust, items, entry("B1", "767.07", iban=DUMONT, text=["FACTURE FA-2026-0001 ET AUTRES"]))
+    assert allocs(r, "B1") == [("Q", Decimal("100.00"), AUTO), ("U1", Decimal("111.11"), AUTO),
+                               ("U2", Decimal("222.37"), AUTO), ("U3", Decimal("333.59"), AUTO)]
+    assert {a.rule for a in r.allocations} == {"reference+amount"}
+
+
+def test_more_unquoted_items_than_allowed_wait_for_a_person():
+    cust, items = _completion_ledger()
+    # 1,211.90 needs four unquoted items: a suggestion by default, auto when the limit allows four
+    line = entry("B2", "1211.90", iban=DUMONT, text=["FACTURE FA-2026-0001 ET AUTRES"])
+    expected = [("Q", Decimal("100.00")), ("U1", Decimal("111.11")), ("U2", Decimal("222.37")),
+                ("U3", Decimal("333.59")), ("U4", Decimal("444.83"))]
+    r = run(cust, items, line)
+    assert allocs(r, "B2") == [(i, a, SUGGESTED) for i, a in expected]
+    r = run(cust, items, line, config=MatchConfig(max_unquoted_auto=4))
+    assert allocs(r, "B2") == [(i, a, AUTO) for i, a in expected]
