@@ -61,7 +61,7 @@ from matching.normalize import compact, fold, iban_compact, ledger_keys, text_gr
 from schemas.statement import BankEntry
 
 KIND_RF, KIND_STRONG, KIND_DIGITS, KIND_WEAK_IBAN, KIND_WEAK = 0, 1, 2, 3, 4
-_EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN: 0.95, KIND_WEAK: 0.91}
+_EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN: 0.95, KIND_WEAK: 0.93}
 log = logging.getLogger(__name__)
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")

@@ -253,3 +253,14 @@ def test_more_unquoted_items_than_allowed_wait_for_a_person():
     assert allocs(r, "B2") == [(i, a, SUGGESTED) for i, a in expected]
     r = run(cust, items, line, config=MatchConfig(max_unquoted_auto=4))
     assert allocs(r, "B2") == [(i, a, AUTO) for i, a in expected]
+
+
+def test_sequence_number_of_a_payer_known_by_name_with_bank_charges_is_auto():
+    cust, items = _completion_ledger()
+    extra = items.iloc[[0]].assign(invoice_id="S1", invoice_number="FA-2026-004512", amount_total="512.40", amount_open="512.40")
+    items = pd.concat([items, extra], ignore_index=True)
+    # no IBAN: the payer is known by its name only; "4512" is the sequence of FA-2026-004512, 5.00 short
+    r = run(cust, items, entry("B3", "507.40", name="QUINCAILLERIE ARNAUD", text=["FACT 4512"]))
+    assert allocs(r, "B3") == [("S1", Decimal("507.40"), AUTO)]
+    assert [(a.rule, a.confidence) for a in r.allocations] == [("short_number+bank_charges", 0.91)]
+    assert [(w.invoice_id, w.amount, w.reason) for w in r.write_offs] == [("S1", Decimal("5.00"), "bank_charges")]
