@@ -62,3 +62,19 @@ def test_ledger_reads_numbers_ids_customers_and_amounts_from_compact_columns() -
     assert L.items_with_amount(10_000, L.ccy_codes["EUR"]) == [0]
     assert L.items_with_amount(700, L.ccy_codes["USD"]) == [2] and L.items_with_amount(700, L.ccy_codes["EUR"]) == []
     assert "FA0001" in L.item_keys(0)
+
+
+def test_open_items_are_read_with_the_engines_columns_only(tmp_path) -> None:
+    from matching.io import read_open_items
+
+    p = tmp_path / "open_items.csv"
+    p.write_text("\ufeffinvoice_id,customer_id,document_type,invoice_number,issue_date,due_date,currency,"
+                 "amount_total,amount_open,creditor_reference,note\n"
+                 "OI1,C1,invoice,FA-0001,2026-01-02,2026-02-01,EUR,120.00,100.50,RF18539007547034,\"a, b\"\n"
+                 "OI2,C2,credit_note,AV-0002,2026-01-03,2026-02-02,EUR,-20.00,-20.00,,\n", encoding="utf-8")
+    df = read_open_items(p)
+    assert list(df.columns) == ["invoice_id", "customer_id", "document_type", "invoice_number", "issue_date",
+                                "due_date", "currency", "amount_open", "creditor_reference"]
+    assert df["amount_open"].tolist() == ["100.50", "-20.00"]
+    assert df["creditor_reference"].tolist() == ["RF18539007547034", ""]
+    assert df["customer_id"].astype(str).tolist() == ["C1", "C2"]
