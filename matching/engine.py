@@ -65,6 +65,7 @@ _EVIDENCE = {KIND_RF: 0.99, KIND_STRONG: 0.98, KIND_DIGITS: 0.96, KIND_WEAK_IBAN
 log = logging.getLogger(__name__)
 _RF_TEXT = re.compile(r"RF\d\d(?:\s?[A-Z0-9]){1,21}")
 _SHAPE = re.compile(r"^([A-Z]*)([0-9]+)$")
+_PLAIN_AMOUNT = re.compile(r"-?\d+\.\d\d")
 PARALLEL_MIN_LINES = 20_000  # below this the line-by-line pass is not worth forking for
 _SCALAR_LOOKUP = 48  # (customer, gram) pairs up to which a tail lookup goes one pair at a time
 _TYPO_SCAN = 24  # items of one amount compared one by one in a typo search; more go through an index
@@ -495,16 +496,15 @@ def _day(iso: str) -> int:
 
 def _cents_series(s: pd.Series) -> np.ndarray:
     """Decimal strings to int64 cents, exactly (no float): ``"-150.5"`` -> ``-15050``."""
-    t = s.astype(str).str.strip()
-    plain = t.str.fullmatch(r"-?\d+\.\d\d")
-    out = np.zeros(len(t), dtype=np.int64)
-    pm = plain.to_numpy(dtype=bool)
-    if pm.any():
-        out[pm] = t[pm].str.replace(".", "", regex=False).astype(np.int64).to_numpy()
-    for j in np.nonzero(~pm)[0]:
-        v = t.iloc[j]
-        out[j] = to_cents(v) if v else 0
-    return out
+    plain = _PLAIN_AMOUNT.fullmatch  # "1234.56": the digits are the cents (one int() per value)
+
+    def cents(v: Any) -> int:
+        t = str(v).strip()
+        if plain(t):
+            return int(t.replace(".", ""))
+        return to_cents(t) if t else 0
+
+    return np.fromiter(map(cents, s.tolist()), dtype=np.int64, count=len(s))
 
 
 # ---------------------------------------------------------------------------------------------

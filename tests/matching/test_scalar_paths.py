@@ -148,3 +148,12 @@ def test_sorted_query_search_gives_numpys_bounds_in_query_order() -> None:
     assert (hi - lo).max() >= 3  # repeated keys were among the queries
     e_lo, e_hi = _search_sorted_queries(table, np.empty(0, dtype=np.int64))
     assert len(e_lo) == len(e_hi) == 0
+
+
+def test_open_amounts_to_cents_exactly() -> None:
+    from matching.engine import _cents_series, to_cents
+
+    raw = ["1234.56", " -0.05 ", "100", "100.5", "-150.5", "0.00", "", "99999999999.99", "7.10", "-12"]
+    got = _cents_series(pd.Series(raw, dtype=object)).tolist()
+    assert got == [123456, -5, 10000, 10050, -15050, 0, 0, 9999999999999, 710, -1200]
+    assert got == [to_cents(v.strip()) if v.strip() else 0 for v in raw]
