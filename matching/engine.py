@@ -42,6 +42,7 @@ import datetime as dt
 import logging
 import math
 import re
+import sys
 import time
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -104,21 +105,33 @@ def _fmt(cents: int, ccy: str) -> str:
     return f"{sign}{c // 100:,}.{c % 100:02d} {ccy}"
 
 
+_ISO_DAYS: dict[dt.date, str] = {}
+
+
 def line_from_entry(e: BankEntry) -> Line:
-    """The :class:`Line` of a canonical bank entry."""
+    """The :class:`Line` of a canonical bank entry.
+
+    Values that repeat from line to line (currency, booking date, transaction code, payer name
+    and IBAN) are shared string objects: a million lines hold them once each, and the pickles
+    that carry lines from the parsing workers refer to them instead of repeating them."""
     docs = tuple(
         (d.number or "", d.type_code or "", to_cents(d.amount) if d.amount is not None else None)
         for d in e.referred_documents
     )
+    day = e.booking_date
+    iso = ""
+    if day:
+        iso = _ISO_DAYS.get(day) or _ISO_DAYS.setdefault(day, day.isoformat())
+    intern = sys.intern
     return Line(
         e.bank_ref or "",
         to_cents(e.amount),
-        e.currency or "",
-        e.booking_date.isoformat() if e.booking_date else "",
-        e.counterparty_name or "",
-        e.ultimate_party_name or "",
-        iban_compact(e.counterparty_iban),
-        e.bank_tx_code or "",
+        intern(e.currency or ""),
+        iso,
+        intern(e.counterparty_name or ""),
+        intern(e.ultimate_party_name or ""),
+        intern(iban_compact(e.counterparty_iban)),
+        intern(e.bank_tx_code or ""),
         tuple(e.remittance_lines),
         tuple(e.creditor_references),
         docs,

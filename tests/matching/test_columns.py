@@ -78,3 +78,22 @@ def test_open_items_are_read_with_the_engines_columns_only(tmp_path) -> None:
     assert df["amount_open"].tolist() == ["100.50", "-20.00"]
     assert df["creditor_reference"].tolist() == ["RF18539007547034", ""]
     assert df["customer_id"].astype(str).tolist() == ["C1", "C2"]
+
+
+def test_lines_share_their_repeated_values() -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from matching.engine import line_from_entry
+    from schemas.statement import BankEntry
+
+    def entry(ref: str) -> BankEntry:
+        return BankEntry(amount=Decimal("10.00"), currency="".join(["E", "UR"]), booking_date=dt.date(2026, 2, 3),
+                         bank_ref=ref, counterparty_name="".join(["ACME ", "SA"]), counterparty_iban="FR76 3000 6000",
+                         bank_tx_code="PMNT/RCDT/ESCT", remittance_lines=["FA-1"])
+
+    a, b = line_from_entry(entry("B1")), line_from_entry(entry("B2"))
+    assert (a.currency, a.booking_date, a.name, a.iban, a.tx_code) == ("EUR", "2026-02-03", "ACME SA", "FR7630006000",
+                                                                       "PMNT/RCDT/ESCT")
+    assert a.currency is b.currency and a.booking_date is b.booking_date and a.name is b.name and a.iban is b.iban
+    assert a.bank_ref == "B1" and b.bank_ref == "B2"
