@@ -108,6 +108,12 @@ def _fmt(cents: int, ccy: str) -> str:
 _ISO_DAYS: dict[dt.date, str] = {}
 
 
+def _shared(text: str) -> str:
+    """One object per distinct value (``sys.intern``; a ``str`` subclass, which cannot be
+    interned, is turned into a plain string first)."""
+    return sys.intern(text if type(text) is str else str.__str__(text))
+
+
 def line_from_entry(e: BankEntry) -> Line:
     """The :class:`Line` of a canonical bank entry.
 
@@ -122,16 +128,15 @@ def line_from_entry(e: BankEntry) -> Line:
     iso = ""
     if day:
         iso = _ISO_DAYS.get(day) or _ISO_DAYS.setdefault(day, day.isoformat())
-    intern = sys.intern
     return Line(
         e.bank_ref or "",
         to_cents(e.amount),
-        intern(e.currency or ""),
+        _shared(e.currency or ""),
         iso,
-        intern(e.counterparty_name or ""),
-        intern(e.ultimate_party_name or ""),
-        intern(iban_compact(e.counterparty_iban)),
-        intern(e.bank_tx_code or ""),
+        _shared(e.counterparty_name or ""),
+        _shared(e.ultimate_party_name or ""),
+        _shared(iban_compact(e.counterparty_iban)),
+        _shared(e.bank_tx_code or ""),
         tuple(e.remittance_lines),
         tuple(e.creditor_references),
         docs,
