@@ -190,6 +190,10 @@ def is_candidate(line: Line, config: M.MatchConfig) -> bool:
 class Ledger:
     """Customers and open items, indexed for matching. Build once per run."""
 
+    #: the open-item columns it reads (not ``amount_total``: an item is matched on what is still open)
+    OPEN_ITEM_COLUMNS = ("invoice_id", "customer_id", "document_type", "invoice_number", "issue_date", "due_date",
+                         "currency", "amount_open", "creditor_reference")
+
     def __init__(
         self,
         customers: pd.DataFrame,
