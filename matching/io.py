@@ -177,15 +177,16 @@ def apply_cash_files(
     config: MatchConfig | None = None,
     learned: Any = None,
     workers: int = 2,
-    decide_workers: int = 1,
+    decide_workers: int = 2,
 ) -> CashApplication:
     """Cash application from files: customers.csv, open_items.csv and statement files or folders.
 
     Statement files are parsed by ``workers`` processes while this one indexes the ledger. With
-    ``decide_workers`` > 1 the line-by-line pass speculates in that many forked processes
-    (:mod:`matching.parallel`): same results, but the speculation costs about twice the CPU time,
-    so it only pays with more cores than workers, and each worker copies part of the parent's
-    memory (see ``docs/cash-application.md``); it is off by default.
+    ``decide_workers`` > 1 (and from 20,000 lines left to decide one by one) the line-by-line
+    pass runs on that many cores: this process decides every N-th chunk of lines and
+    ``decide_workers - 1`` forked processes speculate the others (:mod:`matching.parallel`); same
+    results. Each worker copies part of the parent's memory (about 0.7 GB at 1M lines, see
+    ``docs/cash-application.md``).
     """
     cfg = config or MatchConfig()
     built: dict[str, Ledger] = {}

@@ -5,30 +5,35 @@ The pass is sequential by nature: a line consumes open items, and later lines re
 item for a duplicate). Splitting the lines by customer would not give the same answers, because
 those searches cross customers.
 
-So the pass is speculated, then checked:
+So the pass is split into chunks of lines (in booking order), and every ``workers``-th chunk is
+decided by this process while the others are speculated, then checked:
 
 * worker processes (forked: they share the ledger; each chunk's lines and key hits are sent to
-  them) decide chunks of lines in booking order against the consumption state committed so far (a shared memory map)
-  plus their own earlier decisions, and record every read of that state their decisions
-  depended on: each item read as open, each item they saw consumed by their own earlier lines,
-  each "paid by" looked up;
-* this process commits the chunks in order. A line whose reads all still hold against the true
-  state is taken as decided, with its allocations, flags and consumed items; any other line is
-  decided again here, against the true state.
+  them) decide their chunks against the consumption state so far (a shared memory map, which
+  this process updates as it decides and commits) plus their own earlier decisions, and record
+  every read of that state their decisions depended on: each item read as open, each item they
+  saw consumed by their own earlier lines, each "paid by" looked up;
+* this process decides its own chunks against the true state and commits the workers' chunks
+  in order. A speculated line whose reads all still hold against the true state is taken as
+  decided, with its allocations, flags and consumed items; any other line is decided again
+  here, against the true state.
 
 Every committed decision is therefore the one the sequential pass takes at that point: the
 outputs are identical, in the same order. The gain depends on how seldom a line reads an item
 that a line decided at the same time in another chunk consumed (a few per cent of lines at a
-million lines; those are decided twice).
+million lines; those are decided twice), and on the workers' extra cost per line (recording
+their reads, their own caches).
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import mmap
 import multiprocessing as mp
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+import time
+from collections import defaultdict, deque
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +41,12 @@ import numpy as np
 from matching import model as M
 from matching.engine import Engine, Line
 
-CHUNK = 1_000  # lines per task: small enough that few lines in flight overlap, large enough for IPC
+CHUNK = 1_000  # lines per chunk: small enough that few lines in flight overlap, large enough for IPC
+# Chunks per worker submitted beyond the one being decided or committed here: with one, a worker
+# that finished early waited for work and this process then waited for it (17 s of 99 at 1M
+# lines); with two, 9 s of 88; four gain nothing more (bench/RESULTS.md).
+LOOKAHEAD = 2
+log = logging.getLogger(__name__)
 _BIG = 32  # reads checked with numpy from this many on
 
 # what the forked workers inherit: set just before the fork, cleared after the pass
@@ -111,13 +121,18 @@ class _Speculator(Engine):
         return ~taken
 
 
-def _chunks(lines: Sequence[Line], cand: list[int], hits: dict[int, dict[int, int]],
-            chunk: int) -> Iterator[tuple[int, int, list[Line], list[dict[int, int]]]]:
-    """The tasks: each chunk's lines and key hits travel pickled, so that the workers do not touch
-    (and so copy, page by page, through reference counts) the parent's million line objects."""
-    for a in range(0, len(cand), chunk):
-        ks = cand[a : a + chunk]
-        yield a, a + len(ks), [lines[i] for i in ks], [hits.get(i, {}) for i in ks]
+def _task(lines: Sequence[Line], cand: list[int], hits: dict[int, dict[int, int]],
+          a: int, b: int) -> tuple[int, int, list[Line], list[dict[int, int]]]:
+    """Lines ``cand[a:b]`` as a task: their lines and key hits travel pickled, so that the workers do
+    not touch (and so copy, page by page, through reference counts) the parent's million line objects."""
+    ks = cand[a:b]
+    return a, b, [lines[i] for i in ks], [hits.get(i, {}) for i in ks]
+
+
+def _segments(n: int, workers: int, chunk: int) -> list[tuple[int, int, bool]]:
+    """``(start, end, here)``: ``n`` lines in chunks of ``chunk``, in order; every ``workers``-th is
+    decided here, the others are speculated by a worker."""
+    return [(a, min(n, a + chunk), k % workers == 0) for k, a in enumerate(range(0, n, chunk))]
 
 
 def _decide_chunk(task: tuple[int, int, list[Line], list[dict[int, int]]]) -> tuple[Any, ...]:
@@ -194,8 +209,15 @@ def _commit(engine: Engine, part: tuple[Any, ...], lines: Sequence[Line], cand: 
 
 def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
                        hits: dict[int, dict[int, int]], workers: int, chunk: int | None = None) -> bool:
-    """Decide ``cand`` (line positions in booking order) as ``engine``'s sequential pass would, with
-    ``workers`` forked speculating processes. False (nothing done) where ``fork`` is missing."""
+    """Decide ``cand`` (line positions in booking order) as ``engine``'s sequential pass would, on
+    ``workers`` cores: this process decides every ``workers``-th chunk itself, against the true
+    state, while ``workers - 1`` forked processes speculate the chunks in between; their chunks
+    are committed here, in order. False (nothing done) where ``fork`` is missing.
+
+    This process works too instead of only committing: on two cores one speculating worker and
+    this process share the lines, where two workers and a committing parent would compete for
+    the cores (three processes on two cores). Each worker runs a bounded number of chunks ahead
+    of the commits, so that what it reads is recent."""
     if workers < 2 or not cand or "fork" not in mp.get_all_start_methods():
         return False
     n = engine.L.n
@@ -205,13 +227,37 @@ def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
     engine.consumed = used_np = np.frombuffer(shared, dtype=np.bool_, count=n)
     _STATE.update(engine=engine, shared=shared)
     chunk = chunk or CHUNK
-    stats = {"lines": len(cand), "chunks": -(-len(cand) // chunk), "redecided": 0}
+    segs = _segments(len(cand), workers, chunk)
+    stats = {"lines": len(cand), "chunks": len(segs), "redecided": 0, "here": 0}
+    clock = {"deciding": 0.0, "waiting": 0.0, "committing": 0.0}
     # the workers only read the parent's objects: keep the collector from writing to their pages
     gc.freeze()
-    pool = mp.get_context("fork").Pool(workers)
+    pool = mp.get_context("fork").Pool(workers - 1)
+    pending: deque[tuple[int, Any]] = deque()
+    submitted = 0
+    ahead = LOOKAHEAD * workers
     try:
-        for part in pool.imap(_decide_chunk, _chunks(lines, cand, hits, chunk)):
-            stats["redecided"] += _commit(engine, part, lines, cand, hits, used_np)
+        for c, (a, b, here) in enumerate(segs):
+            # keep the workers fed, at most ``ahead`` chunks beyond the one decided or committed now
+            while submitted < len(segs) and submitted <= c + ahead:
+                sa, sb, sh = segs[submitted]
+                if not sh:
+                    pending.append((submitted, pool.apply_async(_decide_chunk, (_task(lines, cand, hits, sa, sb),))))
+                submitted += 1
+            t0 = time.perf_counter()
+            if here:
+                for i in cand[a:b]:
+                    engine._apply(lines[i], hits.get(i, {}))
+                stats["here"] += b - a
+                clock["deciding"] += time.perf_counter() - t0
+            else:
+                got, res = pending.popleft()
+                assert got == c
+                part = res.get()
+                t1 = time.perf_counter()
+                clock["waiting"] += t1 - t0
+                stats["redecided"] += _commit(engine, part, lines, cand, hits, used_np)
+                clock["committing"] += time.perf_counter() - t1
         pool.close()
     finally:
         pool.terminate()
@@ -221,4 +267,5 @@ def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
     engine._used = bytearray(shared[:n])
     engine.consumed = np.frombuffer(engine._used, dtype=np.bool_)
     engine.parallel_stats = stats
+    log.info("parallel pass: %s; seconds here: %s", stats, {k: round(v, 1) for k, v in clock.items()})
     return True

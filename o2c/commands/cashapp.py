@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="allocations.csv to write: bank_ref,invoice_id,amount_applied,confidence,status")
 @click.option("--workers", default=2, show_default=True, help="Processes parsing statement files.")
-@click.option("--decide-workers", default=1, show_default=True,
-              help="Processes deciding lines in parallel (same results; needs more cores than workers and about 0.7 GB more per worker at 1M lines, see docs).")
+@click.option("--decide-workers", default=2, show_default=True,
+              help="Cores deciding lines (this process and N-1 forked speculating workers; same results; about 0.7 GB more per worker at 1M lines; 1: one process; see docs).")
 @click.option("--auto-threshold", default=None, type=float, help="Confidence from which an allocation is auto-posted.")
 @click.option("--details", "details_dir", default=None, type=click.Path(file_okay=False),
               help="Also write allocations (with rule and explanation), unapplied, write-offs and flags here.")

@@ -4,7 +4,8 @@ The data is built so that lines depend on each other across chunks: invoices pai
 (duplicates), the same amount owed by many customers (typo and amount searches cross
 customers), payments by amount alone from known IBANs (they read the payer's whole pool) and
 multi-invoice payments. Chunks are tiny so that many lines are decided while their neighbours
-are still in flight; some speculations must then be refused and decided again.
+are still in flight (by the worker, or by the main process, which decides every other chunk
+itself); some speculations must then be refused and decided again.
 """
 
 from __future__ import annotations
@@ -91,8 +92,10 @@ def test_parallel_pass_equals_sequential(seed, monkeypatch):
     assert seq_engine.parallel_stats is None
     stats = par_engine.parallel_stats
     assert stats is not None and stats["chunks"] > 50
-    # the data must exercise both paths: speculations taken, and speculations refused
+    # the data must exercise every path: speculations taken, speculations refused, and the chunks
+    # this process decides itself (every second one with two workers)
     assert 0 < stats["redecided"] < stats["lines"]
+    assert stats["here"] == sum(min(7, stats["lines"] - a) for a in range(0, stats["lines"], 14))
     assert par.allocations == seq.allocations
     assert par.flags == seq.flags
     assert par.unapplied == seq.unapplied
@@ -103,6 +106,14 @@ def test_parallel_pass_equals_sequential(seed, monkeypatch):
     assert any(f.kind == "duplicate_payment" for f in seq.flags)
     assert seq.write_offs
     assert any(a.rule.startswith("amount") for a in seq.allocations)
+
+
+def test_segments_alternate_between_this_process_and_the_workers():
+    from matching.parallel import _segments
+
+    assert _segments(10, 2, 4) == [(0, 4, True), (4, 8, False), (8, 10, True)]
+    assert _segments(9, 3, 3) == [(0, 3, True), (3, 6, False), (6, 9, False)]
+    assert _segments(0, 2, 4) == []
 
 
 def test_sequential_when_one_worker_or_few_lines(monkeypatch):
