@@ -2,7 +2,7 @@
 """Cash-application benchmark: generate kit data, run ``o2c cash-apply`` and the kit baseline, score.
 
     python bench/bench_cashapp.py --kit /work/shared/bench --seeds 1 2 --sizes 20000 \\
-        [--profile PROFILE.json] [--data /tmp/cashapp-bench] [--baseline] [--workers 2]
+        [--profile PROFILE.json] [--data /tmp/cashapp-bench] [--baseline] [--workers 2] [--decide-workers N]
 
 For each (size, seed) it generates a data set with the kit's ``gen_cashapp.py`` (reused when it
 exists), runs the engine through the CLI in a fresh process, scores it with
@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("/tmp/cashapp-bench"))
     ap.add_argument("--baseline", action="store_true", help="also run the kit's baseline_exact.py")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--decide-workers", type=int, default=None, help="passed to o2c cash-apply (default: its own)")
     ap.add_argument("--keep-scenarios", action="store_true", help="keep per-scenario counts in the JSON")
     ap.add_argument("--variant", choices=["v2", "v3"], help="derive a test profile from the public one (written to DATA)")
     args = ap.parse_args(argv)
@@ -243,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             pred = data / "allocations.o2c.csv"
             m = measure(o2c + ["cash-apply", "--customers", str(data / "customers.csv"), "--open-items",
                                str(data / "open_items.csv"), "--statements", str(data), "--out", str(pred),
-                               "--workers", str(args.workers)], cwd=str(ROOT))
+                               "--workers", str(args.workers)]
+                          + (["--decide-workers", str(args.decide_workers)] if args.decide_workers else []),
+                          cwd=str(ROOT))
             sc = score(args.kit, data, pred)
             run = {"profile": pname, "seed": seed, "lines": size, "open_items": 2 * size, "customers": size // 20,
                    "generated_s": gen_s, "engine": {k: v for k, v in m.items() if k not in ("stdout", "stderr")},
