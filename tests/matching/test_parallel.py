@@ -108,6 +108,30 @@ def test_parallel_pass_equals_sequential(seed, monkeypatch):
     assert any(a.rule.startswith("amount") for a in seq.allocations)
 
 
+def test_pass_pauses_the_collector_and_makes_no_reference_cycles(monkeypatch):
+    import gc
+
+    customers, items, entries = _data(4, lines=400)
+    cfg = MatchConfig()
+    eng = Engine(Ledger(customers, items, config=cfg), cfg)
+    lines = [line_from_entry(e) for e in entries]
+    seen: list[bool] = []
+    apply = Engine._apply
+
+    def spy(self, ln, hits):
+        seen.append(gc.isenabled())
+        apply(self, ln, hits)
+
+    monkeypatch.setattr(Engine, "_apply", spy)
+    gc.collect()
+    result = eng.run(lines)
+    assert gc.isenabled()  # restored
+    assert seen and not any(seen)
+    # everything the pass dropped was freed by reference counting: nothing left for the collector
+    assert gc.collect() == 0
+    assert any(a.rule.startswith("amount_combination") for a in result.allocations)  # subset sums ran
+
+
 def test_segments_alternate_between_this_process_and_the_workers():
     from matching.parallel import _segments
 
