@@ -46,7 +46,7 @@ import sys
 import time
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -54,12 +54,12 @@ import numpy as np
 import pandas as pd
 from stdnum import iso11649
 
+from edi.nogc import paused_gc
 from matching import model as M
 from matching.columns import StrColumn, int_column, trim_heap
 from matching.ledger_keys import HashBits, key_table, mix, mix_one, tail_tables
 from matching.names import NameIndex
 from matching.normalize import compact, fold, iban_compact, ledger_keys, text_grams, within_one_edit
-from edi.nogc import paused_gc
 from schemas.statement import BankEntry
 
 KIND_RF, KIND_STRONG, KIND_DIGITS, KIND_WEAK_IBAN, KIND_WEAK = 0, 1, 2, 3, 4
@@ -640,7 +640,10 @@ def subset_sum(values: Sequence[int], target: int, max_k: int, budget: int) -> t
             for c in range(b + 1, len(neg)):
                 neg_sets.append((neg[a][0] + neg[b][0] + neg[c][0], [neg[a][1], neg[b][1], neg[c][1]]))
 
-    def dfs(start: int, rem: int, k: int, chosen: list[int], extra: list[int]) -> None:
+    # the search receives itself as ``go``: a closure calling itself by name would refer to itself
+    # through its own cell, a reference cycle keeping this call's lists alive until the cyclic
+    # collector runs (Engine.run pauses it); this way reference counting frees all on return
+    def dfs(go: Callable[..., None], start: int, rem: int, k: int, chosen: list[int], extra: list[int]) -> None:
         nonlocal nodes, complete
         if len(sols) >= 2 or not complete:
             return
@@ -661,7 +664,7 @@ def subset_sum(values: Sequence[int], target: int, max_k: int, budget: int) -> t
                 continue
             if k > 1:
                 chosen.append(pos[j][1])
-                dfs(j + 1, rem - v, k - 1, chosen, extra)
+                go(go, j + 1, rem - v, k - 1, chosen, extra)
                 chosen.pop()
                 if len(sols) >= 2 or not complete:
                     return
@@ -676,13 +679,9 @@ def subset_sum(values: Sequence[int], target: int, max_k: int, budget: int) -> t
             continue
         if t <= 0 or k <= 0:
             continue
-        dfs(0, t, k, [], nidx)
+        dfs(dfs, 0, t, k, [], nidx)
         if len(sols) >= 2 or not complete:
             break
-    # dfs refers to itself through its closure: a reference cycle that would keep this call's
-    # lists alive until the cyclic collector runs (Engine.run pauses it); emptying the cell
-    # breaks the cycle, so reference counting frees everything on return
-    del dfs
     uniq: list[list[int]] = []
     for s in sols:
         if s not in uniq:
