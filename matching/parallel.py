@@ -21,8 +21,9 @@ decided by this process while the others are speculated, then checked:
 Every committed decision is therefore the one the sequential pass takes at that point: the
 outputs are identical, in the same order. The gain depends on how seldom a line reads an item
 that a line decided at the same time in another chunk consumed (a few per cent of lines at a
-million lines; those are decided twice), and on the workers' extra cost per line (recording
-their reads, their own caches).
+million lines; those are decided twice), and on what a line costs when two processes share
+the work: each warms its own caches with its half of the lines, and two busy cores share the
+machine's caches (recording the reads costs nothing measurable; bench/RESULTS.md).
 """
 
 from __future__ import annotations
