@@ -733,7 +733,8 @@ class Engine:
         precomputed by :func:`line_keys` + ``hash``; otherwise they are computed here.
 
         The cyclic garbage collector is paused meanwhile: the pass makes no reference cycles
-        (``tests/matching/test_engine.py`` checks it), and at a million lines the collector's
+        (checked by ``test_pass_pauses_the_collector_and_makes_no_reference_cycles`` in
+        ``tests/matching/test_parallel.py``, and for :func:`subset_sum` in ``test_engine.py``), and at a million lines the collector's
         full passes over the lines, the ledger and the growing results took about 7 % of the run."""
         cfg = self.cfg
         t0 = time.perf_counter()
