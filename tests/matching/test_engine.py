@@ -280,3 +280,50 @@ def test_sequence_number_of_a_payer_known_by_name_with_bank_charges_is_auto():
     assert allocs(r, "B3") == [("S1", Decimal("507.40"), AUTO)]
     assert [(a.rule, a.confidence) for a in r.allocations] == [("short_number+bank_charges", 0.91)]
     assert [(w.invoice_id, w.amount, w.reason) for w in r.write_offs] == [("S1", Decimal("5.00"), "bank_charges")]
+
+
+def _brute_subsets(values: list[int], target: int, max_k: int) -> list[list[int]]:
+    from itertools import combinations
+
+    return [list(c) for k in range(1, max_k + 1) for c in combinations(range(len(values)), k)
+            if sum(values[j] for j in c) == target]
+
+
+@pytest.mark.parametrize("scale", [1, 10**12])  # 10**12 cents: past float64's exact range, the integer path
+def test_meet_in_the_middle_agrees_with_brute_force(scale: int) -> None:
+    import random
+
+    from matching.engine import subset_sum_mitm
+
+    rng = random.Random(11)
+    checked = unique = ambiguous = 0
+    for _ in range(120):
+        m = rng.randint(12, 16)
+        values = [rng.choice([1, 1, 1, -1]) * rng.randint(1, rng.choice([40, 5000])) * scale for _ in range(m)]
+        target = sum(rng.sample(values, rng.randint(1, 4)))
+        found = subset_sum_mitm(values, target, 4)
+        truth = _brute_subsets(values, target, 4)
+        assert len(found) == min(2, len(truth))
+        assert all(sorted(s) in truth for s in found)
+        if len(truth) == 1:
+            unique += 1
+            assert sorted(found[0]) == truth[0]
+        ambiguous += len(truth) > 2
+        checked += 1
+    assert checked == 120 and unique > 10 and ambiguous > 10  # both kinds of case were exercised
+
+
+def test_chance_hits_uses_the_population_mean_and_deviation() -> None:
+    import math
+
+    import numpy as np
+
+    from matching.engine import chance_hits
+
+    values = [123_456, 98_000, 250_075, 4_999, 77_777, 310_000, 42_424]
+    v = np.asarray(values, dtype=np.float64)
+    mu, sd = float(v.mean()), float(v.std()) + 1.0
+    expected = sum(math.comb(7, j) * math.exp(-0.5 * ((300_000 - j * mu) / (sd * math.sqrt(j) + 1.0)) ** 2)
+                   / ((sd * math.sqrt(j) + 1.0) * math.sqrt(2 * math.pi)) for j in range(1, 5))
+    assert chance_hits(values, 300_000, 4) == pytest.approx(expected, rel=1e-12)
+    assert chance_hits([], 5, 3) == 0.0
