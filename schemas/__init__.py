@@ -65,6 +65,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if f"schemas.{name}" in _MODULES:  # ``schemas.invoice`` after a bare ``import schemas``, as before
+        return importlib.import_module(f"schemas.{name}")
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'schemas' has no attribute {name!r}")

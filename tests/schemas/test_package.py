@@ -23,6 +23,13 @@ def test_the_lazy_table_names_exactly_the_public_names() -> None:
     assert sorted(schemas._WHERE) == sorted(schemas.__all__)
 
 
+def test_the_model_modules_are_attributes_of_the_package_as_before() -> None:
+    code = ("import schemas; print(schemas.invoice.Invoice.__name__, schemas.statement.BankEntry.__name__, "
+            "schemas.money.Money.__name__, schemas.party.Customer.__name__, schemas.errors.HubError.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["Invoice", "BankEntry", "Money", "Customer", "HubError"]
+
+
 def test_unknown_name_raises_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         schemas.Nope  # noqa: B018
