@@ -289,7 +289,7 @@ def _brute_subsets(values: list[int], target: int, max_k: int) -> list[list[int]
             if sum(values[j] for j in c) == target]
 
 
-@pytest.mark.parametrize("scale", [1, 10**12])  # 10**12 cents: past float64's exact range, the integer path
+@pytest.mark.parametrize("scale", [1, 10**12])  # cents, and amounts whose sums pass 2**53 (exact in int64 only)
 def test_meet_in_the_middle_agrees_with_brute_force(scale: int) -> None:
     import random
 
