@@ -103,3 +103,7 @@ class ValidationFailed(RejectedDocument):
         first = errors[0].term if errors else None
         super().__init__(msg, document_id=document_id, field=None, issues=issues)
         self.first_term = first
+
+
+class TooLarge(RejectedDocument):
+    """A file or payload is over the configured size limit for its kind (see :mod:`edi.limits`)."""
