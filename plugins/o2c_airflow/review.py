@@ -1,28 +1,160 @@
 """The finance review pages, served inside the Airflow UI (plugin FastAPI app under /o2c).
 
 Airflow does not put plugin apps behind its authentication, so every route here requires the
-Airflow user itself (``get_user``: the UI's session cookie or a bearer token).
+Airflow user itself (``get_user``: the UI's session cookie or a bearer token) and then a finance
+permission decided through Airflow's auth manager (:func:`has_permission`):
+
+- ``finance-viewer`` reads the page and the raw quarantined payloads;
+- ``finance-reviewer`` records cash decisions (with ``finance-viewer``: the answer is the page).
+
+How the permissions are decided and configured: docs/review-page.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+import logging
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                         autoescape=select_autoescape(["html"]))
 
 app = FastAPI(title="o2c-hub review", docs_url=None, redoc_url=None, openapi_url=None)
+
+FINANCE_VIEWER = "finance-viewer"
+FINANCE_REVIEWER = "finance-reviewer"
+# the environment variable narrowing each permission to Airflow roles / users (default "*": no narrowing)
+GRANT_VARS = {FINANCE_VIEWER: "O2C_REVIEW_VIEWERS", FINANCE_REVIEWER: "O2C_REVIEW_REVIEWERS"}
+# the DAG whose permissions the auth manager is asked about: reading it = finance-viewer,
+# editing it = finance-reviewer (decisions change what the cash-application DAG produced)
+DEFAULT_REVIEW_DAG = "cash_application"
+# stored payload types served under their own type (and file extension); any other goes out as octet-stream
+_PAYLOAD_TYPES = {"application/json": ("application/json", "json"),
+                  "application/xml": ("application/xml", "xml"),
+                  "text/xml": ("application/xml", "xml"),
+                  "text/plain": ("text/plain; charset=utf-8", "txt"),
+                  "text/csv": ("text/csv; charset=utf-8", "csv")}
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Refusals as one line of plain text (not FastAPI's JSON), keeping e.g. ``WWW-Authenticate``."""
+    return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+@app.exception_handler(RequestValidationError)
+async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+    """A malformed path or query (e.g. a non-numeric payload id): a plain 400, not the validator's dump."""
+    return PlainTextResponse("bad request: check the address", status_code=400)
+
+
+@app.exception_handler(Exception)
+async def _failure(request: Request, exc: Exception) -> Response:
+    """Anything unexpected: logged with its traceback on the api-server, a plain message to the user."""
+    log.exception("o2c review page: %s %s failed", request.method, request.url.path)
+    return PlainTextResponse("the review page failed; the api-server log has the details", status_code=500)
+
+
+def _grants(permission: str) -> list[tuple[str, str]]:
+    """The entries of the permission's variable (``O2C_REVIEW_VIEWERS`` / ``O2C_REVIEW_REVIEWERS``):
+    ``*`` (whoever the auth manager allows), ``role:NAME`` or ``user:NAME``, comma-separated.
+    Unset means ``*``; set but empty means nobody. A malformed entry is a configuration error,
+    never read as "everyone"."""
+    from schemas.errors import ConfigError
+
+    var = GRANT_VARS[permission]
+    raw = os.environ.get(var)
+    if raw is None:
+        return [("*", "")]
+    grants: list[tuple[str, str]] = []
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            grants.append(("*", ""))
+            continue
+        kind, sep, name = entry.partition(":")
+        kind, name = kind.strip().lower(), name.strip()
+        if not sep or kind not in ("role", "user") or not name:
+            raise ConfigError(f"{var}: entry {entry!r} is not '*', 'role:NAME' or 'user:NAME'")
+        grants.append((kind, name))
+    return grants
+
+
+def _roles(user: Any) -> set[str]:
+    """The user's Airflow role names, lower-cased: SimpleAuthManager users have one ``role``, FAB
+    users a list of ``roles``; an auth manager with neither (Keycloak) gives none."""
+    names: set[str] = set()
+    role = getattr(user, "role", None)
+    if isinstance(role, str) and role:
+        names.add(role)
+    for r in getattr(user, "roles", None) or ():
+        name = getattr(r, "name", r)
+        if isinstance(name, str) and name:
+            names.add(name)
+    return {n.lower() for n in names}
+
+
+def has_permission(user: Any, permission: str) -> bool:
+    """Whether the Airflow ``user`` holds ``permission`` (``finance-viewer`` / ``finance-reviewer``).
+
+    Airflow's auth manager decides first: finance-viewer needs read access (GET) to the DAG named
+    by ``O2C_REVIEW_DAG`` (default ``cash_application``), finance-reviewer edit access (PUT) to it;
+    SimpleAuthManager grants GET to every role and PUT from ``user`` up, FAB to the roles holding
+    ``can_read`` / ``can_edit`` on DAGs or on that DAG. The permission's role/user list can then
+    only narrow that answer, never widen it.
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    dag_id = os.environ.get("O2C_REVIEW_DAG", "").strip() or DEFAULT_REVIEW_DAG
+    method = "GET" if permission == FINANCE_VIEWER else "PUT"
+    if not get_auth_manager().is_authorized_dag(method=method, details=DagDetails(id=dag_id), user=user):
+        return False
+    grants = _grants(permission)
+    roles = _roles(user)
+    name = _name(user)
+    return any(kind == "*" or (kind == "role" and value.lower() in roles) or (kind == "user" and value == name)
+               for kind, value in grants)
+
+
+def requires(*permissions: str) -> Callable[..., Any]:
+    """A route dependency: the signed-in user, refused (403, plain message) without every permission."""
+
+    def dependency(user: Any = Depends(get_user)) -> Any:
+        from schemas.errors import ConfigError
+
+        for permission in permissions:
+            try:
+                allowed = has_permission(user, permission)
+            except ConfigError as exc:
+                log.error("o2c review page: %s", exc)
+                raise HTTPException(500, f"the review page's access settings are invalid: {exc}") from None
+            if not allowed:
+                raise HTTPException(403, f"{_name(user)} does not have the {permission} permission "
+                                         "of the o2c-hub review page")
+        return user
+
+    return dependency
+
+
+a_viewer = requires(FINANCE_VIEWER)
+a_reviewer = requires(FINANCE_VIEWER, FINANCE_REVIEWER)
 
 
 def _store() -> Any:
@@ -41,31 +173,55 @@ def form_token(user_name: str) -> str:
     return hmac.new(key, f"o2c-review-decide:{user_name}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
-def render_overview(data: dict[str, Any], user_name: str = "", *, message: str = "", error: str = "") -> str:
-    """The overview page's HTML (also used by the tests to look at the page)."""
+def render_overview(data: dict[str, Any], user_name: str = "", *, message: str = "", error: str = "",
+                    can_decide: bool = True) -> str:
+    """The overview page's HTML (also used by the tests to look at the page); the decision forms
+    only for a user who may decide (``can_decide``)."""
     return TEMPLATES.get_template("review.html").render(user=user_name, message=message, error=error,
-                                                         csrf=form_token(user_name), **data)
+                                                         csrf=form_token(user_name), can_decide=can_decide,
+                                                         **data)
 
 
 def _name(user: Any) -> str:
     return getattr(user, "username", "") or str(user)
 
 
+def _may_decide(user: Any) -> bool:
+    """Whether to show the decision forms (the decide route checks again on every post)."""
+    from schemas.errors import ConfigError
+
+    try:
+        return has_permission(user, FINANCE_REVIEWER)
+    except ConfigError:
+        return False
+
+
+def _bearer_only(request: Request) -> bool:
+    """Whether the request's credential is an explicit ``Authorization: Bearer`` token and no
+    session cookie came with it: an API client. ``get_user`` has already validated that token (it
+    prefers it over the cookie); another site cannot make a browser send such a header. Any other
+    scheme (``Basic ...``) leaves the cookie as the credential, so it does not count."""
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip()) and COOKIE_NAME_JWT_TOKEN not in request.cookies
+
+
 @app.get("/", response_class=HTMLResponse)
-def overview_page(done: str = "", user: Any = Depends(get_user)) -> str:
+def overview_page(done: str = "", user: Any = Depends(a_viewer)) -> str:
     from o2c.review import overview
 
-    return render_overview(overview(_store()), _name(user), message=done[:200])
+    return render_overview(overview(_store()), _name(user), message=done[:200], can_decide=_may_decide(user))
 
 
 @app.post("/decide")
-async def decide_form(request: Request, user: Any = Depends(get_user)) -> Response:
+async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Response:
     """A reviewer's decision from the page's forms (form-encoded: line, action, invoices, note).
 
-    The reviewer is the signed-in Airflow user. A browser authenticates with Airflow's session
-    cookie, which another site could make it send: such requests must come from this page
-    (``Origin`` or ``Referer`` of this host) and carry the page's form token (:func:`form_token`);
-    API clients send an explicit bearer token instead.
+    The reviewer is the signed-in Airflow user holding finance-reviewer. A browser authenticates
+    with Airflow's session cookie, which another site could make it send: unless the credential is
+    a bearer token alone (:func:`_bearer_only`, API clients), a post must come from this page
+    (``Origin`` or ``Referer`` of this host) and carry the page's form token (:func:`form_token`).
     """
     from o2c.cash_review import decide
     from o2c.einvoicing import load_config
@@ -78,7 +234,7 @@ async def decide_form(request: Request, user: Any = Depends(get_user)) -> Respon
     def field(name: str) -> str:
         return (form.get(name) or [""])[0].strip()
 
-    if "authorization" not in request.headers:  # the browser's session cookie: the page's own forms only
+    if not _bearer_only(request):  # the browser's session cookie: the page's own forms only
         origin = request.headers.get("origin") or request.headers.get("referer") or ""
         if not origin or urlsplit(origin).netloc != request.headers.get("host", ""):
             raise HTTPException(403, "decisions are accepted from the review page itself only")
@@ -100,16 +256,17 @@ async def decide_form(request: Request, user: Any = Depends(get_user)) -> Respon
 
 
 @app.get("/quarantine/{item_id}")
-def quarantine_payload(item_id: int, user: Any = Depends(get_user)) -> Response:
+def quarantine_payload(item_id: int, user: Any = Depends(a_viewer)) -> Response:
+    """The raw payload of one quarantined record, as the outside system sent it, to finance-viewers
+    only. Always a download (``attachment``) under its own type, never sniffed: it is outside data
+    and must not run as a page of this site; an unknown type goes out as octet-stream."""
     from o2c.review import quarantine_item
 
     item = quarantine_item(_store(), item_id)
     if item is None:
         raise HTTPException(404, f"no quarantined record {item_id}")
-    body = item.raw_payload
-    if item.content_type == "application/json":
-        body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
-    # served as text, never as HTML: payloads come from outside systems
-    return Response(body, media_type="text/plain; charset=utf-8",
-                    headers={"Content-Disposition": f'inline; filename="quarantine-{item_id}.txt"',
+    stored = (item.content_type or "").split(";")[0].strip().lower()
+    media_type, ext = _PAYLOAD_TYPES.get(stored, ("application/octet-stream", "bin"))
+    return Response(item.raw_payload, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="quarantine-{item_id}.{ext}"',
                              "X-Content-Type-Options": "nosniff"})

@@ -1,5 +1,6 @@
-"""The finance review pages: served by a real Airflow api-server behind Airflow's own login,
-and rendered in headless Chromium."""
+"""The finance review pages: served by a real Airflow api-server behind Airflow's own login and
+its auth manager's permissions (finance-viewer / finance-reviewer), and rendered in headless
+Chromium. One api-server serves the whole module (starting one is slow)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -81,34 +84,71 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _with_bank_line(store: Store, tmp_path: Path) -> str:
-    """One unknown payer's credit of the stored invoice's amount, ingested and left unapplied."""
+# one bank line per test that records a decision (E1, E2, E3), each paying its own invoice
+LINES = {"UI1": "FA2026-0001", "UI2": "FA2026-0002", "UI3": "FA2026-0003"}
+
+
+def _with_bank_lines(store: Store, tmp_path: Path) -> None:
+    """The invoices of ``LINES`` (the stored one and two more of the same amount) and an unknown
+    payer's credit for each, ingested and left unapplied."""
     import hashlib
 
     from o2c.bank_ingest import ingest_file
     from o2c.cash_application import run_cash_application
     from o2c.demo_bank import camt053
     from o2c.transport.sftp import StagedFile
+    from schemas import SourceRef
+    from tests.schemas.test_validation import make_invoice
 
-    inv = store.invoices()[0]
-    data = camt053([{"amount": inv.payable, "ref": "UI1", "name": "PAYEUR INCONNU", "text": ["VIREMENT"]}])
+    run = store.start_run(source="erp1", stream="invoices")
+    with store.session() as s:
+        for i, number in enumerate(list(LINES.values())[1:], start=43):
+            inv = make_invoice(number=number)
+            inv.source = SourceRef(system="erp1", id=str(i), updated_at=dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC))
+            store.upsert_invoice(s, inv, run_id=run.id)
+    store.finish_run(run, status="success")
+    assert sorted(i.number for i in store.invoices()) == sorted(LINES.values())
+    payable = store.invoices()[0].payable
+    data = camt053([{"amount": payable, "ref": ref, "name": "PAYEUR INCONNU", "text": ["VIREMENT"]} for ref in LINES])
     path = tmp_path / "camt.xml"
     path.write_bytes(data)
     staged = StagedFile(local_path=str(path), remote_path="/in/camt.xml", name="camt.xml", size=len(data), mtime=0,
                         sha256=hashlib.sha256(data).hexdigest())
     assert ingest_file(store, "bnp", staged, run_id=None).outcome == "ingested"
     run_cash_application(store)
-    return inv.number
 
 
-def test_pages_require_an_airflow_login(airflow_db, tmp_path):
+# SimpleAuthManager users (name: Airflow role); all with the password PASSWORD
+USERS = {"reviewer": "admin", "victor": "viewer", "ursula": "user", "uma": "user", "oscar": "op"}
+PASSWORD = "s3cret-pw"
+# the hub's narrowing of the auth manager's answer: op users are not finance-viewers; of the
+# users the auth manager lets edit the cash DAG, admins and ursula are finance-reviewers
+ACCESS = {"O2C_REVIEW_VIEWERS": "role:admin, role:user, role:viewer",
+          "O2C_REVIEW_REVIEWERS": "role:admin, user:ursula"}
+
+
+@dataclass
+class ReviewServer:
+    base: str
+    store: Store
+
+    def token(self, user: str) -> str:
+        res = requests.post(f"{self.base}/auth/token", json={"username": user, "password": PASSWORD}, timeout=60)
+        assert res.status_code in (200, 201), res.text
+        return res.json()["access_token"]
+
+
+@pytest.fixture(scope="module")
+def review_server(airflow_db, tmp_path_factory) -> Iterator[ReviewServer]:
+    """One real ``airflow api-server`` with the plugin, users of every role and a filled store."""
+    tmp_path = tmp_path_factory.mktemp("review")
     store = _filled_store(tmp_path / "hub.sqlite")
-    number = _with_bank_line(store, tmp_path)
+    _with_bank_lines(store, tmp_path)
     port = _free_port()
+    (tmp_path / "passwords.json").write_text(json.dumps(dict.fromkeys(USERS, PASSWORD)))
     env = {**airflow_db, "O2C_DATABASE_URL": store.url, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reviewer:admin",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json")}
-    (tmp_path / "passwords.json").write_text(json.dumps({"reviewer": "s3cret-pw"}))
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"), **ACCESS}
     log = open(tmp_path / "api.log", "w")
     proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "api-server", "-H", "127.0.0.1", "-p", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -124,55 +164,169 @@ def test_pages_require_an_airflow_login(airflow_db, tmp_path):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("api-server did not start:\n" + (tmp_path / "api.log").read_text()[-3000:])
             time.sleep(1)
-        assert requests.get(f"{base}/o2c/", timeout=60).status_code == 401
-        assert requests.get(f"{base}/o2c/quarantine/1", timeout=60).status_code == 401
-        token = requests.post(f"{base}/auth/token", json={"username": "reviewer", "password": "s3cret-pw"}, timeout=60).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        page = requests.get(f"{base}/o2c/", headers=auth, timeout=60)
-        assert page.status_code == 200 and "tryton_demo / invoices" in page.text and "signed in as reviewer" in page.text
-        raw = requests.get(f"{base}/o2c/quarantine/1", headers=auth, timeout=60)
-        assert raw.status_code == 200 and raw.headers["content-type"].startswith("text/plain")
-        assert '"currency": "EUX"' in raw.text
-        assert requests.get(f"{base}/o2c/quarantine/999", headers=auth, timeout=60).status_code == 404
-
-        # decisions from the page: signed-in users only, recorded under their name
-        form = {"line": "UI1", "action": "reallocate", "invoices": number, "note": "paid by the parent"}
-        assert requests.post(f"{base}/o2c/decide", data=form, timeout=60, allow_redirects=False).status_code == 401
-        # the browser's session cookie from another site's form: refused
-        cookie = {"_token": token}
-        forged = requests.post(f"{base}/o2c/decide", data=form, cookies=cookie, timeout=60, allow_redirects=False,
-                               headers={"Origin": "https://evil.example"})
-        assert forged.status_code == 403
-        # from the page itself but without the page's form token (an old page, a forged form): refused
-        stale = requests.post(f"{base}/o2c/decide", data={**form, "csrf": "0" * 40}, cookies=cookie, timeout=60,
-                              allow_redirects=False, headers={"Origin": base})
-        assert stale.status_code == 403 and "reload the page" in stale.text
-        own = requests.get(f"{base}/o2c/", cookies=cookie, timeout=60).text
-        csrf = re.search(r'name="csrf" value="([0-9a-f]{40})"', own).group(1)
-        done = requests.post(f"{base}/o2c/decide", data={**form, "csrf": csrf}, cookies=cookie, timeout=60,
-                             allow_redirects=False, headers={"Origin": base})
-        assert done.status_code == 303 and done.headers["location"].startswith("./?done=")
-        shown = requests.get(f"{base}/o2c/{done.headers['location'][2:]}", headers=auth, timeout=60).text
-        assert "reallocate recorded" in shown and "paid by the parent" in shown and f"{number}" in shown
-        assert "no open item identified" not in shown  # the unapplied cash of the line is resolved
-        from sqlalchemy import select
-
-        from o2c.store.cash import CashAllocation, CashReviewDecision
-
-        with store.session() as s:
-            dec = s.scalars(select(CashReviewDecision)).one()
-            assert (dec.reviewer, dec.action, dec.invoice_numbers) == ("reviewer", "reallocate", number)
-            assert s.scalars(select(CashAllocation.status).where(CashAllocation.bank_ref == "UI1")).all() == ["accepted"]
-        # a decision that cannot apply is shown on the page with the reason, nothing recorded
-        mixed = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "reject", "invoices": number},
-                              headers=auth, timeout=60)
-        assert mixed.status_code == 400 and "choose re-allocate" in mixed.text
-        bad = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "accept"}, headers=auth, timeout=60)
-        assert bad.status_code == 400 and "Not recorded: bank line E1 has no suggested allocation to accept" in bad.text
+        yield ReviewServer(base, store)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=20)
         log.close()
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]{40})"', page).group(1)
+
+
+def _decisions(store: Store, ref: str) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from o2c.store.cash import CashReviewDecision
+
+    with store.session() as s:
+        return [(d.reviewer, d.action) for d in s.scalars(select(CashReviewDecision).where(CashReviewDecision.bank_ref == ref))]
+
+
+def test_pages_require_an_airflow_login(review_server):
+    base, store, number = review_server.base, review_server.store, LINES["UI1"]
+    assert requests.get(f"{base}/o2c/", timeout=60).status_code == 401
+    assert requests.get(f"{base}/o2c/quarantine/1", timeout=60).status_code == 401
+    token = review_server.token("reviewer")
+    auth = {"Authorization": f"Bearer {token}"}
+    page = requests.get(f"{base}/o2c/", headers=auth, timeout=60)
+    assert page.status_code == 200 and "tryton_demo / invoices" in page.text and "signed in as reviewer" in page.text
+    raw = requests.get(f"{base}/o2c/quarantine/1", headers=auth, timeout=60)
+    assert raw.status_code == 200 and '"currency": "EUX"' in raw.text
+    assert requests.get(f"{base}/o2c/quarantine/999", headers=auth, timeout=60).status_code == 404
+
+    # decisions from the page: signed-in users only, recorded under their name
+    form = {"line": "UI1", "action": "reallocate", "invoices": number, "note": "paid by the parent"}
+    assert requests.post(f"{base}/o2c/decide", data=form, timeout=60, allow_redirects=False).status_code == 401
+    # the browser's session cookie from another site's form: refused
+    cookie = {"_token": token}
+    forged = requests.post(f"{base}/o2c/decide", data=form, cookies=cookie, timeout=60, allow_redirects=False,
+                           headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    # from the page itself but without the page's form token (an old page, a forged form): refused
+    stale = requests.post(f"{base}/o2c/decide", data={**form, "csrf": "0" * 40}, cookies=cookie, timeout=60,
+                          allow_redirects=False, headers={"Origin": base})
+    assert stale.status_code == 403 and "reload the page" in stale.text
+    csrf = _csrf(requests.get(f"{base}/o2c/", cookies=cookie, timeout=60).text)
+    done = requests.post(f"{base}/o2c/decide", data={**form, "csrf": csrf}, cookies=cookie, timeout=60,
+                         allow_redirects=False, headers={"Origin": base})
+    assert done.status_code == 303 and done.headers["location"].startswith("./?done=")
+    shown = requests.get(f"{base}/o2c/{done.headers['location'][2:]}", headers=auth, timeout=60).text
+    assert "reallocate recorded" in shown and "paid by the parent" in shown and f"{number}" in shown
+    assert "E1 · UI1</td><td class=\"sub\">unapplied" not in shown  # the unapplied cash of the line is resolved
+    assert "E2 · UI2</td><td class=\"sub\">unapplied" in shown  # (as the page writes a line still to review)
+    from sqlalchemy import select
+
+    from o2c.store.cash import CashAllocation
+
+    assert _decisions(store, "UI1") == [("reviewer", "reallocate")]
+    with store.session() as s:
+        assert s.scalars(select(CashAllocation.status).where(CashAllocation.bank_ref == "UI1")).all() == ["accepted"]
+    # a decision that cannot apply is shown on the page with the reason, nothing recorded
+    mixed = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "reject", "invoices": number},
+                          headers=auth, timeout=60)
+    assert mixed.status_code == 400 and "choose re-allocate" in mixed.text
+    bad = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "accept"}, headers=auth, timeout=60)
+    assert bad.status_code == 400 and "Not recorded: bank line E1 has no suggested allocation to accept" in bad.text
+
+
+def test_raw_payloads_are_downloads_of_their_own_type(review_server):
+    """A quarantined payload is outside data: served under its stored type as an attachment the
+    browser neither renders nor sniffs."""
+    auth = {"Authorization": f"Bearer {review_server.token('victor')}"}
+    raw = requests.get(f"{review_server.base}/o2c/quarantine/1", headers=auth, timeout=60)
+    assert raw.status_code == 200
+    assert raw.headers["content-type"] == "application/json"
+    assert raw.headers["content-disposition"] == 'attachment; filename="quarantine-1.json"'
+    assert raw.headers["x-content-type-options"] == "nosniff"
+    assert json.loads(raw.content) == {"currency": "EUX", "number": "<script>alert(1)</script>"}  # the bytes as stored
+    bad = requests.get(f"{review_server.base}/o2c/quarantine/abc", headers=auth, timeout=60)
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith("text/plain") and "Traceback" not in bad.text
+
+
+def test_a_viewer_reads_but_cannot_decide(review_server):
+    base = review_server.base
+    token = review_server.token("victor")
+    form = {"line": "UI2", "action": "reallocate", "invoices": LINES["UI2"]}
+    refused = requests.post(f"{base}/o2c/decide", data=form, headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                            allow_redirects=False)
+    assert refused.status_code == 403 and "finance-reviewer" in refused.text
+    assert refused.headers["content-type"].startswith("text/plain")
+    assert _decisions(review_server.store, "UI2") == []
+    page = requests.get(f"{base}/o2c/", cookies={"_token": token}, timeout=60)
+    assert page.status_code == 200 and "signed in as victor" in page.text
+    assert "needs the finance-reviewer permission" in page.text and 'action="decide"' not in page.text
+    assert requests.get(f"{base}/o2c/quarantine/1", headers={"Authorization": f"Bearer {token}"}, timeout=60).status_code == 200
+
+
+def test_the_role_and_user_lists_narrow_the_auth_manager(review_server):
+    base = review_server.base
+    # oscar (op): the auth manager would let him read the cash DAG, O2C_REVIEW_VIEWERS does not name op
+    oscar = {"Authorization": f"Bearer {review_server.token('oscar')}"}
+    page = requests.get(f"{base}/o2c/", headers=oscar, timeout=60)
+    assert page.status_code == 403 and "finance-viewer" in page.text and "tryton_demo" not in page.text
+    raw = requests.get(f"{base}/o2c/quarantine/1", headers=oscar, timeout=60)
+    assert raw.status_code == 403 and "EUX" not in raw.text
+    form = {"line": "UI2", "action": "reallocate", "invoices": LINES["UI2"]}
+    assert requests.post(f"{base}/o2c/decide", data=form, headers=oscar, timeout=60).status_code == 403
+    # uma (user): may edit the cash DAG, but O2C_REVIEW_REVIEWERS names only admins and ursula
+    uma = {"Authorization": f"Bearer {review_server.token('uma')}"}
+    assert requests.get(f"{base}/o2c/", headers=uma, timeout=60).status_code == 200
+    refused = requests.post(f"{base}/o2c/decide", data=form, headers=uma, timeout=60, allow_redirects=False)
+    assert refused.status_code == 403 and "finance-reviewer" in refused.text
+    assert _decisions(review_server.store, "UI2") == []
+
+
+def test_a_reviewer_decides_with_a_bearer_token_alone(review_server):
+    """An API client: an explicit bearer token and no session cookie needs neither Origin nor form token."""
+    base = review_server.base
+    auth = {"Authorization": f"Bearer {review_server.token('ursula')}"}
+    page = requests.get(f"{base}/o2c/", headers=auth, timeout=60)
+    assert page.status_code == 200 and 'action="decide"' in page.text
+    done = requests.post(f"{base}/o2c/decide", data={"line": "UI2", "action": "reallocate", "invoices": LINES["UI2"]},
+                         headers=auth, timeout=60, allow_redirects=False)
+    assert done.status_code == 303, done.text
+    assert _decisions(review_server.store, "UI2") == [("ursula", "reallocate")]
+
+
+def test_a_cross_site_post_with_the_cookie_and_another_credential_is_refused(review_server):
+    """Only a bearer token alone skips the page checks: the session cookie sent with
+    ``Authorization: Basic`` (which Airflow does not read, so the cookie stays the credential) or
+    with a bearer token still needs this page's Origin and form token."""
+    base = review_server.base
+    token = review_server.token("reviewer")
+    form = {"line": "UI3", "action": "reallocate", "invoices": LINES["UI3"]}
+    basic = requests.post(f"{base}/o2c/decide", data=form, cookies={"_token": token}, timeout=60, allow_redirects=False,
+                          headers={"Origin": "https://evil.example", "Authorization": "Basic ZXZpbDpldmls"})
+    assert basic.status_code == 403
+    no_origin = requests.post(f"{base}/o2c/decide", data=form, cookies={"_token": token}, timeout=60,
+                              allow_redirects=False, headers={"Authorization": "Basic ZXZpbDpldmls"})
+    assert no_origin.status_code == 403
+    both = requests.post(f"{base}/o2c/decide", data=form, cookies={"_token": token}, timeout=60, allow_redirects=False,
+                         headers={"Origin": "https://evil.example", "Authorization": f"Bearer {token}"})
+    assert both.status_code == 403
+    assert _decisions(review_server.store, "UI3") == []
+
+
+def test_the_access_lists_fail_closed(monkeypatch):
+    """Unset means "whoever the auth manager allows", set but empty means nobody, and a malformed
+    entry is a configuration error (the routes answer 500 with the message), never "everyone"."""
+    from o2c_airflow.review import FINANCE_REVIEWER, FINANCE_VIEWER, _grants
+
+    from schemas.errors import ConfigError
+
+    monkeypatch.delenv("O2C_REVIEW_VIEWERS", raising=False)
+    assert _grants(FINANCE_VIEWER) == [("*", "")]
+    monkeypatch.setenv("O2C_REVIEW_VIEWERS", " ")
+    assert _grants(FINANCE_VIEWER) == []
+    monkeypatch.setenv("O2C_REVIEW_REVIEWERS", "role:Admin, user:claire ,*")
+    assert _grants(FINANCE_REVIEWER) == [("role", "Admin"), ("user", "claire"), ("*", "")]
+    for bad in ("admin", "group:finance", "role:", "user"):
+        monkeypatch.setenv("O2C_REVIEW_REVIEWERS", f"role:admin,{bad}")
+        with pytest.raises(ConfigError, match="O2C_REVIEW_REVIEWERS"):
+            _grants(FINANCE_REVIEWER)
