@@ -8,7 +8,8 @@ stores its statements in one transaction (or quarantines it whole), then archive
 server. ``publish`` updates the asset ``o2c://store/bank_statements`` (which triggers the
 cash-application DAG) only when the bank stored at least one new statement: it is skipped, and
 no asset event is emitted, when the pick-up found only duplicates. ``summary`` reports the
-counts and any statement sequence gap.
+counts (files refused by the transport too: an unsafe name, over the size limit; they stay on
+the server) and any statement sequence gap.
 """
 
 from __future__ import annotations

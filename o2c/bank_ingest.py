@@ -7,7 +7,9 @@ each can be re-run safely:
    time over ``settle_seconds``) and are not already in the ledger with the same path, size and
    time (a bank that keeps files on its server is not downloaded again every run).
 2. :func:`fetch` downloads them into a staging folder keyed by the run
-   (``$O2C_HOME/staging/bank/<bank>/<run key>/``), hashing while it reads.
+   (``$O2C_HOME/staging/bank/<bank>/<run key>/``), hashing while it reads. A file the SFTP
+   client refuses (a listed name that is not a plain file name, a file over the bank's size
+   limit) is not downloaded, stays on the server and is counted as ``refused`` in the summary.
 3. :func:`ingest` takes each staged file: ledger by sha256 (the same content under any name is
    a duplicate and is not stored again), parse with :func:`edi.bank.parse_file` (which checks
    every statement: balances reconcile, currencies agree; camt.054 has no balances), then store
@@ -74,6 +76,7 @@ class BankRunSummary:
     growing: list[str] = field(default_factory=list)
     left_for_later: list[str] = field(default_factory=list)
     files: list[FileOutcome] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)  # RefusedFile.as_dict(): unsafe name, too large
 
     def count(self, outcome: str) -> int:
         return sum(1 for f in self.files if f.outcome == outcome)
@@ -92,6 +95,7 @@ class BankRunSummary:
             "duplicate_statements": sum(f.duplicate_statements for f in self.files),
             "conflicts": sum(f.conflicts for f in self.files),
             "sequence_gaps": self.gaps, "growing": list(self.growing), "left_for_later": list(self.left_for_later),
+            "refused": len(self.refused), "refused_files": list(self.refused),
             "files": [_shown(f) for f in self.files],
         }
 
@@ -101,10 +105,13 @@ class BankRunSummary:
                f"quarantined {d['quarantined']}; statements stored {d['statements_stored']} "
                f"(entries {d['entries_stored']}), already stored {d['duplicate_statements']}"
                + (f"; still being written: {len(self.growing)}" if self.growing else "")
-               + (f"; left for later: {len(self.left_for_later)}" if self.left_for_later else "")]
+               + (f"; left for later: {len(self.left_for_later)}" if self.left_for_later else "")
+               + (f"; refused (left on the server): {len(self.refused)}" if self.refused else "")]
         for f in self.files:
             extra = f" ({redact(f.reason)})" if f.reason else ""
             out.append(f"  {f.outcome:<12} {redact(f.name)}: {f.stored}/{f.statements} statement(s) stored{extra}")
+        for r in self.refused:  # name and reason already escaped and masked by the SFTP client
+            out.append(f"  {'refused':<12} {r['name']}: {r['size']} bytes listed: {r['error']}: {r['reason']}")
         for g in self.gaps:
             out.append(f"  SEQUENCE GAP account {g['account']}: statements {g['missing_from']}..{g['missing_to']} missing")
         return out
@@ -153,10 +160,12 @@ def fetch(client: SftpClient, bank: BankConfig, files: Sequence[RemoteFile], fol
     staged, later = [], []
     for f in files:
         try:
-            sf = client.download(f, folder, progress=progress)
+            sf = client.download(f, folder, progress=progress, max_bytes=bank.max_file_bytes)
         except FileChanged as exc:
             log.warning("%s: %s", bank.name, exc)
             later.append(f.name)
+            continue
+        except RejectedDocument:  # unsafe name or too large: logged, left on the server, in client.refused
             continue
         log.info("%s: fetched %s (%d bytes, sha256 %s…)", bank.name, redact(f.name), sf.size, sf.sha256[:12])
         staged.append(sf)
@@ -327,6 +336,7 @@ def pickup(store: Store, bank: BankConfig, settings: SftpSettings, *, staging_ro
             summary.growing = [f.name for f in growing]
             staged, summary.left_for_later = fetch(client, bank, new, staging_dir(staging_root, bank.name, run_key),
                                                    progress=progress)
+            summary.refused = [r.as_dict() for r in client.refused]
             summary.files = ingest(store, bank.name, staged, run_id=run.id)
             done = summary.files + (known_outcomes(known) if (bank.archive_folder or bank.delete_after) else [])
             finish_remote(client, bank, done)
@@ -344,7 +354,10 @@ def record_run(store: Store, run: Any, summary: BankRunSummary, *, status: str, 
     run.read = len(summary.files)
     run.inserted = d["statements_stored"]
     run.unchanged = d["duplicates"]
-    run.rejected = d["quarantined"]
-    if d["sequence_gaps"] and not message:
-        message = f"{len(d['sequence_gaps'])} sequence gap(s)"
+    run.rejected = d["quarantined"] + d["refused"]
+    notes = [f"{len(d['sequence_gaps'])} sequence gap(s)"] if d["sequence_gaps"] else []
+    if d["refused"]:
+        notes.append(f"{d['refused']} file(s) refused")
+    if notes and not message:
+        message = "; ".join(notes)
     store.finish_run(run, status=status, message=message)

@@ -22,6 +22,10 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
     The connection is read from O2C_CONN_<ID> (or AIRFLOW_CONN_<ID>), a URI or Airflow's JSON
     form, with the private key and the pinned host key in its extras. Exit status: 0 done,
     2 configuration or credentials to fix (do not retry), 75 temporary failure (retry later).
+    A file refused by the transport (a listed name that is not a plain file name, a file over
+    the size limit) is counted in the summary as "refused" with its name, size and reason,
+    like a quarantined file: it stays on the server, the other files are taken, and the exit
+    status stays 0.
     """
     from dataclasses import replace
 

@@ -36,7 +36,7 @@ from o2c.transport.sftp import SftpSettings
 from schemas.errors import ConfigError
 
 BANK_KEYS = {"name", "connection", "host", "port", "folder", "patterns", "archive_folder", "delete_after",
-             "settle_seconds", "enabled"}
+             "settle_seconds", "enabled", "max_file_bytes"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
 
@@ -52,6 +52,8 @@ class BankConfig:
     host: str | None = None  # overrides the connection's host
     port: int | None = None  # overrides the connection's port
     enabled: bool = True
+    # larger files are refused at download; None: edi.limits.max_bytes("bank_file") (O2C_MAX_BANK_FILE_BYTES)
+    max_file_bytes: int | None = None
 
 
 def banks_file() -> Path:
@@ -104,10 +106,16 @@ def load_banks(path: str | Path | None = None) -> list[BankConfig]:
             raise ConfigError(f"{where}: settle_seconds and port must be numbers ({exc})") from None
         if settle < 0:
             raise ConfigError(f"{where}: settle_seconds must be >= 0")
+        max_file_bytes = item.get("max_file_bytes")
+        if max_file_bytes is not None and (isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int)
+                                           or max_file_bytes <= 0):
+            raise ConfigError(f"{where}: max_file_bytes must be a positive whole number of bytes "
+                              f"(got {max_file_bytes!r})")
         out.append(BankConfig(name=name, connection=str(item["connection"]), folder=str(item.get("folder") or "."),
                               patterns=tuple(patterns), archive_folder=item.get("archive_folder") or None,
                               delete_after=bool(item.get("delete_after", False)), settle_seconds=settle,
-                              host=item.get("host") or None, port=port, enabled=bool(item.get("enabled", True))))
+                              host=item.get("host") or None, port=port, enabled=bool(item.get("enabled", True)),
+                              max_file_bytes=max_file_bytes))
     return out
 
 

@@ -14,6 +14,17 @@ Safety rules, each enforced here rather than left to configuration:
 - **Verified, atomic downloads.** A file is read into a hidden temporary name, hashed (sha256)
   while it streams, its size checked against the listing, then renamed into the staging folder;
   a file that changed during the download is discarded and left for later.
+- **Names are outside data.** The server's listing decides the local file name, so a name that
+  is not a plain file name (a ``/`` or ``\\``, ``..``, a NUL or other control character, empty,
+  hidden, too long) is refused (:class:`UnsafeName`), and the local path, resolved, must sit
+  directly in the staging folder (a link already there that points elsewhere is refused too).
+  Otherwise a hostile or compromised server listing ``/../../dags/x.py`` would write anywhere.
+- **Bounded downloads.** A file over ``max_bytes`` (default :func:`edi.limits.max_bytes`
+  ``("bank_file")``, a bank's ``max_file_bytes``) is a :class:`~schemas.errors.TooLarge`
+  rejection: refused on its listed size before anything is read, and the transfer is stopped
+  (partial file removed) as soon as more than the limit arrives, since the listed size may lie.
+  Refused files stay on the server and are recorded in :attr:`SftpClient.refused` for the run's
+  summary; the other files are taken.
 
 Errors: network drops, refused connections and timeouts raise
 :class:`~schemas.errors.RetriableError`; refused credentials
@@ -41,6 +52,7 @@ import os
 import socket
 import stat
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,17 +61,71 @@ from typing import Any
 
 import paramiko
 
+from edi import limits
 from o2c.transport.redact import redact
-from schemas.errors import AuthError, FatalError, HubError, RetriableError
+from schemas.errors import AuthError, FatalError, HubError, RejectedDocument, RetriableError, TooLarge
 
 log = logging.getLogger(__name__)
 
 CHUNK = 32768
 PREFETCH_REQUESTS = 16  # outstanding 32 KB reads: fast on a WAN, bounded memory
+MAX_NAME_BYTES = 240  # the temporary name adds 15 characters; file systems stop at 255 bytes
+SHOWN_NAME_CHARS = 120  # a refused name is shown escaped and cut to this length
 
 
 class FileChanged(HubError):
     """A remote file changed (or vanished) while it was read: leave it for a later run."""
+
+
+class UnsafeName(RejectedDocument):
+    """A name the server listed cannot be a file of the staging folder: refused, never downloaded."""
+
+
+def name_problem(name: str) -> str | None:
+    r"""Why ``name`` (as a server listed it) cannot be a file name in the staging folder, or ``None``.
+
+    >>> name_problem("releve_20260105.xml") is None
+    True
+    >>> for n in ("/../../x", "..", "a\\..\\x", "a\x00b", "a\nb", "", ".x.part", "stmt..xml", "é" * 121):
+    ...     print(name_problem(n))
+    holds a path separator (/ or \)
+    holds '..'
+    holds a path separator (/ or \)
+    holds a NUL character
+    holds a control character
+    empty name
+    hidden name (starts with '.')
+    holds '..'
+    longer than 240 bytes
+    """
+    if not name:
+        return "empty name"
+    if "/" in name or "\\" in name:
+        return "holds a path separator (/ or \\)"
+    if "\x00" in name:
+        return "holds a NUL character"
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):  # control characters, lone surrogates
+        return "holds a control character"
+    if ".." in name:
+        return "holds '..'"
+    if name.startswith("."):
+        return "hidden name (starts with '.')"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def shown_name(name: str) -> str:
+    r"""``name`` as it may be logged or printed: non-printable characters escaped, cut short, accounts masked.
+
+    >>> print(shown_name("evil\x00\x1b[2J.xml"))
+    evil\x00\x1b[2J.xml
+    """
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in name)
+    if len(text) > SHOWN_NAME_CHARS:
+        text = text[:SHOWN_NAME_CHARS] + f"…({len(name)} characters)"
+    return redact(text)
 
 
 @dataclass(frozen=True)
@@ -129,6 +195,20 @@ class StagedFile:
     size: int
     mtime: int
     sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RefusedFile:
+    """A listed file the client would not take (:class:`UnsafeName`, :class:`~schemas.errors.TooLarge`),
+    left on the server: its name as it may be shown, its listed size, the error and why."""
+
+    name: str
+    size: int
+    error: str
+    reason: str
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,6 +291,7 @@ class SftpClient:
         self.settings = settings
         self._ssh: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._refused: dict[str, RefusedFile] = {}  # by remote path: two looks at a folder refuse a name once
 
     # -- connection -------------------------------------------------------------------------
     def connect(self) -> SftpClient:
@@ -253,6 +334,19 @@ class SftpClient:
             raise RuntimeError("SftpClient is not connected (use it as a context manager)")
         return self._sftp
 
+    @property
+    def refused(self) -> list[RefusedFile]:
+        """Every file this client refused so far (unsafe name at listing or download, over the size
+        limit), each once: they stay on the server, and the run's summary reports them."""
+        return list(self._refused.values())
+
+    def _refuse(self, remote: RemoteFile, exc: RejectedDocument) -> None:
+        shown = RefusedFile(name=shown_name(remote.name), size=remote.size, error=exc.__class__.__name__,
+                            reason=redact(exc.reason))
+        self._refused[remote.path] = shown
+        log.warning("SFTP %s: refused %s (%d bytes listed), left on the server: %s: %s", self.settings.host,
+                    shown.name, shown.size, shown.error, shown.reason)
+
     # -- listing ----------------------------------------------------------------------------
     def list_files(self, folder: str, patterns: Sequence[str]) -> list[RemoteFile]:
         """Regular files of ``folder`` whose name matches one of ``patterns`` (fnmatch), by name."""
@@ -263,13 +357,21 @@ class SftpClient:
                 raise FatalError(f"SFTP {self.settings.host}: folder {folder!r} does not exist") from None
             except PermissionError:
                 raise FatalError(f"SFTP {self.settings.host}: folder {folder!r} cannot be read (permission denied)") from None
+            except UnicodeDecodeError:  # paramiko decodes every name of the listing as UTF-8, strictly
+                raise FatalError(f"SFTP {self.settings.host}: folder {folder!r} lists a file name that is not UTF-8 "
+                                 "text; refusing the listing (ask the bank to rename or remove that file)") from None
         out = []
         for e in entries:
             if e.st_mode is None or not stat.S_ISREG(e.st_mode) or e.filename.startswith("."):
                 continue
             if any(fnmatch.fnmatchcase(e.filename, p) for p in patterns):
-                out.append(RemoteFile(path=_join(folder, e.filename), name=e.filename, size=int(e.st_size or 0),
-                                      mtime=int(e.st_mtime or 0)))
+                f = RemoteFile(path=_join(folder, e.filename), name=e.filename, size=int(e.st_size or 0),
+                               mtime=int(e.st_mtime or 0))
+                problem = name_problem(f.name)
+                if problem is not None:  # never handed on: not to the ledger, not to the disk
+                    self._refuse(f, UnsafeName(f"file name refused: {problem}", document_id=shown_name(f.name)))
+                    continue
+                out.append(f)
         return sorted(out, key=lambda f: f.name)
 
     def settled_files(self, folder: str, patterns: Sequence[str], settle_seconds: float, *,
@@ -294,16 +396,34 @@ class SftpClient:
 
     # -- download ---------------------------------------------------------------------------
     def download(self, remote: RemoteFile, staging_dir: str | os.PathLike[str], *,
-                 progress: Callable[[int], None] | None = None) -> StagedFile:
+                 progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> StagedFile:
         """Copy ``remote`` into ``staging_dir``: temporary name, sha256 while reading, size check, rename.
 
         Raises :class:`FileChanged` when the file's size or time differs from ``remote`` (it is
-        being rewritten or was removed): leave it for a later run.
+        being rewritten or was removed): leave it for a later run. Raises :class:`UnsafeName` when
+        ``remote.name`` cannot be a file of ``staging_dir`` (:func:`name_problem`, or the resolved
+        path is not directly in it), and :class:`~schemas.errors.TooLarge` when the file is over
+        ``max_bytes`` (default: ``edi.limits.max_bytes("bank_file")``), by its listed size or by
+        the bytes actually read; nothing of it stays in ``staging_dir``, and it is recorded in
+        :attr:`refused`.
         """
-        folder = Path(staging_dir)
+        try:
+            return self._download(remote, Path(staging_dir), progress, max_bytes)
+        except RejectedDocument as exc:
+            self._refuse(remote, exc)
+            raise
+
+    def _download(self, remote: RemoteFile, folder: Path, progress: Callable[[int], None] | None,
+                  max_bytes: int | None) -> StagedFile:
+        limit = limits.max_bytes("bank_file") if max_bytes is None else max_bytes
+        shown = shown_name(remote.name)
+        where = "the bank's max_file_bytes" if max_bytes is not None else limits.env_name("bank_file")
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / remote.name
-        tmp = folder / f".{remote.name}.{uuid.uuid4().hex[:8]}.part"
+        final = _staging_path(folder, remote.name)
+        if remote.size > limit:  # refused on the listing: nothing is read
+            raise TooLarge(f"{remote.size} bytes (listed) is over the {limit}-byte limit for bank files ({where}); "
+                           "not downloaded", document_id=shown)
+        tmp = final.parent / f".{remote.name}.{uuid.uuid4().hex[:8]}.part"
         digest = hashlib.sha256()
         total = 0
         try:
@@ -312,15 +432,19 @@ class SftpClient:
                     fh = self.sftp.open(remote.path, "rb")
                 except FileNotFoundError:
                     raise FileChanged(f"{redact(remote.path)} vanished before it was read") from None
-                with fh, open(tmp, "wb") as out:
+                with fh, _create_new(tmp) as out:
                     fh.prefetch(remote.size, max_concurrent_requests=PREFETCH_REQUESTS)
                     while True:
                         chunk = fh.read(CHUNK)
                         if not chunk:
                             break
+                        total += len(chunk)
+                        if total > limit:  # the listed size was wrong, or the file grows: stop now
+                            raise TooLarge(f"more than {limit} bytes read (listed {remote.size}): over the "
+                                           f"{limit}-byte limit for bank files ({where}); transfer stopped, "
+                                           "partial copy removed", document_id=shown)
                         digest.update(chunk)
                         out.write(chunk)
-                        total += len(chunk)
                         if progress is not None:
                             progress(total)
                     out.flush()
@@ -378,6 +502,32 @@ class SftpClient:
                 self.sftp.remove(remote_path)
             except FileNotFoundError:
                 pass
+
+
+def _staging_path(folder: Path, name: str) -> Path:
+    """``folder/name``, once it is sure to resolve to a file directly in ``folder``.
+
+    :func:`name_problem` refuses separators and ``..``; the resolved check also refuses a link
+    already in the staging folder under that name that points outside it.
+    """
+    problem = name_problem(name)
+    if problem is not None:
+        raise UnsafeName(f"file name refused: {problem}", document_id=shown_name(name))
+    final = folder / name
+    try:
+        inside = final.resolve().parent == folder.resolve()
+    except (OSError, RuntimeError):  # a link loop
+        inside = False
+    if not inside:
+        raise UnsafeName("file name refused: the staging folder already holds a link of that name that points "
+                         "outside it", document_id=shown_name(name))
+    return final
+
+
+def _create_new(path: Path) -> io.BufferedWriter:
+    """Open ``path`` for writing only if nothing (not even a link) is there yet."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    return os.fdopen(fd, "wb")
 
 
 def _join(folder: str, name: str) -> str:

@@ -74,9 +74,10 @@ def enabled_bank_names() -> list[str]:
 
 
 def check_bank(name: str) -> dict[str, Any]:
-    """List the bank's folder: settled new files, files still being written, files only to archive.
+    """List the bank's folder: settled new files, files still being written, files only to archive,
+    and the files refused at listing (unsafe names), which the summary reports.
 
-    Skips (the rest of this bank's tasks too) when there is nothing to do.
+    Skips (the rest of this bank's tasks too) when there is nothing to do or report.
     """
     from o2c.bank_ingest import check
 
@@ -85,8 +86,9 @@ def check_bank(name: str) -> dict[str, Any]:
         with client:
             new, growing, known = check(client, bank, _store())
     result = {"bank": name, "new": [f.as_dict() for f in new], "growing": [f.name for f in growing],
-              "known": [f.as_dict() for f in known] if (bank.archive_folder or bank.delete_after) else []}
-    if not result["new"] and not result["known"]:
+              "known": [f.as_dict() for f in known] if (bank.archive_folder or bank.delete_after) else [],
+              "refused": [r.as_dict() for r in client.refused]}
+    if not result["new"] and not result["known"] and not result["refused"]:
         raise AirflowSkipException(f"{name}: no new settled file"
                                    + (f" ({len(growing)} still being written)" if growing else ""))
     return result
@@ -104,7 +106,8 @@ def fetch_bank(listing: dict[str, Any], run_id: str) -> dict[str, Any]:
         bank, client = _bank_and_client(name)
         with client:
             staged, later = fetch(client, bank, [RemoteFile(**f) for f in listing["new"]], folder)
-    return {**listing, "staged": [sf.as_dict() for sf in staged], "left_for_later": later}
+    return {**listing, "staged": [sf.as_dict() for sf in staged], "left_for_later": later,
+            "refused": list(listing.get("refused", [])) + [r.as_dict() for r in client.refused]}
 
 
 def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +119,8 @@ def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, A
     ti = context.get("ti")
     store = _store()
     summary = BankRunSummary(bank=name, growing=list(fetched.get("growing", [])),
-                             left_for_later=list(fetched.get("left_for_later", [])))
+                             left_for_later=list(fetched.get("left_for_later", [])),
+                             refused=list(fetched.get("refused", [])))
     summary.checked = len(fetched.get("new", [])) + len(summary.growing) + len(fetched.get("known", []))
     run = store.start_run(source=name, stream=STREAM, dag_id=getattr(ti, "dag_id", None),
                           task_id=getattr(ti, "task_id", None), airflow_run_id=getattr(ti, "run_id", None))
@@ -172,8 +176,8 @@ def report_banks(summaries: Any) -> dict[str, Any]:
     if isinstance(summaries, dict):  # a single pushed value is not always wrapped in a sequence
         summaries = [summaries]
     done = [s for s in (summaries or []) if isinstance(s, dict)]
-    keys = ("ingested", "duplicates", "quarantined", "statements_stored", "entries_stored", "conflicts")
-    totals = {k: sum(s[k] for s in done) for k in keys}
+    keys = ("ingested", "duplicates", "quarantined", "statements_stored", "entries_stored", "conflicts", "refused")
+    totals = {k: sum(s.get(k, 0) for s in done) for k in keys}
     gaps = [{"bank": s["bank"], **g} for s in done for g in s["sequence_gaps"]]
     log.info("banks with new files: %d; %s", len(done), ", ".join(f"{k} {v}" for k, v in totals.items()))
     for g in gaps:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from o2c.store import Store
 from o2c.transport.banks import BankConfig
 from o2c.transport.sftp import SftpSettings
+from tests.bank.hostile_sftp import HostileSftp
 from tests.fixtures_sshd import SshServer
 
 
@@ -58,3 +61,16 @@ def site(sshd: SshServer, tmp_path: Path) -> BankSite:
                         patterns=("*.xml", "*.sta", "*.txt", "*.bai2"), archive_folder=f"{key}/archive",
                         settle_seconds=0)
     return BankSite(server=sshd, config=config, inbox=inbox, archive=archive, staging=tmp_path / "staging")
+
+
+@pytest.fixture
+def hostile_sftp() -> Iterator[HostileSftp]:
+    """A running asyncssh SFTP server that lists whatever a test adds (tests/bank/hostile_sftp.py);
+    stopped after the test, its thread joined."""
+    server = HostileSftp()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not [t for t in threading.enumerate() if t.name == "hostile-sftp"]

@@ -50,6 +50,45 @@ def test_fetch_downloads_ingests_and_summarises(site, cli_env):
     assert len(ledger.bank_statements(Store(f"sqlite:///{cli_env / 'hub.sqlite'}"))) == 4
 
 
+def test_fetch_refuses_a_file_over_the_limit_and_takes_the_others(site, cli_env, monkeypatch):
+    monkeypatch.setenv("O2C_MAX_BANK_FILE_BYTES", "1000")
+    big = CAMT053.read_bytes()
+    assert len(big) > 1000
+    site.upload("stmt.xml", big)
+    site.upload("seq.sta", mt940(1))
+    result = CliRunner().invoke(cli, ["bank", "fetch", "testbank"])
+    assert result.exit_code == 0, result.output
+    assert "testbank: 1 file(s): ingested 1" in result.output and "refused (left on the server): 1" in result.output
+    assert (f"refused      stmt.xml: {len(big)} bytes listed: TooLarge: {len(big)} bytes (listed) is over the 1000-byte "
+            "limit for bank files (O2C_MAX_BANK_FILE_BYTES); not downloaded") in result.output
+    assert [p.name for p in site.inbox.iterdir()] == ["stmt.xml"]  # left on the server, not archived
+    assert [p.name for p in site.archive.iterdir()] == ["seq.sta"]
+    assert [p.name for p in (cli_env / "home" / "staging" / "bank" / "testbank").glob("cli-*/*")] == ["seq.sta"]
+    store = Store(f"sqlite:///{cli_env / 'hub.sqlite'}")
+    assert [f.file_name for f in ledger.bank_files(store, "testbank")] == ["seq.sta"]
+
+
+def test_bank_max_file_bytes_overrides_the_default(site, cli_env, monkeypatch):
+    monkeypatch.setenv("O2C_MAX_BANK_FILE_BYTES", "1000")  # the default for every bank ...
+    banks = cli_env / "banks.yaml"
+    banks.write_text(banks.read_text() + "    max_file_bytes: 1000000\n")  # ... raised for this one
+    site.upload("stmt.xml", CAMT053.read_bytes())
+    taken = CliRunner().invoke(cli, ["bank", "fetch", "testbank", "--json"])
+    assert taken.exit_code == 0, taken.output
+    assert (json.loads(taken.output)["ingested"], json.loads(taken.output)["refused"]) == (1, 0)
+
+    monkeypatch.delenv("O2C_MAX_BANK_FILE_BYTES")
+    banks.write_text(banks.read_text().replace("max_file_bytes: 1000000", "max_file_bytes: 100"))  # ... or lowered
+    site.upload("seq.sta", mt940(1))
+    refused = CliRunner().invoke(cli, ["bank", "fetch", "testbank", "--json"])
+    assert refused.exit_code == 0, refused.output
+    data = json.loads(refused.output)
+    assert (data["ingested"], data["refused"]) == (0, 1)
+    [r] = data["refused_files"]
+    assert (r["name"], r["error"]) == ("seq.sta", "TooLarge") and "bank's max_file_bytes" in r["reason"]
+    assert [p.name for p in site.inbox.iterdir()] == ["seq.sta"]
+
+
 def test_fetch_exit_codes_say_what_to_do(site, cli_env, monkeypatch):
     monkeypatch.setenv("O2C_CONN_SFTP_BANK_TEST", site.server.conn_json(host_key=site.server.other_host_key))
     wrong_key = CliRunner().invoke(cli, ["bank", "fetch", "testbank"])
@@ -89,6 +128,11 @@ def test_connection_from_uri_or_json(sshd, monkeypatch):
     ("banks:\n  - name: bk\n    connection: c\n    private_key: x\n", "credentials belong in the connection"),
     ("banks:\n  - name: bk\n    connection: c\n  - name: bk\n    connection: d\n", "duplicate bank name"),
     ("banks: {name: bk}\n", "must be a list"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 0\n", "max_file_bytes must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: -5\n", "max_file_bytes must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 1.5e6\n", "max_file_bytes must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 2GB\n", "max_file_bytes must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: true\n", "max_file_bytes must be a positive whole number"),
 ])
 def test_bad_bank_configuration_names_file_and_key(tmp_path, body, message):
     path = tmp_path / "sources.yaml"
@@ -102,3 +146,4 @@ def test_example_configuration_is_valid():
 
     banks = load_banks(REPO / "config" / "banks.example.yaml")
     assert [b.name for b in banks] == ["bnp", "sg"]
+    assert [b.max_file_bytes for b in banks] == [None, 104857600]

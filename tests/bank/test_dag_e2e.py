@@ -33,7 +33,11 @@ def run_dag(env: dict[str, str], dag_id: str) -> dict:
 def test_dag_ingests_each_bank_once(airflow_db, sshd, tmp_path):
     key = uuid.uuid4().hex[:8]
     inbox = sshd.folder(f"{key}/alpha/out")
-    (sshd.folder(f"{key}/beta/out") / "b.sta").write_bytes(mt940(1, account="FR7630006000011234567890189"))
+    beta = sshd.folder(f"{key}/beta/out")
+    (beta / "b.sta").write_bytes(mt940(1, account="FR7630006000011234567890189"))
+    # refused, left on the server, reported: over beta's max_file_bytes, and a name holding a control character
+    (beta / "big.sta").write_bytes(b"".join(mt940(i, account="FR7630006000011234567890189") for i in range(10, 20)))
+    (beta / "evil\x1b[2J.sta").write_bytes(mt940(30, account="FR7630006000011234567890189"))
     sshd.folder(f"{key}/gamma/out")  # a bank with nothing new: its tasks are skipped
     (inbox / "stmt.xml").write_bytes(CAMT053.read_bytes())
     (inbox / "stmt.sta").write_bytes(MT940.read_bytes())
@@ -44,7 +48,7 @@ def test_dag_ingests_each_bank_once(airflow_db, sshd, tmp_path):
         "banks:\n"
         f"  - {{name: alpha, connection: sftp_bank_test, folder: {key}/alpha/out, patterns: ['*.xml', '*.sta'],"
         f" archive_folder: {key}/alpha/archive, settle_seconds: 1}}\n"
-        f"  - {{name: beta, connection: sftp_bank_test, folder: {key}/beta/out, settle_seconds: 0}}\n"
+        f"  - {{name: beta, connection: sftp_bank_test, folder: {key}/beta/out, settle_seconds: 0, max_file_bytes: 1000}}\n"
         f"  - {{name: gamma, connection: sftp_bank_test, folder: {key}/gamma/out, settle_seconds: 0}}\n")
     db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     env = {**airflow_db, "O2C_HOME": str(tmp_path), "O2C_DATABASE_URL": db_url, "O2C_BANKS": str(banks),
@@ -62,6 +66,9 @@ def test_dag_ingests_each_bank_once(airflow_db, sshd, tmp_path):
     assert files == {"stmt.xml": "ingested", "stmt.sta": "ingested", "seq.sta": "ingested", "wrong.xml": "quarantined"}
     assert ledger.counts(store)["statements"] == 7 and [f.status for f in ledger.bank_files(store, "beta")] == ["ingested"]
     assert "banks with new files: 2; ingested 4, duplicates 0, quarantined 1, statements_stored 7" in output
+    assert "conflicts 0, refused 2" in output and "\x1b" not in output
+    [beta_run] = [r for r in store.runs("beta") if r.airflow_run_id == first["run_id"]]
+    assert (beta_run.status, beta_run.rejected, beta_run.message) == ("success", 2, "2 file(s) refused")
     [gap] = ledger.sequence_gaps(store)
     assert (gap.missing_from, gap.missing_to) == (2, 2)
     [run] = [r for r in store.runs("alpha") if r.airflow_run_id == first["run_id"]]
@@ -86,5 +93,7 @@ def test_dag_ingests_each_bank_once(airflow_db, sshd, tmp_path):
     assert tasks["pickup.publish[1]"].endswith("skipped") and tasks["summary"].endswith("success"), tasks
     assert second["asset_events"] == [], second["asset_events"]
     assert "banks with new files: 1; ingested 0, duplicates 1, quarantined 0, statements_stored 0" in output
+    assert "conflicts 0, refused 2" in output  # still on the server, refused again
+    assert sorted(p.name for p in beta.iterdir()) == ["b-again.sta", "b.sta", "big.sta", "evil\x1b[2J.sta"]
     assert [f.status for f in ledger.bank_files(store, "beta")] == ["ingested"]
     assert ledger.counts(store)["statements"] == 7

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from o2c.transport.sftp import SftpClient, SftpSettings
-from schemas.errors import AuthError, FatalError, RetriableError
+from schemas.errors import AuthError, FatalError, RejectedDocument, RetriableError, TooLarge
 
 pytestmark = pytest.mark.sftp
 
@@ -73,3 +73,45 @@ def test_growing_file_is_left_for_later(site):
         ready, growing = c.settled_files(site.config.folder, site.config.patterns, 5, sleep=writer_appends)
     assert [f.name for f in ready] == ["done.xml"]
     assert [f.name for f in growing] == ["growing.xml"]
+
+
+def test_file_over_the_limit_is_refused_on_its_listed_size(site, monkeypatch):
+    monkeypatch.setenv("O2C_MAX_BANK_FILE_BYTES", "1000")
+    site.upload("big.xml", b"x" * 5000)
+    site.upload("small.xml", b"x" * 1000)  # at the limit: taken
+    with SftpClient(site.settings) as c:
+        big, small = c.list_files(site.config.folder, site.config.patterns)
+        with pytest.raises(TooLarge, match=r"big.xml: 5000 bytes \(listed\) is over the 1000-byte limit.*O2C_MAX_BANK_FILE_BYTES"):
+            c.download(big, site.staging)
+        c.download(small, site.staging)
+        with pytest.raises(TooLarge, match="bank's max_file_bytes"):  # a bank's own limit wins over the default
+            c.download(small, site.staging, max_bytes=999)
+        assert [(r.name, r.size, r.error) for r in c.refused] == [("big.xml", 5000, "TooLarge"), ("small.xml", 1000, "TooLarge")]
+    assert [p.name for p in site.staging.iterdir()] == ["small.xml"]
+    assert (site.inbox / "big.xml").stat().st_size == 5000  # left on the server
+
+
+def test_file_growing_past_the_limit_while_read_is_stopped(site, monkeypatch):
+    monkeypatch.setenv("O2C_MAX_BANK_FILE_BYTES", "100000")
+    target = site.upload("growing.xml", b"x" * 500)
+    with SftpClient(site.settings) as c:
+        [f] = c.list_files(site.config.folder, site.config.patterns)
+        with open(target, "ab") as fh:  # the listing said 500 bytes; by the time it is read it is 1 MB
+            fh.write(b"y" * 1_000_000)
+        with pytest.raises(TooLarge, match=r"more than 100000 bytes read \(listed 500\)"):
+            c.download(f, site.staging)
+    assert list(site.staging.iterdir()) == []  # the partial copy is removed
+
+
+def test_a_link_in_staging_pointing_outside_is_refused(site, tmp_path):
+    site.upload("a.xml", b"<new/>")
+    outside = tmp_path / "outside.xml"
+    outside.write_bytes(b"<precious/>")
+    site.staging.mkdir(parents=True)
+    (site.staging / "a.xml").symlink_to(outside)
+    with SftpClient(site.settings) as c:
+        [f] = c.list_files(site.config.folder, site.config.patterns)
+        with pytest.raises(RejectedDocument, match="file name refused: the staging folder already holds a link of that name that points outside"):
+            c.download(f, site.staging)
+    assert outside.read_bytes() == b"<precious/>"
+    assert [p.name for p in site.staging.iterdir()] == ["a.xml"] and (site.staging / "a.xml").is_symlink()
