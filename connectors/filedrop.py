@@ -60,7 +60,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.base import BaseConnector, Batch, ConnectionInfo
-from schemas.errors import ConfigError
+from edi.limits import check_size
+from schemas.errors import ConfigError, RejectedDocument, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class FileDropConnector(BaseConnector):
         path = folder or conn.extra.get("path")
         self.sftp: Any = None
         self._own_staging: str | None = None
+        self._refused: dict[Path, tuple[str, str]] = {}  # SFTP files refused at download: name, reason
         if conn.host not in ("local", "localhost", ""):
             try:
                 from o2c.transport.sftp import SftpSettings
@@ -204,14 +206,27 @@ class FileDropConnector(BaseConnector):
                 if not self._wanted(f.name, pattern) or (since is not None and mtime <= since) or mtime > until:
                     continue
                 try:
-                    staged = client.download(f, self.folder)
+                    staged = client.download(f, self.folder, kind="filedrop")
                 except FileChanged as exc:
                     log.info("filedrop: %s", exc)
+                    continue
+                except RejectedDocument as exc:  # unsafe name or over the size limit: never staged
+                    log.warning("filedrop: refused %s", exc)
+                    placeholder = self.folder / f"refused-{len(self._refused)}"
+                    self._refused[placeholder] = (f.name, str(exc))
+                    out.append((mtime, placeholder))
                     continue
                 local = Path(staged.local_path)
                 os.utime(local, (f.mtime, f.mtime))  # the staged copy keeps the server's time
                 out.append((mtime, local))
         return sorted(out)
+
+    def _too_large(self, path: Path) -> tuple[str, str] | None:
+        try:
+            check_size("filedrop", path.stat().st_size, document_id=path.name)
+        except TooLarge as exc:
+            return path.name, str(exc)
+        return None
 
     # -- reading --------------------------------------------------------------------------
     def read_rows(self, path: Path, data: bytes) -> list[dict[str, Any]]:
@@ -304,6 +319,13 @@ class FileDropConnector(BaseConnector):
             records: list[dict[str, Any]] = []
             while i < len(files) and files[i][0] == mtime:  # one batch per modification time
                 path = files[i][1]
+                refused = self._refused.pop(path, None) or self._too_large(path)
+                if refused is not None:  # quarantined with its reason, without reading it
+                    name, reason = refused
+                    records.append({"id": f"{name}@{mtime.isoformat()}", "updated_at": mtime,
+                                    "_file": {"name": name, "modified": mtime}, "_error": reason})
+                    i += 1
+                    continue
                 data = path.read_bytes()
                 digest = hashlib.sha256(data).hexdigest()
                 if digest in seen:

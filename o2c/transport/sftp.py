@@ -396,32 +396,35 @@ class SftpClient:
 
     # -- download ---------------------------------------------------------------------------
     def download(self, remote: RemoteFile, staging_dir: str | os.PathLike[str], *,
-                 progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> StagedFile:
+                 progress: Callable[[int], None] | None = None, max_bytes: int | None = None,
+                 kind: str = "bank_file") -> StagedFile:
         """Copy ``remote`` into ``staging_dir``: temporary name, sha256 while reading, size check, rename.
 
         Raises :class:`FileChanged` when the file's size or time differs from ``remote`` (it is
         being rewritten or was removed): leave it for a later run. Raises :class:`UnsafeName` when
         ``remote.name`` cannot be a file of ``staging_dir`` (:func:`name_problem`, or the resolved
         path is not directly in it), and :class:`~schemas.errors.TooLarge` when the file is over
-        ``max_bytes`` (default: ``edi.limits.max_bytes("bank_file")``), by its listed size or by
+        ``max_bytes`` (default: ``edi.limits.max_bytes(kind)``, ``kind`` being ``bank_file`` or
+        ``filedrop``), by its listed size or by
         the bytes actually read; nothing of it stays in ``staging_dir``, and it is recorded in
         :attr:`refused`.
         """
         try:
-            return self._download(remote, Path(staging_dir), progress, max_bytes)
+            return self._download(remote, Path(staging_dir), progress, max_bytes, kind)
         except RejectedDocument as exc:
             self._refuse(remote, exc)
             raise
 
     def _download(self, remote: RemoteFile, folder: Path, progress: Callable[[int], None] | None,
-                  max_bytes: int | None) -> StagedFile:
-        limit = limits.max_bytes("bank_file") if max_bytes is None else max_bytes
+                  max_bytes: int | None, kind: str = "bank_file") -> StagedFile:
+        limit = limits.max_bytes(kind) if max_bytes is None else max_bytes
         shown = shown_name(remote.name)
-        where = "the bank's max_file_bytes" if max_bytes is not None else limits.env_name("bank_file")
+        where = "the bank's max_file_bytes" if max_bytes is not None else limits.env_name(kind)
+        label = "bank" if kind == "bank_file" else kind
         folder.mkdir(parents=True, exist_ok=True)
         final = _staging_path(folder, remote.name)
         if remote.size > limit:  # refused on the listing: nothing is read
-            raise TooLarge(f"{remote.size} bytes (listed) is over the {limit}-byte limit for bank files ({where}); "
+            raise TooLarge(f"{remote.size} bytes (listed) is over the {limit}-byte limit for {label} files ({where}); "
                            "not downloaded", document_id=shown)
         tmp = final.parent / f".{remote.name}.{uuid.uuid4().hex[:8]}.part"
         digest = hashlib.sha256()
@@ -441,7 +444,7 @@ class SftpClient:
                         total += len(chunk)
                         if total > limit:  # the listed size was wrong, or the file grows: stop now
                             raise TooLarge(f"more than {limit} bytes read (listed {remote.size}): over the "
-                                           f"{limit}-byte limit for bank files ({where}); transfer stopped, "
+                                           f"{limit}-byte limit for {label} files ({where}); transfer stopped, "
                                            "partial copy removed", document_id=shown)
                         digest.update(chunk)
                         out.write(chunk)

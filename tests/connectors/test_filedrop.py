@@ -184,3 +184,24 @@ def test_missing_folder_is_a_config_error(tmp_path):
         FileDropConnector(ConnectionInfo(host="local", schema="no/such/folder"))
     with pytest.raises(FatalError, match="host_key"):  # a remote host is SFTP: its key must be pinned
         FileDropConnector(ConnectionInfo(host="sftp.example", login="erp", schema="drops"))
+
+
+def test_a_file_over_the_filedrop_limit_is_quarantined_unread(tmp_path, monkeypatch):
+    drop(tmp_path, "factures_2026-01_cp1252.csv", T0)
+    big = drop(tmp_path, "factures_2026-01_cp1252.csv", T0 + dt.timedelta(hours=1), as_name="factures_huge.csv")
+    monkeypatch.setenv("O2C_MAX_FILEDROP_BYTES", str(big.stat().st_size))
+    big.write_bytes(big.read_bytes() + b"\n")  # one byte over the limit, then back to its window
+    os.utime(big, ((T0 + dt.timedelta(hours=1)).timestamp(),) * 2)
+    monkeypatch.setattr(Path, "read_bytes", _refuse_reading(big, Path.read_bytes))
+    _, records = pull(connector(tmp_path))
+    errors = [r for r in records if r.get("_error")]
+    assert len(errors) == 1 and errors[0]["_file"]["name"] == "factures_huge.csv"
+    assert "over the" in errors[0]["_error"] and "O2C_MAX_FILEDROP_BYTES" in errors[0]["_error"]
+    assert {r["id"] for r in records if not r.get("_error")} == {"FA-1001", "FA-1002", "AV-0007"}
+
+
+def _refuse_reading(big: Path, original):
+    def read_bytes(self: Path) -> bytes:
+        assert self != big, "a file over the limit must not be read"
+        return original(self)
+    return read_bytes
