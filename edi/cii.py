@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from edi import limits
 from edi.xmlsafe import localname, parse_bytes
 from schemas.errors import InvalidFormat
 from schemas.invoice import (
@@ -48,7 +49,7 @@ from schemas.invoice import (
     TradeParty,
     VatBreakdown,
 )
-from schemas.money import minor_units
+from schemas.money import AmountError, minor_units, parse_amount
 
 if TYPE_CHECKING:
     from edi.validation import ValidationResult
@@ -190,24 +191,39 @@ def _text(el: etree._Element | None, path: str | None = None) -> str | None:
     return text or None
 
 
-def _dec(el: etree._Element | None, path: str | None = None, *, document_id: str = "") -> Decimal | None:
+# Decimals the reader accepts per kind of number. EN 16931 writes amounts with 2 decimals, but
+# that is rule BR-DEC-* of the schematron to report: the reader accepts up to the 6 the store
+# keeps (NUMERIC(20, 6)). Unit prices, quantities and percentages have no decimal rule in
+# EN 16931 (real ones carry 4 to 6): up to 10. Every kind: at most 14 integer digits, no exponent,
+# no underscore (schemas.money.parse_amount).
+DECIMALS: dict[str, int] = {"amount": 6, "price": 10, "quantity": 10, "percentage": 10}
+
+
+def _dec(el: etree._Element | None, path: str | None = None, *, term: str, kind: str = "amount",
+         document_id: str = "") -> Decimal | None:
+    """The number at ``path`` under ``el`` read by :func:`schemas.money.parse_amount`; a
+    refusal is :class:`InvalidFormat` naming the business term ``term`` (``BT-115``)."""
     text = _text(el, path)
     if text is None:
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise InvalidFormat(f"not a decimal number: {text!r}", document_id=document_id, field=path) from None
-    if not value.is_finite():
-        raise InvalidFormat(f"not a finite number: {text!r}", document_id=document_id, field=path)
-    return value
+        return parse_amount(text, decimals=DECIMALS[kind])
+    except AmountError as exc:
+        raise InvalidFormat(f"{kind}: {exc}", document_id=document_id, field=term) from None
 
 
-def parse_date(text: str | None, fmt: str | None = "102", *, document_id: str = "") -> dt.date | None:
+def parse_date(text: str | None, fmt: str | None = "102", *, document_id: str = "", field: str | None = None) -> dt.date | None:
     """A CII date: ``format="102"`` is CCYYMMDD (also accepts ISO 8601 CCYY-MM-DD).
+
+    ``field`` (the business term, ``BT-2``) is named in the :class:`InvalidFormat` of a date
+    that does not exist.
 
     >>> parse_date("20260131")
     datetime.date(2026, 1, 31)
+    >>> parse_date("20260230", field="BT-2")
+    Traceback (most recent call last):
+    ...
+    schemas.errors.InvalidFormat: BT-2: not a date: '20260230' (format 102: CCYYMMDD)
     """
     if not text:
         return None
@@ -221,12 +237,17 @@ def parse_date(text: str | None, fmt: str | None = "102", *, document_id: str = 
             return dt.date.fromisocalendar(int(text[:4]), int(text[4:6]), 1)
         return dt.date.fromisoformat(text[:10])
     except ValueError:
-        raise InvalidFormat(f"not a date: {text!r}", document_id=document_id) from None
+        shown = f" (format {fmt}: {_DATE_FORMATS[fmt]})" if fmt in _DATE_FORMATS else ""
+        raise InvalidFormat(f"not a date: {text[:40]!r}{shown}", document_id=document_id, field=field) from None
 
 
-def _date(el: etree._Element | None, path: str, *, document_id: str = "", strict: bool = False) -> dt.date | None:
-    """A date under ``el``; an impossible optional date (seen: ``20139102`` in a real
-    ZUGFeRD 1.0 billing period) is logged and read as absent unless ``strict``."""
+_DATE_FORMATS = {"102": "CCYYMMDD", "610": "CCYYMM", "616": "CCYYWW"}
+
+
+def _date(el: etree._Element | None, path: str, term: str, *, document_id: str = "", strict: bool = False) -> dt.date | None:
+    """The date of business term ``term`` under ``el``; an impossible optional date (seen:
+    ``20139102`` in a real ZUGFeRD 1.0 billing period) is logged and read as absent unless
+    ``strict``."""
     if el is None:
         return None
     node = el.find(_p(path))
@@ -234,11 +255,11 @@ def _date(el: etree._Element | None, path: str, *, document_id: str = "", strict
         return None
     child = node if not len(node) else node[0]  # udt:DateTimeString / udt:DateString / qdt:...
     try:
-        return parse_date(child.text, child.get("format"), document_id=document_id)
-    except InvalidFormat:
+        return parse_date(child.text, child.get("format"), document_id=document_id, field=term)
+    except InvalidFormat as exc:
         if strict:
             raise
-        log.warning("%s: %s: unreadable date %r ignored", document_id, path, child.text)
+        log.warning("%s: %s (%s): %s; the date is ignored", document_id, term, path, exc.reason)
         return None
 
 
@@ -302,14 +323,21 @@ def _party(el: etree._Element | None) -> TradeParty | None:
     )
 
 
-def _allowance(el: etree._Element, document_id: str) -> AllowanceCharge:
+# business terms of an allowance / a charge: (amount, base amount, percentage, VAT rate)
+_ALLOWANCE_TERMS = {(False, False): ("BT-92", "BT-93", "BT-94", "BT-96"), (False, True): ("BT-99", "BT-100", "BT-101", "BT-103"),
+                    (True, False): ("BT-136", "BT-137", "BT-138", "BT-96"), (True, True): ("BT-141", "BT-142", "BT-143", "BT-103")}
+
+
+def _allowance(el: etree._Element, document_id: str, *, line: bool = False) -> AllowanceCharge:
+    is_charge = _indicator(el)
+    amount, base, percent, rate = _ALLOWANCE_TERMS[(line, is_charge)]
     return AllowanceCharge(
-        is_charge=_indicator(el),
-        amount=_dec(el, "ram:ActualAmount", document_id=document_id) or Decimal(0),
-        base_amount=_dec(el, "ram:BasisAmount", document_id=document_id),
-        percent=_dec(el, "ram:CalculationPercent", document_id=document_id),
+        is_charge=is_charge,
+        amount=_dec(el, "ram:ActualAmount", term=amount, document_id=document_id) or Decimal(0),
+        base_amount=_dec(el, "ram:BasisAmount", term=base, document_id=document_id),
+        percent=_dec(el, "ram:CalculationPercent", term=percent, kind="percentage", document_id=document_id),
         vat_category=_text(el, "ram:CategoryTradeTax/ram:CategoryCode"),
-        vat_rate=_dec(el, "ram:CategoryTradeTax/ram:RateApplicablePercent", document_id=document_id),
+        vat_rate=_dec(el, "ram:CategoryTradeTax/ram:RateApplicablePercent", term=rate, kind="percentage", document_id=document_id),
         reason=_text(el, "ram:Reason"),
         reason_code=_text(el, "ram:ReasonCode"),
     )
@@ -323,16 +351,18 @@ def _header_allowances(settlement: etree._Element, document_id: str, zf1: bool) 
         for a, el in zip(result, elements, strict=True):
             a.amount = abs(a.amount)
             if a.vat_rate is None:
-                a.vat_rate = _dec(el, "ram:CategoryTradeTax/ram:ApplicablePercent", document_id=document_id)
+                a.vat_rate = _dec(el, "ram:CategoryTradeTax/ram:ApplicablePercent", term="BT-103" if a.is_charge else "BT-96",
+                                  kind="percentage", document_id=document_id)
     # ZUGFeRD 1.0 and Factur-X EXTENDED carry freight as a SpecifiedLogisticsServiceCharge,
     # counted in ChargeTotalAmount (BT-108): read it as a document charge (BG-21).
     for el in settlement.findall(_p("ram:SpecifiedLogisticsServiceCharge")):
-        rate = _dec(el, "ram:AppliedTradeTax/ram:RateApplicablePercent", document_id=document_id)
+        rate = _dec(el, "ram:AppliedTradeTax/ram:RateApplicablePercent", term="BT-103", kind="percentage", document_id=document_id)
         result.append(AllowanceCharge(
             is_charge=True,
-            amount=_dec(el, "ram:AppliedAmount", document_id=document_id) or Decimal(0),
+            amount=_dec(el, "ram:AppliedAmount", term="BT-99", document_id=document_id) or Decimal(0),
             vat_category=_text(el, "ram:AppliedTradeTax/ram:CategoryCode"),
-            vat_rate=rate if rate is not None else _dec(el, "ram:AppliedTradeTax/ram:ApplicablePercent", document_id=document_id),
+            vat_rate=rate if rate is not None else _dec(el, "ram:AppliedTradeTax/ram:ApplicablePercent", term="BT-103",
+                                                        kind="percentage", document_id=document_id),
             reason=_text(el, "ram:Description"),
         ))
     return result
@@ -355,7 +385,7 @@ def _line(el: etree._Element, document_id: str) -> InvoiceLine:
     tax = settlement.find(_p("ram:ApplicableTradeTax")) if settlement is not None else None
     discount = None
     if gross is not None:
-        discount = _dec(gross, "ram:AppliedTradeAllowanceCharge/ram:ActualAmount", document_id=document_id)
+        discount = _dec(gross, "ram:AppliedTradeAllowanceCharge/ram:ActualAmount", term="BT-147", kind="price", document_id=document_id)
     object_id = None
     if settlement is not None:
         for ref in settlement.findall(_p("ram:AdditionalReferencedDocument")):
@@ -365,28 +395,28 @@ def _line(el: etree._Element, document_id: str) -> InvoiceLine:
     notes = [t for t in (_text(n, "ram:Content") for n in doc.findall(_p("ram:IncludedNote"))) if t] if doc is not None else []
     return InvoiceLine(
         id=_text(doc, "ram:LineID") or "",
-        quantity=(_dec(qty_el, document_id=document_id) if qty_el is not None else None) or Decimal(0),
+        quantity=(_dec(qty_el, term="BT-129", kind="quantity", document_id=document_id) if qty_el is not None else None) or Decimal(0),
         unit_code=(qty_el.get("unitCode") if qty_el is not None else None) or "",
-        net_amount=_dec(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", document_id=document_id)
-        or Decimal(0),
-        net_price=_dec(net, "ram:ChargeAmount", document_id=document_id) or Decimal(0),
+        net_amount=_dec(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", term="BT-131",
+                        document_id=document_id) or Decimal(0),
+        net_price=_dec(net, "ram:ChargeAmount", term="BT-146", kind="price", document_id=document_id) or Decimal(0),
         item_name=_text(product, "ram:Name") or "",
         vat_category=_text(tax, "ram:CategoryCode") or "",
-        vat_rate=_dec(tax, "ram:RateApplicablePercent", document_id=document_id)
+        vat_rate=_dec(tax, "ram:RateApplicablePercent", term="BT-152", kind="percentage", document_id=document_id)
         if tax is None or tax.find(_p("ram:ApplicablePercent")) is None
-        else _dec(tax, "ram:ApplicablePercent", document_id=document_id),  # ZUGFeRD 1.0
+        else _dec(tax, "ram:ApplicablePercent", term="BT-152", kind="percentage", document_id=document_id),  # ZUGFeRD 1.0
         note="\n".join(notes) or None,
         object_id=object_id,
         order_line_ref=_text(agreement, "ram:BuyerOrderReferencedDocument/ram:LineID"),
         accounting_ref=_text(settlement, "ram:ReceivableSpecifiedTradeAccountingAccount/ram:ID"),
-        period_start=_date(settlement, "ram:BillingSpecifiedPeriod/ram:StartDateTime", document_id=document_id),
-        period_end=_date(settlement, "ram:BillingSpecifiedPeriod/ram:EndDateTime", document_id=document_id),
-        allowances_charges=[_allowance(a, document_id) for a in settlement.findall(_p("ram:SpecifiedTradeAllowanceCharge"))]
+        period_start=_date(settlement, "ram:BillingSpecifiedPeriod/ram:StartDateTime", "BT-134", document_id=document_id),
+        period_end=_date(settlement, "ram:BillingSpecifiedPeriod/ram:EndDateTime", "BT-135", document_id=document_id),
+        allowances_charges=[_allowance(a, document_id, line=True) for a in settlement.findall(_p("ram:SpecifiedTradeAllowanceCharge"))]
         if settlement is not None
         else [],
-        gross_price=_dec(gross, "ram:ChargeAmount", document_id=document_id),
+        gross_price=_dec(gross, "ram:ChargeAmount", term="BT-148", kind="price", document_id=document_id),
         price_discount=discount,
-        base_quantity=_dec(basis, document_id=document_id) if basis is not None else None,
+        base_quantity=_dec(basis, term="BT-149", kind="quantity", document_id=document_id) if basis is not None else None,
         base_quantity_unit=basis.get("unitCode") if basis is not None else None,
         description=_text(product, "ram:Description"),
         seller_item_id=_text(product, "ram:SellerAssignedID"),
@@ -450,13 +480,23 @@ def profile_of(data: bytes | etree._Element, *, document_id: str = "") -> str | 
     return guideline_profile(guideline)
 
 
+# document totals (BG-22) by element name
+_TOTAL_TERMS = {"ram:LineTotalAmount": "BT-106", "ram:AllowanceTotalAmount": "BT-107", "ram:ChargeTotalAmount": "BT-108",
+                "ram:TaxBasisTotalAmount": "BT-109", "ram:GrandTotalAmount": "BT-112", "ram:TotalPrepaidAmount": "BT-113",
+                "ram:RoundingAmount": "BT-114", "ram:DuePayableAmount": "BT-115"}
+
+
 def parse(data: bytes, *, document_id: str = "", strict_profile: bool = True) -> Invoice:
     """Read a CII D16B (any Factur-X / ZUGFeRD 2.x / XRechnung profile) or ZUGFeRD 1.0 invoice.
 
     Raises :class:`~schemas.errors.InvalidFormat` for XML that is malformed or not CII, and
     :class:`UnknownProfile` for a guideline id (BT-24) outside EN 16931, Factur-X and ZUGFeRD
-    (pass ``strict_profile=False`` to read it anyway).
+    (pass ``strict_profile=False`` to read it anyway), :class:`~schemas.errors.TooLarge` over the
+    ``einvoice`` size limit (:mod:`edi.limits`). A number or a date that cannot be read is
+    :class:`InvalidFormat` naming its business term (``field="BT-115"``).
     """
+    if isinstance(data, (bytes, bytearray)):
+        limits.check_size("einvoice", len(data), document_id=document_id or "cii")
     root = parse_bytes(data, document_id or "cii")
     return parse_tree(root, document_id=document_id, strict_profile=strict_profile)
 
@@ -490,13 +530,14 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         raise InvalidFormat("CII invoice without monetary summation (BG-22)", document_id=doc_id, field="BG-22")
 
     def amount(path: str) -> Decimal | None:
-        return _dec(summ, path, document_id=doc_id)
+        return _dec(summ, path, term=_TOTAL_TERMS[path], document_id=doc_id)
 
     tax_total = tax_total_acc = None
     for el in summ.findall(_p("ram:TaxTotalAmount")):
         cur = el.get("currencyID")
-        value = _dec(el, document_id=doc_id)
-        if tax_currency and tax_currency != currency and cur == tax_currency:
+        in_tax_currency = bool(tax_currency and tax_currency != currency and cur == tax_currency)
+        value = _dec(el, term="BT-111" if in_tax_currency else "BT-110", document_id=doc_id)
+        if in_tax_currency:
             tax_total_acc = value
         elif tax_total is None:
             tax_total = value
@@ -539,15 +580,15 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
     vat: list[VatBreakdown] = []
     tax_point = None
     for t in settlement.findall(_p("ram:ApplicableTradeTax")):
-        tax_point = tax_point or _date(t, "ram:TaxPointDate", document_id=doc_id)
+        tax_point = tax_point or _date(t, "ram:TaxPointDate", "BT-7", document_id=doc_id)
         vat.append(
             VatBreakdown(
                 category=_text(t, "ram:CategoryCode") or "",
-                taxable_amount=_dec(t, "ram:BasisAmount", document_id=doc_id) or Decimal(0),
-                tax_amount=_dec(t, "ram:CalculatedAmount", document_id=doc_id) or Decimal(0),
-                rate=_dec(t, "ram:RateApplicablePercent", document_id=doc_id)
+                taxable_amount=_dec(t, "ram:BasisAmount", term="BT-116", document_id=doc_id) or Decimal(0),
+                tax_amount=_dec(t, "ram:CalculatedAmount", term="BT-117", document_id=doc_id) or Decimal(0),
+                rate=_dec(t, "ram:RateApplicablePercent", term="BT-119", kind="percentage", document_id=doc_id)
                 if t.find(_p("ram:RateApplicablePercent")) is not None
-                else _dec(t, "ram:ApplicablePercent", document_id=doc_id),  # ZUGFeRD 1.0
+                else _dec(t, "ram:ApplicablePercent", term="BT-119", kind="percentage", document_id=doc_id),  # ZUGFeRD 1.0
                 exemption_reason=_text(t, "ram:ExemptionReason"),
                 exemption_reason_code=_text(t, "ram:ExemptionReasonCode"),
             )
@@ -578,7 +619,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
     delivery = None
     if delivery_el is not None:
         ship_to = delivery_el.find(_p("ram:ShipToTradeParty"))
-        ddate = _date(delivery_el, "ram:ActualDeliverySupplyChainEvent/ram:OccurrenceDateTime", document_id=doc_id)
+        ddate = _date(delivery_el, "ram:ActualDeliverySupplyChainEvent/ram:OccurrenceDateTime", "BT-72", document_id=doc_id)
         if ship_to is not None or ddate is not None:
             loc = None
             if ship_to is not None:
@@ -601,7 +642,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         if _text(n, "ram:Content")
     ]
     project = agreement.find(_p("ram:SpecifiedProcuringProject"))
-    issue = _date(header, "ram:IssueDateTime", document_id=doc_id, strict=True)
+    issue = _date(header, "ram:IssueDateTime", "BT-2", document_id=doc_id, strict=True)
     if issue is None:
         raise InvalidFormat("CII invoice without issue date (BT-2)", document_id=doc_id, field="BT-2")
     return Invoice(
@@ -617,7 +658,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         allowances_charges=_header_allowances(settlement, doc_id, zf1),
         tax_currency=tax_currency,
         tax_point_date=tax_point,
-        due_date=_date(terms, "ram:DueDateDateTime", document_id=doc_id),
+        due_date=_date(terms, "ram:DueDateDateTime", "BT-9", document_id=doc_id),
         buyer_reference=_text(agreement, "ram:BuyerReference"),
         project_ref=_text(project, "ram:ID"),
         contract_ref=_text(agreement, "ram:ContractReferencedDocument/ram:IssuerAssignedID"),
@@ -632,14 +673,14 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         specification_id=guideline,
         preceding_invoices=[
             DocumentRef(number=_text(r, "ram:IssuerAssignedID") or "",
-                        issue_date=_date(r, "ram:FormattedIssueDateTime", document_id=doc_id))
+                        issue_date=_date(r, "ram:FormattedIssueDateTime", "BT-26", document_id=doc_id))
             for r in settlement.findall(_p("ram:InvoiceReferencedDocument"))
         ],
         payee=_party(settlement.find(_p("ram:PayeeTradeParty"))),
         seller_tax_representative=_party(agreement.find(_p("ram:SellerTaxRepresentativeTradeParty"))),
         delivery=delivery,
-        period_start=_date(settlement, "ram:BillingSpecifiedPeriod/ram:StartDateTime", document_id=doc_id),
-        period_end=_date(settlement, "ram:BillingSpecifiedPeriod/ram:EndDateTime", document_id=doc_id),
+        period_start=_date(settlement, "ram:BillingSpecifiedPeriod/ram:StartDateTime", "BT-73", document_id=doc_id),
+        period_end=_date(settlement, "ram:BillingSpecifiedPeriod/ram:EndDateTime", "BT-74", document_id=doc_id),
         payment=payment,
         operation_category=_OPERATION_BY_PROCESS.get(business_process or ""),
         vat_on_debits=any(_text(t, "ram:DueDateTypeCode") == "5" for t in settlement.findall(_p("ram:ApplicableTradeTax"))),

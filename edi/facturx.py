@@ -11,6 +11,12 @@ ConformanceLevel) with its PDF/A extension-schema description.
 Reading accepts the embedded names of every generation: ``factur-x.xml``, ``zugferd-invoice.xml``
 (ZUGFeRD 2.0), ``ZUGFeRD-invoice.xml`` (ZUGFeRD 1.0) and ``xrechnung.xml`` (CII or UBL).
 
+A PDF comes from outside: only the first copy of the first of those names is decompressed,
+never the other embedded files, and every stream read here stops at the
+``einvoice_attachment`` limit (5 MiB, :mod:`edi.limits`); the PDF itself is capped at
+``einvoice`` (50 MiB) and may declare at most ``einvoice_attachment_count`` (32) embedded
+files. Over a limit is :class:`~schemas.errors.TooLarge`.
+
 >>> from edi.samples import sample_invoice
 >>> pdf = render_pdf(sample_invoice(2), "en16931")
 >>> extract_xml(pdf)[0]
@@ -26,15 +32,17 @@ import io
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from edi import cii
+from edi import cii, limits
 from edi.xmlsafe import parse_bytes
-from schemas.errors import InvalidFormat, RejectedDocument
+from schemas.errors import InvalidFormat, RejectedDocument, TooLarge
 from schemas.invoice import Invoice
 
 if TYPE_CHECKING:
@@ -69,38 +77,140 @@ def _reader(pdf: bytes, document_id: str):  # type: ignore[no-untyped-def]
 
     if not isinstance(pdf, (bytes, bytearray)) or not bytes(pdf[:1024]).lstrip().startswith(b"%PDF-"):
         raise InvalidFormat("not a PDF (no %PDF- header)", document_id=document_id)
+    limits.check_size("einvoice", len(pdf), document_id=document_id)
     try:
         return PdfReader(io.BytesIO(pdf), strict=False)
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise InvalidFormat(f"unreadable PDF: {exc}", document_id=document_id) from exc
 
 
-def attachments(pdf: bytes, *, document_id: str = "") -> dict[str, bytes]:
-    """Every embedded file of ``pdf`` by name (the first copy when a name repeats)."""
-    doc_id = document_id or "pdf"
-    reader = _reader(pdf, doc_id)
+# pypdf's per-filter output limits (75 MB each by default), lowered to the attachment cap while
+# this module reads a PDF: the decompressor stops there instead of producing the whole stream.
+_PYPDF_OUTPUT_LIMITS = ("zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+                        "brotli_maximum_output_length", "jbig2_maximum_output_length",
+                        "array_based_stream_maximum_output_length", "xmp_maximum_input_length")
+
+
+@contextmanager
+def _capped_decompression() -> Iterator[None]:
+    """Every stream pypdf decompresses in this block (cross-reference and object streams, the
+    XML, the XMP) stops at the ``einvoice_attachment`` limit + 1 byte.
+
+    pypdf's configuration is a context variable: other threads and tasks keep theirs.
+    """
+    from pypdf import apply_configuration
+
+    cap = limits.max_bytes("einvoice_attachment")
+    with apply_configuration(**dict.fromkeys(_PYPDF_OUTPUT_LIMITS, cap + 1)):
+        yield
+
+
+def _stream_bytes(stream: object, what: str, document_id: str) -> bytes:
+    """The decompressed content of one PDF stream, at most ``einvoice_attachment`` bytes.
+
+    Over the limit is :class:`~schemas.errors.TooLarge`, found while decompressing (the
+    decompressor is given the limit as its maximum output), not after.
+    """
+    from pypdf.errors import LimitReachedError
+    from pypdf.generic import StreamObject
+
+    if not isinstance(stream, StreamObject):
+        raise InvalidFormat(f"{what} is not a PDF stream ({type(stream).__name__})", document_id=document_id)
+    cap = limits.max_bytes("einvoice_attachment")
+    too_large = TooLarge(f"{what}: more than {cap} bytes once decompressed, over the limit for e-invoice attachments "
+                         f"({limits.env_name('einvoice_attachment')})", document_id=document_id)
     try:
-        found = reader.attachments
-        return {name: contents[0] for name, contents in found.items() if contents}
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on broken name trees
-        raise InvalidFormat(f"cannot read the PDF's embedded files: {exc}", document_id=doc_id) from exc
+        with _capped_decompression():
+            data = stream.get_data()
+    except LimitReachedError:
+        raise too_large from None
+    except Exception as exc:  # noqa: BLE001 - pypdf's filters raise many types on broken streams
+        raise InvalidFormat(f"{what}: cannot decompress: {exc}", document_id=document_id) from exc
+    if len(data) > cap:  # the decompressor stopped at cap + 1
+        raise too_large
+    return data
+
+
+def _embedded_files(reader, document_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Name -> the first embedded file of that name (file-spec /UF or /F names too); nothing is
+    decompressed here. More than ``einvoice_attachment_count`` files is :class:`TooLarge`."""
+    bound = limits.max_bytes("einvoice_attachment_count")
+    found: dict[str, Any] = {}
+    for count, entry in enumerate(reader.attachment_list, start=1):
+        if count > bound:
+            raise TooLarge(f"the PDF declares more than {bound} embedded files, the limit "
+                           f"({limits.env_name('einvoice_attachment_count')})", document_id=document_id)
+        for name in (entry.name, entry.alternative_name):
+            if isinstance(name, str) and name:
+                found.setdefault(name, entry)
+    return found
+
+
+def _pick(found: dict[str, Any], wanted: str) -> str | None:
+    """``wanted`` as embedded, else its first case-insensitive match (``ZUGFeRD-invoice.xml``)."""
+    if wanted in found:
+        return wanted
+    return next((name for name in found if name.lower() == wanted.lower()), None)
+
+
+def _file_content(entry: Any, name: str, document_id: str) -> bytes:
+    """The content of one embedded file: its ``/EF`` ``/UF`` (else ``/F``) stream, capped."""
+    spec = entry.pdf_object
+    ef = spec["/EF"] if "/EF" in spec else None
+    stream = None
+    if ef is not None and hasattr(ef, "keys"):
+        for key in ("/UF", "/F"):
+            if key in ef:
+                stream = ef[key]
+                break
+    if stream is None:
+        raise InvalidFormat(f"embedded file {name!r} has no content stream (/EF)", document_id=document_id)
+    return _stream_bytes(stream, f"embedded file {name!r}", document_id)
+
+
+def _read_embedded(pdf: bytes, names: tuple[str, ...], document_id: str) -> tuple[dict[str, bytes], list[str]]:
+    """``({name: content}, every embedded name)`` for the first of ``names`` found in order, only."""
+    try:
+        with _capped_decompression():  # the cross-reference and object streams are compressed too
+            reader = _reader(pdf, document_id)
+            found = _embedded_files(reader, document_id)
+            for wanted in names:
+                name = _pick(found, wanted)
+                if name is not None:
+                    return {name: _file_content(found[name], name, document_id)}, sorted(found)
+            return {}, sorted(found)
+    except RejectedDocument:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many types (and RecursionError) on broken name trees
+        raise InvalidFormat(f"cannot read the PDF's embedded files: {exc}", document_id=document_id) from exc
+
+
+def attachments(pdf: bytes, names: tuple[str, ...] = XML_NAMES, *, document_id: str = "") -> dict[str, bytes]:
+    """The first embedded file of ``pdf`` named one of ``names`` (in that order; exact name,
+    else case-insensitive), as ``{name: content}``; empty when there is none.
+
+    Only that one file is decompressed, one copy of it, and at most ``einvoice_attachment``
+    bytes (:mod:`edi.limits`, 5 MiB): a PDF is small, its streams are not, and every other
+    embedded file is attacker-sized data the hub never uses. More embedded files than
+    ``einvoice_attachment_count`` is refused as well.
+    """
+    return _read_embedded(pdf, tuple(names), document_id or "pdf")[0]
 
 
 def extract_xml(pdf: bytes, *, document_id: str = "") -> tuple[str, bytes]:
     """``(name, xml)`` of the invoice XML embedded in a Factur-X / ZUGFeRD / XRechnung PDF.
 
     Raises :class:`NoEmbeddedInvoice` when there is none, :class:`InvalidFormat` for a file
-    that is not a readable PDF.
+    that is not a readable PDF, :class:`~schemas.errors.TooLarge` for a PDF over the
+    ``einvoice`` limit, an XML over ``einvoice_attachment`` once decompressed, or more embedded
+    files than ``einvoice_attachment_count``.
     """
     doc_id = document_id or "pdf"
-    files = attachments(pdf, document_id=doc_id)
-    lower = {name.lower(): name for name in files}
-    for wanted in XML_NAMES:
-        name = wanted if wanted in files else lower.get(wanted.lower())
-        if name is not None:
-            return name, files[name]
-    listed = ", ".join(sorted(files)) or "none"
-    raise NoEmbeddedInvoice(f"no embedded invoice XML ({' / '.join(XML_NAMES)}); attachments: {listed}", document_id=doc_id)
+    files, listed = _read_embedded(pdf, XML_NAMES, doc_id)
+    if files:
+        return next(iter(files.items()))
+    raise NoEmbeddedInvoice(f"no embedded invoice XML ({' / '.join(XML_NAMES)}); attachments: {', '.join(listed) or 'none'}",
+                            document_id=doc_id)
 
 
 _DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>")
@@ -128,6 +238,8 @@ def parse_xml(xml: bytes, *, document_id: str = "") -> Invoice:
     """Parse invoice XML of either syntax (CII D16B / ZUGFeRD 1.0 or UBL 2.1), told by its root."""
     from edi import ubl
 
+    if isinstance(xml, (bytes, bytearray)):
+        limits.check_size("einvoice", len(xml), document_id=document_id or "einvoice")
     try:
         root = parse_bytes(xml, document_id or "einvoice")
     except InvalidFormat:
@@ -148,16 +260,29 @@ def parse(pdf: bytes, *, document_id: str = "") -> Invoice:
 
 
 def pdf_metadata(pdf: bytes, *, document_id: str = "") -> dict[str, str | None]:
-    """What the PDF says about itself: PDF/A part and conformance, Factur-X level and file name."""
-    from lxml import etree
+    """What the PDF says about itself: PDF/A part and conformance, Factur-X level and file name.
 
-    reader = _reader(pdf, document_id or "pdf")
+    Metadata that is not a stream, loops back on itself or does not decompress is
+    :class:`~schemas.errors.InvalidFormat`; over ``einvoice_attachment`` once decompressed,
+    :class:`~schemas.errors.TooLarge`.
+    """
+    from lxml import etree
+    from pypdf.generic import is_null_or_none
+
+    doc_id = document_id or "pdf"
     out: dict[str, str | None] = {"pdfa_part": None, "pdfa_conformance": None, "fx_conformance": None,
                                   "fx_document_file_name": None, "fx_version": None, "fx_document_type": None}
-    meta = reader.trailer["/Root"].get("/Metadata")
-    if meta is None:
-        return out
-    raw = meta.get_object().get_data()
+    try:
+        with _capped_decompression():
+            catalog = _reader(pdf, doc_id).trailer["/Root"]
+            meta = catalog["/Metadata"] if "/Metadata" in catalog else None
+            if is_null_or_none(meta):
+                return out
+            raw = _stream_bytes(meta, "XMP metadata", doc_id)
+    except RejectedDocument:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many types (and RecursionError) on broken objects
+        raise InvalidFormat(f"unreadable XMP metadata: {exc}", document_id=doc_id) from exc
     root = parse_bytes(raw[raw.find(b"<x:xmpmeta"):] if b"<x:xmpmeta" in raw else raw, document_id or "xmp")
     for el in root.iter():
         if not isinstance(el.tag, str):

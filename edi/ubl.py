@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from edi.cii import UnknownProfile, _amount, _num
+from edi import limits
+from edi.cii import _ALLOWANCE_TERMS, DECIMALS, UnknownProfile, _amount, _num
 from edi.xmlsafe import parse_bytes
 from schemas.errors import InvalidFormat
 from schemas.invoice import (
@@ -47,6 +48,7 @@ from schemas.invoice import (
     TradeParty,
     VatBreakdown,
 )
+from schemas.money import AmountError, parse_amount
 
 if TYPE_CHECKING:
     from edi.validation import ValidationResult
@@ -106,27 +108,27 @@ def _t(el: etree._Element | None, path: str | None = None) -> str | None:
     return text or None
 
 
-def _d(el: etree._Element | None, path: str | None = None, doc: str = "") -> Decimal | None:
+def _d(el: etree._Element | None, path: str | None, doc: str, term: str, kind: str = "amount") -> Decimal | None:
+    """The number at ``path`` read by :func:`schemas.money.parse_amount` with the decimals of
+    its ``kind`` (:data:`edi.cii.DECIMALS`); a refusal names the business term ``term``."""
     text = _t(el, path)
     if text is None:
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise InvalidFormat(f"not a decimal number: {text!r}", document_id=doc, field=path) from None
-    if not value.is_finite():
-        raise InvalidFormat(f"not a finite number: {text!r}", document_id=doc, field=path)
-    return value
+        return parse_amount(text, decimals=DECIMALS[kind])
+    except AmountError as exc:
+        raise InvalidFormat(f"{kind}: {exc}", document_id=doc, field=term) from None
 
 
-def _date(el: etree._Element | None, path: str, doc: str = "") -> dt.date | None:
+def _date(el: etree._Element | None, path: str, doc: str, term: str) -> dt.date | None:
+    """The date of business term ``term``; one that does not exist is :class:`InvalidFormat`."""
     text = _t(el, path)
     if text is None:
         return None
     try:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
-        raise InvalidFormat(f"not a date (YYYY-MM-DD): {text!r}", document_id=doc, field=path) from None
+        raise InvalidFormat(f"not a date (YYYY-MM-DD): {text[:40]!r}", document_id=doc, field=term) from None
 
 
 def _ident(el: etree._Element | None, attr: str = "schemeID") -> Identifier | None:
@@ -190,14 +192,16 @@ def _party(el: etree._Element | None, *, payee: bool = False) -> tuple[TradePart
     ), creditor
 
 
-def _allowance(el: etree._Element, doc: str) -> AllowanceCharge:
+def _allowance(el: etree._Element, doc: str, *, line: bool = False) -> AllowanceCharge:
+    is_charge = (_t(el, "cbc:ChargeIndicator") or "").lower() == "true"
+    amount, base, percent, rate = _ALLOWANCE_TERMS[(line, is_charge)]
     return AllowanceCharge(
-        is_charge=(_t(el, "cbc:ChargeIndicator") or "").lower() == "true",
-        amount=_d(el, "cbc:Amount", doc) or Decimal(0),
-        base_amount=_d(el, "cbc:BaseAmount", doc),
-        percent=_d(el, "cbc:MultiplierFactorNumeric", doc),
+        is_charge=is_charge,
+        amount=_d(el, "cbc:Amount", doc, amount) or Decimal(0),
+        base_amount=_d(el, "cbc:BaseAmount", doc, base),
+        percent=_d(el, "cbc:MultiplierFactorNumeric", doc, percent, "percentage"),
         vat_category=_t(el, "cac:TaxCategory/cbc:ID"),
-        vat_rate=_d(el, "cac:TaxCategory/cbc:Percent", doc),
+        vat_rate=_d(el, "cac:TaxCategory/cbc:Percent", doc, rate, "percentage"),
         reason=_t(el, "cbc:AllowanceChargeReason"),
         reason_code=_t(el, "cbc:AllowanceChargeReasonCode"),
     )
@@ -218,23 +222,23 @@ def _line(el: etree._Element, doc: str) -> InvoiceLine:
             object_id = _t(ref, "cbc:ID")
     return InvoiceLine(
         id=_t(el, "cbc:ID") or "",
-        quantity=(_d(qty, None, doc) if qty is not None else None) or Decimal(0),
+        quantity=(_d(qty, None, doc, "BT-129", "quantity") if qty is not None else None) or Decimal(0),
         unit_code=(qty.get("unitCode") if qty is not None else None) or "",
-        net_amount=_d(el, "cbc:LineExtensionAmount", doc) or Decimal(0),
-        net_price=_d(price, "cbc:PriceAmount", doc) or Decimal(0),
+        net_amount=_d(el, "cbc:LineExtensionAmount", doc, "BT-131") or Decimal(0),
+        net_price=_d(price, "cbc:PriceAmount", doc, "BT-146", "price") or Decimal(0),
         item_name=_t(item, "cbc:Name") or "",
         vat_category=_t(tax, "cbc:ID") or "",
-        vat_rate=_d(tax, "cbc:Percent", doc),
+        vat_rate=_d(tax, "cbc:Percent", doc, "BT-152", "percentage"),
         note=_t(el, "cbc:Note"),
         object_id=object_id,
         order_line_ref=_t(el, "cac:OrderLineReference/cbc:LineID"),
         accounting_ref=_t(el, "cbc:AccountingCost"),
-        period_start=_date(el, "cac:InvoicePeriod/cbc:StartDate", doc),
-        period_end=_date(el, "cac:InvoicePeriod/cbc:EndDate", doc),
-        allowances_charges=[_allowance(a, doc) for a in el.findall(_p("cac:AllowanceCharge"))],
-        gross_price=_d(price_ac, "cbc:BaseAmount", doc) if price_ac is not None else None,
-        price_discount=_d(price_ac, "cbc:Amount", doc) if price_ac is not None else None,
-        base_quantity=_d(base, None, doc) if base is not None else None,
+        period_start=_date(el, "cac:InvoicePeriod/cbc:StartDate", doc, "BT-134"),
+        period_end=_date(el, "cac:InvoicePeriod/cbc:EndDate", doc, "BT-135"),
+        allowances_charges=[_allowance(a, doc, line=True) for a in el.findall(_p("cac:AllowanceCharge"))],
+        gross_price=_d(price_ac, "cbc:BaseAmount", doc, "BT-148", "price") if price_ac is not None else None,
+        price_discount=_d(price_ac, "cbc:Amount", doc, "BT-147", "price") if price_ac is not None else None,
+        base_quantity=_d(base, None, doc, "BT-149", "quantity") if base is not None else None,
         base_quantity_unit=base.get("unitCode") if base is not None else None,
         description=_t(item, "cbc:Description"),
         seller_item_id=_t(item, "cac:SellersItemIdentification/cbc:ID"),
@@ -250,8 +254,12 @@ def parse(data: bytes, *, document_id: str = "", strict_profile: bool = True) ->
     """Read a UBL 2.1 Invoice or CreditNote (EN 16931, Peppol BIS 3, XRechnung...).
 
     Raises :class:`~schemas.errors.InvalidFormat` for malformed or non-UBL XML and
-    :class:`~edi.cii.UnknownProfile` for a CustomizationID (BT-24) outside EN 16931.
+    :class:`~edi.cii.UnknownProfile` for a CustomizationID (BT-24) outside EN 16931,
+    :class:`~schemas.errors.TooLarge` over the ``einvoice`` size limit (:mod:`edi.limits`). A
+    number or a date that cannot be read is :class:`InvalidFormat` naming its business term.
     """
+    if isinstance(data, (bytes, bytearray)):
+        limits.check_size("einvoice", len(data), document_id=document_id or "ubl")
     root = parse_bytes(data, document_id or "ubl")
     return parse_tree(root, document_id=document_id, strict_profile=strict_profile)
 
@@ -275,8 +283,10 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
     vat: list[VatBreakdown] = []
     for tt in root.findall(_p("cac:TaxTotal")):
         amount_el = tt.find(_p("cbc:TaxAmount"))
-        value = _d(amount_el, None, doc)
-        if tax_currency and tax_currency != currency and amount_el is not None and amount_el.get("currencyID") == tax_currency:
+        in_tax_currency = bool(tax_currency and tax_currency != currency and amount_el is not None
+                               and amount_el.get("currencyID") == tax_currency)
+        value = _d(amount_el, None, doc, "BT-111" if in_tax_currency else "BT-110")
+        if in_tax_currency:
             tax_total_acc = value
             continue
         tax_total = value
@@ -284,9 +294,9 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
             cat = st.find(_p("cac:TaxCategory"))
             vat.append(VatBreakdown(
                 category=_t(cat, "cbc:ID") or "",
-                taxable_amount=_d(st, "cbc:TaxableAmount", doc) or Decimal(0),
-                tax_amount=_d(st, "cbc:TaxAmount", doc) or Decimal(0),
-                rate=_d(cat, "cbc:Percent", doc),
+                taxable_amount=_d(st, "cbc:TaxableAmount", doc, "BT-116") or Decimal(0),
+                tax_amount=_d(st, "cbc:TaxAmount", doc, "BT-117") or Decimal(0),
+                rate=_d(cat, "cbc:Percent", doc, "BT-119", "percentage"),
                 exemption_reason=_t(cat, "cbc:TaxExemptionReason"),
                 exemption_reason_code=_t(cat, "cbc:TaxExemptionReasonCode"),
             ))
@@ -294,16 +304,16 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         if lmt.find(_p(name)) is None:
             raise InvalidFormat(f"LegalMonetaryTotal lacks {name}", document_id=doc, field="BG-22")
     totals = Totals(
-        line_total=_d(lmt, "cbc:LineExtensionAmount", doc),  # type: ignore[arg-type]
-        tax_exclusive=_d(lmt, "cbc:TaxExclusiveAmount", doc),  # type: ignore[arg-type]
-        tax_inclusive=_d(lmt, "cbc:TaxInclusiveAmount", doc),  # type: ignore[arg-type]
-        payable=_d(lmt, "cbc:PayableAmount", doc),  # type: ignore[arg-type]
-        allowance_total=_d(lmt, "cbc:AllowanceTotalAmount", doc),
-        charge_total=_d(lmt, "cbc:ChargeTotalAmount", doc),
+        line_total=_d(lmt, "cbc:LineExtensionAmount", doc, "BT-106"),  # type: ignore[arg-type]
+        tax_exclusive=_d(lmt, "cbc:TaxExclusiveAmount", doc, "BT-109"),  # type: ignore[arg-type]
+        tax_inclusive=_d(lmt, "cbc:TaxInclusiveAmount", doc, "BT-112"),  # type: ignore[arg-type]
+        payable=_d(lmt, "cbc:PayableAmount", doc, "BT-115"),  # type: ignore[arg-type]
+        allowance_total=_d(lmt, "cbc:AllowanceTotalAmount", doc, "BT-107"),
+        charge_total=_d(lmt, "cbc:ChargeTotalAmount", doc, "BT-108"),
         tax_total=tax_total,
         tax_total_accounting=tax_total_acc,
-        prepaid=_d(lmt, "cbc:PrepaidAmount", doc),
-        rounding=_d(lmt, "cbc:PayableRoundingAmount", doc),
+        prepaid=_d(lmt, "cbc:PrepaidAmount", doc, "BT-113"),
+        rounding=_d(lmt, "cbc:PayableRoundingAmount", doc, "BT-114"),
     )
     seller, creditor = _party(root.find(_p("cac:AccountingSupplierParty/cac:Party")))
     buyer, _ = _party(root.find(_p("cac:AccountingCustomerParty/cac:Party")))
@@ -314,11 +324,11 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
 
     means = root.findall(_p("cac:PaymentMeans"))
     payment = None
-    due = _date(root, "cbc:DueDate", doc)
+    due = _date(root, "cbc:DueDate", doc, "BT-9")
     if means or creditor:
         m = means[0] if means else None
         if due is None and m is not None:
-            due = _date(m, "cbc:PaymentDueDate", doc)
+            due = _date(m, "cbc:PaymentDueDate", doc, "BT-9")
         code_el = m.find(_p("cbc:PaymentMeansCode")) if m is not None else None
         payment = PaymentInstructions(
             means_code=_t(code_el), means_text=code_el.get("name") if code_el is not None else None,
@@ -336,7 +346,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         delivery = Delivery(
             party_name=_t(delivery_el, "cac:DeliveryParty/cac:PartyName/cbc:Name"),
             location_id=_ident(loc.find(_p("cbc:ID"))) if loc is not None else None,
-            date=_date(delivery_el, "cbc:ActualDeliveryDate", doc),
+            date=_date(delivery_el, "cbc:ActualDeliveryDate", doc, "BT-72"),
             address=_address(loc.find(_p("cac:Address"))) if loc is not None else None,
         )
     notes = []
@@ -355,7 +365,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
     if order_ref == "NA" and sales_order:
         order_ref = None  # the placeholder UBL needs when only BT-14 is known
     process = _t(root, "cbc:ProfileID")
-    issue = _date(root, "cbc:IssueDate", doc)
+    issue = _date(root, "cbc:IssueDate", doc, "BT-2")
     if issue is None:
         raise InvalidFormat("UBL invoice without IssueDate (BT-2)", document_id=doc, field="BT-2")
     line_tag = "cac:CreditNoteLine" if credit else "cac:InvoiceLine"
@@ -371,7 +381,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         vat_breakdown=vat,
         allowances_charges=[_allowance(a, doc) for a in root.findall(_p("cac:AllowanceCharge"))],
         tax_currency=tax_currency,
-        tax_point_date=_date(root, "cbc:TaxPointDate", doc),
+        tax_point_date=_date(root, "cbc:TaxPointDate", doc, "BT-7"),
         due_date=due,
         buyer_reference=_t(root, "cbc:BuyerReference"),
         project_ref=project,
@@ -386,14 +396,14 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         business_process=process,
         specification_id=customization,
         preceding_invoices=[
-            DocumentRef(number=_t(r, "cbc:ID") or "", issue_date=_date(r, "cbc:IssueDate", doc))
+            DocumentRef(number=_t(r, "cbc:ID") or "", issue_date=_date(r, "cbc:IssueDate", doc, "BT-26"))
             for r in root.findall(_p("cac:BillingReference/cac:InvoiceDocumentReference"))
         ],
         payee=payee,
         seller_tax_representative=tax_rep,
         delivery=delivery,
-        period_start=_date(root, "cac:InvoicePeriod/cbc:StartDate", doc),
-        period_end=_date(root, "cac:InvoicePeriod/cbc:EndDate", doc),
+        period_start=_date(root, "cac:InvoicePeriod/cbc:StartDate", doc, "BT-73"),
+        period_end=_date(root, "cac:InvoicePeriod/cbc:EndDate", doc, "BT-74"),
         payment=payment,
         operation_category=_OPERATION_BY_PROCESS.get(process or ""),
         vat_on_debits=_t(root, "cac:InvoicePeriod/cbc:DescriptionCode") == "3",

@@ -3,7 +3,9 @@
 Pipeline for one document (CII D16B, ZUGFeRD 1.0, UBL 2.1 Invoice/CreditNote, or a Factur-X
 PDF, whose embedded XML is extracted first):
 
-1. the syntax is told from the root element's namespace;
+1. the syntax is told from the root element's namespace, and the hub's own reader
+   (:mod:`edi.cii`, :mod:`edi.ubl`) reads the document: what it refuses (an impossible date, an
+   amount such as ``1E+999999999``) is an ``O2C-PARSE`` error, so ``validate`` and ``parse`` agree;
 2. XSD (lxml): the Factur-X profile XSD chosen from the guideline id (BT-24), else the CEN
    D16B *uncoupled* subset, the ZUGFeRD 1.0 XSD, or OASIS UBL 2.1;
 3. the CEN/TC 434 EN 16931 schematron (XSLT 2.0, run by SaxonC-HE through ``saxonche``) for
@@ -17,7 +19,9 @@ Factur-X EXTENDED rules itself) and the French BR-FR Flux 2 schematron (see :mod
 Each stylesheet is compiled once per process and kept (``_Schematron.get``). A schematron that
 fires fewer than :data:`MIN_FIRED_RULES` rules did not really look at the document (wrong
 namespace, e.g. ZUGFeRD 1.0 ``CrossIndustryDocument``): that is reported as an error, never as
-"0 errors". Errors (flag ``fatal``/``error`` and XSD errors) and warnings are kept apart.
+"0 errors". A schematron Saxon stops with a dynamic error (a value it cannot convert, a term
+given twice) is a ``SCHEMATRON-STOPPED`` error, not an exception. Errors (flag
+``fatal``/``error`` and XSD errors) and warnings are kept apart.
 
 Artefacts live in ``edi/artefacts/<name>/`` with a README giving origin, commit and licence.
 
@@ -32,6 +36,7 @@ Artefacts live in ``edi/artefacts/<name>/`` with a README giving origin, commit 
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from dataclasses import dataclass, field
@@ -40,7 +45,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from edi import cii
+from edi import cii, limits
 from edi.xmlsafe import make_parser, parse_bytes
 from schemas.errors import InvalidFormat, Issue, RejectedDocument
 from schemas.invoice import Invoice
@@ -201,10 +206,22 @@ class _Schematron:
             return sch
 
     def run(self, xml: str) -> etree._Element:
+        """The SVRL report; :class:`SchematronStopped` when Saxon raises a dynamic error."""
+        from saxonche import PySaxonApiError
+
         with self.lock:
-            node = self.proc.parse_xml(xml_text=xml)
-            out = self.exe.transform_to_string(xdm_node=node)
+            try:
+                node = self.proc.parse_xml(xml_text=xml)
+                out = self.exe.transform_to_string(xdm_node=node)
+            except PySaxonApiError as exc:
+                raise SchematronStopped(" ".join(str(exc).split())) from None
         return etree.fromstring(out.encode("utf-8"), parser=_SVRL_PARSER)
+
+
+class SchematronStopped(Exception):
+    """Saxon stopped the schematron with a dynamic error: a value the rules cannot evaluate
+    (``27.0-`` read as ``xs:decimal``, two BT-2 where the rules expect one). The document is
+    not well-formed for EN 16931; :func:`schematron` reports it as a finding."""
 
 
 # SVRL is our own stylesheet's output (trusted) and can be large: no size limit, still no network.
@@ -225,7 +242,14 @@ def schematron(name: str, xml: str | etree._Element, result: ValidationResult) -
     findings and fired-rule count to ``result``."""
     if not isinstance(xml, str):
         xml = etree.tostring(xml, encoding="unicode")  # whatever the input's encoding or BOM
-    svrl = _Schematron.get(name).run(xml)
+    try:
+        svrl = _Schematron.get(name).run(xml)
+    except SchematronStopped as exc:
+        # The XSD (run first) usually names the culprit too; the schematron's verdict is "none".
+        result.artefacts[name] = ARTEFACTS[name][1]
+        result.fired_rules[name] = 0
+        result.add(Finding("SCHEMATRON-STOPPED", f"the schematron could not evaluate the document: {exc}", "/", "fatal", name))
+        return
     fired = len(svrl.findall(f".//{SVRL}fired-rule"))
     result.fired_rules[name] = fired
     result.artefacts[name] = ARTEFACTS[name][1]
@@ -291,6 +315,22 @@ def detect(root: etree._Element, document_id: str = "") -> tuple[str, str | None
     raise InvalidFormat(f"not an e-invoice this hub reads (root element {tag})", document_id=document_id)
 
 
+def _read_as_the_hub_does(root: etree._Element, syntax: str, result: ValidationResult) -> None:
+    """Run the hub's own reader (:mod:`edi.cii` / :mod:`edi.ubl`) on the document and report its
+    refusal as a finding: what ``o2c einvoice parse`` and the inbound flow refuse (an issue date
+    of 30 February, an amount ``1E+999999999``) is never VALID here."""
+    from edi import ubl
+
+    try:
+        if syntax == "ubl":
+            ubl.parse_tree(root, document_id=result.document_id)
+        else:  # the ZUGFeRD 1.0 reader renames the tree in place: give it a copy
+            cii.parse_tree(copy.deepcopy(root) if syntax == "zugferd1" else root, document_id=result.document_id)
+    except RejectedDocument as exc:
+        result.add(Finding("O2C-PARSE", f"the hub's reader refuses the document: {exc.reason}", exc.field or "/",
+                           "fatal", "o2c-reader"))
+
+
 # Factur-X guideline ids (exact) whose profile schematron applies
 _FACTURX_GUIDELINES = {g for g, p in cii.KNOWN_GUIDELINES.items() if p in cii.PROFILE_ORDER and "extended-ctc-fr" not in g}
 
@@ -300,9 +340,12 @@ def validate(data: bytes, *, document_id: str = "", schematrons: bool = True, fa
 
     Never raises for a *valid but non-conforming* document: findings go into the result
     (see :meth:`ValidationResult.raise_for_errors`). Raises :class:`InvalidFormat` (malformed
-    or hostile XML, DOCTYPE), :class:`edi.cii.UnknownProfile` (guideline id unknown) and
-    :class:`edi.facturx.NoEmbeddedInvoice` (a PDF without invoice XML): documents that cannot
-    be validated at all.
+    or hostile XML, DOCTYPE), :class:`edi.cii.UnknownProfile` (guideline id unknown),
+    :class:`edi.facturx.NoEmbeddedInvoice` (a PDF without invoice XML) and
+    :class:`~schemas.errors.TooLarge` (over the ``einvoice`` / ``einvoice_attachment`` limits of
+    :mod:`edi.limits`): documents that cannot be validated at all. What the hub's reader refuses
+    (``O2C-PARSE``), a schematron Saxon cannot evaluate (``SCHEMATRON-STOPPED``) and unreadable
+    XMP metadata (``FX-PDF-XMP``) are findings.
 
     ``facturx``: apply the Factur-X profile XSD and schematron. By default they apply to a PDF
     and to the Factur-X guideline ids; plain ``urn:cen.eu:en16931:2017`` is shared by pure
@@ -311,18 +354,27 @@ def validate(data: bytes, *, document_id: str = "", schematrons: bool = True, fa
     """
     doc_id = document_id or "einvoice"
     pdf_level = None
+    xmp_error = None
+    if isinstance(data, (bytes, bytearray)):
+        limits.check_size("einvoice", len(data), document_id=doc_id)
     if isinstance(data, (bytes, bytearray)) and data.lstrip()[:5] == b"%PDF-":
         from edi import facturx as fx
 
         pdf = bytes(data)
         _name, data = fx.extract_xml(pdf, document_id=doc_id)
         facturx = True if facturx is None else facturx
-        pdf_level = fx.pdf_metadata(pdf, document_id=doc_id).get("fx_conformance") or ""
+        try:
+            pdf_level = fx.pdf_metadata(pdf, document_id=doc_id).get("fx_conformance") or ""
+        except RejectedDocument as exc:  # broken XMP: the invoice XML can still be checked
+            pdf_level, xmp_error = "", exc.reason
     root = parse_bytes(data, doc_id)
     syntax, guideline, profile = detect(root, doc_id)
-    text = etree.tostring(root, encoding="unicode")
     result = ValidationResult(syntax=syntax, guideline=guideline, profile=profile, document_id=doc_id)
-    if pdf_level is not None and syntax == "cii":
+    _read_as_the_hub_does(root, syntax, result)
+    text = etree.tostring(root, encoding="unicode")
+    if xmp_error is not None:
+        result.add(Finding("FX-PDF-XMP", f"unreadable XMP metadata: {xmp_error}", "XMP", "fatal", "pdf"))
+    elif pdf_level is not None and syntax == "cii":
         # the XMP fx:ConformanceLevel must name the profile of the embedded XML
         declared = pdf_level.replace(" ", "").lower()
         if not declared:

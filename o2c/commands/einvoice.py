@@ -67,7 +67,19 @@ def _render_unchecked(inv: object, fmt: str) -> bytes:
 
 
 def _read_any(path: Path) -> bytes:
-    return sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    """FILE's bytes (standard input for ``-``), refused as :class:`~schemas.errors.TooLarge` over
+    the ``einvoice`` limit (:mod:`edi.limits`) before it is read whole."""
+    from edi import limits
+
+    bound = limits.max_bytes("einvoice")
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(bound + 1)
+    else:
+        limits.check_size("einvoice", path.stat().st_size, document_id=path.name, limit=bound)
+        with path.open("rb") as fh:
+            data = fh.read(bound + 1)
+    limits.check_size("einvoice", len(data), document_id=path.name, limit=bound)
+    return data
 
 
 @einvoice.command()
@@ -79,8 +91,8 @@ def parse(file: Path, as_json: bool) -> None:
     from schemas.errors import RejectedDocument
     from schemas.jsonio import to_json
 
-    data = _read_any(file)
     try:
+        data = _read_any(file)
         if data.lstrip()[:5] == b"%PDF-":
             inv = facturx.parse(data, document_id=file.name)
         else:
@@ -100,7 +112,7 @@ def parse(file: Path, as_json: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--no-schematron", is_flag=True, help="XSD only (fast).")
 def validate(file: Path, no_schematron: bool) -> None:
-    """Validate FILE: XSD, EN 16931 schematron, Factur-X profile rules. Exit 0 when valid, 1 otherwise."""
+    """Validate FILE: the hub's reader, XSD, EN 16931 schematron, Factur-X profile rules. Exit 0 when valid, 1 otherwise."""
     from edi import validation
     from schemas.errors import RejectedDocument
 

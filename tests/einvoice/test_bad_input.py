@@ -108,8 +108,9 @@ def test_unknown_ubl_customization() -> None:
 
 def test_bad_amount_is_invalid_format() -> None:
     xml = cii.render(samples.sample_invoice(1)).replace(b"<ram:DuePayableAmount>", b"<ram:DuePayableAmount>x", 1)
-    with pytest.raises(InvalidFormat, match="not a decimal"):
+    with pytest.raises(InvalidFormat, match=r"BT-115: amount: not a plain decimal amount: 'x8713\.77'") as exc:
         cii.parse(xml)
+    assert exc.value.field == "BT-115"
 
 
 def test_no_network_is_attempted(monkeypatch: pytest.MonkeyPatch) -> None:
