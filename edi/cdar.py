@@ -34,6 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from lxml import etree
 
+from edi.limits import check_size
 from edi.xmlsafe import parse_bytes
 from schemas.errors import InvalidFormat
 from schemas.invoice import Invoice
@@ -230,6 +231,7 @@ def _when(el: etree._Element | None, path: str, doc: str) -> dt.date | None:
 def parse(data: bytes, *, document_id: str = "") -> LifecycleStatus:
     """Read a CDAR lifecycle message (the first acknowledged document)."""
     doc = document_id or "cdar"
+    check_size("lifecycle", len(data), document_id=doc)
     root = parse_bytes(data, doc)
     if root.tag != f"{{{RSM}}}CrossDomainAcknowledgementAndResponse":
         raise InvalidFormat(f"not a CDAR message: root element is {root.tag}", document_id=doc)

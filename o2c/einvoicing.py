@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from edi.limits import check_size, max_bytes
 from o2c.store import Store, utcnow
 from o2c.store.einvoices import EInvoiceDocument, LifecycleEvent
 from o2c.store.models import InvoiceRow
@@ -276,10 +277,13 @@ def ingest_statuses(store: Store, folder: Path, *, run_id: str | None = None) ->
 
     summary = InboundSummary()
     for path in sorted(folder.glob("*.xml")):
-        data = path.read_bytes()
         summary.read += 1
+        size = path.stat().st_size
+        too_large = size > max_bytes("lifecycle")
+        data = b"" if too_large else path.read_bytes()  # an oversized message is quarantined unread
         with store.session() as s:
             try:
+                check_size("lifecycle", size, document_id=path.name)
                 status = cdar.parse(data, document_id=path.name)
             except RejectedDocument as exc:
                 store.quarantine(s, source="platform", kind="lifecycle_status", source_id=path.name, payload=data,

@@ -74,3 +74,27 @@ def test_rules() -> None:
 def test_not_a_cdar() -> None:
     with pytest.raises(RejectedDocument, match="not a CDAR"):
         cdar.parse(b"<a/>")
+
+
+def test_status_messages_over_the_lifecycle_limit_are_quarantined_unread(tmp_path, monkeypatch) -> None:
+    from o2c.einvoicing import ingest_statuses
+    from o2c.store import Store
+    from schemas.errors import TooLarge
+
+    status = cdar.LifecycleStatus(invoice_number="FA-2026-000001", invoice_issue_date=dt.date(2026, 9, 1),
+                                  seller_siren="732829320", status_code="200", status_date=dt.date(2026, 9, 2),
+                                  issuer_id="0042", issuer_role="WK")
+    good = cdar.render(status)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a_status.xml").write_bytes(good)
+    (inbox / "b_huge.xml").write_bytes(good.replace(b"</rsm:", b"<!--" + b"x" * 4096 + b"--></rsm:", 1))
+    monkeypatch.setenv("O2C_MAX_LIFECYCLE_BYTES", str(len(good) + 100))
+    with pytest.raises(TooLarge, match="O2C_MAX_LIFECYCLE_BYTES"):
+        cdar.parse((inbox / "b_huge.xml").read_bytes(), document_id="b_huge.xml")
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    store.upgrade()
+    summary = ingest_statuses(store, inbox)
+    assert (summary.read, summary.recorded, summary.rejected) == (2, 1, 1)
+    [item] = store.quarantined("platform")
+    assert item.source_id == "b_huge.xml" and "over the" in item.reason and "O2C_MAX_LIFECYCLE_BYTES" in item.reason
