@@ -15,6 +15,10 @@ Every decision is stored (:class:`~o2c.store.cash.CashReviewDecision`, with the 
 payer's name and IBAN as the bank wrote them, and the customers concerned) and replayed at every
 cash run by :func:`learned_from_store`: an IBAN or a bank-side name confirmed for a customer is
 used to identify that customer's later payments, one refused is not (:mod:`matching.learning`).
+
+A decision reads the open amounts and writes in one transaction holding the cash lock
+(:func:`o2c.store.cash.cash_session`, shared with cash application runs): two decisions, or a
+decision and a run, never both apply cash against the same open amount.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlalchemy import select
 from matching.learning import ACCEPT, REALLOCATE, REJECT, Decision, Learned
 from o2c.cash_application import APPLIED, applied_amounts, emit_collected, open_amount, parties_by_buyer_key
 from o2c.store import Store, utcnow
-from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied
+from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, cash_session
 from o2c.store.models import BankEntryRow, InvoiceRow
 from schemas.errors import ConfigError
 
@@ -91,11 +95,13 @@ def _invoice(s: Any, number: str) -> InvoiceRow:
 
 
 def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoices: Sequence[str] = (),
-           note: str = "", einvoicing: Any = None) -> ReviewResult:
+           note: str = "", einvoicing: Any = None, lock_timeout: float | None = None) -> ReviewResult:
     """Record a reviewer's decision on one bank line and apply it to the stored allocations.
 
     ``line`` is the hub's entry id (``E123``) or the bank reference; ``invoices`` (reallocate
     only) are invoice numbers, ``SOURCE:NUMBER`` when a number exists in several sources.
+    Holds the cash lock; ``lock_timeout`` is how long to wait for it (default
+    ``O2C_CASH_LOCK_TIMEOUT``, 30 s) before :class:`~o2c.store.cash.CashLockBusy`.
     """
     if action not in ACTIONS:
         raise ConfigError(f"unknown decision {action!r}: use accept, reject or reallocate")
@@ -107,7 +113,7 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
         raise ConfigError(f"{action} takes no invoice numbers: choose re-allocate to send the cash to them")
     now = utcnow()
     settled: dict[int, tuple[Decimal, dt.date | None]] = {}
-    with store.session() as s:
+    with cash_session(store, timeout=lock_timeout) as s:
         entry = _entry(s, line)
         if entry.amount <= 0 and action != REJECT:
             raise ConfigError(f"bank line E{entry.id} is a debit of {entry.amount} {entry.currency}: only credits "
@@ -196,12 +202,17 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
 
 def learned_from_store(store: Store) -> Learned:
     """Every stored decision replayed, oldest first, into what the engine learns from reviewers."""
-    learned = Learned()
     with store.session() as s:
-        for d in s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.decided_at, CashReviewDecision.id)):
-            if not d.customer_key:
-                continue
-            learned.record(Decision(d.action, bank_ref=d.bank_ref, customer_id=d.customer_key,
-                                    payer_name=d.payer_name or "", payer_iban=d.payer_iban or "",
-                                    previous_customer_id=d.previous_customer_key or ""))
+        return learned_from_session(s)
+
+
+def learned_from_session(s: Any) -> Learned:
+    """:func:`learned_from_store` read in an open session (a cash run's, under the cash lock)."""
+    learned = Learned()
+    for d in s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.decided_at, CashReviewDecision.id)):
+        if not d.customer_key:
+            continue
+        learned.record(Decision(d.action, bank_ref=d.bank_ref, customer_id=d.customer_key,
+                                payer_name=d.payer_name or "", payer_iban=d.payer_iban or "",
+                                previous_customer_id=d.previous_customer_key or ""))
     return learned
