@@ -177,6 +177,40 @@ def _race(monkeypatch: pytest.MonkeyPatch, lock_waits: threading.Event, first: C
     return one, two
 
 
+def test_second_suggestion_on_a_paid_invoice_is_refused(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 3: suggestions do not reserve their invoice; accepting two of them must not pay it twice."""
+    inv = _invoice(store)
+    _pay(store, tmp_path, "P1", OVERPAID, 1)
+    run_cash_application(store)
+    _pay(store, tmp_path, "P2", OVERPAID, 2)
+    run_cash_application(store)  # the invoice is still open: the second line gets the same suggestion
+    assert _statuses(store, "P1") == _statuses(store, "P2") == ["suggested"]
+
+    assert decide(store, "P1", "accept", reviewer="claire").allocations == [(NUMBER, DUE, "accepted")]
+    with pytest.raises(ConfigError) as refused:
+        decide(store, "P2", "accept", reviewer="claire")
+    msg = str(refused.value)
+    assert f"175.50 EUR on invoice {NUMBER}, which has 0.00 EUR open (175.50 EUR due, 175.50 EUR already applied)" in msg
+    assert "Nothing was changed" in msg and "re-allocate" in msg
+    assert _applied(store, inv.id) == DUE
+    assert _statuses(store, "P2") == ["suggested"]  # nothing changed, nothing recorded
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(CashReviewDecision)) == 1
+
+    # the command line says the same, without a traceback
+    monkeypatch.setenv("O2C_DATABASE_URL", store.url)
+    from o2c.cli import cli
+
+    out = CliRunner().invoke(cli, ["cash-review", "P2", "--accept", "--reviewer", "claire"])
+    assert out.exit_code == 1 and "cannot be accepted as suggested" in out.output and NUMBER in out.output, out.output
+    assert "Traceback" not in out.output and isinstance(out.exception, SystemExit)
+    assert _applied(store, inv.id) == DUE
+
+    # the way out the message names: reject the line, its cash stays unapplied
+    assert decide(store, "P2", "reject", reviewer="claire").unapplied == DUE
+    assert _applied(store, inv.id) == DUE
+
+
 def test_runs_held_between_read_and_commit_do_not_pay_twice(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             lock_waits: threading.Event) -> None:
     """Defect 9: the first run has read the invoice as open; meanwhile a second run pays it and a
@@ -214,6 +248,24 @@ def test_runs_over_the_same_entries_do_not_collide(store: Store, tmp_path: Path,
     with store.session() as s:
         runs = s.scalars(select(SyncRun.status).where(SyncRun.source == "cash_application")).all()
         assert runs == ["success", "success"]
+
+
+def test_accept_waits_for_a_running_cash_run(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             lock_waits: threading.Event) -> None:
+    """A reviewer accepts a suggestion on the invoice while a run, which read it as open, pays it:
+    the decision waits for the run, then finds the invoice paid and refuses."""
+    inv = _invoice(store)
+    _pay(store, tmp_path, "P1", OVERPAID, 1)
+    run_cash_application(store)
+    assert _statuses(store, "P1") == ["suggested"]
+    _pay(store, tmp_path, "P3", DUE, 2)  # the exact payment, quoting the invoice: the engine posts it
+
+    run, review = _race(monkeypatch, lock_waits, lambda: run_cash_application(store), (cash_application, "ledger_frames"),
+                        lambda: decide(store, "P1", "accept", reviewer="claire"))
+    assert run.error is None, run.error
+    assert _applied(store, inv.id) == DUE, "the invoice was paid twice"
+    assert _statuses(store, "P3") == ["auto"] and _statuses(store, "P1") == ["suggested"]
+    assert isinstance(review.error, ConfigError) and f"invoice {NUMBER}, which has 0.00 EUR open" in str(review.error)
 
 
 def test_a_busy_cash_lock_gives_a_clear_message(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,8 +82,10 @@ def _free_port() -> int:
 
 
 def _with_bank_line(store: Store, tmp_path: Path) -> str:
-    """One unknown payer's credit of the stored invoice's amount, ingested and left unapplied."""
+    """One unknown payer's credit of the stored invoice's amount, ingested and left unapplied; and
+    a credit quoting the invoice with 20 % too much, which the engine only suggests."""
     import hashlib
+    from decimal import Decimal
 
     from o2c.bank_ingest import ingest_file
     from o2c.cash_application import run_cash_application
@@ -91,7 +93,8 @@ def _with_bank_line(store: Store, tmp_path: Path) -> str:
     from o2c.transport.sftp import StagedFile
 
     inv = store.invoices()[0]
-    data = camt053([{"amount": inv.payable, "ref": "UI1", "name": "PAYEUR INCONNU", "text": ["VIREMENT"]}])
+    data = camt053([{"amount": inv.payable, "ref": "UI1", "name": "PAYEUR INCONNU", "text": ["VIREMENT"]},
+                    {"amount": inv.payable * Decimal("1.2"), "ref": "UI2", "name": inv.buyer_name, "text": [inv.number]}])
     path = tmp_path / "camt.xml"
     path.write_bytes(data)
     staged = StagedFile(local_path=str(path), remote_path="/in/camt.xml", name="camt.xml", size=len(data), mtime=0,
@@ -169,6 +172,13 @@ def test_pages_require_an_airflow_login(airflow_db, tmp_path):
         assert mixed.status_code == 400 and "choose re-allocate" in mixed.text
         bad = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "accept"}, headers=auth, timeout=60)
         assert bad.status_code == 400 and "Not recorded: bank line E1 has no suggested allocation to accept" in bad.text
+        # the other line's suggestion would now pay the invoice a second time: refused with the amounts
+        paid = requests.post(f"{base}/o2c/decide", data={"line": "UI2", "action": "accept"}, headers=auth, timeout=60)
+        assert paid.status_code == 400 and "Traceback" not in paid.text
+        assert (f"Not recorded: bank line E2 cannot be accepted as suggested: it would put 175.50 EUR on invoice {number}, "
+                "which has 0.00 EUR open (175.50 EUR due, 175.50 EUR already applied)") in paid.text
+        with store.session() as s:
+            assert s.scalars(select(CashAllocation.status).where(CashAllocation.bank_ref == "UI2")).all() == ["suggested"]
     finally:
         proc.terminate()
         try:
