@@ -6,12 +6,19 @@ its allocations, unapplied cash, write-off candidates and flags with the run id.
 is decided once: a re-run leaves decided entries alone. Invoices settled by ``auto`` allocations
 get their French lifecycle status 212 Encaissée emitted once (see :mod:`o2c.einvoicing`).
 
+A run reads the open items and the undecided entries, decides and stores its results in one
+transaction holding the cash lock (:func:`o2c.store.cash.cash_session`), as reviewer decisions do:
+a second run waits for the first and then sees its results (the invoices it settled, the entries
+it decided), instead of paying an invoice a second time from open amounts read before the first
+committed, or deciding the same entries again.
+
 Open items: an invoice's open amount is its amount due (BT-115, negative for a credit note) less
 what ``auto`` or accepted allocations and write-offs already applied to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -21,9 +28,17 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from o2c.store import Store, utcnow
-from o2c.store.cash import CashAllocation, CashEntryDecision, CashFlag, CashUnapplied, CashWriteOff
+from o2c.store.cash import (
+    CashAllocation,
+    CashEntryDecision,
+    CashFlag,
+    CashUnapplied,
+    CashWriteOff,
+    cash_session,
+)
 from o2c.store.models import BankEntryRow, CustomerRow, InvoiceRow
 from o2c.store.parties import PartyLink
 from schemas.jsonio import from_json
@@ -65,9 +80,10 @@ def open_amount(row: InvoiceRow, applied: dict[int, Decimal]) -> Decimal:
     return signed - applied.get(row.id, Decimal(0))
 
 
-def ledger_frames(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(customers, open_items) in the engine's layout, from the store."""
-    with store.session() as s:
+def ledger_frames(store: Store, session: Session | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(customers, open_items) in the engine's layout, from the store (read in ``session`` when
+    given: a cash run reads them under the cash lock)."""
+    with store.session() if session is None else contextlib.nullcontext(session) as s:
         applied = applied_amounts(s)
         parties = parties_by_buyer_key(s)
         items = []
@@ -120,40 +136,48 @@ class CashRunSummary:
 
 
 def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | None = None,
-                         airflow_run_id: str | None = None) -> CashRunSummary:
-    """Decide every stored bank entry not decided yet; store the results; emit Encaissée."""
+                         airflow_run_id: str | None = None, lock_timeout: float | None = None) -> CashRunSummary:
+    """Decide every stored bank entry not decided yet; store the results; emit Encaissée.
+
+    Reading, deciding and storing hold the cash lock; ``lock_timeout`` is how long to wait for it
+    (default ``O2C_CASH_LOCK_TIMEOUT``, 30 s) before giving up with
+    :class:`~o2c.store.cash.CashLockBusy` (a retriable error; nothing is stored).
+    """
     from matching.engine import apply_cash
 
-    run = store.start_run(source="cash_application", stream="bank_entries", dag_id=dag_id, task_id="apply",
-                          airflow_run_id=airflow_run_id)
-    summary = CashRunSummary(run_id=run.id)
+    # what reviewers confirmed or refused (payer names, IBANs) identifies payers from now on
+    from o2c.cash_review import learned_from_session
+
+    summary = CashRunSummary(run_id="")
+    run = None
     status = "failed"
     try:
-        customers, open_items = ledger_frames(store)
-        with store.session() as s:
+        outcome: dict[str, str] = {}
+        settled: dict[int, tuple[Decimal, dt.date | None]] = {}
+        with cash_session(store, timeout=lock_timeout) as s:
+            # recorded in the locked transaction: on SQLite a write from another session would wait for it
+            run = store.start_run(source="cash_application", stream="bank_entries", dag_id=dag_id, task_id="apply",
+                                  airflow_run_id=airflow_run_id, session=s)
+            summary.run_id = run.id
+            customers, open_items = ledger_frames(store, s)
             decided = select(CashEntryDecision.bank_entry_id)
             rows = s.scalars(select(BankEntryRow).where(BankEntryRow.id.not_in(decided), BankEntryRow.status == "BOOK")
                              .order_by(BankEntryRow.booking_date, BankEntryRow.id)).all()
-        entries: list[BankEntry] = []
-        by_ref: dict[str, BankEntryRow] = {}
-        for row in rows:
-            entry = from_json(BankEntry, row.document)
-            # the engine keys its output by bank reference: make it unique per stored entry
-            entry.bank_ref = f"E{row.id}"
-            by_ref[entry.bank_ref] = row
-            entries.append(entry)
-        summary.entries = len(entries)
-        summary.credits = sum(1 for e in entries if e.amount > 0)
-        # what reviewers confirmed or refused (payer names, IBANs) identifies payers from now on
-        from o2c.cash_review import learned_from_store
-
-        learned = learned_from_store(store) if entries else None
-        result = apply_cash(customers, open_items, entries, learned=learned) if entries else None
-        now = utcnow()
-        numbers = dict(zip(open_items["invoice_id"], open_items["invoice_number"], strict=True))
-        outcome: dict[str, str] = {ref: "ignored" for ref in by_ref}
-        settled: dict[int, tuple[Decimal, dt.date | None]] = {}
-        with store.session() as s:
+            entries: list[BankEntry] = []
+            by_ref: dict[str, BankEntryRow] = {}
+            for row in rows:
+                entry = from_json(BankEntry, row.document)
+                # the engine keys its output by bank reference: make it unique per stored entry
+                entry.bank_ref = f"E{row.id}"
+                by_ref[entry.bank_ref] = row
+                entries.append(entry)
+            summary.entries = len(entries)
+            summary.credits = sum(1 for e in entries if e.amount > 0)
+            learned = learned_from_session(s) if entries else None
+            result = apply_cash(customers, open_items, entries, learned=learned) if entries else None
+            now = utcnow()
+            numbers = dict(zip(open_items["invoice_id"], open_items["invoice_number"], strict=True))
+            outcome.update({ref: "ignored" for ref in by_ref})
             if result is not None:
                 for a in result.allocations:
                     row = by_ref[a.bank_ref]
@@ -196,9 +220,10 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
             summary.encaissee_sent = emit_collected(store, einvoicing, settled)
         status = "success"
     finally:
-        run.read, run.inserted, run.unchanged = summary.entries, summary.allocations, 0
-        run.rejected = 0
-        store.finish_run(run, status=status)
+        if run is not None:  # None: the cash lock was not had (CashLockBusy), nothing was stored
+            run.read, run.inserted, run.unchanged = summary.entries, summary.allocations, 0
+            run.rejected = 0
+            store.finish_run(run, status=status)
     return summary
 
 

@@ -4,7 +4,12 @@ The engine posts what it is sure of (``auto``) and proposes the rest (``suggeste
 then decides, bank line by bank line:
 
 - **accept**: the suggested allocations of the line become ``accepted`` (they count as applied
-  cash from now on, and the invoices they settle get their Encaissée status);
+  cash from now on, and the invoices they settle get their Encaissée status). A suggestion does
+  not reserve its invoice: another line may have paid it since (an accepted suggestion, a later
+  run). Accepting re-reads each invoice's open amount and refuses the whole line, naming the
+  invoice and the amounts, when a suggested amount is more than what is still open: nothing is
+  posted that the reviewer did not see, and re-allocating the line applies what is open and
+  leaves the rest unapplied;
 - **reject**: the line's allocations become ``rejected`` (the open items stay open; the cash
   is left unapplied for a person to follow up);
 - **reallocate**: the line's allocations become ``rejected`` and the cash goes to the invoices the
@@ -15,6 +20,12 @@ Every decision is stored (:class:`~o2c.store.cash.CashReviewDecision`, with the 
 payer's name and IBAN as the bank wrote them, and the customers concerned) and replayed at every
 cash run by :func:`learned_from_store`: an IBAN or a bank-side name confirmed for a customer is
 used to identify that customer's later payments, one refused is not (:mod:`matching.learning`).
+
+A decision reads the open amounts and writes in one transaction holding the cash lock
+(:func:`o2c.store.cash.cash_session`, shared with cash application runs), with the invoices it
+applies cash to locked (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the lock is the
+database's single writer): two decisions, or a decision and a run, never both apply cash against
+the same open amount.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from sqlalchemy import select
 from matching.learning import ACCEPT, REALLOCATE, REJECT, Decision, Learned
 from o2c.cash_application import APPLIED, applied_amounts, emit_collected, open_amount, parties_by_buyer_key
 from o2c.store import Store, utcnow
-from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied
+from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, cash_session
 from o2c.store.models import BankEntryRow, InvoiceRow
 from schemas.errors import ConfigError
 
@@ -76,6 +87,25 @@ def _party_of_invoice(s: Any, inv: InvoiceRow) -> str:
     return str(party) if party else f"{inv.source}:{inv.buyer_key or inv.buyer_name}"
 
 
+def _locked_invoices(s: Any, ids: Sequence[int]) -> dict[int, InvoiceRow]:
+    """The invoices ``ids``, re-read and row-locked until the decision commits (``FOR UPDATE`` on
+    PostgreSQL, nothing to add on SQLite where the cash lock is the single writer), so their amount
+    due cannot change under the decision; in id order, as every locker takes them."""
+    rows = s.scalars(select(InvoiceRow).where(InvoiceRow.id.in_(sorted(set(ids)))).order_by(InvoiceRow.id)
+                     .with_for_update().execution_options(populate_existing=True)).all()
+    return {r.id: r for r in rows}
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount:,.2f} {currency}"
+
+
+def _over_applied(amount: Decimal, open_: Decimal) -> bool:
+    """Whether applying ``amount`` to an item with ``open_`` still open goes past zero (a payment
+    beyond an invoice's open amount, or a credit beyond a credit note's)."""
+    return (amount > 0 and amount > open_) or (amount < 0 and amount < open_)
+
+
 def _invoice(s: Any, number: str) -> InvoiceRow:
     source, _, num = number.partition(":") if ":" in number else ("", "", number)
     q = select(InvoiceRow).where(InvoiceRow.number == num.strip())
@@ -91,11 +121,13 @@ def _invoice(s: Any, number: str) -> InvoiceRow:
 
 
 def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoices: Sequence[str] = (),
-           note: str = "", einvoicing: Any = None) -> ReviewResult:
+           note: str = "", einvoicing: Any = None, lock_timeout: float | None = None) -> ReviewResult:
     """Record a reviewer's decision on one bank line and apply it to the stored allocations.
 
     ``line`` is the hub's entry id (``E123``) or the bank reference; ``invoices`` (reallocate
     only) are invoice numbers, ``SOURCE:NUMBER`` when a number exists in several sources.
+    Holds the cash lock; ``lock_timeout`` is how long to wait for it (default
+    ``O2C_CASH_LOCK_TIMEOUT``, 30 s) before :class:`~o2c.store.cash.CashLockBusy`.
     """
     if action not in ACTIONS:
         raise ConfigError(f"unknown decision {action!r}: use accept, reject or reallocate")
@@ -107,7 +139,7 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
         raise ConfigError(f"{action} takes no invoice numbers: choose re-allocate to send the cash to them")
     now = utcnow()
     settled: dict[int, tuple[Decimal, dt.date | None]] = {}
-    with store.session() as s:
+    with cash_session(store, timeout=lock_timeout) as s:
         entry = _entry(s, line)
         if entry.amount <= 0 and action != REJECT:
             raise ConfigError(f"bank line E{entry.id} is a debit of {entry.amount} {entry.currency}: only credits "
@@ -125,6 +157,22 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
             waiting = [a for a in current if a.status == "suggested"]
             if not waiting:
                 raise ConfigError(f"bank line E{entry.id} has no suggested allocation to accept")
+            # the open amounts now, not when the engine suggested: another line may have paid since
+            locked = _locked_invoices(s, [a.invoice_id for a in waiting])
+            applied = applied_amounts(s, list(locked))
+            too_much = []
+            for a in waiting:
+                inv = locked[a.invoice_id]
+                open_ = open_amount(inv, applied)
+                if _over_applied(a.amount, open_):
+                    signed = open_ + applied.get(inv.id, Decimal(0))
+                    too_much.append(f"{_money(a.amount, a.currency)} on invoice {inv.number}, which has "
+                                    f"{_money(open_, inv.currency)} open ({_money(signed, inv.currency)} due, "
+                                    f"{_money(applied.get(inv.id, Decimal(0)), inv.currency)} already applied)")
+            if too_much:
+                raise ConfigError(f"bank line E{entry.id} cannot be accepted as suggested: it would put "
+                                  f"{'; '.join(too_much)}. Nothing was changed: re-allocate the line (each invoice "
+                                  "gets at most its open amount, the rest stays unapplied) or reject it")
             for a in waiting:
                 a.status = "accepted"
                 result.allocations.append((a.invoice_number, a.amount, a.status))
@@ -149,6 +197,8 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
                 u.resolved_at = now
             s.flush()
             targets = [_invoice(s, n) for n in invoices]
+            locked = _locked_invoices(s, [t.id for t in targets])
+            targets = [locked[t.id] for t in targets]
             wrong = [t.number for t in targets if t.currency != entry.currency]
             if wrong:
                 raise ConfigError(f"invoices {', '.join(wrong)} are not in the line's currency {entry.currency}")
@@ -158,8 +208,9 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
             remaining = entry.amount
             for inv in targets:
                 open_ = open_amount(inv, applied_amounts(s, [inv.id]))
-                if open_ == 0:
-                    raise ConfigError(f"invoice {inv.number} is already settled")
+                if open_ == 0 or (open_ < 0) != (inv.type_code == "381"):
+                    raise ConfigError(f"invoice {inv.number} is already settled "
+                                      f"({_money(open_, inv.currency)} open)")
                 amount = open_ if open_ < 0 else min(open_, remaining)
                 if amount == 0:
                     break
@@ -196,12 +247,17 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
 
 def learned_from_store(store: Store) -> Learned:
     """Every stored decision replayed, oldest first, into what the engine learns from reviewers."""
-    learned = Learned()
     with store.session() as s:
-        for d in s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.decided_at, CashReviewDecision.id)):
-            if not d.customer_key:
-                continue
-            learned.record(Decision(d.action, bank_ref=d.bank_ref, customer_id=d.customer_key,
-                                    payer_name=d.payer_name or "", payer_iban=d.payer_iban or "",
-                                    previous_customer_id=d.previous_customer_key or ""))
+        return learned_from_session(s)
+
+
+def learned_from_session(s: Any) -> Learned:
+    """:func:`learned_from_store` read in an open session (a cash run's, under the cash lock)."""
+    learned = Learned()
+    for d in s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.decided_at, CashReviewDecision.id)):
+        if not d.customer_key:
+            continue
+        learned.record(Decision(d.action, bank_ref=d.bank_ref, customer_id=d.customer_key,
+                                payer_name=d.payer_name or "", payer_iban=d.payer_iban or "",
+                                previous_customer_id=d.previous_customer_key or ""))
     return learned

@@ -199,7 +199,10 @@ class Store:
         dag_id: str | None = None,
         task_id: str | None = None,
         airflow_run_id: str | None = None,
+        session: Session | None = None,
     ) -> SyncRun:
+        """Record a run as ``running`` (in its own transaction, or in ``session``'s when given: a
+        cash run records itself under the cash lock, which on SQLite no other session may write past)."""
         run = SyncRun(
             id=uuid.uuid4().hex,
             source=source,
@@ -217,6 +220,9 @@ class Store:
             started_at=utcnow(),
             status="running",
         )
+        if session is not None:
+            session.add(run)
+            return run
         with self.session() as s:
             s.add(run)
         return run

@@ -1,15 +1,130 @@
 """Cash application results: allocations, unapplied cash, write-off candidates and flags, each with
-the run that produced them; and which bank entries a run has already decided."""
+the run that produced them; which bank entries a run has already decided; and the cash lock.
+
+The cash lock (:func:`cash_session`) serialises everything that decides how much of an invoice is
+paid: cash application runs and reviewer decisions. Each reads the open amounts and writes
+allocations in one transaction holding it, so no one applies cash against an open amount that
+another has just consumed (two runs both paying an invoice in full, an accepted suggestion on
+an invoice a run has just settled), and two runs never decide the same bank entry.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from o2c.store.models import Amount, Base, UTCDateTime
+from schemas.errors import ConfigError, RetriableError
+
+if TYPE_CHECKING:
+    from o2c.store import Store
+
+log = logging.getLogger(__name__)
+
+#: PostgreSQL advisory lock key of cash application: a fixed 64-bit number derived from its name
+CASH_LOCK_KEY = int.from_bytes(hashlib.sha256(b"o2c-hub cash application").digest()[:8], "big", signed=True)
+#: environment variable: how many seconds a run or a decision waits for the cash lock
+CASH_LOCK_TIMEOUT_ENV = "O2C_CASH_LOCK_TIMEOUT"
+DEFAULT_CASH_LOCK_TIMEOUT = 30.0
+
+
+class CashLockBusy(RetriableError):
+    """The cash lock stayed taken (another run or decision) for the whole wait: nothing was changed."""
+
+
+def cash_lock_timeout() -> float:
+    """Seconds to wait for the cash lock: ``O2C_CASH_LOCK_TIMEOUT``, else 30."""
+    raw = os.environ.get(CASH_LOCK_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CASH_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0 or value > 86400:
+        raise ConfigError(f"{CASH_LOCK_TIMEOUT_ENV}={raw!r}: write a number of seconds between 0 and 86400, "
+                          f"e.g. {DEFAULT_CASH_LOCK_TIMEOUT:g}")
+    return value
+
+
+def _busy(wait: float) -> CashLockBusy:
+    return CashLockBusy(f"another cash application run or review decision is in progress (the cash lock stayed "
+                        f"taken for {wait:g} s, {CASH_LOCK_TIMEOUT_ENV}); nothing was changed: try again once it "
+                        "has finished")
+
+
+def _sqlite_busy(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED") or "locked" in str(exc.orig)
+
+
+def take_cash_lock(s: Session, wait: float) -> None:
+    """Take the cash lock for the rest of ``s``'s transaction, waiting at most ``wait`` seconds.
+
+    Must come first in the transaction. PostgreSQL: the transaction-level advisory lock
+    :data:`CASH_LOCK_KEY` (released at commit or rollback). SQLite: ``BEGIN IMMEDIATE``, the
+    database's single write lock, taken before anything is read: the driver reads outside any
+    transaction until the first write, which would let another writer commit between our reads.
+    Raises :class:`CashLockBusy` when the wait runs out.
+    """
+    conn = s.connection()
+    ms = max(1, int(wait * 1000))
+    if conn.dialect.name == "postgresql":
+        if conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CASH_LOCK_KEY}).scalar():
+            return
+        log.info("waiting up to %g s for the cash lock (another cash application run or review decision holds it)", wait)
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+        try:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CASH_LOCK_KEY})
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                raise _busy(wait) from None
+            raise
+        conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
+        return
+    if conn.dialect.name != "sqlite":
+        raise ConfigError(f"the hub store must be SQLite or PostgreSQL, not {conn.dialect.name} (O2C_DATABASE_URL)")
+    before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    try:
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if not _sqlite_busy(exc):
+                raise
+        log.info("waiting up to %g s for the cash lock (another cash application run or review decision holds it)", wait)
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as exc:
+            if _sqlite_busy(exc):
+                raise _busy(wait) from None
+            raise
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before or 0)}")
+
+
+@contextmanager
+def cash_session(store: Store, *, timeout: float | None = None) -> Iterator[Session]:
+    """A store transaction holding the cash lock (:func:`take_cash_lock`): committed on success,
+    rolled back on any error; the lock goes with the transaction. ``timeout``: seconds to wait for
+    it (default :func:`cash_lock_timeout`). Open no other writing session inside it: on SQLite it
+    would wait for this one."""
+    wait = cash_lock_timeout() if timeout is None else timeout
+    with store.session() as s:
+        take_cash_lock(s, wait)
+        yield s
 
 
 class CashEntryDecision(Base):

@@ -92,6 +92,7 @@ def _with_bank_lines(store: Store, tmp_path: Path) -> None:
     """The invoices of ``LINES`` (the stored one and two more of the same amount) and an unknown
     payer's credit for each, ingested and left unapplied."""
     import hashlib
+    from decimal import Decimal
 
     from o2c.bank_ingest import ingest_file
     from o2c.cash_application import run_cash_application
@@ -108,8 +109,11 @@ def _with_bank_lines(store: Store, tmp_path: Path) -> None:
             store.upsert_invoice(s, inv, run_id=run.id)
     store.finish_run(run, status="success")
     assert sorted(i.number for i in store.invoices()) == sorted(LINES.values())
-    payable = store.invoices()[0].payable
-    data = camt053([{"amount": payable, "ref": ref, "name": "PAYEUR INCONNU", "text": ["VIREMENT"]} for ref in LINES])
+    first = next(i for i in store.invoices() if i.number == LINES["UI1"])
+    payable = first.payable
+    data = camt053([{"amount": payable, "ref": ref, "name": "PAYEUR INCONNU", "text": ["VIREMENT"]} for ref in LINES]
+                   # and a credit quoting the first invoice with 20 % too much, which the engine only suggests
+                   + [{"amount": payable * Decimal("1.2"), "ref": "UI4", "name": first.buyer_name, "text": [first.number]}])
     path = tmp_path / "camt.xml"
     path.write_bytes(data)
     staged = StagedFile(local_path=str(path), remote_path="/in/camt.xml", name="camt.xml", size=len(data), mtime=0,
@@ -233,6 +237,13 @@ def test_pages_require_an_airflow_login(review_server):
     assert mixed.status_code == 400 and "choose re-allocate" in mixed.text
     bad = requests.post(f"{base}/o2c/decide", data={"line": "UI1", "action": "accept"}, headers=auth, timeout=60)
     assert bad.status_code == 400 and "Not recorded: bank line E1 has no suggested allocation to accept" in bad.text
+    # the other line's suggestion would now pay the invoice a second time: refused with the amounts
+    paid = requests.post(f"{base}/o2c/decide", data={"line": "UI4", "action": "accept"}, headers=auth, timeout=60)
+    assert paid.status_code == 400 and "Traceback" not in paid.text
+    assert (f"Not recorded: bank line E4 cannot be accepted as suggested: it would put 175.50 EUR on invoice {number}, "
+            "which has 0.00 EUR open (175.50 EUR due, 175.50 EUR already applied)") in paid.text
+    with store.session() as s:
+        assert s.scalars(select(CashAllocation.status).where(CashAllocation.bank_ref == "UI4")).all() == ["suggested"]
 
 
 def test_raw_payloads_are_downloads_of_their_own_type(review_server):
