@@ -526,3 +526,28 @@ def test_stale_claim_is_checked_in_tryton_before_sending(writable_tryton, hub_st
     assert push_pending(hub_store, "tryton_demo", recover).sent == 0
     for c in (live, recover, client):
         c.close()
+
+
+def test_tryton_takes_only_a_payment_with_exactly_the_key_for_its_own(writable_tryton):
+    """A payment whose description merely starts with a command's key (the key and more) is
+    another payment: the command is still paid, and its own payment is the one returned."""
+    conn = conn_info(writable_tryton)
+    client = TrytonClient(conn)
+    add_payment_method(client)
+    (inv,) = client.search_read("account.invoice", [("type", "=", "out"), ("state", "=", "posted"), ("total_amount", ">", 0)],
+                                limit=1, order=[["id", "ASC"]], fields=["number", "amount_to_pay"])
+    quarter = (inv["amount_to_pay"] / 4).quantize(Decimal("0.01"))
+    cmd = WriteBackCommand(source="tryton_demo", kind="payment", target_id=str(inv["id"]), reason="test",
+                           payload={"amount": str(quarter), "currency": "EUR", "date": "2026-11-20", "bank_ref": "K1",
+                                    "invoice_number": inv["number"]})
+    connector = TrytonConnector(conn)
+    (invoice,) = client.read("account.invoice", [inv["id"]], ["number", "amount_to_pay", "company"]).values()
+    connector._run_pay_wizard(invoice, quarter, dt.date(2026, 11, 20), f"o2c:{cmd.idempotency_key}0 K0",
+                              connector._payment_method(invoice["company"]))
+    (lookalike,) = client.read("account.invoice", [inv["id"]], ["payment_lines"])[inv["id"]]["payment_lines"]
+    ref = connector.push_payment(cmd)
+    assert ref != str(lookalike)
+    assert payment_lines_by_key(client, inv["id"]) == {f"o2c:{cmd.idempotency_key}0": 1, f"o2c:{cmd.idempotency_key}": 1}
+    assert connector.push_payment(cmd) == ref  # and found again by its exact key
+    connector.close()
+    client.close()
