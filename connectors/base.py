@@ -103,6 +103,11 @@ class BaseConnector:
     def push_payment(self, *args: Any, **kwargs: Any) -> Any:
         raise NotSupported(f"{self.kind}: payment write-back is not implemented yet")
 
+    def find_payment(self, *args: Any, **kwargs: Any) -> Any:
+        """The ERP's reference of the payment a ``push_payment(command)`` recorded, or None; used
+        to re-examine a command whose pusher died mid-send without paying it twice."""
+        raise NotSupported(f"{self.kind}: looking a written-back payment up is not implemented yet")
+
     def push_credit_hold(self, *args: Any, **kwargs: Any) -> Any:
         raise NotSupported(f"{self.kind}: credit-hold write-back is not implemented yet")
 

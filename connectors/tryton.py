@@ -196,12 +196,40 @@ class TrytonConnector(BaseConnector):
         The move's description is ``o2c:<idempotency key> <bank ref>``: a payment already carrying
         the key is returned instead of paying twice, so a command re-sent after a lost answer is
         applied once. The step that posts the move is sent once (no automatic retry); a timeout
-        there leaves the command to the next run, which finds the payment by its key.
+        there leaves the command to the next run, which finds the payment by its key. "Find by key,
+        then pay" is not atomic in Tryton: the outbox claims each command for one pusher at a time
+        (:func:`o2c.writeback.push_pending`), so two pushers never run it for the same command.
 
         Raises :class:`RejectedDocument` for a command Tryton cannot take (unknown or not posted
         invoice, other currency, amount above the amount to pay), :class:`ConfigError` when no
         payment method is configured, :class:`RetriableError` for transient failures.
         """
+        invoice, amount, date, label = self._payment_invoice(command)
+        payload = command.payload
+        key = f"o2c:{command.idempotency_key}"
+        existing = self._payment_line(invoice, key)
+        if existing is not None:
+            log.info("%s: payment %s already recorded (move line %s)", invoice["number"], key, existing)
+            return str(existing)
+        self._check_payable(invoice, amount, payload, label, command.target_id)
+        description = f"{key} {payload.get('bank_ref') or ''}".strip()
+        self._run_pay_wizard(invoice, amount, date, description, self._payment_method(invoice["company"]))
+        line = self._payment_line(invoice, key)
+        if line is None:
+            raise FatalError(f"{invoice['number']}: the pay wizard ended but no payment line carries {key}")
+        return str(line)
+
+    def find_payment(self, command: WriteBackCommand) -> str | None:
+        """The move line of the payment ``command`` recorded (found by its key), or None: asked
+        before a command left ``sending`` by a push that stopped is sent again."""
+        invoice, _amount, _date, _label = self._payment_invoice(command)
+        line = self._payment_line(invoice, f"o2c:{command.idempotency_key}")
+        return None if line is None else str(line)
+
+    def _payment_invoice(self, command: WriteBackCommand) -> tuple[dict[str, Any], Decimal, dt.date, str]:
+        """The invoice a payment command targets, read from Tryton, with the command's amount,
+        date and a label for messages; :class:`RejectedDocument` for a malformed command or an
+        unknown invoice."""
         if command.kind != "payment":
             raise RejectedDocument(f"not a payment command: {command.kind!r}", document_id=command.target_id)
         payload = command.payload
@@ -218,28 +246,19 @@ class TrytonConnector(BaseConnector):
         if not found:
             raise RejectedDocument(f"no invoice with id {invoice_id} in Tryton ({label} in the hub)",
                                    document_id=command.target_id)
-        invoice = found[0]
-        key = f"o2c:{command.idempotency_key}"
-        existing = self._payment_line(invoice, key)
-        if existing is not None:
-            log.info("%s: payment %s already recorded (move line %s)", invoice["number"], key, existing)
-            return str(existing)
-        self._check_payable(invoice, amount, payload, label, command.target_id)
-        description = f"{key} {payload.get('bank_ref') or ''}".strip()
-        self._run_pay_wizard(invoice, amount, date, description, self._payment_method(invoice["company"]))
-        line = self._payment_line(invoice, key)
-        if line is None:
-            raise FatalError(f"{invoice['number']}: the pay wizard ended but no payment line carries {key}")
-        return str(line)
+        return found[0], amount, date, label
 
     def _payment_line(self, invoice: dict[str, Any], key: str) -> int | None:
-        """The move line of a payment tagged with ``key`` on ``invoice``'s receivable account."""
+        """The move line of the payment tagged with exactly ``key`` on ``invoice``'s receivable
+        account. The move description is ``<key> <bank ref>``: the search narrows by prefix and
+        the first word must then equal the key (never another command's payment)."""
         rows = self.client.search_read(
             "account.move.line",
             [("move.description", "like", f"{key}%"), ("account", "=", invoice["account"]),
              ("move.origin", "=", f"account.invoice,{invoice['id']}")],
-            order=[["id", "ASC"]], fields=["id"])
-        return rows[0]["id"] if rows else None
+            order=[["id", "ASC"]], fields=["id", "move_description_used"])
+        mine = [r["id"] for r in rows if (r.get("move_description_used") or "").split(" ", 1)[0] == key]
+        return mine[0] if mine else None
 
     def _check_payable(self, invoice: dict[str, Any], amount: Decimal, payload: dict[str, Any], label: str,
                        target: str) -> None:

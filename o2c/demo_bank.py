@@ -10,26 +10,34 @@ from xml.sax.saxutils import escape
 
 def camt053(entries: list[dict], *, iban: str = "FR7630004008230001073910114", opening: Decimal = Decimal("1000.00"),
             day: dt.date = dt.date(2026, 11, 20), stmt_id: str = "STMT-2026-11-20", seq: int = 320) -> bytes:
-    """``entries``: dicts with amount (signed Decimal), ref, name, iban, text (list of lines), e2e."""
-    closing = opening + sum((e["amount"] for e in entries), Decimal(0))
+    """``entries``: dicts with amount (signed Decimal), ref, name, iban, text (list of lines), e2e;
+    or ref and ``txs``, a list of such dicts without ref: one batch-booked ``Ntry`` (one
+    AcctSvcrRef) of the same sign whose ``TxDtls`` carry their own amounts."""
+    closing = opening + sum((_entry_amount(e) for e in entries), Decimal(0))
     ntry = []
     for e in entries:
-        amt = abs(e["amount"])
-        cd = "CRDT" if e["amount"] > 0 else "DBIT"
+        amount = _entry_amount(e)
+        cd = "CRDT" if amount > 0 else "DBIT"
         party = "Dbtr" if cd == "CRDT" else "Cdtr"
         acct = f"{party}Acct"
-        ustrd = "".join(f"<Ustrd>{escape(t)}</Ustrd>" for t in e.get("text", []))
+        txs = e.get("txs") or [e]
+        btch = f"<Btch><NbOfTxs>{len(txs)}</NbOfTxs></Btch>" if "txs" in e else ""
+        details = []
+        for t in txs:
+            ustrd = "".join(f"<Ustrd>{escape(line)}</Ustrd>" for line in t.get("text", []))
+            tx_amt = f'<Amt Ccy="EUR">{abs(t["amount"])}</Amt><CdtDbtInd>{cd}</CdtDbtInd>' if "txs" in e else ""
+            details.append(f"""<TxDtls>
+          <Refs><EndToEndId>{escape(t.get('e2e', 'NOTPROVIDED'))}</EndToEndId></Refs>{tx_amt}
+          <RltdPties><{party}><Nm>{escape(t.get('name', ''))}</Nm></{party}>{f'<{acct}><Id><IBAN>{t["iban"]}</IBAN></Id></{acct}>' if t.get('iban') else ''}</RltdPties>
+          <RmtInf>{ustrd}</RmtInf>
+        </TxDtls>""")
         ntry.append(f"""
       <Ntry>
-        <Amt Ccy="EUR">{amt}</Amt><CdtDbtInd>{cd}</CdtDbtInd><Sts>BOOK</Sts>
+        <Amt Ccy="EUR">{abs(amount)}</Amt><CdtDbtInd>{cd}</CdtDbtInd><Sts>BOOK</Sts>
         <BookgDt><Dt>{day.isoformat()}</Dt></BookgDt><ValDt><Dt>{day.isoformat()}</Dt></ValDt>
         <AcctSvcrRef>{e['ref']}</AcctSvcrRef>
         <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>{'RCDT' if cd == 'CRDT' else 'ICDT'}</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>
-        <NtryDtls><TxDtls>
-          <Refs><EndToEndId>{escape(e.get('e2e', 'NOTPROVIDED'))}</EndToEndId></Refs>
-          <RltdPties><{party}><Nm>{escape(e.get('name', ''))}</Nm></{party}>{f'<{acct}><Id><IBAN>{e["iban"]}</IBAN></Id></{acct}>' if e.get('iban') else ''}</RltdPties>
-          <RmtInf>{ustrd}</RmtInf>
-        </TxDtls></NtryDtls>
+        <NtryDtls>{btch}{''.join(details)}</NtryDtls>
       </Ntry>""")
     created = dt.datetime.combine(day, dt.time(18, 0)).isoformat()
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -45,6 +53,11 @@ def camt053(entries: list[dict], *, iban: str = "FR7630004008230001073910114", o
   </BkToCstmrStmt>
 </Document>
 """.encode()
+
+
+def _entry_amount(e: dict) -> Decimal:
+    """A plain entry's amount, or the sum of a batch's transactions."""
+    return sum((t["amount"] for t in e["txs"]), Decimal(0)) if "txs" in e else e["amount"]
 
 
 def demo_payments(invoices: list, *, day: dt.date) -> list[dict]:

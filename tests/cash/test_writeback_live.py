@@ -10,8 +10,10 @@ shared read-mostly server.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -26,10 +28,11 @@ from o2c.einvoicing import EInvoicingConfig
 from o2c.sources import SourceConfig
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
+from o2c.store.models import BankEntryRow
 from o2c.store.writeback import WriteBackRow
 from o2c.sync import sync_source
 from o2c.tryton_demo.server import TrytonServer, prepare_database
-from o2c.writeback import enqueue_payments, outbox, push_pending
+from o2c.writeback import PushSummary, enqueue_payments, outbox, push_pending
 from schemas.receivables import WriteBackCommand
 from tests.cash.test_cash_application_live import stage
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
@@ -101,7 +104,8 @@ def test_payments_written_back_once(writable_tryton, tmp_path, monkeypatch):
     assert enqueue_payments(store, sources=[SOURCE]) == 0
     rows = {r.payload["bank_ref"]: r for r in outbox(store, "tryton_demo")}
     assert rows["R1"].payload == {"amount": str(full.payable), "currency": "EUR", "date": "2026-11-20",
-                                  "bank_ref": "R1", "invoice_number": full.number}
+                                  "bank_ref": "R1", "invoice_number": full.number,
+                                  "bank_entry": f"E{allocs['R1'].bank_entry_id}", "tx_index": 0}
     assert rows["R1"].target_id == full.source_id and rows["R1"].status == "pending"
 
     connector = TrytonConnector(conn)
@@ -240,3 +244,310 @@ def test_erp_writeback_dag_pays_in_tryton(airflow_db, writable_tryton, tmp_path)
     assert [(r.payload["bank_ref"], r.status, r.attempts) for r in outbox(store, "tryton_demo")] == \
         [("W1", "sent", rows[0].attempts)]
     assert tryton_state(client, [int(inv.source_id)])[int(inv.source_id)] == ("paid", Decimal("0"), 1)
+
+
+def payment_lines_by_key(client: TrytonClient, invoice_id: int) -> dict[str, int]:
+    """How many payment move lines of an invoice carry each o2c key (the first word of the move
+    description), read over RPC."""
+    (inv,) = client.read("account.invoice", [invoice_id], ["payment_lines"]).values()
+    lines = client.read("account.move.line", inv["payment_lines"], ["move_description_used"])
+    counts: dict[str, int] = {}
+    for line in lines.values():
+        word = (line["move_description_used"] or "").split(" ", 1)[0]
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def batch_paid_twice(server: TrytonServer, tmp_path) -> tuple[Store, TrytonClient, Any, Decimal, list[CashAllocation]]:
+    """A hub synced from ``server`` and a statement with one batch-booked entry (one AcctSvcrRef
+    B1, two TxDtls, no end-to-end ids) paying one invoice in two equal halves, both applied: the
+    engine settles the first transaction, a reviewer places the second on the same invoice."""
+    conn = conn_info(server)
+    client = TrytonClient(conn)
+    add_payment_method(client)
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    store.upgrade()
+    sync_source(store, SOURCE, conn, until=FAR_FUTURE)
+    inv = next(r for r in store.invoices() if r.type_code == "380" and (r.payable * 100) % 2 == 0)
+    half = inv.payable / 2
+    tx = {"amount": half, "name": inv.buyer_name, "text": [f"ACOMPTE {inv.number}"]}
+    data = camt053([{"ref": "B1", "txs": [tx, dict(tx)]}])
+    assert ingest_file(store, "bnp", stage(tmp_path / "camt053_batch.xml", data), run_id=None).outcome == "ingested"
+    run_cash_application(store)
+    with store.session() as s:
+        lines = list(s.scalars(select(BankEntryRow.id).where(BankEntryRow.bank_ref == "B1").order_by(BankEntryRow.id)))
+        placed = set(s.scalars(select(CashAllocation.bank_entry_id).where(CashAllocation.invoice_id == inv.id)))
+    assert len(lines) == 2  # one hub line per transaction
+    for line in lines:
+        if line not in placed:
+            decide(store, f"E{line}", "reallocate", reviewer="test", invoices=[inv.number])
+    with store.session() as s:
+        allocs = list(s.scalars(select(CashAllocation).where(CashAllocation.invoice_id == inv.id).order_by(CashAllocation.bank_entry_id)))
+    for alloc in allocs:
+        if alloc.status == "suggested":
+            decide(store, f"E{alloc.bank_entry_id}", "accept", reviewer="test")
+    assert [(a.bank_entry_id, a.bank_ref, a.amount) for a in allocs] == [(lines[0], "B1", half), (lines[1], "B1", half)]
+    return store, client, inv, half, allocs
+
+
+def hub_open(store: Store, invoice_id: int) -> Decimal:
+    from o2c.cash_application import applied_amounts, open_amount
+    from o2c.store.models import InvoiceRow
+
+    with store.session() as s:
+        row = s.get(InvoiceRow, invoice_id)
+        return open_amount(row, applied_amounts(s, [invoice_id]))
+
+
+def test_batch_entry_paying_one_invoice_twice_is_two_payments(writable_tryton, tmp_path):
+    """Two transactions of one batch-booked entry (same bank reference, amount, date, invoice)
+    are two payments: the key names the bank transaction, and Tryton finds each by its own key."""
+    store, client, inv, half, allocs = batch_paid_twice(writable_tryton, tmp_path)
+    assert enqueue_payments(store, sources=[SOURCE]) == 2
+    rows = outbox(store, "tryton_demo")
+    assert len({r.idempotency_key for r in rows}) == 2
+    assert [(r.payload["bank_entry"], r.payload["tx_index"]) for r in rows] == \
+        [(f"E{allocs[0].bank_entry_id}", 0), (f"E{allocs[1].bank_entry_id}", 1)]
+    connector = TrytonConnector(conn_info(writable_tryton))
+    summary = push_pending(store, "tryton_demo", connector)
+    assert (summary.sent, summary.failed) == (2, 0), summary
+    rows = outbox(store, "tryton_demo")
+    assert len({r.remote_ref for r in rows}) == 2  # two payment lines, not the first one twice
+    state, to_pay, lines = tryton_state(client, [int(inv.source_id)])[int(inv.source_id)]
+    assert (state, lines) == ("paid", 2)
+    assert to_pay == 0 == hub_open(store, inv.id)
+    assert payment_lines_by_key(client, int(inv.source_id)) == {f"o2c:{r.idempotency_key}": 1 for r in rows}
+    assert push_pending(store, "tryton_demo", connector).sent == 0
+    connector.close()
+    client.close()
+
+
+def test_outbox_with_keys_of_older_versions_keeps_working(writable_tryton, tmp_path):
+    """A store whose outbox was written before keys named the bank transaction: its row (the old
+    payload and key) is still sent and found by its key, and the transaction it had swallowed
+    is enqueued now."""
+    store, client, inv, half, allocs = batch_paid_twice(writable_tryton, tmp_path)
+    old = WriteBackCommand(source="tryton_demo", kind="payment", target_id=inv.source_id, reason="enqueued by 0.x",
+                           payload={"amount": str(half), "currency": "EUR", "date": "2026-11-20", "bank_ref": "B1",
+                                    "invoice_number": inv.number})
+    with store.session() as s:  # what the old enqueue wrote, for the first allocation only
+        s.add(WriteBackRow(source=old.source, kind=old.kind, target_id=old.target_id, payload=old.payload,
+                           reason=old.reason, idempotency_key=old.idempotency_key, allocation_id=allocs[0].id,
+                           status="pending", attempts=0, created_at=utcnow()))
+    assert enqueue_payments(store, sources=[SOURCE]) == 1  # the second transaction, not the first again
+    assert enqueue_payments(store, sources=[SOURCE]) == 0
+    rows = outbox(store, "tryton_demo")
+    assert [(r.allocation_id, "bank_entry" in r.payload) for r in rows] == [(allocs[0].id, False), (allocs[1].id, True)]
+    connector = TrytonConnector(conn_info(writable_tryton))
+    summary = push_pending(store, "tryton_demo", connector)
+    assert (summary.sent, summary.failed) == (2, 0), summary
+    keys = {f"o2c:{r.idempotency_key}": 1 for r in outbox(store, "tryton_demo")}
+    assert f"o2c:{old.idempotency_key}" in keys
+    assert payment_lines_by_key(client, int(inv.source_id)) == keys
+    assert tryton_state(client, [int(inv.source_id)])[int(inv.source_id)][1] == inv.payable - 2 * half == hub_open(store, inv.id)
+    # the old row's payment is found by its old key: sending it again records nothing new
+    with store.session() as s:
+        s.get(WriteBackRow, rows[0].id).status = "pending"
+    assert push_pending(store, "tryton_demo", connector).sent == 1
+    assert payment_lines_by_key(client, int(inv.source_id)) == keys
+    connector.close()
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hub_store(request, tmp_path) -> Iterator[Store]:
+    """An empty hub store on SQLite (a file) or on the local PostgreSQL (the session database,
+    emptied first)."""
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    store = Store(url)
+    store.upgrade()
+    if request.param == "postgres":
+        from o2c.store.models import Base
+
+        with store.session() as s:
+            for table in reversed(Base.metadata.sorted_tables):
+                s.execute(table.delete())
+    yield store
+    store.engine.dispose()
+
+
+def queue_payments(store: Store, client: TrytonClient, parts: list[tuple[int, int]]) -> list[WriteBackRow]:
+    """Pending payment commands written straight into the outbox: ``(n, d)`` pays n/d of the
+    (n+1)-th posted customer invoice of Tryton; returns the rows, oldest first."""
+    invoices = client.search_read("account.invoice", [("type", "=", "out"), ("state", "=", "posted"),
+                                                      ("total_amount", ">", 0)],
+                                  order=[["id", "ASC"]], fields=["number", "amount_to_pay"])
+    with store.session() as s:
+        for i, (n, d) in enumerate(parts):
+            inv = invoices[i]
+            cmd = WriteBackCommand(source="tryton_demo", kind="payment", target_id=str(inv["id"]), reason="test",
+                                   payload={"amount": str((inv["amount_to_pay"] * n / d).quantize(Decimal("0.01"))),
+                                            "currency": "EUR", "date": "2026-11-20", "bank_ref": f"C{i}",
+                                            "invoice_number": inv["number"]})
+            s.add(WriteBackRow(source=cmd.source, kind=cmd.kind, target_id=cmd.target_id, payload=cmd.payload,
+                               reason=cmd.reason, idempotency_key=cmd.idempotency_key, status="pending", attempts=0,
+                               created_at=utcnow()))
+    return outbox(store, "tryton_demo")
+
+
+def payments_of(client: TrytonClient, rows: list[WriteBackRow]) -> dict[str, int]:
+    """How many payment lines in Tryton carry each command's key."""
+    counts = {f"o2c:{r.idempotency_key}": 0 for r in rows}
+    for r in rows:
+        for key, n in payment_lines_by_key(client, int(r.target_id)).items():
+            if key in counts:
+                counts[key] = n
+    return counts
+
+
+class PayCounter(TrytonConnector):
+    """The Tryton connector, noting the description of every payment it makes (what it sent)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.paid: list[str] = []
+
+    def _run_pay_wizard(self, invoice: dict[str, Any], amount: Decimal, date: dt.date, description: str, method: int) -> None:
+        super()._run_pay_wizard(invoice, amount, date, description, method)
+        self.paid.append(description.split(" ", 1)[0])
+
+
+class HeldBeforePaying(PayCounter):
+    """Stops in its first payment after Tryton was searched for the key and before the pay wizard
+    runs (the window of "find by key, then pay"), until the test lets it go."""
+
+    def __init__(self, *args: Any, in_window: threading.Event, go: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_window, self.go = in_window, go
+
+    def _run_pay_wizard(self, *args: Any) -> None:
+        if not self.in_window.is_set():
+            self.in_window.set()
+            if not self.go.wait(120):
+                raise RuntimeError("the test never let the held push go on")
+        super()._run_pay_wizard(*args)
+
+
+def test_overlapping_pushes_send_each_command_once(writable_tryton, hub_store):
+    """Two pushes of one source at once (the DAG and the command line): the first is held between
+    finding no payment for its command and paying it, the second runs to its end meanwhile.
+    Every command is paid exactly once in Tryton and recorded sent once in the hub."""
+    conn = conn_info(writable_tryton)
+    client = TrytonClient(conn)
+    add_payment_method(client)
+    rows = queue_payments(hub_store, client, [(1, 3), (1, 2), (1, 4)])  # partial payments: a second one would go through
+    in_window, go = threading.Event(), threading.Event()
+    held = HeldBeforePaying(conn, in_window=in_window, go=go)
+    other = PayCounter(conn)
+    second_store = Store(hub_store.url)  # the other pusher: its own engine and connections
+    outcome: dict[str, Any] = {}
+
+    def first_push() -> None:
+        try:
+            outcome["first"] = push_pending(hub_store, "tryton_demo", held)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome["first"] = exc
+
+    thread = threading.Thread(target=first_push, name="first-push")
+    thread.start()
+    try:
+        assert in_window.wait(120), outcome
+        outcome["second"] = push_pending(second_store, "tryton_demo", other)
+    finally:
+        go.set()
+        thread.join(120)
+    assert not thread.is_alive()
+    first, second = outcome["first"], outcome["second"]
+    assert isinstance(first, PushSummary), first
+    assert first.sent + second.sent == 3 and first.failed == second.failed == 0, (first, second)
+    assert sorted(held.paid + other.paid) == sorted(f"o2c:{r.idempotency_key}" for r in rows)
+    assert held.paid[0] == f"o2c:{rows[0].idempotency_key}" and held.paid[0] not in other.paid
+    assert payments_of(client, rows) == {f"o2c:{r.idempotency_key}": 1 for r in rows}
+    done = outbox(hub_store, "tryton_demo")
+    assert [r.status for r in done] == ["sent"] * 3 and all(r.remote_ref for r in done)
+    assert len({r.claimed_by for r in done}) == 2  # each pusher sent its own
+    second_store.engine.dispose()
+    for c in (held, other, client):
+        c.close()
+
+
+class PusherDied(Exception):
+    """Stands for a pusher killed mid-send (the process gone): push_pending does not handle it."""
+
+
+class DiesAfterPaying(TrytonConnector):
+    def push_payment(self, command: WriteBackCommand) -> str:
+        super().push_payment(command)
+        raise PusherDied("killed after Tryton recorded the payment, before the hub did")
+
+
+class DiesBeforePaying(TrytonConnector):
+    def push_payment(self, command: WriteBackCommand) -> str:
+        raise PusherDied("killed before anything reached Tryton")
+
+
+def test_stale_claim_is_checked_in_tryton_before_sending(writable_tryton, hub_store, monkeypatch):
+    """A pusher that died while sending leaves its command 'sending'. Before the claim timeout
+    nobody touches it; after it, the next push looks the command up in Tryton first: a payment
+    already made is recorded, not made again; a payment never made is made once."""
+    conn = conn_info(writable_tryton)
+    client = TrytonClient(conn)
+    add_payment_method(client)
+    rows = queue_payments(hub_store, client, [(1, 3), (1, 2), (1, 4)])
+    keys = [f"o2c:{r.idempotency_key}" for r in rows]
+    monkeypatch.delenv("O2C_WRITEBACK_CLAIM_TIMEOUT", raising=False)  # the default: one hour
+    with pytest.raises(PusherDied):
+        push_pending(hub_store, "tryton_demo", DiesAfterPaying(conn))
+    with pytest.raises(PusherDied):
+        push_pending(hub_store, "tryton_demo", DiesBeforePaying(conn))
+    left = outbox(hub_store, "tryton_demo")
+    assert [r.status for r in left] == ["sending", "sending", "pending"]
+    assert all(r.claimed_by and r.claimed_at for r in left[:2]) and left[0].claimed_by != left[1].claimed_by
+    assert payments_of(client, rows) == {keys[0]: 1, keys[1]: 0, keys[2]: 0}
+
+    # within the timeout the claims are left alone; the pending command goes
+    live = PayCounter(conn)
+    summary = push_pending(hub_store, "tryton_demo", live)
+    assert (summary.sent, summary.recovered, live.paid) == (1, 0, [keys[2]])
+    assert [r.status for r in outbox(hub_store, "tryton_demo")] == ["sending", "sending", "sent"]
+
+    # past the timeout: the first is found in Tryton (not paid again), the second is paid once
+    monkeypatch.setenv("O2C_WRITEBACK_CLAIM_TIMEOUT", "0")
+    recover = PayCounter(conn)
+    summary = push_pending(hub_store, "tryton_demo", recover)
+    assert (summary.sent, summary.recovered, summary.failed) == (2, 2, 0), summary
+    assert recover.paid == [keys[1]]
+    assert payments_of(client, rows) == {k: 1 for k in keys}
+    done = outbox(hub_store, "tryton_demo")
+    assert [r.status for r in done] == ["sent"] * 3
+    (paid,) = client.read("account.invoice", [int(rows[0].target_id)], ["payment_lines"]).values()
+    (first_line,) = paid["payment_lines"]  # the payment the dead pusher made is the one recorded
+    assert done[0].remote_ref == str(first_line)
+    assert push_pending(hub_store, "tryton_demo", recover).sent == 0
+    for c in (live, recover, client):
+        c.close()
+
+
+def test_tryton_takes_only_a_payment_with_exactly_the_key_for_its_own(writable_tryton):
+    """A payment whose description merely starts with a command's key (the key and more) is
+    another payment: the command is still paid, and its own payment is the one returned."""
+    conn = conn_info(writable_tryton)
+    client = TrytonClient(conn)
+    add_payment_method(client)
+    (inv,) = client.search_read("account.invoice", [("type", "=", "out"), ("state", "=", "posted"), ("total_amount", ">", 0)],
+                                limit=1, order=[["id", "ASC"]], fields=["number", "amount_to_pay"])
+    quarter = (inv["amount_to_pay"] / 4).quantize(Decimal("0.01"))
+    cmd = WriteBackCommand(source="tryton_demo", kind="payment", target_id=str(inv["id"]), reason="test",
+                           payload={"amount": str(quarter), "currency": "EUR", "date": "2026-11-20", "bank_ref": "K1",
+                                    "invoice_number": inv["number"]})
+    connector = TrytonConnector(conn)
+    (invoice,) = client.read("account.invoice", [inv["id"]], ["number", "amount_to_pay", "company"]).values()
+    connector._run_pay_wizard(invoice, quarter, dt.date(2026, 11, 20), f"o2c:{cmd.idempotency_key}0 K0",
+                              connector._payment_method(invoice["company"]))
+    (lookalike,) = client.read("account.invoice", [inv["id"]], ["payment_lines"])[inv["id"]]["payment_lines"]
+    ref = connector.push_payment(cmd)
+    assert ref != str(lookalike)
+    assert payment_lines_by_key(client, inv["id"]) == {f"o2c:{cmd.idempotency_key}0": 1, f"o2c:{cmd.idempotency_key}": 1}
+    assert connector.push_payment(cmd) == ref  # and found again by its exact key
+    connector.close()
+    client.close()
