@@ -19,11 +19,13 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import requests
 
 from schemas.errors import AuthError, FatalError, HubError, RetriableError
+from schemas.money import AmountError, check_amount, parse_amount
 
 log = logging.getLogger(__name__)
 
@@ -190,3 +192,49 @@ def with_retries(call: Any, *, what: str, attempts: int = 4, base_delay: float =
         log.warning("%s (attempt %d/%d), retrying in %.1f s", err, attempt, attempts, delay)
         (sleep or time.sleep)(delay)
     raise AssertionError("unreachable")
+
+
+# -- amounts a connector adds up ------------------------------------------------------------
+def source_amount(value: Any) -> Decimal | str:
+    """A number a source system sent, as an exact Decimal a connector may add up; else its text.
+
+    Text goes through :func:`schemas.money.parse_amount` (no exponent, no underscore, at most 14
+    integer digits), floats through their shortest ``repr``, and every result through
+    :func:`~schemas.money.check_amount`. A value that is not such an amount is returned as
+    (at most 40 characters of) its text instead of raising: the pull goes on, and the mapping's
+    ``as: decimal`` refuses that one record, naming the field, so it is quarantined.
+
+    >>> source_amount("350.000"), source_amount(12.5), source_amount(3)
+    (Decimal('350.000'), Decimal('12.5'), Decimal('3'))
+    >>> source_amount("1E+999999999"), source_amount(1e300), source_amount(False)
+    ('1E+999999999', '1e+300', 'False')
+    """
+    try:
+        if isinstance(value, bool):
+            raise AmountError("a boolean is not an amount")
+        if isinstance(value, float):
+            return check_amount(Decimal(repr(value)))
+        if isinstance(value, (int, Decimal)):
+            return check_amount(Decimal(value))
+        if isinstance(value, str):
+            return parse_amount(value)
+    except (AmountError, ArithmeticError):
+        pass
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    text = str(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def add_amounts(*values: Decimal | str) -> Decimal | str:
+    """The sum of :func:`source_amount` results: the first refused text if any, else the checked sum.
+
+    >>> add_amounts(Decimal("1.10"), Decimal("2")), add_amounts(Decimal("1"), "1e+300")
+    (Decimal('3.10'), '1e+300')
+    """
+    total = Decimal(0)
+    for v in values:
+        if isinstance(v, str):
+            return v
+        total += v
+    return source_amount(total)

@@ -48,7 +48,16 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, tie_safe_batches, with_retries
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    ConnectionInfo,
+    add_amounts,
+    classify_response,
+    source_amount,
+    tie_safe_batches,
+    with_retries,
+)
 from schemas.errors import AuthError, ConfigError, FatalError, RetriableError
 
 log = logging.getLogger(__name__)
@@ -295,9 +304,10 @@ class OdooConnector(BaseConnector):
             for ln in move_lines:
                 key = tuple(sorted(ln.get("tax_ids") or []))
                 group = breakdown.setdefault(key, {"tax": ln["tax"], "taxes": ln["taxes"], "base": Decimal(0), "amount": Decimal(0)})
-                subtotal, total = Decimal(str(ln["price_subtotal"])), Decimal(str(ln["price_total"]))
-                group["base"] += subtotal
-                group["amount"] += total - subtotal
+                # checked sums: an absurd line amount makes the group's text, refused with its record by the mapping
+                subtotal, total = source_amount(ln["price_subtotal"]), source_amount(ln["price_total"])
+                group["base"] = add_amounts(group["base"], subtotal)
+                group["amount"] = add_amounts(group["amount"], total, subtotal if isinstance(subtotal, str) else -subtotal)
             company = companies.get(_ref_id(r.get("company_id")) or 0, {})
             company = {**company, "country_code": company_codes.get(_ref_id(company.get("country_id")) or 0),
                        "registry": company.get("company_registry") or None}

@@ -44,7 +44,16 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, tie_safe_batches, with_retries
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    ConnectionInfo,
+    add_amounts,
+    classify_response,
+    source_amount,
+    tie_safe_batches,
+    with_retries,
+)
 from schemas.errors import ConfigError, FatalError, RetriableError
 
 log = logging.getLogger(__name__)
@@ -238,8 +247,9 @@ class SapS4Connector(BaseConnector):
                 code = (tax or {}).get("TaxCode") or ""
                 group = breakdown.setdefault(code, {"TaxCode": code or None, "rate": (tax or {}).get("ConditionRateValue"),
                                                     "base": Decimal(0), "amount": Decimal(0)})
-                group["base"] += Decimal(str(item.get("NetAmount") or "0"))
-                group["amount"] += Decimal(str(item.get("TaxAmount") or "0"))
+                # checked sums: an absurd item amount makes the group's text, refused with its record by the mapping
+                group["base"] = add_amounts(group["base"], source_amount(item.get("NetAmount") or "0"))
+                group["amount"] = add_amounts(group["amount"], source_amount(item.get("TaxAmount") or "0"))
             customer = bill_to[r["BillingDocument"]]
             out.append({
                 **{k: v for k, v in r.items() if k not in ("to_Item", "to_Partner")},

@@ -38,11 +38,28 @@ log = logging.getLogger(__name__)
 RETRIABLE_SERVER_ERRORS = {"ConcurrencyException", "TooManyRequests", "DatabaseOperationalError"}
 
 
+def _decimal(text: Any) -> Decimal | str:
+    """Tryton's ``{"__class__": "Decimal", "decimal": "12.50"}``: ``str()`` of a Decimal, so an
+    exponent (``1E+2``) is legitimate here. Text that is no finite number, or longer than an
+    amount, stays text: the pull goes on and the mapping (``as: decimal``, which also bounds the
+    digits) refuses that record, naming the field."""
+    if isinstance(text, str) and len(text) <= 64 and text.isascii() and "_" not in text:
+        try:
+            value = Decimal(text)
+        except ArithmeticError:
+            pass
+        else:
+            if value.is_finite():
+                return value
+    shown = str(text)
+    return shown if len(shown) <= 40 else shown[:40] + "…"
+
+
 def _decode(obj: Any) -> Any:
     if isinstance(obj, dict):
         cls = obj.get("__class__")
         if cls == "Decimal":
-            return Decimal(obj["decimal"])
+            return _decimal(obj.get("decimal"))
         if cls == "date":
             return dt.date(obj["year"], obj["month"], obj["day"])
         if cls == "datetime":

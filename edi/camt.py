@@ -64,7 +64,11 @@ Decimal('0.00')
 >>> validate(doc.replace(b"<Amt Ccy=\\"EUR\\">20.00", b"<Amt Ccy=\\"EUR\\">2O.00"))
 Traceback (most recent call last):
 ...
-schemas.errors.InvalidFormat: <bytes>, line 9, Ntry/Amt: not a decimal amount: '2O.00'
+schemas.errors.InvalidFormat: <bytes>, line 9, Ntry/Amt: not a plain decimal amount: '2O.00' (digits, one '.', an optional sign)
+>>> validate(doc.replace(b"<Amt Ccy=\\"EUR\\">20.00", b"<Amt Ccy=\\"EUR\\">100000000000000"))
+Traceback (most recent call last):
+...
+schemas.errors.InvalidFormat: <bytes>, line 9, Ntry/Amt: amount 100000000000000 has more than 14 integer digits
 """
 
 from __future__ import annotations
@@ -75,13 +79,14 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO, Any
 
 from lxml import etree
 
 from edi import xmlsafe
 from schemas.errors import InvalidChecksum, InvalidFormat, RejectedDocument
+from schemas.money import AmountError, check_amount, parse_amount
 from schemas.statement import Balance, BankEntry, BankStatement, ReferredDocument
 
 __all__ = ["parse", "validate", "iter_entries", "detect", "SUPPORTED_VERSIONS"]
@@ -97,6 +102,8 @@ _MESSAGES = {
     "054": ("BkToCstmrDbtCdtNtfctn", "Ntfctn"),
 }
 _OPENING = ("OPBD", "PRCD")
+ISO20022_DECIMALS = 5
+"""Decimals of an ISO 20022 amount (``ActiveOrHistoricCurrencyAndAmount``: fractionDigits 5)."""
 _D0 = Decimal(0)
 
 
@@ -194,18 +201,26 @@ _AMOUNTS: dict[str | None, Decimal] = {}
 
 
 def _amount(el: etree._Element, field: str) -> Decimal:
-    """``el.text`` as a non-negative finite Decimal (ISO 20022 amounts are "minInclusive 0")."""
+    """``el.text`` as a non-negative plain Decimal within ISO 20022's digits.
+
+    ISO 20022 amounts (``ActiveOrHistoricCurrencyAndAmount``) are "minInclusive 0", with at
+    most 5 decimals; :func:`schemas.money.parse_amount` also refuses exponents (``1E+309``),
+    underscores and more than 14 integer digits (the store's ``NUMERIC(20, 6)``), so an amount
+    the store cannot hold is refused here, naming the field, and never reaches the database.
+    """
     text = el.text
     value = _AMOUNTS.get(text)
     if value is not None:
         return value
+    if text is None:
+        raise _Bad(field, "empty amount", el.sourceline)
     try:
-        value = Decimal(text)  # type: ignore[arg-type]
-    except (InvalidOperation, TypeError, ValueError):
-        raise _Bad(field, f"not a decimal amount: {text!r}", el.sourceline) from None
-    if not value.is_finite() or value < 0:  # ISO 20022 amounts are "minInclusive 0": the sign is CdtDbtInd
-        raise _Bad(field, f"not a decimal amount: {text!r}", el.sourceline)
-    if len(text) <= 40:  # type: ignore[arg-type]  # an amount, not a megabyte of digits: memory stays flat
+        value = parse_amount(text, decimals=ISO20022_DECIMALS)
+    except AmountError as exc:
+        raise _Bad(field, str(exc), el.sourceline) from None
+    if value < 0:  # ISO 20022 amounts are "minInclusive 0": the sign is CdtDbtInd
+        raise _Bad(field, f"negative amount: {text.strip()!r} (the sign is CdtDbtInd)", el.sourceline)
+    if len(text) <= 40:  # an amount, not a megabyte of blanks: memory stays flat
         if len(_AMOUNTS) >= 4096:
             _AMOUNTS.clear()
         _AMOUNTS[text] = value
@@ -382,7 +397,15 @@ def _charges(el: etree._Element) -> Decimal | None:
                     seen = True
     if total is not None:
         return total
-    return records if seen else None
+    return _within(records, "Chrgs/Rcrd/Amt", el.sourceline) if seen else None
+
+
+def _within(value: Decimal, field: str, line: int | None) -> Decimal:
+    """A sum of amounts read here, refused when it is past what the store holds (14 integer digits)."""
+    try:
+        return check_amount(value, decimals=ISO20022_DECIMALS)
+    except AmountError as exc:
+        raise _Bad(field, f"the amounts add up past what an amount may hold ({exc})", line) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,7 +613,7 @@ def _tx_walk(el: etree._Element, credit: bool) -> _Tx:
         elif n == "Chrgs":
             ch = _charges(c)
             if ch is not None:
-                tx.charges = ch if tx.charges is None else tx.charges + ch
+                tx.charges = ch if tx.charges is None else _within(tx.charges + ch, "TxDtls/Chrgs", c.sourceline)
     return tx
 
 
@@ -661,7 +684,7 @@ def _entries(ntry: etree._Element) -> list[BankEntry]:
         elif n == "Chrgs":
             ch = _charges(c)
             if ch is not None:
-                charges = ch if charges is None else charges + ch
+                charges = ch if charges is None else _within(charges + ch, "Ntry/Chrgs", c.sourceline)
         elif n == "RvslInd":
             reversal = (c.text or "").strip().lower() in ("true", "1")
     line = ntry.sourceline
@@ -688,7 +711,7 @@ def _entries(ntry: etree._Element) -> list[BankEntry]:
                            checksum=True)
             amounts = given  # type: ignore[assignment]
         elif len(missing) == 1:
-            given[missing[0]] = signed - known
+            given[missing[0]] = _within(signed - known, "Ntry/NtryDtls", line)
             amounts = given  # type: ignore[assignment]
         else:  # no usable detail amounts: the first transaction carries the booking
             amounts = [signed] + [_D0] * (len(txs) - 1)

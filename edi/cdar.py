@@ -38,6 +38,7 @@ from edi.limits import check_size
 from edi.xmlsafe import parse_bytes
 from schemas.errors import InvalidFormat
 from schemas.invoice import Invoice
+from schemas.money import AmountError, parse_amount
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossDomainAcknowledgementAndResponse:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -206,6 +207,14 @@ def render(status: LifecycleStatus) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+def _amount(text: str | None, doc: str, path: str) -> Decimal:
+    """A plain decimal (:func:`schemas.money.parse_amount`): no exponent, no underscore, bounded digits."""
+    try:
+        return parse_amount(text or "")
+    except AmountError as exc:
+        raise InvalidLifecycleStatus(str(exc), document_id=doc, field=path) from None
+
+
 def _text(el: etree._Element | None, path: str) -> str | None:
     if el is None:
         return None
@@ -248,9 +257,12 @@ def parse(data: bytes, *, document_id: str = "") -> LifecycleStatus:
         if _text(ch, "ram:TypeCode") != "MEN":
             continue
         value = ch.find(_q("ram:ValueAmount"))
+        if value is None:
+            raise InvalidLifecycleStatus("MEN characteristic without ValueAmount", document_id=doc, field="ValueAmount")
         currency = value.get("currencyID") or currency
         rate = _text(ch, "ram:ValuePercent")
-        amounts.append(CollectedAmount(amount=Decimal(value.text.strip()), vat_rate=Decimal(rate) if rate else None))
+        amounts.append(CollectedAmount(amount=_amount(value.text, doc, "ValueAmount"),
+                                       vat_rate=_amount(rate, doc, "ValuePercent") if rate else None))
     status_date = _when(st, "ram:ReferenceDateTime", doc) or _when(head, "ram:IssueDateTime", doc)
     issue_date = _when(ref, "ram:FormattedIssueDateTime", doc)
     number = _text(ref, "ram:IssuerAssignedID")

@@ -48,6 +48,7 @@ from typing import Any
 
 from edi.xmlsafe import localname, parse_bytes
 from schemas.errors import InvalidFormat
+from schemas.money import AmountError, parse_amount
 
 PARTNER_ROLES = {"RS": "seller", "RE": "bill_to", "AG": "sold_to", "RG": "payer", "WE": "ship_to"}
 
@@ -70,6 +71,17 @@ def _amount(value: str | None) -> str | None:
         return None
     value = value.strip()
     return f"-{value[:-1]}" if value.endswith("-") else value
+
+
+def _decimal(value: str | None, field: str, position: str | None, where: str) -> Decimal:
+    """An item amount as a Decimal (0 when absent), through :func:`schemas.money.parse_amount`:
+    no exponent, no underscore, at most 14 integer digits, else the IDoc is refused naming the field."""
+    if not value:
+        return Decimal(0)
+    try:
+        return parse_amount(value)
+    except AmountError as exc:
+        raise InvalidFormat(f"item {position or '?'}: {exc}", document_id=where, field=field) from None
 
 
 def _date(value: str | None, document_id: str) -> dt.date | None:
@@ -124,11 +136,9 @@ def _idoc(idoc: Any, document_id: str) -> dict[str, Any]:
         lines.append(line)
         key = (line["tax_code"], line["tax_rate"])
         group = breakdown.setdefault(key, {"tax_code": key[0], "rate": key[1], "base": Decimal(0), "amount": Decimal(0)})
-        try:
-            group["base"] += Decimal(line["net_amount"] or "0")
-            group["amount"] += Decimal(line["tax_amount"] or "0")
-        except ArithmeticError as exc:
-            raise InvalidFormat(f"unreadable item amount in item {line['position']}", document_id=where) from exc
+        net_field = "E1EDP26/BETRG" if values.get("003") else "E1EDP01/NETWR"
+        group["base"] += _decimal(line["net_amount"], net_field, line["position"], where)
+        group["amount"] += _decimal(line["tax_amount"], "E1EDP04/MWSBT", line["position"], where)
     created = _date(_text(control, "CREDAT"), where)
     time = _text(control, "CRETIM") or "000000"
     return {

@@ -48,7 +48,7 @@ from mappings.terms import CUSTOMER_FIELDS, GROUP_TERMS, INVOICE_TERMS, SIGNED_P
 from schemas.errors import ConfigError, RejectedDocument
 from schemas.invoice import Invoice
 from schemas.jsonio import from_json
-from schemas.money import to_decimal
+from schemas.money import AmountError, to_decimal
 from schemas.party import Customer
 
 MAPPINGS_DIR = Path(__file__).resolve().parent
@@ -189,7 +189,10 @@ class Mapping:
             value = spec["value"]
         elif "fn" in spec:
             arg = _resolve(record, spec["from"]) if "from" in spec else record
-            value = functions.get(spec["fn"])(arg, root, *spec.get("args", []))
+            try:
+                value = functions.get(spec["fn"])(arg, root, *spec.get("args", []))
+            except (AmountError, ArithmeticError) as exc:  # an absurd amount in the record: refuse this record only
+                raise RejectedDocument(f"{spec['fn']}: {exc}", document_id=rid, field=term) from None
         else:
             value = _resolve(record, spec["from"])
         if value is not None and "table" in spec:
@@ -249,10 +252,13 @@ class Mapping:
             out[gmap.list_attr] = items
         updated = _resolve(record, self.updated_at) if self.updated_at else None
         out["source"] = {"system": source, "id": rid, "updated_at": _to_datetime(updated) if updated else None}
-        if self.document == "invoice" and self.credit_note_sign == "negative":
-            _flip_credit_note(out)
-        if self.document == "invoice" and out.get("vat_breakdown"):
-            out["vat_breakdown"] = merge_vat_breakdown(out["vat_breakdown"])
+        try:
+            if self.document == "invoice" and self.credit_note_sign == "negative":
+                _flip_credit_note(out)
+            if self.document == "invoice" and out.get("vat_breakdown"):
+                out["vat_breakdown"] = merge_vat_breakdown(out["vat_breakdown"])
+        except (AmountError, ArithmeticError) as exc:  # an amount left unconverted by the mapping was absurd
+            raise RejectedDocument(f"unreadable amount: {exc}", document_id=label) from None
         return out
 
     def apply(self, record: dict[str, Any], source: str) -> Invoice | Customer:
@@ -271,7 +277,7 @@ class Mapping:
 def _flip_credit_note(out: dict[str, Any]) -> None:
     """A source that stores credit notes negative: make BT-3 381 and amounts positive."""
     payable = _resolve(out, "totals.payable")
-    if payable is None or Decimal(payable) >= 0:
+    if payable is None or to_decimal(payable) >= 0:
         return
     if out.get("type_code") in (None, "380"):
         out["type_code"] = "381"

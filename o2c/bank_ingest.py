@@ -15,8 +15,18 @@ each can be re-run safely:
    every statement: balances reconcile, currencies agree; camt.054 has no balances), then store
    the statements and their entries **and** mark the file ingested in one transaction.
    Statement identity is UNIQUE, so the same statement in another file is skipped. A file that
-   fails is quarantined whole (raw bytes, reason) and nothing of it is stored. Only after the
-   commit is the remote file archived or deleted (when configured).
+   fails is quarantined whole (raw bytes, reason) and nothing of it is stored, whether the
+   parser refuses it or the database does (a value its columns cannot hold: the transaction
+   is rolled back, the reason keeps the driver's first line, never SQL or parameters); its
+   ledger row is then final (``quarantined``), so no later run takes it again, and the run goes
+   on with the next file. Only after the commit is the remote file archived or deleted (when
+   configured).
+
+Two ingests of the same content at once (two ``o2c bank ingest``, a CLI run beside the DAG)
+store it once: the storing transaction first claims the ledger row
+(:func:`o2c.store.bank.claim_file`, a conditional UPDATE that waits for a concurrent holder),
+so the second finds the file finished and reports a duplicate instead of overwriting the
+first one's ``ingested`` with ``duplicate``.
 
 A crash anywhere leaves either nothing committed (the ledger row stays ``received`` or does not
 exist, the remote file is still there: the next run takes it again) or everything committed
@@ -35,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from o2c.store import Store
 from o2c.store import bank as ledger
@@ -182,14 +192,10 @@ def ingest_file(store: Store, bank: str, staged: StagedFile, *, run_id: str | No
     for attempt in (1, 2):
         try:
             with store.session() as s:
-                row = ledger.file_by_hash(s, staged.sha256)
+                row = ledger.file_by_hash(s, staged.sha256, lock=True)
                 if row is not None and row.status in ledger.FINAL_STATUSES:
                     ledger.mark_seen(row, remote_path=staged.remote_path, mtime=staged.mtime)
-                    out.outcome, out.file_id, out.format = "duplicate", row.id, row.format
-                    out.reason = (f"same content as file #{row.id} {row.file_name!r} "
-                                  f"({row.status} {row.first_seen:%Y-%m-%d %H:%M})")
-                    log.info("%s: %s is a duplicate of file #%d: not ingested again", bank, redact(staged.name), row.id)
-                    return out
+                    return _duplicate_of(bank, staged, row, out)
                 if row is None:
                     row = ledger.register_file(s, bank=bank, remote_path=staged.remote_path, file_name=staged.name,
                                                size=staged.size, mtime=staged.mtime, sha256=staged.sha256, run_id=run_id)
@@ -220,13 +226,20 @@ def ingest_file(store: Store, bank: str, staged: StagedFile, *, run_id: str | No
     fmt = statements[0].format
     for attempt in (1, 2):
         try:
-            _store_statements(store, bank, file_id, statements, run_id, out)
+            finished = _store_statements(store, bank, staged, file_id, statements, run_id, out)
             break
-        except IntegrityError:  # a concurrent run stored one of these statements first: look again
-            if attempt == 2:
-                raise
+        except SQLAlchemyError as exc:
             out.stored = out.entries = out.duplicate_statements = out.conflicts = 0
             out.gaps = []
+            if isinstance(exc, IntegrityError) and attempt == 1:
+                continue  # a concurrent run stored one of these statements first: look again
+            reason = refused_by_database(exc)
+            if reason is None:  # the connection or the server, not this file: the run stops, the file stays 'received'
+                raise
+            out.format, out.statements = fmt, len(statements)
+            return _quarantine(store, bank, staged, file_id, f"{staged.name}: {reason}", None, run_id, out)
+    if finished is not None:  # a concurrent ingest of the same content stored (or rejected) it first
+        return _duplicate_of(bank, staged, finished, out)
     out.format = fmt
     out.statements = len(statements)
     out.outcome = "ingested" if out.stored else "duplicate"
@@ -240,17 +253,51 @@ def ingest_file(store: Store, bank: str, staged: StagedFile, *, run_id: str | No
     return out
 
 
-def _store_statements(store: Store, bank: str, file_id: int, statements: list[Any], run_id: str | None,
-                      out: FileOutcome) -> None:
-    """ONE transaction: every statement and entry of the file, and the ledger row marked done."""
-    from o2c.store.models import BankFile
+def _duplicate_of(bank: str, staged: StagedFile, row: Any, out: FileOutcome) -> FileOutcome:
+    """This content is already in the ledger, finished (``row``): the file is a duplicate."""
+    out.outcome, out.file_id, out.format = "duplicate", row.id, row.format
+    out.reason = (f"same content as file #{row.id} {row.file_name!r} "
+                  f"({row.status} {row.first_seen:%Y-%m-%d %H:%M})")
+    log.info("%s: %s is a duplicate of file #%d: not ingested again", bank, redact(staged.name), row.id)
+    return out
 
+
+def refused_by_database(exc: SQLAlchemyError) -> str | None:
+    """Why the database refused a file's data, without SQL or parameters; None for a failure that is not the file's.
+
+    A value the store cannot hold (``DataError``: a numeric overflow, a text too long for its
+    column, a NUL byte), a constraint still violated after the retry (``IntegrityError``), or
+    a value the driver could not send make the file's reason: it is quarantined and the run
+    goes on. A lost connection, a server error or a bug (``OperationalError``,
+    ``ProgrammingError``...) would fail every file alike and is raised instead. SQLAlchemy's
+    own message holds the statement and its parameters (account numbers): only the driver's
+    first line is kept, account numbers masked.
+    """
+    if isinstance(exc, DBAPIError):
+        if not isinstance(exc, (DataError, IntegrityError)):
+            return None
+    elif not isinstance(exc, StatementError):  # an ORM or configuration error: a bug, not the file
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    detail = redact(lines[0][:300]) if lines else ""
+    return f"the database refused the file ({orig.__class__.__name__}{': ' + detail if detail else ''})"
+
+
+def _store_statements(store: Store, bank: str, staged: StagedFile, file_id: int, statements: list[Any],
+                      run_id: str | None, out: FileOutcome) -> Any | None:
+    """ONE transaction: every statement and entry of the file, and the ledger row marked done.
+
+    The ledger row is claimed first (:func:`o2c.store.bank.claim_file`); when a concurrent run
+    finished the file meanwhile, nothing is stored and that row is returned (else None).
+    """
     with store.session() as s:
-        row = s.get(BankFile, file_id)
-        assert row is not None
-        if row.status in ledger.FINAL_STATUSES:  # a concurrent run finished this file first
-            out.duplicate_statements = len(statements)
-            return
+        row = ledger.claim_file(s, file_id)
+        if row is None:  # a concurrent run finished this file first: it keeps its status
+            finished = ledger.file_by_hash(s, staged.sha256, lock=True)
+            assert finished is not None
+            ledger.mark_seen(finished, remote_path=staged.remote_path, mtime=staged.mtime)
+            return finished
         for stmt in statements:
             res = ledger.store_statement(s, stmt, bank=bank, file_id=file_id, run_id=run_id)
             if res.outcome == "stored":
@@ -274,6 +321,7 @@ def _store_statements(store: Store, bank: str, file_id: int, statements: list[An
         row.ingested_at = dt.datetime.now(dt.UTC)
         row.run_id = run_id
         row.reason = None if out.stored else "every statement in it was already stored from another file"
+    return None
 
 
 def _quarantine(store: Store, bank: str, staged: StagedFile, file_id: int, reason: str, field_name: str | None,

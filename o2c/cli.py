@@ -23,7 +23,33 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class HubGroup(click.Group):
+    """The top-level group: no error reaches the user as a traceback.
+
+    Every command runs inside :meth:`invoke`; an error that a command did not turn into its own
+    message and exit status ends here as ONE line on stderr (typed errors say what to do next,
+    see :func:`o2c.commands.describe_error`) with a status a scheduler understands: 1 rejected
+    or unexpected, 2 fix the configuration, 75 retry later. Tracebacks can hold the data being
+    processed (SQLAlchemy's messages hold the statement, a driver's the values): they are shown
+    only with ``-v``, and then with credentials and account numbers masked.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise  # click's own: usage errors, --help, ctx.exit(), Ctrl-C
+        except Exception as exc:  # noqa: BLE001 - the one place every error ends
+            from o2c.commands import describe_error, redacted_traceback
+
+            code, message = describe_error(exc)
+            if ctx.params.get("verbose"):
+                click.echo(redacted_traceback(exc), err=True, nl=False)
+            click.echo(message, err=True)
+            ctx.exit(code)
+
+
+@click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.version_option(package_name="o2c-hub")
 def cli(verbose: int) -> None:

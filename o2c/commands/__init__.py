@@ -8,6 +8,59 @@ from contextlib import contextmanager
 
 import click
 
+EXIT_REJECTED = 1
+"""A document or input was refused (the message says why): fix it, do not retry as is."""
+EXIT_FATAL = 2
+"""Configuration or credentials to fix; do not retry."""
+EXIT_TEMPFAIL = 75
+"""EX_TEMPFAIL: a transient failure, retry later."""
+EXIT_UNEXPECTED = 1
+"""Anything else: a one-line message; ``o2c -v`` shows the (redacted) traceback."""
+
+_MAX_MESSAGE = 500  # a message is one line of a terminal or a scheduler's log, not a dump
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, credentials and account numbers masked, at most a few hundred characters."""
+    from o2c.transport.redact import redact_secrets
+
+    flat = " / ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    if len(flat) > _MAX_MESSAGE:
+        flat = flat[:_MAX_MESSAGE] + "…"
+    return redact_secrets(flat)
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one-line message for an error that reached the command line.
+
+    Typed errors say what to do next (:mod:`schemas.errors`). Any other error is a bug or a
+    failure of something below the hub (the database, the disk): only its class and the first
+    line of its message are shown, because the rest can hold the data being processed (a
+    driver's message, SQL); ``o2c -v`` prints the traceback, redacted.
+    """
+    from schemas.errors import FatalError, HubError, RejectedDocument, RetriableError
+
+    if isinstance(exc, FatalError):
+        return EXIT_FATAL, f"error (fix the configuration or credentials, do not retry): {one_line(str(exc))}"
+    if isinstance(exc, RetriableError):
+        return EXIT_TEMPFAIL, f"error (temporary, retry later): {one_line(str(exc))}"
+    if isinstance(exc, RejectedDocument):
+        return EXIT_REJECTED, f"rejected: {one_line(str(exc))}"
+    if isinstance(exc, HubError):
+        return EXIT_REJECTED, f"error: {one_line(str(exc))}"
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    first = f": {one_line(lines[0])}" if lines else ""
+    return EXIT_UNEXPECTED, f"unexpected error ({exc.__class__.__name__}{first}); run 'o2c -v ...' for the traceback"
+
+
+def redacted_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` (and its causes), credentials and account numbers masked."""
+    import traceback
+
+    from o2c.transport.redact import redact_secrets
+
+    return redact_secrets("".join(traceback.format_exception(exc)))
+
 
 @contextmanager
 def exit_on_hub_errors() -> Iterator[None]:
@@ -18,8 +71,8 @@ def exit_on_hub_errors() -> Iterator[None]:
     try:
         yield
     except FatalError as exc:
-        click.echo(f"error (fix the configuration, do not retry): {exc}", err=True)
-        sys.exit(2)
+        click.echo(f"error (fix the configuration, do not retry): {one_line(str(exc))}", err=True)
+        sys.exit(EXIT_FATAL)
     except HubError as exc:
-        click.echo(f"error (temporary, retry later): {exc}", err=True)
-        sys.exit(75)
+        click.echo(f"error (temporary, retry later): {one_line(str(exc))}", err=True)
+        sys.exit(EXIT_TEMPFAIL)

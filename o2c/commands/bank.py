@@ -29,7 +29,9 @@ def parse_cmd(file: str, as_json: bool) -> None:
     try:
         statements = parse_file(file)
     except RejectedDocument as exc:
-        click.echo(f"rejected: {exc}", err=True)
+        from o2c.commands import one_line
+
+        click.echo(f"rejected: {one_line(str(exc))}", err=True)
         sys.exit(1)
     except OSError as exc:
         click.echo(f"cannot read {file}: {exc.strerror or exc}", err=True)

@@ -28,14 +28,17 @@ def ingest(files: tuple[Path, ...], bank_name: str, as_json: bool) -> None:
     from o2c.bank_ingest import ingest_file
     from o2c.settings import get_settings
     from o2c.store import Store
+    from o2c.transport.redact import redact
 
     store = Store(get_settings().database_url)
     store.upgrade()
     outcomes = [ingest_file(store, bank_name, staged_local(p), run_id=None) for p in files]
+    # names and reasons can hold account numbers (a statement's IBAN, a bank's file naming): masked
     if as_json:
-        click.echo(json.dumps([{"file": o.name, "outcome": o.outcome, "reason": o.reason} for o in outcomes], indent=2))
+        click.echo(json.dumps([{"file": redact(o.name), "outcome": o.outcome, "reason": redact(o.reason) if o.reason else None}
+                               for o in outcomes], indent=2))
     else:
         for o in outcomes:
-            click.echo(f"{o.name}: {o.outcome}" + (f" ({o.reason})" if o.reason else ""))
+            click.echo(f"{redact(o.name)}: {o.outcome}" + (f" ({redact(o.reason)})" if o.reason else ""))
     if any(o.outcome == "quarantined" for o in outcomes):
         sys.exit(1)

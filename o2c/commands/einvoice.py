@@ -17,7 +17,9 @@ def einvoice() -> None:
 
 
 def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
+    from o2c.commands import one_line
+
+    click.echo(f"error: {one_line(str(exc))}", err=True)
     sys.exit(1)
 
 

@@ -137,7 +137,9 @@ class Store:
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        # hide_parameters: an error or an echoed statement never shows the values sent (account
+        # numbers, names, amounts of outside files), only the SQL and the driver's message
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
             if url in ("sqlite://", "sqlite:///:memory:"):

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from o2c.store import Store, utcnow
@@ -74,8 +74,14 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 # -- the file ledger ------------------------------------------------------------------------
-def file_by_hash(s: Session, sha256: str) -> BankFile | None:
-    return s.scalar(select(BankFile).where(BankFile.sha256 == sha256))
+def file_by_hash(s: Session, sha256: str, *, lock: bool = False) -> BankFile | None:
+    """The ledger row of this content; with ``lock``, held (``FOR UPDATE``) until the transaction ends.
+
+    Locked, a row that a concurrent ingest is storing is read once that ingest has committed,
+    so its final status is seen and counters such as ``seen_count`` are not lost.
+    """
+    q = select(BankFile).where(BankFile.sha256 == sha256)
+    return s.scalar(q.with_for_update() if lock else q)
 
 
 def known_remote(s: Session, bank: str, remote_path: str, size: int, mtime: int) -> BankFile | None:
@@ -97,6 +103,23 @@ def register_file(s: Session, *, bank: str, remote_path: str, file_name: str, si
     s.add(row)
     s.flush()
     return row
+
+
+def claim_file(s: Session, file_id: int) -> BankFile | None:
+    """Hold the ledger row of ``file_id`` for this transaction if the file is not finished; else None.
+
+    A conditional ``UPDATE ... WHERE status NOT IN (finished)``: on PostgreSQL it waits for a
+    concurrent transaction that holds the row and is then evaluated against the status that
+    transaction committed; on SQLite it takes the database's write lock. So of two overlapping
+    ingests of one file, one stores it and the other finds it finished (its attempt is a
+    duplicate): the second can no longer read ``received``, find every statement stored by the
+    first, and overwrite the first one's ``ingested`` with ``duplicate`` (a lost update).
+    """
+    claimed = s.execute(update(BankFile).where(BankFile.id == file_id, BankFile.status.not_in(FINAL_STATUSES))
+                        .values(status=BankFile.status).execution_options(synchronize_session=False))
+    if not claimed.rowcount:
+        return None
+    return s.get(BankFile, file_id, populate_existing=True)
 
 
 def mark_seen(row: BankFile, *, remote_path: str, mtime: int | None) -> None:

@@ -41,3 +41,25 @@ def redact(text: str) -> str:
     """``text`` with every IBAN-like or long account-like number masked."""
     text = _IBAN.sub(lambda m: mask_account(m.group(0)), text)
     return _LONG_NUMBER.sub(_mask_long, text)
+
+
+# credentials in URLs (scheme://user:password@host) and key=value / "key": "value" secrets
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@")
+_SECRET_VALUE = re.compile(
+    r"(?i)\b((?:password|passwd|pwd|secret|token|api[_-]?key|client[_-]?secret|authorization)\b[\"']?\s*[:=]\s*[\"']?"
+    r"(?:bearer\s+|basic\s+)?)[^\s\"',;&)}]+")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}")
+
+
+def redact_secrets(text: str) -> str:
+    """:func:`redact`, and passwords, tokens and keys masked: for messages and tracebacks shown to a user.
+
+    >>> redact_secrets("cannot reach postgresql+psycopg://hub:s3cr3t@db:5432/o2c (account FR7630006000011234567890189)")
+    'cannot reach postgresql+psycopg://hub:***@db:5432/o2c (account FR76…0189)'
+    >>> redact_secrets("401 for url https://api.example/x?api_key=abcd1234&x=1, Authorization: Bearer eyJhbGciOi.xyz")
+    '401 for url https://api.example/x?api_key=***&x=1, Authorization: Bearer ***'
+    """
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    text = _SECRET_VALUE.sub(r"\1***", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    return redact(text)
