@@ -85,7 +85,9 @@ def test_cli_parse_refuses_an_absurd_amount(tmp_path: Path) -> None:
     path.write_bytes(_set(CII, b"ram:DuePayableAmount", "1E+999999999"))
     result = CliRunner().invoke(einvoice, ["parse", str(path)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
-    assert "absurd.xml, BT-115: amount: not a plain decimal amount: '1E+999999999'" in result.output
+    # the CLI masks long digit runs in every message it prints (account numbers): the value shows as 1E+9999…9999
+    assert "absurd.xml, BT-115: amount: not a plain decimal amount: '1E+9999…9999'" in result.output
+    assert "Traceback" not in result.output
 
 
 # --- dates --------------------------------------------------------------------------------
