@@ -164,12 +164,17 @@ def classify_response(resp: requests.Response, what: str) -> None:
     raise FatalError(f"{what}: HTTP {resp.status_code} {resp.reason}: {resp.text[:300]}")
 
 
+Sleep = Callable[[float], None]
+
+
 def with_retries(call: Any, *, what: str, attempts: int = 4, base_delay: float = 0.5, max_delay: float = 20.0,
-                 sleep: Any = None) -> Any:
+                 sleep: Sleep | None = None) -> Any:
     """Run ``call()``; retry :class:`RetriableError` and network errors with jittered backoff.
 
     Fatal errors propagate at once. After the last attempt the RetriableError propagates, so
-    Airflow's own task retries take over.
+    Airflow's own task retries take over. ``sleep`` waits between attempts (default
+    ``time.sleep``); connectors take it at construction so that a test hands them a recording
+    one instead of patching ``time.sleep``, which every thread of the process shares.
     """
     for attempt in range(1, attempts + 1):
         try:
