@@ -14,6 +14,7 @@ environment variable outside Airflow.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import time
@@ -24,7 +25,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import requests
 
-from schemas.errors import AuthError, FatalError, HubError, RetriableError
+from schemas.errors import AuthError, ConfigError, FatalError, HubError, RetriableError
 from schemas.money import AmountError, check_amount, parse_amount
 
 log = logging.getLogger(__name__)
@@ -52,24 +53,87 @@ class ConnectionInfo:
         return f"{self.scheme}://{self.host}{port}/"
 
     @classmethod
-    def from_uri(cls, uri: str) -> ConnectionInfo:
-        """Parse an Airflow-style connection URI (``tryton://admin:pw@127.0.0.1:8000/demo?x=1``)."""
+    def from_uri(cls, uri: str, *, setting: str = "the connection URI") -> ConnectionInfo:
+        """Parse an Airflow-style connection URI (``tryton://admin:pw@127.0.0.1:8000/demo?x=1``).
+
+        Query parameters become extras; Airflow's ``__extra__`` parameter holds them as one JSON
+        object. Errors are :class:`ConfigError` naming ``setting`` (the variable the URI came
+        from) and never repeating the URI, which holds the password.
+        """
         from urllib.parse import parse_qsl, unquote, urlsplit
 
         parts = urlsplit(uri)
+        try:
+            port = parts.port
+        except ValueError:  # not repeated: a password with an unencoded '/' or '#' ends up here
+            raise ConfigError(f"{setting}: the port is not a number from 0 to 65535; write kind://login:password@host:port/database "
+                              "(percent-encode ':', '/', '@', '?' and '#' in the login and password)") from None
         if not parts.hostname:
-            raise FatalError(f"connection URI has no host: {parts.scheme}://...")
-        extra = dict(parse_qsl(parts.query))
-        scheme = extra.pop("__scheme", None) or ("https" if parts.scheme.endswith("s") and parts.scheme != "tryton" else "http")
+            raise ConfigError(f"{setting}: the URI has no host; write kind://login:password@host:port/database")
+        extra: dict[str, Any] = dict(parse_qsl(parts.query))
+        if "__extra__" in extra:
+            extra.update(_json_object(extra.pop("__extra__"), f"{setting}: the __extra__ parameter", _EXTRA_EXAMPLE))
         return cls(
             host=parts.hostname,
-            port=parts.port,
+            port=port,
             login=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             schema=parts.path.lstrip("/") or None,
-            scheme=scheme,
+            scheme=_scheme(parts.scheme, extra),
             extra=extra,
         )
+
+    @classmethod
+    def from_json(cls, value: str, *, setting: str) -> ConnectionInfo:
+        """Parse Airflow's JSON form of a connection (``{"conn_type": "sftp", "host": ..., "port": 22,
+        "login": ..., "password": ..., "schema": ..., "extra": {...}}``; ``extra`` may also be a
+        string holding a JSON object). The host may be empty (a bank's configuration can give it).
+        """
+        conn = _json_object(value, setting, _CONNECTION_EXAMPLE)
+        extra = conn.get("extra") or {}
+        if isinstance(extra, str):
+            extra = _json_object(extra, f'{setting}: its "extra"', _EXTRA_EXAMPLE)
+        elif not isinstance(extra, dict):
+            raise ConfigError(f'{setting}: "extra" must be a JSON object such as {_EXTRA_EXAMPLE}')
+        port = conn.get("port")
+        if port in (None, ""):
+            port = None
+        elif isinstance(port, bool) or not str(port).isdigit() or int(port) > 65535:
+            raise ConfigError(f'{setting}: "port" must be a number from 0 to 65535, e.g. "port": 22')
+        fields = {k: conn.get(k) for k in ("host", "login", "password", "schema", "conn_type")}
+        bad = sorted(k for k, v in fields.items() if v is not None and not isinstance(v, str))
+        if bad:
+            raise ConfigError(f"{setting}: {', '.join(repr(k) for k in bad)} must be text (a JSON string)")
+        return cls(host=fields["host"] or "", port=int(port) if port is not None else None, login=fields["login"] or None,
+                   password=fields["password"], schema=fields["schema"] or None, scheme=_scheme(fields["conn_type"] or "", extra),
+                   extra=extra)
+
+    @classmethod
+    def from_setting(cls, value: str, setting: str) -> ConnectionInfo:
+        """The connection held by the variable ``setting`` (``O2C_CONN_<ID>``): a URI or Airflow's JSON form."""
+        value = value.strip()
+        return cls.from_json(value, setting=setting) if value.startswith("{") else cls.from_uri(value, setting=setting)
+
+
+def _scheme(kind: str, extra: dict[str, Any]) -> str:
+    """``https`` for a connection type ending in ``s`` (but ``tryton``), unless extra ``__scheme`` says."""
+    return str(extra.pop("__scheme", None) or ("https" if kind.endswith("s") and kind != "tryton" else "http"))
+
+
+_CONNECTION_EXAMPLE = ('{"conn_type": "sftp", "host": "sftp.example.com", "port": 22, "login": "hub", '
+                       '"extra": {"key_file": "/path/to/key", "host_key": "ssh-ed25519 AAAA..."}}')
+_EXTRA_EXAMPLE = '{"key_file": "/path/to/key", "host_key": "ssh-ed25519 AAAA..."}'
+
+
+def _json_object(text: str, what: str, example: str) -> dict[str, Any]:
+    """``text`` as a JSON object, or a :class:`ConfigError` naming ``what`` (never the text: it may hold a password)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} is not valid JSON ({exc.msg} at character {exc.pos}); write a JSON object such as {example}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a JSON object such as {example}, not a JSON {type(value).__name__}")
+    return value
 
 
 @dataclass
@@ -171,12 +235,17 @@ def classify_response(resp: requests.Response, what: str) -> None:
     raise FatalError(f"{what}: HTTP {resp.status_code} {resp.reason}: {resp.text[:300]}")
 
 
+Sleep = Callable[[float], None]
+
+
 def with_retries(call: Any, *, what: str, attempts: int = 4, base_delay: float = 0.5, max_delay: float = 20.0,
-                 sleep: Any = None) -> Any:
+                 sleep: Sleep | None = None) -> Any:
     """Run ``call()``; retry :class:`RetriableError` and network errors with jittered backoff.
 
     Fatal errors propagate at once. After the last attempt the RetriableError propagates, so
-    Airflow's own task retries take over.
+    Airflow's own task retries take over. ``sleep`` waits between attempts (default
+    ``time.sleep``); connectors take it at construction so that a test hands them a recording
+    one instead of patching ``time.sleep``, which every thread of the process shares.
     """
     for attempt in range(1, attempts + 1):
         try:

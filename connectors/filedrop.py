@@ -54,12 +54,13 @@ import hashlib
 import io
 import logging
 import os
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo
+from connectors.base import BaseConnector, Batch, ConnectionInfo, Sleep
 from edi.limits import check_size
 from schemas.errors import ConfigError, RejectedDocument, TooLarge
 
@@ -122,10 +123,11 @@ class FileDropConnector(BaseConnector):
                  encoding: str = "auto", delimiter: str = "auto", sheet: str | None = None, skip_rows: int = 0,
                  headers: dict[str, str] | None = None, group_by: str | None = None, id_column: str | None = None,
                  parser: str | None = None, staging: str | None = None, settle_seconds: float = 2.0,
-                 **unknown: Any) -> None:
+                 sleep: Sleep = time.sleep, **unknown: Any) -> None:
         if unknown:
             raise ConfigError(f"filedrop source: unknown option(s) {sorted(unknown)}")
         path = folder or conn.extra.get("path")
+        self.sleep = sleep  # the settle delay's wait
         self.sftp: Any = None
         self._own_staging: str | None = None
         self._refused: dict[Path, tuple[str, str]] = {}  # SFTP files refused at download: name, reason
@@ -198,7 +200,7 @@ class FileDropConnector(BaseConnector):
 
         out = []
         with SftpClient(self.sftp) as client:
-            ready, growing = client.settled_files(self.remote_folder, [pattern], self.settle_seconds)
+            ready, growing = client.settled_files(self.remote_folder, [pattern], self.settle_seconds, sleep=self.sleep)
             for f in growing:
                 log.info("filedrop: %s is still being written: left for a later run", f.name)
             for f in ready:

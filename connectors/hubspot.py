@@ -26,13 +26,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, tie_safe_batches, with_retries
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    ConnectionInfo,
+    Sleep,
+    classify_response,
+    tie_safe_batches,
+    with_retries,
+)
 from schemas.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -63,7 +72,7 @@ class HubSpotConnector(BaseConnector):
     streams: ClassVar[tuple[str, ...]] = ("customers",)
 
     def __init__(self, conn: ConnectionInfo, *, properties: list[str] | None = None, batch_size: int = 100,
-                 timeout: float = 60.0, attempts: int = 4) -> None:
+                 timeout: float = 60.0, attempts: int = 4, sleep: Sleep = time.sleep) -> None:
         if not conn.password:
             raise ConfigError("HubSpot connection needs the private app's access token (password)")
         self.conn = conn
@@ -71,6 +80,7 @@ class HubSpotConnector(BaseConnector):
         self.batch_size = min(200, int(conn.extra.get("batch_size", batch_size)))
         self.timeout = timeout
         self.attempts = attempts
+        self.sleep = sleep
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {conn.password}"
 
@@ -86,7 +96,7 @@ class HubSpotConnector(BaseConnector):
             classify_response(resp, what)
             return resp.json(parse_float=Decimal)  # type: ignore[no-any-return]
 
-        return with_retries(once, what=what, attempts=self.attempts)  # type: ignore[no-any-return]
+        return with_retries(once, what=what, attempts=self.attempts, sleep=self.sleep)  # type: ignore[no-any-return]
 
     def _pages(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[list[dict[str, Any]]]:
         lower = since

@@ -42,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -52,6 +53,7 @@ from connectors.base import (
     BaseConnector,
     Batch,
     ConnectionInfo,
+    Sleep,
     add_amounts,
     classify_response,
     source_amount,
@@ -113,7 +115,7 @@ class OdooClient:
     """A small JSON-RPC client of Odoo's External API (one database, one user)."""
 
     def __init__(self, conn: ConnectionInfo, *, timeout: float = 60.0, attempts: int = 4,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, sleep: Sleep = time.sleep) -> None:
         if not conn.schema:
             raise ConfigError("Odoo connection has no database name (the URI path / connection schema)")
         if not conn.login or conn.password is None:
@@ -123,6 +125,7 @@ class OdooClient:
         self.url = f"{conn.base_url}{conn.extra.get('path_prefix', '')}jsonrpc"
         self.timeout = timeout
         self.attempts = attempts
+        self.sleep = sleep
         self.http = session or requests.Session()
         self._ids = itertools.count(1)
         self.uid: int | None = None
@@ -154,7 +157,7 @@ class OdooClient:
                 raise FatalError(f"{what}: server error {name or err.get('message')}: {message[:500]}")
             return body.get("result")
 
-        return with_retries(once, what=what, attempts=self.attempts)
+        return with_retries(once, what=what, attempts=self.attempts, sleep=self.sleep)
 
     def _login(self) -> None:
         self.version = self.rpc("common", "version", []) or {}
@@ -200,8 +203,8 @@ class OdooConnector(BaseConnector):
     streams: ClassVar[tuple[str, ...]] = ("invoices", "customers")
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
-                 customer_domain: list[Any] | None = None) -> None:
-        self.client = OdooClient(conn, timeout=timeout, attempts=attempts)
+                 customer_domain: list[Any] | None = None, sleep: Sleep = time.sleep) -> None:
+        self.client = OdooClient(conn, timeout=timeout, attempts=attempts, sleep=sleep)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
         self.customer_domain = customer_domain if customer_domain is not None else [["customer_rank", ">", 0]]
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}

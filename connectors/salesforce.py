@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -33,7 +34,15 @@ from urllib.parse import urljoin
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, tie_safe_batches, with_retries
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    ConnectionInfo,
+    Sleep,
+    classify_response,
+    tie_safe_batches,
+    with_retries,
+)
 from schemas.errors import AuthError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -64,7 +73,8 @@ class SalesforceConnector(BaseConnector):
     streams: ClassVar[tuple[str, ...]] = ("customers",)
 
     def __init__(self, conn: ConnectionInfo, *, fields: list[str] | None = None, extra_fields: list[str] | None = None,
-                 where: str | None = None, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4) -> None:
+                 where: str | None = None, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
+                 sleep: Sleep = time.sleep) -> None:
         if not conn.login or not conn.password:
             raise ConfigError("Salesforce connection needs the connected app's consumer key (login) and secret (password)")
         self.conn = conn
@@ -74,6 +84,7 @@ class SalesforceConnector(BaseConnector):
         self.api_version = str(conn.extra.get("api_version", "62.0"))
         self.timeout = timeout
         self.attempts = attempts
+        self.sleep = sleep
         self.http = requests.Session()
         self.instance_url = ""
         self._token()
@@ -89,7 +100,7 @@ class SalesforceConnector(BaseConnector):
             classify_response(resp, what)
             return resp.json(parse_float=Decimal)  # type: ignore[no-any-return]
 
-        return with_retries(once, what=what, attempts=self.attempts)  # type: ignore[no-any-return]
+        return with_retries(once, what=what, attempts=self.attempts, sleep=self.sleep)  # type: ignore[no-any-return]
 
     def _token(self) -> None:
         body = self._call("POST", f"{self.conn.base_url}services/oauth2/token", f"Salesforce {self.conn.host} token",

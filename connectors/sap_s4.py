@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -48,6 +49,7 @@ from connectors.base import (
     BaseConnector,
     Batch,
     ConnectionInfo,
+    Sleep,
     add_amounts,
     classify_response,
     source_amount,
@@ -105,13 +107,14 @@ class SapS4Client:
     """OData V2 reads (and the CSRF handshake) against one S/4HANA system."""
 
     def __init__(self, conn: ConnectionInfo, *, timeout: float = 60.0, attempts: int = 4,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, sleep: Sleep = time.sleep) -> None:
         if not conn.login or conn.password is None:
             raise ConfigError("SAP S/4HANA connection has no login or password (communication user)")
         self.conn = conn
         self.base = conn.base_url + (f"{conn.schema.strip('/')}/" if conn.schema else "")
         self.timeout = timeout
         self.attempts = attempts
+        self.sleep = sleep
         self.http = session or requests.Session()
         self.http.auth = (conn.login, conn.password)
         self.http.headers.update({"Accept": "application/json"})
@@ -128,7 +131,7 @@ class SapS4Client:
             classify_response(resp, what)
             return resp
 
-        return with_retries(once, what=what, attempts=self.attempts)  # type: ignore[no-any-return]
+        return with_retries(once, what=what, attempts=self.attempts, sleep=self.sleep)  # type: ignore[no-any-return]
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         resp = self.get(url, params)
@@ -184,8 +187,9 @@ class SapS4Connector(BaseConnector):
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 100, billing_types: Iterable[str] = ("F2", "G2", "L2"),
                  companies: dict[str, dict[str, Any]] | None = None, tax_conditions: Iterable[str] = ("MWST", "TTX1"),
-                 bill_to_functions: Iterable[str] = ("RE", "AG"), timeout: float = 60.0, attempts: int = 4) -> None:
-        self.client = SapS4Client(conn, timeout=timeout, attempts=attempts)
+                 bill_to_functions: Iterable[str] = ("RE", "AG"), timeout: float = 60.0, attempts: int = 4,
+                 sleep: Sleep = time.sleep) -> None:
+        self.client = SapS4Client(conn, timeout=timeout, attempts=attempts, sleep=sleep)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
         self.billing_types = list(billing_types)
         self.companies = {str(k): v for k, v in (companies or {}).items()}

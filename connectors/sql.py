@@ -55,6 +55,7 @@ import datetime as dt
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -65,7 +66,7 @@ from sqlalchemy import and_, bindparam, column, create_engine, literal_column, o
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, tie_safe_batches, with_retries
+from connectors.base import BaseConnector, Batch, ConnectionInfo, Sleep, tie_safe_batches, with_retries
 from schemas.errors import AuthError, ConfigError, RetriableError
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class SqlConnector(BaseConnector):
     def __init__(self, conn: ConnectionInfo, *, queries: str = "sql", watermark_column: str = "updated_at",
                  id_column: str = "id", batch_size: int = 500, db_timezone: str = "UTC",
                  json_columns: list[str] | None = None, attempts: int = 4, engine: Engine | None = None,
-                 **unknown: Any) -> None:
+                 sleep: Sleep = time.sleep, **unknown: Any) -> None:
         if unknown:
             raise ConfigError(f"sql source: unknown option(s) {sorted(unknown)}")
         folder = Path(queries)
@@ -160,6 +161,7 @@ class SqlConnector(BaseConnector):
         self.tz = ZoneInfo(db_timezone)
         self.json_columns = set(json_columns or [])
         self.attempts = attempts
+        self.sleep = sleep
         self.url = engine_url(conn)
         self.what = f"SQL {self.url.render_as_string(hide_password=True)}"
         try:
@@ -227,7 +229,7 @@ class SqlConnector(BaseConnector):
             except SQLAlchemyError as exc:
                 raise ConfigError(f"{what}: {exc}") from exc
 
-        return with_retries(once, what=what, attempts=self.attempts)  # type: ignore[no-any-return]
+        return with_retries(once, what=what, attempts=self.attempts, sleep=self.sleep)  # type: ignore[no-any-return]
 
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
         for col in self.json_columns:

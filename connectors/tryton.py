@@ -29,7 +29,15 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, classify_response, tie_safe_batches, with_retries
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    ConnectionInfo,
+    Sleep,
+    classify_response,
+    tie_safe_batches,
+    with_retries,
+)
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
 
@@ -99,7 +107,8 @@ def _encode(obj: Any) -> Any:
 class TrytonClient:
     """A small JSON-RPC client for one Tryton database."""
 
-    def __init__(self, conn: ConnectionInfo, *, timeout: float = 60.0, attempts: int = 4, session: requests.Session | None = None) -> None:
+    def __init__(self, conn: ConnectionInfo, *, timeout: float = 60.0, attempts: int = 4, session: requests.Session | None = None,
+                 sleep: Sleep = time.sleep) -> None:
         if not conn.schema:
             raise FatalError("Tryton connection has no database name (the URI path / connection schema)")
         if not conn.login or conn.password is None:
@@ -108,6 +117,7 @@ class TrytonClient:
         self.url = f"{conn.base_url}{conn.schema}/rpc/"
         self.timeout = timeout
         self.attempts = attempts
+        self.sleep = sleep
         self.http = session or requests.Session()
         self._ids = itertools.count(1)
         self.context: dict[str, Any] = {}
@@ -137,7 +147,7 @@ class TrytonClient:
                 raise FatalError(f"{what}: server error {kind}: {str(detail)[:500]}")
             return _decode(body.get("result"))
 
-        return with_retries(once, what=what, attempts=attempts or self.attempts)
+        return with_retries(once, what=what, attempts=attempts or self.attempts, sleep=self.sleep)
 
     def _login(self) -> None:
         result = self._post("common.db.login", [self.conn.login, {"password": self.conn.password}], auth=False)
@@ -194,8 +204,9 @@ class TrytonConnector(BaseConnector):
     kind: ClassVar[str] = "tryton"
     streams: ClassVar[tuple[str, ...]] = ("invoices", "customers")
 
-    def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4) -> None:
-        self.client = TrytonClient(conn, timeout=timeout, attempts=attempts)
+    def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
+                 sleep: Sleep = time.sleep) -> None:
+        self.client = TrytonClient(conn, timeout=timeout, attempts=attempts, sleep=sleep)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
         self._optional: dict[str, list[str]] = {}

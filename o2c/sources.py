@@ -102,10 +102,14 @@ def get_source(sources: list[SourceConfig], name: str) -> SourceConfig:
 
 
 def connection_from_env(conn_id: str) -> ConnectionInfo:
-    """The connection ``conn_id`` from ``O2C_CONN_<ID>`` or ``AIRFLOW_CONN_<ID>`` (a URI)."""
+    """The connection ``conn_id`` from ``O2C_CONN_<ID>`` or ``AIRFLOW_CONN_<ID>`` (a URI, or
+    Airflow's JSON form); a malformed one is a :class:`ConfigError` naming the variable."""
     key = conn_id.upper()
     for var in (f"O2C_CONN_{key}", f"AIRFLOW_CONN_{key}"):
-        uri = os.environ.get(var)
-        if uri:
-            return ConnectionInfo.from_uri(uri)
+        value = os.environ.get(var, "").strip()
+        if value:
+            info = ConnectionInfo.from_setting(value, var)
+            if not info.host:
+                raise ConfigError(f'{var}: the connection has no host; set "host" (or write a URI kind://login:password@host:port/database)')
+            return info
     raise ConfigError(f"connection {conn_id!r} is not configured: set O2C_CONN_{key} (or an Airflow connection) to a URI like kind://login:password@host:port/database")

@@ -1,3 +1,7 @@
-"""Session-wide fixtures live in tests/fixtures_*.py modules and are registered here."""
+"""Session-wide fixtures live in tests/fixtures_*.py modules and are registered here.
 
-pytest_plugins = ["tests.fixtures_airflow", "tests.fixtures_services", "tests.fixtures_tryton", "tests.fixtures_sshd"]
+tests/fixtures_threads.py fails a test module that leaves threads or servers running.
+"""
+
+pytest_plugins = ["tests.fixtures_threads", "tests.fixtures_airflow", "tests.fixtures_services", "tests.fixtures_tryton",
+                  "tests.fixtures_sshd"]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures_threads import session_threads
+
 REPO = Path(__file__).resolve().parent.parent
 _HOME = Path(tempfile.mkdtemp(prefix="o2c-airflow-"))
 
@@ -39,7 +41,8 @@ def airflow_db() -> dict[str, str]:
     """Migrate the session's Airflow metadata DB once; returns the environment to run Airflow with."""
     env = {**os.environ, **AIRFLOW_ENV}
     airflow = Path(sys.executable).with_name("airflow")
-    proc = subprocess.run([str(airflow), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    with session_threads():
+        proc = subprocess.run([str(airflow), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         pytest.fail(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}", pytrace=False)
     return env

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures_threads import session_threads
+
 PG_ADMIN_URL = os.environ.get("O2C_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -32,7 +34,7 @@ def postgres_url() -> Iterator[str]:
     except Exception as exc:  # noqa: BLE001
         service_missing(f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} ({exc.__class__.__name__})")
     name = f"o2c_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
+    with session_threads(), admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:

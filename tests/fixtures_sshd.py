@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures_services import service_missing
+from tests.fixtures_threads import session_threads
 
 SSHD = os.environ.get("O2C_TEST_SSHD", "/usr/sbin/sshd")
 
@@ -168,7 +169,8 @@ def sshd_server() -> Iterator[SshServer]:
     check = subprocess.run([SSHD, "-t", "-f", str(root / "sshd_config")], capture_output=True, text=True)
     if check.returncode != 0:
         pytest.fail(f"sshd rejects the test configuration: {check.stderr.strip()}", pytrace=False)
-    server.start()
+    with session_threads():
+        server.start()
     try:
         yield server
     finally:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from o2c.tryton_demo.server import REPO_ROOT, TrytonServer, prepare_database
+from tests.fixtures_threads import session_threads
 
 TRYTON_INVOICES = 40
 TRYTON_SEED = 1
@@ -35,8 +36,9 @@ def tryton_cache_dir() -> Path:
 def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
     """A running, seeded Tryton server shared by the whole session (read-mostly: do not delete data)."""
     workdir = tmp_path_factory.mktemp("tryton")
-    database = prepare_database(workdir, invoices=TRYTON_INVOICES, seed=TRYTON_SEED, cache_dir=tryton_cache_dir())
-    server = TrytonServer(database).start()
+    with session_threads():
+        database = prepare_database(workdir, invoices=TRYTON_INVOICES, seed=TRYTON_SEED, cache_dir=tryton_cache_dir())
+        server = TrytonServer(database).start()
     try:
         yield server
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from o2c.commands import exit_on_hub_errors
 from o2c.settings import get_settings
 
 
@@ -25,8 +26,9 @@ def upgrade(url: str | None, revision: str) -> None:
     """Create the store or bring it to the latest schema."""
     from o2c.store import Store
 
-    store = Store(url or get_settings().database_url)
-    store.upgrade(revision)
+    with exit_on_hub_errors():  # a bad database URL: one line naming the setting, exit 2
+        store = Store(url or get_settings().database_url)
+        store.upgrade(revision)
     click.echo(f"store {_redact(store.url)} at revision {store.current_revision()}")
 
 
@@ -36,5 +38,7 @@ def current(url: str | None) -> None:
     """Print the store's schema revision."""
     from o2c.store import Store
 
-    store = Store(url or get_settings().database_url)
-    click.echo(store.current_revision() or "empty (run: o2c db upgrade)")
+    with exit_on_hub_errors():
+        store = Store(url or get_settings().database_url)
+        revision = store.current_revision()
+    click.echo(revision or "empty (run: o2c db upgrade)")

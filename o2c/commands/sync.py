@@ -31,12 +31,12 @@ def sync(source: str, sources_file: str | None, streams: tuple[str, ...], since:
     from o2c.store import Store
     from o2c.sync import sync_source
 
-    settings = get_settings()
-    src = get_source(load_sources(sources_file or settings.sources_file), source)
-    store = Store(settings.database_url)
-    store.upgrade()
-    end = _when(until) or dt.datetime.now(dt.UTC).replace(microsecond=0)
-    with exit_on_hub_errors():
+    with exit_on_hub_errors():  # a bad sources file, database URL or connection: one line, exit 2
+        settings = get_settings()
+        src = get_source(load_sources(sources_file or settings.sources_file), source)
+        store = Store(settings.database_url)
+        store.upgrade()
+        end = _when(until) or dt.datetime.now(dt.UTC).replace(microsecond=0)
         summary = sync_source(store, src, connection_from_env(src.connection), until=end, since=_when(since),
                               streams=streams or None)
     if as_json:

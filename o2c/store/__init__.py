@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from o2c.store import cash as _cash  # noqa: F401  (registers the cash application tables)
@@ -37,6 +39,7 @@ from o2c.store.models import (
     SyncRun,
     Watermark,
 )
+from schemas.errors import ConfigError
 from schemas.invoice import Invoice
 from schemas.jsonio import content_hash, to_json
 from schemas.party import Customer
@@ -44,6 +47,31 @@ from schemas.party import Customer
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 __all__ = ["Base", "Store", "UpsertResult", "utcnow"]
+
+
+DATABASE_SETTING = "the database URL (O2C_DATABASE_URL, or --url)"
+DATABASE_URL_EXAMPLE = "postgresql+psycopg://user:password@host:5432/o2c or sqlite:////path/to/o2c.sqlite"
+
+
+def _bad_database_url(url: str, exc: Exception) -> str:
+    """What is wrong with a database URL that SQLAlchemy refused, without its password (the URL is
+    shown only when it parses, with the password masked; SQLAlchemy's own messages can hold it).
+
+    >>> _bad_database_url("postgresql+psycopg://u:s3cret@h:x/db", ValueError("invalid literal for int()"))
+    'the database URL (O2C_DATABASE_URL, or --url) has a port that is not a number; write a SQLAlchemy URL such as postgresql+psycopg://user:password@host:5432/o2c or sqlite:////path/to/o2c.sqlite'
+    """
+    if isinstance(exc, ArgumentError) and not isinstance(exc, NoSuchModuleError):
+        what = "cannot be read as a SQLAlchemy URL"
+    elif isinstance(exc, ValueError):
+        what = "has a port that is not a number"
+    else:
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - only for the message
+            shown = "?"
+        driver = f" ({exc})" if isinstance(exc, NoSuchModuleError) else f" (module {getattr(exc, 'name', None) or '?'} is missing)"
+        what = f"{shown} names a database driver that is not installed or does not exist{driver}"
+    return f"{DATABASE_SETTING} {what}; write a SQLAlchemy URL such as {DATABASE_URL_EXAMPLE}"
 
 
 def utcnow() -> dt.datetime:
@@ -136,7 +164,12 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.removeprefix("sqlite:///")).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"{DATABASE_SETTING}: cannot create the folder {folder} of the SQLite store "
+                                  f"({exc.strerror}); set O2C_HOME or O2C_DATABASE_URL to a writable place") from None
         # hide_parameters: an error or an echoed statement never shows the values sent (account
         # numbers, names, amounts of outside files), only the SQL and the driver's message
         kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
@@ -149,7 +182,10 @@ class Store:
                 kwargs["connect_args"]["check_same_thread"] = False
         else:
             kwargs["pool_pre_ping"] = True
-        self.engine: Engine = create_engine(url, **kwargs)
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+            raise ConfigError(_bad_database_url(url, exc)) from None
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -23,12 +23,10 @@ schemas.errors.ConfigError: ...: banks[0] (bnp): unknown key(s) ['password'] (cr
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -139,18 +137,8 @@ def sftp_settings_from_env(bank: BankConfig) -> SftpSettings:
 
 
 def _settings_from_value(value: str, var: str) -> SftpSettings:
-    if value.startswith("{"):
-        try:
-            conn: dict[str, Any] = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{var}: not valid JSON ({exc.msg} at {exc.pos})") from None
-        extra = conn.get("extra") or {}
-        if isinstance(extra, str):
-            extra = json.loads(extra)
-        return SftpSettings.from_connection(host=conn.get("host") or "", port=conn.get("port"), login=conn.get("login"),
-                                            password=conn.get("password"), extra=extra)
     from connectors.base import ConnectionInfo
 
-    info = ConnectionInfo.from_uri(value)
+    info = ConnectionInfo.from_setting(value, var)  # a URI or Airflow's JSON form; errors name the variable
     return SftpSettings.from_connection(host=info.host, port=info.port, login=info.login, password=info.password,
                                         extra=dict(info.extra))

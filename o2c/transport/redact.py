@@ -8,6 +8,10 @@
 '…1234'
 >>> redact("sftp_bnp: quarantined P_CH2909000000250094239_1110092691.xml (account FR76 3000 6000 0112 3456 7890 189)")
 'sftp_bnp: quarantined P_CH29…4239_1110…2691.xml (account FR76…0189)'
+>>> redact("camt.052/053/054 files; account 052/053/054")
+'camt.052/053/054 files; account 052/…/054'
+>>> redact("BT-2: not a date: '20260230'; booked 2026-01-15 on 12345678")
+"BT-2: not a date: '20260230'; booked 2026-01-15 on …5678"
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ import re
 # an IBAN (compact or printed in groups of four), or any token holding eight digits or more
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _LONG_NUMBER = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9/\-]*\d[\d/\- ]{6,}\d[A-Za-z0-9/\-]*")
+# ISO 20022 message numbers listed after their business area ("camt.052/053/054"): three-digit
+# groups joined by "/" right after one of these prefixes are kept; anything else is masked as before
+_MESSAGE_AREA = re.compile(r"(?i)(?<![A-Za-z0-9])(?:acmt|admi|auth|camt|head|pacs|pain|reda|remt|semt|sese|setr|tsmt)\.\Z")
+_MESSAGE_LIST = re.compile(r"\d{3}(?:/\d{3})+")
+# a calendar date (CCYYMMDD as EDI and e-invoices write it, or ISO 2026-01-15) is not an account:
+# error messages must be able to say which date they refuse
+_DATE = re.compile(r"(?:19|20)\d\d(-?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])")
 
 
 def mask_account(account: str | None) -> str:
@@ -32,6 +43,10 @@ def mask_account(account: str | None) -> str:
 def _mask_long(m: re.Match[str]) -> str:
     token = m.group(0)
     if sum(c.isdigit() for c in token) < 8:
+        return token
+    if _MESSAGE_LIST.fullmatch(token) and _MESSAGE_AREA.search(m.string, 0, m.start()):
+        return token  # "camt.052/053/054": ISO 20022 message numbers, not an account
+    if _DATE.fullmatch(token.strip()):
         return token
     trail = " " if token.endswith(" ") else ""
     return mask_account(token.strip()) + trail

@@ -436,11 +436,7 @@ class SftpClient:
                 except FileNotFoundError:
                     raise FileChanged(f"{redact(remote.path)} vanished before it was read") from None
                 with fh, _create_new(tmp) as out:
-                    fh.prefetch(remote.size, max_concurrent_requests=PREFETCH_REQUESTS)
-                    while True:
-                        chunk = fh.read(CHUNK)
-                        if not chunk:
-                            break
+                    for chunk in _pipelined_reads(fh, remote.size):
                         total += len(chunk)
                         if total > limit:  # the listed size was wrong, or the file grows: stop now
                             raise TooLarge(f"more than {limit} bytes read (listed {remote.size}): over the "
@@ -531,6 +527,26 @@ def _create_new(path: Path) -> io.BufferedWriter:
     """Open ``path`` for writing only if nothing (not even a link) is there yet."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
     return os.fdopen(fd, "wb")
+
+
+def _pipelined_reads(fh: paramiko.SFTPFile, size: int) -> Iterator[bytes]:
+    """The file's bytes in ``CHUNK`` pieces, ``PREFETCH_REQUESTS`` reads out at a time up to the
+    listed ``size``, then plain reads to its end (bytes written after the listing are counted, so
+    the size check sees them).
+
+    Not ``fh.prefetch(size, max_concurrent_requests=...)``: paramiko sends those reads from a
+    thread that, with its requests all out, waits for their answers in a ``time.sleep(0.01)``
+    loop; when the download is abandoned (the line drops, the caller raises) no answer is read
+    any more and the thread loops for the life of the process. ``readv`` of one window sends its
+    reads from a thread that never waits: it ends once they are sent, or the line is gone.
+    """
+    offset = 0
+    while offset < size:
+        end = min(size, offset + CHUNK * PREFETCH_REQUESTS)
+        yield from fh.readv([(o, min(CHUNK, end - o)) for o in range(offset, end, CHUNK)])
+        offset = end
+    while chunk := fh.read(CHUNK):
+        yield chunk
 
 
 def _join(folder: str, name: str) -> str:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import linecache
+import os
+import sys
+import threading
+import time
 
 import pytest
 
 from o2c.transport.sftp import SftpClient, SftpSettings
 from schemas.errors import AuthError, FatalError, RejectedDocument, RetriableError, TooLarge
+from tests.fixtures_threads import leaked_threads
 
 pytestmark = pytest.mark.sftp
 
@@ -115,3 +121,44 @@ def test_a_link_in_staging_pointing_outside_is_refused(site, tmp_path):
             c.download(f, site.staging)
     assert outside.read_bytes() == b"<precious/>"
     assert [p.name for p in site.staging.iterdir()] == ["a.xml"] and (site.staging / "a.xml").is_symlink()
+
+
+def _prefetch_waiting_or_done(thread: threading.Thread) -> bool:
+    """paramiko's prefetch thread has ended, or waits in its loop for answers to its reads."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None or not thread.is_alive():
+        return True
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    return frame.f_code.co_name == "_prefetch_thread" and "sleep" in line
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # a read sent on the closed channel
+def test_a_download_cut_by_a_server_crash_leaves_no_thread_behind(site, sshd):
+    """A download cut half-way by the server's crash must not leave a reader thread behind.
+
+    paramiko's ``prefetch(max_concurrent_requests=...)`` reads in a thread that, with its
+    requests all out, waits for their answers in a ``time.sleep(0.01)`` loop; once the server is
+    gone no answer comes, and it looped for the life of the process (an Airflow worker, or the
+    test run, where it filled a later test's list of recorded sleeps). The crash is made to come
+    while that thread waits, the case the old download left looping.
+    """
+    data = os.urandom(40 * 32768)  # many more reads than the download keeps outstanding
+    site.upload("big.xml", data)
+    before = set(threading.enumerate())
+
+    def crash_while_reads_are_out(done: int) -> None:
+        if sshd.proc is None:
+            return
+        readers = [t for t in threading.enumerate() if t not in before and t.name.endswith("(_prefetch_thread)")]
+        deadline = time.monotonic() + 30
+        while not all(_prefetch_waiting_or_done(t) for t in readers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sshd.stop()
+        raise ConnectionResetError("the line dropped")
+
+    with SftpClient(site.settings) as c:
+        [f] = c.list_files(site.config.folder, site.config.patterns)
+        with pytest.raises((RetriableError, ConnectionResetError)):
+            c.download(f, site.staging, progress=crash_while_reads_are_out)
+    assert leaked_threads(before) == []
+    assert list(site.staging.iterdir()) == []  # nothing staged, no temporary file left

@@ -22,6 +22,8 @@ import contextlib
 import datetime as dt
 import doctest
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,14 +46,14 @@ class Case:
     """One connector with its fixtures, and how to disturb it."""
 
     name: str
-    make: Callable[[int], Any]  # batch_size -> connector
+    make: Callable[..., Any]  # (batch_size, **options such as sleep=) -> connector
     mapping: str
     source_name: str = "contract"
     stream: str = "invoices"
     server: Any = None  # an HTTP fake with fail_next(), or None
     http_calls_at_pull: Callable[[], int] | None = None  # requests seen so far
     transient_failure: Callable[[Any, pytest.MonkeyPatch], None] | None = None
-    refused_login: Callable[[], Any] | None = None  # builds a connector with bad credentials
+    refused_login: Callable[..., Any] | None = None  # (**options) -> a connector with bad credentials
     small_batch: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -89,12 +91,12 @@ def sql_case(dialect: str, databases: dict[str, Any], stack: contextlib.ExitStac
 
         monkeypatch.setattr(connector.engine, "connect", flaky)
 
-    def refused() -> Any:
+    def refused(**options: Any) -> Any:
         login = "root" if dialect == "mariadb" else "o2c_no_such_role"
         return SqlConnector(ConnectionInfo(host=conn.host, port=conn.port, login=login, password="wrong", schema=conn.schema,
-                                           extra=conn.extra))
+                                           extra=conn.extra), **options)
 
-    yield Case(f"sql-{dialect}", lambda n: SqlConnector(conn, batch_size=n), "sql", transient_failure=transient,
+    yield Case(f"sql-{dialect}", lambda n, **kw: SqlConnector(conn, batch_size=n, **kw), "sql", transient_failure=transient,
                refused_login=refused)
 
 
@@ -113,7 +115,7 @@ def filedrop_case(tmp: Path) -> Iterator[Case]:
         stamp = (base + dt.timedelta(days=i)).timestamp()
         os.utime(target, (stamp, stamp))
     options = {"files": {"invoices": "invoices_*.csv"}, "headers": FR_HEADERS, "group_by": "invoice_number"}
-    yield Case("filedrop", lambda n: FileDropConnector(ConnectionInfo(host="local", extra={"path": str(tmp)}), **options),
+    yield Case("filedrop", lambda n, **kw: FileDropConnector(ConnectionInfo(host="local", extra={"path": str(tmp)}), **options, **kw),
                "filedrop")
 
 
@@ -123,7 +125,7 @@ def odoo_case(version: int) -> Iterator[Case]:
     from tests.fixtures.odoo.server import FakeOdoo
 
     with FakeOdoo(version=version) as server:
-        yield Case(f"odoo-{version}", lambda n: OdooConnector(ConnectionInfo.from_uri(server.uri()), batch_size=n), "odoo",
+        yield Case(f"odoo-{version}", lambda n, **kw: OdooConnector(ConnectionInfo.from_uri(server.uri()), batch_size=n, **kw), "odoo",
                    server=server, small_batch=2)
 
 
@@ -134,7 +136,7 @@ def sap_case() -> Iterator[Case]:
     from tests.fixtures.sap_s4.server import FakeSap
 
     with FakeSap() as server:
-        yield Case("sap_s4", lambda n: SapS4Connector(ConnectionInfo.from_uri(server.uri()), companies=COMPANIES, batch_size=n),
+        yield Case("sap_s4", lambda n, **kw: SapS4Connector(ConnectionInfo.from_uri(server.uri()), companies=COMPANIES, batch_size=n, **kw),
                    "sap_s4", server=server)
 
 
@@ -145,7 +147,7 @@ def salesforce_case() -> Iterator[Case]:
     from tests.fixtures.salesforce.server import FakeSalesforce
 
     with FakeSalesforce() as server:
-        yield Case("salesforce", lambda n: SalesforceConnector(ConnectionInfo.from_uri(server.uri()), extra_fields=EXTRA, batch_size=n),
+        yield Case("salesforce", lambda n, **kw: SalesforceConnector(ConnectionInfo.from_uri(server.uri()), extra_fields=EXTRA, batch_size=n, **kw),
                    "salesforce", stream="customers", server=server)
 
 
@@ -156,7 +158,7 @@ def hubspot_case() -> Iterator[Case]:
     from tests.fixtures.hubspot.server import FakeHubSpot
 
     with FakeHubSpot() as server:
-        yield Case("hubspot", lambda n: HubSpotConnector(ConnectionInfo.from_uri(server.uri()), properties=PROPS, batch_size=n),
+        yield Case("hubspot", lambda n, **kw: HubSpotConnector(ConnectionInfo.from_uri(server.uri()), properties=PROPS, batch_size=n, **kw),
                    "hubspot", stream="customers", server=server)
 
 
@@ -186,6 +188,33 @@ def case(request, tmp_path, sql_databases) -> Iterator[Case]:
         cm = sap_case()
     with cm as c:
         yield c
+
+
+@pytest.fixture
+def other_thread_sleeping() -> Iterator[None]:
+    """Another thread of the process calls ``time.sleep`` in a loop for the whole test.
+
+    The retry checks count the waits of the connector under test: they hand it a recording
+    ``sleep``. They once patched ``time.sleep`` itself, which every thread shares, so a thread
+    left running by an earlier test (a paramiko prefetch thread spinning on ``time.sleep(0.01)``)
+    added its sleeps to the count, failed the checks and grew the list without end. With this
+    thread running, the checks must still count only the connector's waits.
+    """
+    stop, first = threading.Event(), threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            time.sleep(0.001)
+            first.set()
+
+    thread = threading.Thread(target=loop, name="contract-test-sleeper")
+    thread.start()
+    try:
+        first.wait(timeout=60)  # it has slept once: it sleeps during the test too
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 # -- the contract -------------------------------------------------------------------------
@@ -228,10 +257,9 @@ def test_resume_from_any_committed_batch_loses_nothing(case, batch_size):
             assert done | {_id(r) for r in rest} == all_ids, f"resuming after batch {i} loses records"
 
 
-def test_transient_failure_then_success_is_retried(case, monkeypatch):
+def test_transient_failure_then_success_is_retried(case, monkeypatch, other_thread_sleeping):
     waits: list[float] = []
-    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
-    with case.make(1000) as c:
+    with case.make(1000, sleep=waits.append) as c:
         if case.server is not None:
             case.server.fail_next((503, {}, b"Service Unavailable"), (502, {}, b"Bad Gateway"))
         elif case.transient_failure is not None:
@@ -242,12 +270,11 @@ def test_transient_failure_then_success_is_retried(case, monkeypatch):
     assert records and len(waits) == (2 if case.server is not None else 1)
 
 
-def test_429_honours_retry_after(case, monkeypatch):
+def test_429_honours_retry_after(case, other_thread_sleeping):
     if case.server is None:
         pytest.skip(f"{case.name}: not HTTP, no Retry-After")
     waits: list[float] = []
-    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
-    with case.make(1000) as c:
+    with case.make(1000, sleep=waits.append) as c:
         case.server.fail_next((429, {"Retry-After": "3"}, b"Too Many Requests"))
         _, records = pull(c, case.stream)
         assert records and len(waits) == 1 and 1.5 <= waits[0] <= 3.0
@@ -257,11 +284,10 @@ def test_429_honours_retry_after(case, monkeypatch):
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_refused_credentials_are_fatal_at_once(case, status, monkeypatch):
+def test_refused_credentials_are_fatal_at_once(case, status, other_thread_sleeping):
     waits: list[float] = []
-    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
     if case.server is not None:
-        with case.make(1000) as c:
+        with case.make(1000, sleep=waits.append) as c:
             before = len(case.server.requests)
             case.server.fail_next((status, {}, b"Unauthorized" if status == 401 else b"Forbidden"))
             with pytest.raises(AuthError, match=str(status)):
@@ -270,7 +296,7 @@ def test_refused_credentials_are_fatal_at_once(case, status, monkeypatch):
     elif case.refused_login is not None:
         if status == 403:
             pytest.skip(f"{case.name}: a database has no 403; the refused login is checked under 401")
-        with case.refused_login() as c, pytest.raises(AuthError):
+        with case.refused_login(sleep=waits.append) as c, pytest.raises(AuthError):
             pull(c, case.stream)
     else:
         pytest.skip(f"{case.name}: reads local files, no credentials")

@@ -39,36 +39,41 @@ def stub():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     Script.answers, Script.seen = [], []
-    yield ConnectionInfo(host="127.0.0.1", port=server.server_address[1], login="admin", password="pw", schema="db")
-    server.shutdown()
+    try:
+        yield ConnectionInfo(host="127.0.0.1", port=server.server_address[1], login="admin", password="pw", schema="db")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 LOGIN_OK = (200, {}, {"result": [1, "sess"]})
 PREFS = (200, {}, {"result": {"language": "fr"}})
 
 
-def test_5xx_then_success_is_retried(stub, monkeypatch):
-    monkeypatch.setattr("connectors.base.time.sleep", lambda s: None)
+def test_5xx_then_success_is_retried(stub):
+    waits: list[float] = []
     Script.answers = [(503, {}, {}), (502, {}, {}), LOGIN_OK, PREFS]
-    client = TrytonClient(stub, attempts=4)
+    client = TrytonClient(stub, attempts=4, sleep=waits.append)
     assert client.context == {"language": "fr"}
     assert Script.seen == ["common.db.login"] * 3 + ["model.res.user.get_preferences"]
+    assert len(waits) == 2
 
 
-def test_429_honours_retry_after_then_gives_up(stub, monkeypatch):
-    waits = []
-    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
+def test_429_honours_retry_after_then_gives_up(stub):
+    waits: list[float] = []
     Script.answers = [(429, {"Retry-After": "2"}, {})] * 3
     with pytest.raises(RetriableError, match="HTTP 429"):
-        TrytonClient(stub, attempts=3)
+        TrytonClient(stub, attempts=3, sleep=waits.append)
     assert len(waits) == 2 and all(1.0 <= w <= 2.0 for w in waits)
 
 
 def test_401_is_fatal_without_retry(stub):
+    waits: list[float] = []
     Script.answers = [(401, {}, {})]
     with pytest.raises(AuthError):
-        TrytonClient(stub, attempts=4)
-    assert Script.seen == ["common.db.login"]
+        TrytonClient(stub, attempts=4, sleep=waits.append)
+    assert Script.seen == ["common.db.login"] and waits == []
 
 
 def test_server_error_in_body_is_fatal_and_named(stub):

@@ -238,19 +238,18 @@ def test_bad_query_is_a_config_error_naming_the_file(erp_db, tmp_path):
         pull_all(c, "invoices")
 
 
-def test_refused_credentials_are_fatal(erp_db, monkeypatch):
+def test_refused_credentials_are_fatal(erp_db):
     dialect, conn, _ = erp_db
     calls = []
-    monkeypatch.setattr("connectors.base.time.sleep", calls.append)
     # PostgreSQL here trusts loopback: an unknown role is what it refuses; MariaDB checks the password
     bad = ConnectionInfo(host=conn.host, port=conn.port, login="root" if dialect == "mariadb" else "no_such_role_o2c",
                          password="wrong-password", schema=conn.schema, extra=conn.extra)
-    with SqlConnector(bad) as c, pytest.raises(AuthError, match="credentials refused"):
+    with SqlConnector(bad, sleep=calls.append) as c, pytest.raises(AuthError, match="credentials refused"):
         pull_all(c, "invoices")
     assert calls == []  # not retried
 
 
-def test_unreachable_server_is_retriable(monkeypatch):
+def test_unreachable_server_is_retriable():
     import socket
 
     sock = socket.socket()
@@ -258,9 +257,8 @@ def test_unreachable_server_is_retriable(monkeypatch):
     port = sock.getsockname()[1]
     sock.close()  # nothing listens on this port now
     waits = []
-    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
     conn = ConnectionInfo(host="127.0.0.1", port=port, login="postgres", schema="x", extra={"dialect": "postgresql", "driver": "psycopg"})
-    with SqlConnector(conn, attempts=2) as c, pytest.raises(RetriableError):
+    with SqlConnector(conn, attempts=2, sleep=waits.append) as c, pytest.raises(RetriableError):
         pull_all(c, "invoices")
     assert len(waits) == 1
 
