@@ -46,7 +46,7 @@ def assert_one_line_naming(proc: subprocess.CompletedProcess[str], *names: str) 
 @pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"]])
 def test_bad_database_url_is_one_line_naming_the_variable(tmp_path, url, says, command):
     line = assert_one_line_naming(o2c(command, tmp_path, O2C_DATABASE_URL=url), "O2C_DATABASE_URL", says)
-    assert "postgresql+psycopg://user:password@host:5432/o2c" in line  # what to write
+    assert "postgresql+psycopg://o2c@db-host:5432/o2c (password in ~/.pgpass or PGPASSWORD)" in line  # what to write
 
 
 def sync_source(tmp_path: Path) -> Path:

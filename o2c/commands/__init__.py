@@ -64,15 +64,14 @@ def redacted_traceback(exc: BaseException) -> str:
 
 @contextmanager
 def exit_on_hub_errors() -> Iterator[None]:
-    """Library errors as exit codes a scheduler understands: 2 for a fatal error (configuration,
-    credentials: do not retry), 75 (EX_TEMPFAIL) for a transient one (retry later)."""
-    from schemas.errors import FatalError, HubError
+    """Library errors as exit codes a scheduler understands, the same for every command
+    (:func:`describe_error`): 2 for a fatal error (configuration, credentials: do not retry),
+    75 (EX_TEMPFAIL) for a transient one (retry later), 1 for a rejected document."""
+    from schemas.errors import HubError
 
     try:
         yield
-    except FatalError as exc:
-        click.echo(f"error (fix the configuration, do not retry): {one_line(str(exc))}", err=True)
-        sys.exit(EXIT_FATAL)
     except HubError as exc:
-        click.echo(f"error (temporary, retry later): {one_line(str(exc))}", err=True)
-        sys.exit(EXIT_TEMPFAIL)
+        code, message = describe_error(exc)
+        click.echo(message, err=True)
+        sys.exit(code)

@@ -50,7 +50,7 @@ __all__ = ["Base", "Store", "UpsertResult", "utcnow"]
 
 
 DATABASE_SETTING = "the database URL (O2C_DATABASE_URL, or --url)"
-DATABASE_URL_EXAMPLE = "postgresql+psycopg://user:password@host:5432/o2c or sqlite:////path/to/o2c.sqlite"
+DATABASE_URL_EXAMPLE = "postgresql+psycopg://o2c@db-host:5432/o2c (password in ~/.pgpass or PGPASSWORD) or sqlite:////path/to/o2c.sqlite"
 
 
 def _bad_database_url(url: str, exc: Exception) -> str:
@@ -58,7 +58,7 @@ def _bad_database_url(url: str, exc: Exception) -> str:
     shown only when it parses, with the password masked; SQLAlchemy's own messages can hold it).
 
     >>> _bad_database_url("postgresql+psycopg://u:s3cret@h:x/db", ValueError("invalid literal for int()"))
-    'the database URL (O2C_DATABASE_URL, or --url) has a port that is not a number; write a SQLAlchemy URL such as postgresql+psycopg://user:password@host:5432/o2c or sqlite:////path/to/o2c.sqlite'
+    'the database URL (O2C_DATABASE_URL, or --url) has a port that is not a number; write a SQLAlchemy URL such as postgresql+psycopg://o2c@db-host:5432/o2c (password in ~/.pgpass or PGPASSWORD) or sqlite:////path/to/o2c.sqlite'
     """
     if isinstance(exc, ArgumentError) and not isinstance(exc, NoSuchModuleError):
         what = "cannot be read as a SQLAlchemy URL"
