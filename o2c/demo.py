@@ -12,17 +12,23 @@
    invoices) and ``risk_scoring`` (credit-limit and overdue flags, DSO, ageing);
 5. prints what reached the store and how to open the Airflow UI (``python -m o2c.demo ui``).
 
+``python -m o2c.demo ui [--port 8080]`` starts the demo ERP and ``airflow standalone`` on the same
+data; Ctrl-C (or SIGTERM) stops every process it started.
+
 Everything lives under ``$O2C_HOME`` (default ``./var``); delete it to start over.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -47,6 +53,9 @@ def _bin(name: str) -> str:
 def airflow_env(home: Path) -> dict[str, str]:
     af = home / "airflow"
     return {
+        # `airflow standalone` starts its components as plain `airflow` from PATH: the venv's bin comes
+        # first, so that it works without an activated venv (`.venv/bin/python -m o2c.demo ui`)
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]),
         "AIRFLOW_HOME": str(af),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
@@ -57,10 +66,10 @@ def airflow_env(home: Path) -> dict[str, str]:
     }
 
 
-def start_erp(home: Path, invoices: int) -> object:
+def start_erp(home: Path, invoices: int, step: str) -> object:
     from o2c.tryton_demo.server import TrytonServer, prepare_database
 
-    print(f"[1/3] demo ERP: Tryton 8.2 on SQLite, {invoices} posted invoices (first run builds a template: about 2 minutes)")
+    print(f"[{step}] demo ERP: Tryton 8.2 on SQLite, {invoices} posted invoices (first run builds a template: about 2 minutes)")
     t0 = time.monotonic()
     db = prepare_database(home / "demo" / "tryton", invoices=invoices, cache_dir=home / "tryton-cache", overwrite=True)
     server = TrytonServer(db).start()
@@ -227,17 +236,136 @@ def _einvoices(store: object) -> list[str]:
     return out
 
 
+# -- the UI: `airflow standalone` and everything it starts, stopped together --------------------------
+
+def _processes() -> dict[int, tuple[int, int, int]]:
+    """Live processes as ``pid -> (ppid, process group, start time)``, read from /proc (Linux); zombies,
+    which are already dead, are left out. Empty where there is no /proc."""
+    out = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "; comm may hold spaces
+        if fields[0] not in ("Z", "X"):
+            out[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[19]))
+    return out
+
+
+def _tree(root: int, procs: dict[int, tuple[int, int, int]]) -> set[tuple[int, int]]:
+    """``(pid, start time)`` of ROOT and its live descendants (a start time tells a reused pid apart)."""
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in procs:
+            found.add((pid, procs[pid][2]))
+        todo.extend(child for child, (ppid, _, _) in procs.items() if ppid == pid)
+    return found
+
+
+def _left(group: int, known: set[tuple[int, int]]) -> tuple[bool, set[int]]:
+    """Whether the process group GROUP still has a live member, and which of the processes KNOWN
+    outside that group are still alive."""
+    procs = _processes()
+    if not procs:  # no /proc: the process group is all we can see
+        try:
+            os.killpg(group, 0)
+        except (ProcessLookupError, PermissionError):
+            return False, set()
+        return True, set()
+    in_group = any(pgrp == group for _, pgrp, _ in procs.values())
+    return in_group, {pid for pid, (_, pgrp, start) in procs.items() if pgrp != group and (pid, start) in known}
+
+
+def stop_process_tree(proc: subprocess.Popen, grace: float = 30.0) -> None:
+    """Stop PROC (started in a process group of its own) and every process it started, then wait for them.
+
+    SIGINT to the group first, as a Ctrl-C in a terminal would do: each Airflow component shuts down
+    cleanly. Then SIGTERM, then SIGKILL, to what is left of the group and of the descendants seen on
+    the way (task runners put themselves in process groups of their own; orphans leave the tree, so
+    they are remembered before their parent goes). A second Ctrl-C skips to the next signal.
+    """
+    known: set[tuple[int, int]] = set()
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        known |= _tree(proc.pid, _processes())
+        _, outside = _left(proc.pid, known)
+        for pid in outside:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + wait
+        try:
+            while time.monotonic() < deadline:
+                done = proc.poll() is not None
+                known |= _tree(proc.pid, _processes()) if not done else set()
+                if done and _left(proc.pid, known) == (False, set()):
+                    return
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            print("      stopping harder")
+    proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (the terminal closed) are handled as Ctrl-C, so that what the UI started is
+    stopped, and the ERP too: Airflow runs in a process group of its own, which they do not reach."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_ui(env: dict[str, str], home: Path, port: int) -> int:
+    """``airflow standalone`` (api-server, scheduler, dag-processor, triggerer) until Ctrl-C or SIGTERM."""
+    env = {**env, "AIRFLOW__API__PORT": str(port),
+           # the task runners reach the API server here (Airflow's default says port 8080)
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/"}
+    print("[2/3] Airflow 3: metadata database", flush=True)
+    subprocess.run([_bin("airflow"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    print(f"[3/3] Airflow UI: starting the api-server, scheduler, dag-processor and triggerer on http://127.0.0.1:{port}")
+    print(f"      login: admin, password in {home / 'airflow' / 'simple_auth_manager_passwords.json.generated'}")
+    print("      Ctrl-C stops Airflow and the demo ERP.", flush=True)
+    # its own process group, so that it can be stopped as a whole; no terminal input for a background group
+    proc = subprocess.Popen([_bin("airflow"), "standalone"], env=env, process_group=0, stdin=subprocess.DEVNULL)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("      stopping Airflow (every process it started) and the demo ERP")
+        stop_process_tree(proc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m o2c.demo", description=__doc__.splitlines()[0])
     parser.add_argument("action", nargs="?", default="run", choices=["run", "ui"],
                         help="run: the demo once (default); ui: the demo ERP + Airflow UI (airflow standalone)")
     parser.add_argument("--invoices", type=int, default=40)
+    parser.add_argument("--port", type=int, default=8080, help="ui: the Airflow UI's port (default 8080)")
     args = parser.parse_args(argv)
+    if args.action == "ui":
+        with _stop_signals_as_interrupt():
+            try:
+                return _main(args)
+            except KeyboardInterrupt:  # before the UI was up (while the ERP or the database started)
+                return 0
+    return _main(args)
 
+
+def _main(args: argparse.Namespace) -> int:
     settings = get_settings()
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
-    server = start_erp(home, args.invoices)
+    server = start_erp(home, args.invoices, "1/3" if args.action == "ui" else "1/5")
     try:
         env = {
             **os.environ,
@@ -251,14 +379,7 @@ def main(argv: list[str] | None = None) -> int:
                                                f"@127.0.0.1:{server.port}/{server.database}",  # type: ignore[attr-defined]
         }
         if args.action == "ui":
-            print("[ui] starting Airflow (api-server, scheduler, dag-processor, triggerer) on http://127.0.0.1:8080")
-            print(f"     login: admin, password in {home / 'airflow' / 'simple_auth_manager_passwords.json.generated'}")
-            print("     Ctrl-C stops Airflow and the demo ERP.")
-            subprocess.run([_bin("airflow"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-            try:
-                return subprocess.run([_bin("airflow"), "standalone"], env=env).returncode
-            except KeyboardInterrupt:
-                return 0
+            return run_ui(env, home, args.port)
         from o2c.store import Store
 
         Store(settings.database_url).upgrade()
