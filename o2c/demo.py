@@ -327,8 +327,10 @@ def _stop_signals_as_interrupt() -> Iterator[None]:
 def run_ui(env: dict[str, str], home: Path, port: int) -> int:
     """``airflow standalone`` (api-server, scheduler, dag-processor, triggerer) until Ctrl-C or SIGTERM."""
     env = {**env, "AIRFLOW__API__PORT": str(port),
+           # the demo's UI is for this machine only (Airflow's default listens on every interface)
+           "AIRFLOW__API__HOST": "127.0.0.1",
            # the task runners reach the API server here (Airflow's default says port 8080)
-           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/"}
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
     print("[2/3] Airflow 3: metadata database", flush=True)
     subprocess.run([_bin("airflow"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     print(f"[3/3] Airflow UI: starting the api-server, scheduler, dag-processor and triggerer on http://127.0.0.1:{port}")
