@@ -53,7 +53,7 @@ from decimal import Decimal
 from edi import lines
 from edi.nogc import paused_gc
 from schemas.errors import InvalidChecksum, InvalidFormat
-from schemas.money import AmountError, minor_units, parse_amount
+from schemas.money import MAX_INTEGER_DIGITS, AmountError, minor_units, parse_amount
 from schemas.statement import Balance, BankEntry, BankStatement
 
 __all__ = ["parse", "validate", "iter_entries"]
@@ -219,25 +219,35 @@ def _date(text: str, line: int, field: str) -> dt.date:
 def _amount(text: str, line: int, field: str, currency: str) -> tuple[int, Decimal]:
     """A BAI2 amount as written: a whole number of the currency's minor units, maybe signed, blank = 0.
 
-    Returns the number, for the control totals, and the amount, read by the hub's one amount
-    parser once the implied decimals are placed (at most 14 integer digits, ASCII digits only).
+    Returns the number, for the control totals, and the amount. The amount is what the hub's one
+    amount parser (:func:`schemas.money.parse_amount`) reads once the implied decimals are placed:
+    ASCII digits, at most 14 integer digits. An amount of up to 14 integer digits and 60
+    characters, the usual case, is one it accepts, and is made from the number directly (the
+    parser costs more than the rest of a transaction); any other goes through the parser, which
+    refuses it and says why.
     """
     t = text.strip()
-    sign, digits = (t[0], t[1:]) if t[:1] in ("+", "-") else ("", t)
-    if not t:
-        digits = "0"
-    elif not (digits.isdigit() and digits.isascii()):
-        raise _Bad(f"not a whole number: {text!r}", line, field)
-    raw = int(sign + digits)
+    if not (t.isdigit() and t.isascii()):  # else signed, blank, or not a number
+        digits = t[1:] if t[:1] in ("+", "-") else t
+        if t and not (digits.isdigit() and digits.isascii()):
+            raise _Bad(f"not a whole number: {text!r}", line, field)
+    raw = int(t) if t else 0
     decimals = minor_units(currency)
-    if decimals:
-        digits = digits.rjust(decimals + 1, "0")
-        digits = f"{digits[:-decimals]}.{digits[-decimals:]}"
-    try:
-        value = parse_amount(sign + digits if raw else digits, decimals=decimals)  # no "-0.00"
-    except AmountError as exc:
-        raise _Bad(f"not an amount: {t!r} ({exc})", line, field) from None
-    return raw, value
+    bound = _BOUNDS.get(decimals) or 10 ** (MAX_INTEGER_DIGITS + decimals)
+    if len(t) > 60 or not -bound < raw < bound:
+        sign, digits = (t[0], t[1:]) if t[0] in ("+", "-") else ("", t)
+        if decimals:
+            digits = digits.rjust(decimals + 1, "0")
+            digits = f"{digits[:-decimals]}.{digits[-decimals:]}"
+        try:
+            parse_amount(sign + digits, decimals=decimals)
+        except AmountError as exc:
+            raise _Bad(f"not an amount: {t!r} ({exc})", line, field) from None
+    return raw, Decimal(raw).scaleb(-decimals)
+
+
+# decimals -> the smallest number of minor units with more than MAX_INTEGER_DIGITS integer digits
+_BOUNDS = {d: 10 ** (MAX_INTEGER_DIGITS + d) for d in range(5)}
 
 
 def _funds_skip(fields: list[str], i: int, line: int) -> tuple[int, dt.date | None]:
