@@ -242,7 +242,7 @@ def _unit_start(buf: str, last: int, unit: re.Pattern[str] | None) -> int:
     if unit is None:
         return last
     pos = last - 1
-    while pos > 0:
+    while pos >= 0:
         if unit.match(buf, pos):
             return pos + 1
         pos = buf.rfind("\n", 0, pos)
