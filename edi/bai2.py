@@ -50,15 +50,24 @@ import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
+from edi import lines
 from edi.nogc import paused_gc
 from schemas.errors import InvalidChecksum, InvalidFormat
-from schemas.money import minor_units
+from schemas.money import MAX_INTEGER_DIGITS, AmountError, minor_units, parse_amount
 from schemas.statement import Balance, BankEntry, BankStatement
 
 __all__ = ["parse", "validate", "iter_entries"]
 
 # status (balance) codes the canonical model names; other 0xx codes keep "BAI2:<code>"
 _BALANCES = {"010": "OPBD", "015": "CLBD", "040": "OPAV", "045": "CLAV", "050": "FWAV"}
+# The file is read a block at a time (:mod:`edi.lines`); a block ends before a line that starts
+# a record (not blank, not an 88), so that no record is cut from its continuations. Bounds on
+# one physical line and on one record with its 88 lines (the reader refuses more before keeping
+# it): banks write records of at most a few hundred characters, most of them under 80.
+MAX_LINE = 4096
+MAX_RECORD = 1 << 20
+_RECORD_START = re.compile(r"\n(?=[^\S\n]*(?!88)\S)")
+_CACHE_SIZE = 50000  # distinct amounts kept per currency: memory stays flat
 
 
 class _Bad(Exception):
@@ -75,29 +84,44 @@ _Record = tuple[int, str, list[str], int]
 
 
 class _Cursor:
-    """How far the text has been read: :func:`_records` and :func:`_fast_entries` take turns.
+    """How far the file has been read: :func:`_records` and :func:`_fast_entries` take turns.
 
-    ``pos`` is the start of the next line to read, ``line`` the number of the last line read.
+    ``text`` is the block being read (it ends where a record ends), ``pos`` the start of the
+    next line to read in it, ``line`` the number of the last line read in the file.
     """
 
-    __slots__ = ("text", "pos", "line")
+    __slots__ = ("text", "pos", "line", "_blocks")
 
-    def __init__(self, data: bytes | str) -> None:
-        text = data.decode("latin-1") if isinstance(data, (bytes, bytearray)) else data
-        self.text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    def __init__(self, data: lines.Source) -> None:
+        self._blocks = lines.blocks(lines.text_chunks(data, "latin-1"), max_line=MAX_LINE, max_unit=MAX_RECORD,
+                                    unit=_RECORD_START)
+        self.text = ""
         self.pos = self.line = 0
+
+    def refill(self) -> bool:
+        """Read the next block (``pos`` goes to its start); False at the end of the file."""
+        try:
+            self.text = next(self._blocks)
+        except StopIteration:
+            return False
+        except lines.TooLong as exc:
+            what = "line" if exc.what == "line" else "record with its 88 continuations"
+            raise _Bad(f"{what} of more than {exc.bound} characters", exc.line, "record") from None
+        self.pos = 0
+        return True
 
 
 def _records(cur: _Cursor) -> Iterator[_Record]:
     """The logical records from ``cur`` on, one at a time (``88`` continuations merged).
 
-    Lines are split on newlines only, as ``str.split`` does, and read one by one from the text
+    Lines are split on newlines only, as ``str.split`` does, and read one by one from the block
     (a list of every line of a big file would be kept alive, and rescanned by the garbage
     collector, for the whole parse). Before a record is yielded, the first line of the next one
-    is read and its record code checked: a malformed code raises :class:`_Bad` there, when the
-    walk reaches it; see :func:`_statements` for how that keeps the error reported the same as a
-    whole-file check. ``cur`` is left at that line, so the walk may read on with
-    :func:`_fast_entries` before asking for the next record.
+    is read and its record code checked, when it is in the same block: a malformed code raises
+    :class:`_Bad` there, when the walk reaches it; see :func:`_batches` for how that keeps
+    the error reported the same as a whole-file check. ``cur`` is left at that line, so the walk
+    may read on with :func:`_fast_entries` before asking for the next record. At the end of a
+    block the next one is read (a block ends where a record does).
     """
     text = cur.text
     find, size = text.find, len(text)
@@ -112,8 +136,11 @@ def _records(cur: _Cursor) -> Iterator[_Record]:
         else:
             raw = ""
             while not raw:
-                if pos > size:
-                    return
+                if pos >= size:
+                    if not cur.refill():
+                        return
+                    text, pos, ahead = cur.text, 0, (-1, "", 0)
+                    find, size = text.find, len(text)
                 end = find("\n", pos)
                 if end == -1:
                     end = size
@@ -132,7 +159,7 @@ def _records(cur: _Cursor) -> Iterator[_Record]:
         body = raw[3:]
         # a 16's text field may hold commas: it is split later
         fields = [body] if head == "16" else body.rstrip("/").split(",")
-        while pos <= size:
+        while pos < size:
             end = find("\n", pos)
             if end == -1:
                 end = size
@@ -189,8 +216,38 @@ def _date(text: str, line: int, field: str) -> dt.date:
         raise _Bad(f"not a date (YYMMDD): {text!r}", line, field) from None
 
 
-def _scaled(value: int, currency: str) -> Decimal:
-    return Decimal(value).scaleb(-minor_units(currency))
+def _amount(text: str, line: int, field: str, currency: str) -> tuple[int, Decimal]:
+    """A BAI2 amount as written: a whole number of the currency's minor units, maybe signed, blank = 0.
+
+    Returns the number, for the control totals, and the amount. The amount is what the hub's one
+    amount parser (:func:`schemas.money.parse_amount`) reads once the implied decimals are placed:
+    ASCII digits, at most 14 integer digits. An amount of up to 14 integer digits and 60
+    characters, the usual case, is one it accepts, and is made from the number directly (the
+    parser costs more than the rest of a transaction); any other goes through the parser, which
+    refuses it and says why.
+    """
+    t = text.strip()
+    if not (t.isdigit() and t.isascii()):  # else signed, blank, or not a number
+        digits = t[1:] if t[:1] in ("+", "-") else t
+        if t and not (digits.isdigit() and digits.isascii()):
+            raise _Bad(f"not a whole number: {text!r}", line, field)
+    raw = int(t) if t else 0
+    decimals = minor_units(currency)
+    bound = _BOUNDS.get(decimals) or 10 ** (MAX_INTEGER_DIGITS + decimals)
+    if len(t) > 60 or not -bound < raw < bound:
+        sign, digits = (t[0], t[1:]) if t[0] in ("+", "-") else ("", t)
+        if decimals:
+            digits = digits.rjust(decimals + 1, "0")
+            digits = f"{digits[:-decimals]}.{digits[-decimals:]}"
+        try:
+            parse_amount(sign + digits, decimals=decimals)
+        except AmountError as exc:
+            raise _Bad(f"not an amount: {t!r} ({exc})", line, field) from None
+    return raw, Decimal(raw).scaleb(-decimals)
+
+
+# decimals -> the smallest number of minor units with more than MAX_INTEGER_DIGITS integer digits
+_BOUNDS = {d: 10 ** (MAX_INTEGER_DIGITS + d) for d in range(5)}
 
 
 def _funds_skip(fields: list[str], i: int, line: int) -> tuple[int, dt.date | None]:
@@ -250,9 +307,10 @@ def _detail_amount(text: str, line: int, currency: str, cache: _AmountCache) -> 
     """``(raw, credit amount, debit amount)`` of a 16 amount field, scaled to the currency."""
     hit = cache.get(text)
     if hit is None:
-        raw = _int(text, line, "16 amount", blank=0)
-        scaled = _scaled(raw, currency)
+        raw, scaled = _amount(text, line, "16 amount", currency)
         hit = (raw, 1 * scaled, -1 * scaled)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
         cache[text] = hit
     return hit
 
@@ -302,11 +360,11 @@ def _transaction(fields: list[str], line: int, currency: str, as_of: dt.date,
 # lines, each record on one line with nothing for ``strip`` to remove, and no blank line. What it
 # admits is read exactly as :func:`_records` and :func:`_transaction` read it ("/" removed once at
 # the end of the 16, all "/" at the end of an 88) and cannot fail: the type code is a credit or a
-# debit, the amount a short whole number. Anything else is left to them. The empty alternative
+# debit, the amount a whole number of at most 14 digits. Anything else is left to them. The empty alternative
 # matches where no such transaction starts: ``finditer`` then ends the run there rather than
 # searching further on.
 _FAST16 = re.compile(r"""
-    (?:16,([1-6][0-9][0-9]),([0-9]{0,18}),[012Z]?,([^\s,]*),([^\s,]*)  # type, amount, funds, refs
+    (?:16,([1-6][0-9][0-9]),([0-9]{0,14}),[012Z]?,([^\s,]*),([^\s,]*)  # type, amount, funds, refs
     (?:,((?:[^\s](?:[^\n]*[^\s])?)?))?(?:/\n|(?<!/)\n)  # text (commas kept), "/" removed once
     (?:88,((?!\s)[^\n]*[^\s/])/*\n)?+               # first 88 text, "/"s removed
     ((?:88,(?!\s)[^\n]*[^\s/]/*\n)*+)                # any further 88s, as written
@@ -391,11 +449,22 @@ _new_entry = _entry_maker("amount", "currency", "booking_date", "value_date", "b
                           "proprietary_code", "remittance_lines")
 
 
-def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
+# What :func:`_batches` yields: a statement, entries of it to hand out, whether it is complete.
+_Batch = tuple[BankStatement, list[BankEntry], bool]
+_FLUSH = 1024  # entries handed out at a time when streaming
+
+
+def _batches(data: lines.Source, document_id: str, stream: bool = False) -> Iterator[_Batch]:
+    """The statements (accounts) of the file, read a block at a time.
+
+    Without ``stream`` each statement comes once, complete, its entries in ``entries``. With
+    ``stream`` its entries come in batches as they are read, and ``entries`` is left empty:
+    memory holds a block and a batch, not the statement.
+    """
     cur = _Cursor(data)
     records = _records(cur)
     try:
-        yield from _walk(records, cur)
+        yield from _walk(records, cur, stream)
     except (_Bad, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
         # The records are split as the walk goes: a malformed record code further on is the
         # error to report, as when the whole file was split before any record was read.
@@ -406,7 +475,7 @@ def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
         raise InvalidFormat(f"unreadable BAI2 file: {error}", document_id=document_id) from None
 
 
-def _walk(records: Iterator[_Record], cur: _Cursor) -> Iterator[BankStatement]:
+def _walk(records: Iterator[_Record], cur: _Cursor, stream: bool) -> Iterator[_Batch]:
     """The statements of the records, trailers checked; raises :class:`_Bad` (or a ValueError...)."""
     first = next(records, None)
     if first is None:
@@ -434,7 +503,7 @@ def _walk(records: Iterator[_Record], cur: _Cursor) -> Iterator[BankStatement]:
     currency = ""
     amounts: _AmountCache = {}
     last_line = line
-    text, fast_match = cur.text, _FAST16.match
+    fast_match = _FAST16.match
     for line, code, fields, nrec in records:
         last_line = line
         if done:
@@ -449,11 +518,14 @@ def _walk(records: Iterator[_Record], cur: _Cursor) -> Iterator[BankStatement]:
             acct_records += nrec
             # then the transactions that follow in the usual layout, in one go (the match alone
             # first: it is cheap where, as in files of another layout, none follows)
-            if fast_match(text, cur.pos).lastindex:
+            if fast_match(cur.text, cur.pos).lastindex:
                 nrec, raw_amount, last_line = _fast_entries(cur, stmt.entries, currency, as_of, amounts)
                 file_records += nrec
                 acct_records += nrec
                 acct_total += raw_amount
+            if stream and len(stmt.entries) >= _FLUSH:
+                batch, stmt.entries = stmt.entries, []
+                yield stmt, batch, False
         elif code == "02":
             if group is not None:
                 raise _Bad("group header (02) before the previous group trailer (98)", line, "02")
@@ -481,11 +553,11 @@ def _walk(records: Iterator[_Record], cur: _Cursor) -> Iterator[BankStatement]:
                     i += 1
                     continue
                 raw = fields[i + 1].strip() if i + 1 < len(fields) else ""
-                amount = _int(raw, line, f"03 amount of type {tcode}", blank=0) if raw else None
+                amount, scaled = _amount(raw, line, f"03 amount of type {tcode}", ccy) if raw else (None, None)
                 if amount is not None:
                     acct_total += amount
                 if tcode.isdigit() and int(tcode) < 100 and amount is not None:
-                    bal = Balance(amount=_scaled(amount, ccy), date=group["as_of"],
+                    bal = Balance(amount=scaled, date=group["as_of"],
                                   type_code=_BALANCES.get(tcode, f"BAI2:{tcode}"), currency=ccy)
                     if tcode == "010":
                         stmt.opening_balance = bal
@@ -495,11 +567,14 @@ def _walk(records: Iterator[_Record], cur: _Cursor) -> Iterator[BankStatement]:
                         stmt.other_balances.append(bal)
                 i, _ = _funds_skip(fields, i + 3, line)
             # the account's transactions in the usual layout, in one go
-            if fast_match(text, cur.pos).lastindex:
+            if fast_match(cur.text, cur.pos).lastindex:
                 nrec, raw_amount, last_line = _fast_entries(cur, stmt.entries, currency, as_of, amounts)
                 file_records += nrec
                 acct_records += nrec
                 acct_total += raw_amount
+            if stream and len(stmt.entries) >= _FLUSH:
+                batch, stmt.entries = stmt.entries, []
+                yield stmt, batch, False
         elif code == "49":
             if stmt is None or group is None:
                 raise _Bad("account trailer (49) without an account (03)", line, "49")
@@ -515,7 +590,11 @@ def _walk(records: Iterator[_Record], cur: _Cursor) -> Iterator[BankStatement]:
             group["total"] += acct_total
             group["accounts"] += 1
             group["records"] += acct_records
-            yield stmt
+            if stream:
+                batch, stmt.entries = stmt.entries, []
+                yield stmt, batch, True
+            else:
+                yield stmt, stmt.entries, True
             stmt = None
         elif code == "98":
             if group is None or stmt is not None:
@@ -560,20 +639,35 @@ def _walk(records: Iterator[_Record], cur: _Cursor) -> Iterator[BankStatement]:
         raise _Bad("file trailer (99) missing: the file is truncated", last_line, "99")
 
 
+def _statements(data: lines.Source, document_id: str) -> Iterator[BankStatement]:
+    """The statements of the file, each complete with its entries (see :func:`_batches`)."""
+    for st, _, _ in _batches(data, document_id):
+        yield st
+
+
 @paused_gc
-def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:
-    """One statement per account (``03`` ... ``49``) of a BAI2 file, trailers checked."""
+def parse(data: lines.Source, *, document_id: str = "<bytes>") -> list[BankStatement]:
+    """One statement per account (``03`` ... ``49``) of a BAI2 file, trailers checked.
+
+    ``data``: the file's bytes, its text, or a binary file object (read a block at a time).
+    """
     return list(_statements(data, document_id))
 
 
-def iter_entries(data: bytes | str, *, document_id: str = "<bytes>") -> Iterator[tuple[BankStatement, BankEntry]]:
-    """``(statement, entry)`` pairs, like :func:`edi.camt.iter_entries`."""
-    for st in _statements(data, document_id):
-        for e in st.entries:
+def iter_entries(data: lines.Source, *, document_id: str = "<bytes>") -> Iterator[tuple[BankStatement, BankEntry]]:
+    """``(statement, entry)`` pairs, like :func:`edi.camt.iter_entries`, in memory that stays flat.
+
+    Give a binary file object for a big file: it is read a block at a time. The statement is one
+    object for all of its entries, its ``entries`` left empty. The account trailer (``49``) comes
+    after the entries: its control total and counts, and the group and file trailers, are checked
+    when they are reached, after the entries before them were handed out.
+    """
+    for st, batch, _ in _batches(data, document_id, stream=True):
+        for e in batch:
             yield st, e
 
 
-def validate(data: bytes | str, *, document_id: str = "<bytes>") -> None:
+def validate(data: lines.Source, *, document_id: str = "<bytes>") -> None:
     """Parse, check trailers, balances and currency; raise a RejectedDocument subclass."""
     from edi.bank import check_statement
 

@@ -9,7 +9,10 @@ from the first bytes of the file and checks what every statement must satisfy:
 - every entry and balance is in the statement's currency, a three-letter code.
 
 A file that fails one check is rejected whole, with a :class:`~schemas.errors.RejectedDocument`
-subclass whose message names the file, the statement, the line or field, and why.
+subclass whose message names the file, the statement, the line or field, and why. A file over
+the ``bank_file`` size limit (:mod:`edi.limits`, ``O2C_MAX_BANK_FILE_BYTES``) is refused with
+:class:`~schemas.errors.TooLarge` before it is read. Every format is read from disk a block at a
+time: :func:`iter_entries` keeps memory flat whatever the size of the file.
 
 >>> sniff(b"01,CITIDIRECT,8888888,170608,0105,1,,,2/")
 'bai2'
@@ -33,6 +36,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from types import ModuleType
 
+from edi.limits import check_size
 from schemas.errors import InvalidChecksum, InvalidFormat
 from schemas.statement import BankEntry, BankStatement
 
@@ -151,22 +155,31 @@ def _check_total(stmt: BankStatement, total: Decimal, where: str) -> None:
 def iter_entries(path: str | os.PathLike[str], *, check: bool = True) -> Iterator[tuple[BankStatement, BankEntry]]:
     """Stream ``(statement, entry)`` pairs from a bank file of any supported format.
 
-    camt files are streamed (constant memory, see :func:`edi.camt.iter_entries`); the line-based
-    formats are read whole. With ``check`` (the default) each statement is checked as it streams:
-    its currencies when it starts, and its balance after its last entry went out. A failure
-    raises after the entries before it were yielded, so a consumer must treat the file as
-    rejected whole when iteration raises (the same verdict as :func:`parse_file`). A statement
-    without any entry is not seen here.
+    Every format is streamed in constant memory: camt by :func:`edi.camt.iter_entries`, MT940,
+    CFONB 120 and BAI2 a block of lines at a time (:mod:`edi.lines`); the statement object that
+    comes with the entries keeps its ``entries`` list empty. With ``check`` (the default) each
+    statement is checked as it streams: its currencies when it starts, and its currencies again
+    and its balance after its last entry went out (the line formats give the closing balance
+    after the entries). A failure raises after the entries before it were yielded, so a consumer
+    must treat the file as rejected whole when iteration raises (the same verdict as
+    :func:`parse_file`). A statement without any entry is not seen here. A file over the size
+    limit raises :class:`~schemas.errors.TooLarge` before any pair.
     """
     path = os.fspath(path)
     with open(path, "rb") as fh:
+        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path)
         head = fh.read(_HEAD)
-    module = module_for(_sniff_named(head, path))
-    if module.__name__ == "edi.camt":
-        pairs = module.iter_entries(path, document_id=path)
-    else:
-        with open(path, "rb") as fh:
-            pairs = module.iter_entries(fh.read(), document_id=path)
+        module = module_for(_sniff_named(head, path))
+        if module.__name__ == "edi.camt":
+            pairs = module.iter_entries(path, document_id=path)
+        else:
+            fh.seek(0)
+            pairs = module.iter_entries(fh, document_id=path)
+        yield from _checked(pairs, path, check)
+
+
+def _checked(pairs: Iterator[tuple[BankStatement, BankEntry]], path: str,
+             check: bool) -> Iterator[tuple[BankStatement, BankEntry]]:
     current: BankStatement | None = None
     total = Decimal(0)
     where = ""
@@ -174,6 +187,7 @@ def iter_entries(path: str | os.PathLike[str], *, check: bool = True) -> Iterato
     for stmt, entry in pairs:
         if stmt is not current:
             if check and current is not None:
+                _check_header(current, where)  # the closing balance may have come after the entries
                 _check_total(current, total, where)
             current, total, i = stmt, Decimal(0), 0
             where = _where(stmt, path)
@@ -186,11 +200,13 @@ def iter_entries(path: str | os.PathLike[str], *, check: bool = True) -> Iterato
         i += 1
         yield stmt, entry
     if check and current is not None:
+        _check_header(current, where)
         _check_total(current, total, where)
 
 
 def parse(data: bytes, *, document_id: str = "<bytes>") -> list[BankStatement]:
-    """Sniff, parse and check bank file content held in memory."""
+    """Sniff, parse and check bank file content held in memory (refused over the size limit)."""
+    check_size("bank_file", len(data), document_id=document_id)
     fmt = _sniff_named(data[:_HEAD], document_id)
     statements = module_for(fmt).parse(data, document_id=document_id)
     for stmt in statements:
@@ -201,18 +217,20 @@ def parse(data: bytes, *, document_id: str = "<bytes>") -> list[BankStatement]:
 def parse_file(path: str | os.PathLike[str]) -> list[BankStatement]:
     """Every statement of a bank file, checked; the whole file is rejected on the first failure.
 
-    camt files are streamed from disk; the line-based formats are read whole (they are small).
+    Every format is read from disk a block at a time, but the statements returned hold all of
+    their entries: for a big file, :func:`iter_entries` keeps memory flat. A file over the size
+    limit is refused (:class:`~schemas.errors.TooLarge`) before it is read.
     """
     path = os.fspath(path)
     with open(path, "rb") as fh:
+        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path)
         head = fh.read(_HEAD)
-    fmt = _sniff_named(head, path)
-    module = module_for(fmt)
-    if module.__name__ == "edi.camt":
-        statements = module.parse(path, document_id=path)
-    else:
-        with open(path, "rb") as fh:
-            statements = module.parse(fh.read(), document_id=path)
+        module = module_for(_sniff_named(head, path))
+        if module.__name__ == "edi.camt":
+            statements = module.parse(path, document_id=path)
+        else:
+            fh.seek(0)
+            statements = module.parse(fh, document_id=path)
     for stmt in statements:
         check_statement(stmt, document_id=path)
     return statements

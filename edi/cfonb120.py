@@ -44,11 +44,14 @@ Decimal('-241.21')
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from decimal import Decimal
 
+from edi import lines
 from edi.nogc import paused_gc
 from schemas.errors import InvalidFormat, RejectedDocument
+from schemas.money import parse_amount
 from schemas.statement import Balance, BankEntry, BankStatement
 
 __all__ = ["parse", "validate", "iter_entries", "decode_amount"]
@@ -56,6 +59,11 @@ __all__ = ["parse", "validate", "iter_entries", "decode_amount"]
 # "{ABCDEFGHI" are +0..+9 and "}JKLMNOPQR" -0..-9 in the last position of an amount
 _LAST = {c: (1, i) for i, c in enumerate("{ABCDEFGHI")} | {c: (-1, i) for i, c in enumerate("}JKLMNOPQR")}
 _TEXT_QUALIFIERS = ("LIB", "LCC", "LC2", "LCS", "LCZ")
+# The file is read a block of lines at a time (:mod:`edi.lines`). A record has 120 characters;
+# a longer line is refused with its length, and one of more than MAX_LINE characters is refused
+# before it is held whole ("more than MAX_LINE").
+MAX_LINE = 4096
+_FLUSH = 1024  # entries handed out at a time when streaming
 
 
 class _Bad(Exception):
@@ -65,13 +73,25 @@ class _Bad(Exception):
 
 
 def decode_amount(text: str, decimals: int) -> Decimal:
-    """A 14-character CFONB amount whose last character holds the sign and the last digit."""
+    """A 14-character CFONB amount whose last character holds the sign and the last digit.
+
+    The digits, the implied decimal point placed, go through the hub's one amount parser
+    (:func:`schemas.money.parse_amount`); a ValueError says what is wrong.
+    """
     digits, last = text[:-1].strip(), text[-1:]
     if last not in _LAST or not digits.replace(" ", "0").isdigit():
         raise ValueError(f"not a CFONB amount: {text!r}")
     sign, unit = _LAST[last]
-    value = int(digits.replace(" ", "0") + str(unit))
-    return Decimal(sign * value).scaleb(-decimals)
+    value = _implied(digits.replace(" ", "0") + str(unit), decimals)
+    return -value if sign < 0 and value else value
+
+
+def _implied(digits: str, decimals: int) -> Decimal:
+    """A whole number of 10**-decimals units, written in digits, as an amount (ValueError if not one)."""
+    if decimals:
+        digits = digits.rjust(decimals + 1, "0")
+        digits = f"{digits[:-decimals]}.{digits[-decimals:]}"
+    return parse_amount(digits, decimals=decimals)
 
 
 def _date(text: str, line: int, field: str) -> dt.date:
@@ -86,19 +106,72 @@ def _date(text: str, line: int, field: str) -> dt.date:
         raise _Bad(f"not a date (DDMMYY): {text!r}", line, field) from None
 
 
-def _records(data: bytes | str) -> Iterator[tuple[int, str]]:
-    text = data.decode("latin-1") if isinstance(data, (bytes, bytearray)) else data
-    text = text.lstrip("\ufeff")
-    if "\n" not in text and "\r" not in text and len(text) > 120:
-        lines = [text[i: i + 120] for i in range(0, len(text), 120)]  # records without line breaks
-    else:
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        if len(line) > 120:
-            raise _Bad(f"record of {len(line)} characters (CFONB 120 records have 120)", number, "record")
-        yield number, line.ljust(120)  # trailing blanks are often trimmed by editors and transfers
+def _records(data: lines.Source) -> Iterator[tuple[int, str]]:
+    """``(line number, record padded to 120)`` of every non-blank record, read a block at a time.
+
+    Records are lines, or, in a file without any line break that is longer than 120 characters,
+    120-character slices. A record longer than 120 characters raises :class:`_Bad` when it is
+    reached (see :func:`_batches` for how the error reported stays the one a whole-file check
+    gave).
+    """
+    chunks = iter(lines.text_chunks(data, "latin-1"))
+    head = ""
+    for chunk in chunks:
+        head += chunk
+        if "\n" in head or len(head) > 120:
+            break
+    if "\n" in head[:121] or len(head) <= 120:
+        yield from _lines(itertools.chain([head], chunks), 1)
+        return
+    # no line break in the first 121 characters: records without line breaks, unless one comes
+    # later, and then the first line is longer than 120 characters
+    number, offset, blank = 0, 0, True
+    text = head
+    while True:
+        stop = text.find("\n")
+        whole = len(text) - len(text) % 120 if stop == -1 else stop - stop % 120
+        for i in range(0, whole, 120):
+            number += 1
+            rec = text[i: i + 120]
+            if rec.strip():
+                blank = False
+                yield number, rec
+        if stop != -1:
+            if blank and not text[whole:stop].strip():  # a blank first line: skipped, then lines
+                yield from _lines(itertools.chain([text[stop + 1:]], chunks), 2)
+                return
+            raise _Bad(_record_length(offset + stop), 1, "record")
+        offset += whole
+        text = text[whole:]
+        nxt = next(chunks, None)
+        if nxt is None:
+            if text.strip():
+                yield number + 1, text.ljust(120)
+            return
+        text += nxt
+
+
+def _record_length(n: int) -> str:
+    size = f"{n}" if n <= MAX_LINE else f"more than {MAX_LINE}"
+    return f"record of {size} characters (CFONB 120 records have 120)"
+
+
+def _lines(chunks: Iterator[str], first: int) -> Iterator[tuple[int, str]]:
+    """The records of text made of lines, the first one numbered ``first``."""
+    number = first
+    try:
+        for block in lines.blocks(chunks, max_line=MAX_LINE, max_unit=MAX_LINE, unit=None):
+            parts = block.split("\n")
+            if block.endswith("\n"):
+                parts.pop()  # the next block starts the next line
+            for line in parts:
+                if line.strip():
+                    if len(line) > 120:
+                        raise _Bad(_record_length(len(line)), number, "record")
+                    yield number, line.ljust(120)  # trailing blanks are often trimmed by editors and transfers
+                number += 1
+    except lines.TooLong as exc:
+        raise _Bad(_record_length(MAX_LINE + 1), exc.line + first - 1, "record") from None
 
 
 def _decimals(rec: str, line: int) -> int:
@@ -110,11 +183,23 @@ def _decimals(rec: str, line: int) -> int:
     return int(d)
 
 
+# Amounts met lately, by text and decimals (files repeat amounts: a closing balance is the next
+# statement's opening one, fees and standing orders recur); bounded, so memory stays flat.
+_AMOUNTS: dict[tuple[str, int], Decimal] = {}
+
+
 def _amount(rec: str, line: int) -> Decimal:
-    try:
-        return decode_amount(rec[90:104], _decimals(rec, line))
-    except ValueError as exc:
-        raise _Bad(str(exc), line, "amount (positions 91-104)") from None
+    key = (rec[90:104], _decimals(rec, line))
+    value = _AMOUNTS.get(key)
+    if value is None:
+        try:
+            value = decode_amount(*key)
+        except ValueError as exc:
+            raise _Bad(str(exc), line, "amount (positions 91-104)") from None
+        if len(_AMOUNTS) >= 50000:
+            _AMOUNTS.clear()
+        _AMOUNTS[key] = value
+    return value
 
 
 def _balance(rec: str, line: int, code: str) -> Balance:
@@ -177,7 +262,11 @@ class _Op:
         elif qualifier == "MMO":  # currency (3), decimals (1), amount (14) in the original currency
             ccy, dec, amount = text[:3], text[3:4], text[4:18].strip()
             if ccy.isalpha() and dec.isdigit() and amount.isdigit():
-                e.instructed_amount = Decimal(int(amount)).scaleb(-int(dec))
+                decimals = int(dec)
+                try:
+                    e.instructed_amount = _implied(amount, decimals)
+                except ValueError as exc:
+                    raise _Bad(str(exc), line, "original amount (MMO)") from None
                 e.instructed_currency = ccy
         elif value or qualifier.strip():
             self.others.append(f"{qualifier.strip()}: {value}" if qualifier.strip() else value)
@@ -193,91 +282,174 @@ class _Op:
         return e
 
 
-def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
+# What :func:`_batches` yields: a statement, entries of it to hand out, whether it is complete.
+_Batch = tuple[BankStatement, list[BankEntry], bool]
+_OUTSIDE = "operation (04) outside a statement (no 01 before it)"
+
+
+class _Walk:
+    """What the walk over the records knows that the error handling needs."""
+
+    __slots__ = ("extract_line",)
+
+    def __init__(self) -> None:
+        self.extract_line = 0  # line of the 04 read as a one-operation extract, while no 01/07 came
+
+
+def _batches(data: lines.Source, document_id: str, stream: bool = False) -> Iterator[_Batch]:
+    """The statements of the file, read a block at a time.
+
+    Without ``stream`` each statement comes once, complete, its entries in ``entries``. With
+    ``stream`` its entries come in batches as they are read, and ``entries`` is left empty:
+    memory holds a block and a batch, not the statement. The last entry read stays behind until
+    the next operation or the end of its statement, since ``05`` records may still add to it.
+
+    The errors are those of a whole-file reading, which checked every record's length before
+    looking at any, and looked at the whole file to tell a file without 01/07 records (one
+    operation) from one with them: after an error, the rest of the file is read for a record
+    that is too long, or for a 01/07 that makes the extract's operation the error.
+    """
+    records = _records(data)
+    walk = _Walk()
+    try:
+        yield from _walk(records, walk, stream)
+    except (_Bad, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+        error: Exception = exc
+        later, balances = _rest(records)
+        if later is not None:
+            error = later
+        elif walk.extract_line and balances:
+            error = _Bad(_OUTSIDE, walk.extract_line, "04")
+        if isinstance(error, _Bad):
+            raise InvalidFormat(error.msg, document_id=document_id, line=error.line, field=error.field) from None
+        raise InvalidFormat(f"unreadable CFONB 120 file: {error}", document_id=document_id) from None
+    except RejectedDocument:
+        raise
+
+
+def _rest(records: Iterator[tuple[int, str]]) -> tuple[_Bad | None, bool]:
+    """Read the records left: the first too-long one, and whether a 01 or 07 record is among them."""
+    balances = False
+    try:
+        for _, rec in records:
+            if rec[:2] in ("01", "07"):
+                balances = True
+    except _Bad as bad:
+        return bad, balances
+    return None, balances
+
+
+def _walk(records: Iterator[tuple[int, str]], walk: _Walk, stream: bool) -> Iterator[_Batch]:
+    """The statements of the records; raises :class:`_Bad` (or a ValueError...)."""
     st: BankStatement | None = None
     op: _Op | None = None
     extract: BankStatement | None = None  # a file without 01/07: one operation
-    try:
-        records = list(_records(data))
-        if not records:
-            raise _Bad("empty file", 1, "record")
-        has_balances = any(r[:2] in ("01", "07") for _, r in records)
-        for line, rec in records:
-            code = rec[:2]
-            if code == "01":
-                if st is not None:
-                    raise _Bad("new statement (01) before the previous one ended (07)", line, "01")
-                opening = _balance(rec, line, "OPBD")
-                st = BankStatement(
-                    format="cfonb120", account_iban=None, currency=rec[16:19].strip(),
-                    account_number=rec[2:7] + rec[11:16] + rec[21:32], opening_balance=opening,
-                )
-                op = None
-            elif code == "04":
-                entry = _operation(rec, line)
-                if op is not None:
-                    op.done()
-                if st is None:
-                    if has_balances:
-                        raise _Bad("operation (04) outside a statement (no 01 before it)", line, "04")
-                    if extract is not None:
-                        raise _Bad("operation already defined: a file without 01/07 records holds one "
-                                   "operation", line, "04")
-                    extract = BankStatement(format="cfonb120", account_iban=None, currency=entry.currency,
-                                            account_number=rec[2:7] + rec[11:16] + rec[21:32])
-                    extract.entries.append(entry)
-                else:
-                    st.entries.append(entry)
-                op = _Op(entry)
-            elif code == "05":
-                if op is None:
-                    raise _Bad("operation detail (05) without an operation (04) before it", line, "05")
-                op.add(rec, line)
-            elif code == "07":
-                if st is None:
-                    raise _Bad("end of statement (07) without a beginning (01)", line, "07")
-                if op is not None:
-                    op.done()
-                    op = None
-                if rec[21:32] != (st.account_number or "")[10:]:
-                    raise _Bad(f"new balance (07) for account {rec[21:32].strip()}, the statement is for "
-                               f"{(st.account_number or '')[10:]}", line, "account (positions 22-32)")
-                st.closing_balance = _balance(rec, line, "CLBD")
-                st.to_date = dt.datetime.combine(st.closing_balance.date, dt.time())
-                if st.opening_balance is not None:
-                    st.from_date = dt.datetime.combine(st.opening_balance.date, dt.time())
-                yield st
-                st = None
+    balances = False  # a 01 or 07 record came
+    last = 0
+    for line, rec in records:
+        last = line
+        code = rec[:2]
+        if code == "01":
+            balances = True
+            if extract is not None:
+                raise _Bad(_OUTSIDE, walk.extract_line, "04")
+            if st is not None:
+                raise _Bad("new statement (01) before the previous one ended (07)", line, "01")
+            opening = _balance(rec, line, "OPBD")
+            st = BankStatement(
+                format="cfonb120", account_iban=None, currency=rec[16:19].strip(),
+                account_number=rec[2:7] + rec[11:16] + rec[21:32], opening_balance=opening,
+            )
+            op = None
+        elif code == "04":
+            entry = _operation(rec, line)
+            if op is not None:
+                op.done()
+            if st is None:
+                if balances:
+                    raise _Bad(_OUTSIDE, line, "04")
+                if extract is not None:
+                    raise _Bad("operation already defined: a file without 01/07 records holds one "
+                               "operation", line, "04")
+                extract = BankStatement(format="cfonb120", account_iban=None, currency=entry.currency,
+                                        account_number=rec[2:7] + rec[11:16] + rec[21:32])
+                extract.entries.append(entry)
+                walk.extract_line = line
             else:
-                raise _Bad(f"unknown record code {code!r} (01, 04, 05 or 07 expected)", line, "record code")
-        if op is not None:
-            op.done()
-        if st is not None:
-            raise _Bad("statement not closed: no new balance (07) at the end of the file", records[-1][0], "07")
-        if extract is not None:
-            yield extract
-    except _Bad as bad:
-        raise InvalidFormat(bad.msg, document_id=document_id, line=bad.line, field=bad.field) from None
-    except RejectedDocument:
-        raise
-    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
-        raise InvalidFormat(f"unreadable CFONB 120 file: {exc}", document_id=document_id) from None
+                st.entries.append(entry)
+                if stream and len(st.entries) > _FLUSH:
+                    # hand out what came, but this operation: its 05 records may follow
+                    batch = st.entries[:-1]
+                    del st.entries[:-1]
+                    yield st, batch, False
+            op = _Op(entry)
+        elif code == "05":
+            if op is None:
+                raise _Bad("operation detail (05) without an operation (04) before it", line, "05")
+            op.add(rec, line)
+        elif code == "07":
+            balances = True
+            if extract is not None:
+                raise _Bad(_OUTSIDE, walk.extract_line, "04")
+            if st is None:
+                raise _Bad("end of statement (07) without a beginning (01)", line, "07")
+            if op is not None:
+                op.done()
+                op = None
+            if rec[21:32] != (st.account_number or "")[10:]:
+                raise _Bad(f"new balance (07) for account {rec[21:32].strip()}, the statement is for "
+                           f"{(st.account_number or '')[10:]}", line, "account (positions 22-32)")
+            st.closing_balance = _balance(rec, line, "CLBD")
+            st.to_date = dt.datetime.combine(st.closing_balance.date, dt.time())
+            if st.opening_balance is not None:
+                st.from_date = dt.datetime.combine(st.opening_balance.date, dt.time())
+            batch = st.entries
+            if stream:
+                st.entries = []
+            yield st, batch, True
+            st = None
+        else:
+            raise _Bad(f"unknown record code {code!r} (01, 04, 05 or 07 expected)", line, "record code")
+    if not last:
+        raise _Bad("empty file", 1, "record")
+    if op is not None:
+        op.done()
+    if st is not None:
+        raise _Bad("statement not closed: no new balance (07) at the end of the file", last, "07")
+    if extract is not None:
+        walk.extract_line = 0
+        yield extract, extract.entries, True
+
+
+def _statements(data: lines.Source, document_id: str) -> Iterator[BankStatement]:
+    """The statements of the file, each complete with its entries (see :func:`_batches`)."""
+    for st, _, _ in _batches(data, document_id):
+        yield st
 
 
 @paused_gc
-def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:
-    """Every statement of a CFONB 120 file."""
+def parse(data: lines.Source, *, document_id: str = "<bytes>") -> list[BankStatement]:
+    """Every statement of a CFONB 120 file.
+
+    ``data``: the file's bytes, its text, or a binary file object (read a block at a time).
+    """
     return list(_statements(data, document_id))
 
 
-def iter_entries(data: bytes | str, *, document_id: str = "<bytes>") -> Iterator[tuple[BankStatement, BankEntry]]:
-    """``(statement, entry)`` pairs, like :func:`edi.camt.iter_entries`."""
-    for st in _statements(data, document_id):
-        for e in st.entries:
+def iter_entries(data: lines.Source, *, document_id: str = "<bytes>") -> Iterator[tuple[BankStatement, BankEntry]]:
+    """``(statement, entry)`` pairs, like :func:`edi.camt.iter_entries`, in memory that stays flat.
+
+    Give a binary file object for a big file: it is read a block at a time. The statement is one
+    object for all of its entries, its ``entries`` left empty; its new balance (``07``) comes after
+    its entries, so it is set once its last entry has been handed out (check it then, as
+    :func:`edi.bank.iter_entries` does). A format error raises when it is reached.
+    """
+    for st, batch, _ in _batches(data, document_id, stream=True):
+        for e in batch:
             yield st, e
 
 
-def validate(data: bytes | str, *, document_id: str = "<bytes>") -> None:
+def validate(data: lines.Source, *, document_id: str = "<bytes>") -> None:
     """Parse and check every statement (balances, currency); raise a RejectedDocument subclass."""
     from edi.bank import check_statement
 

@@ -21,9 +21,13 @@ Field 86 comes in three dialects, told apart by their first characters:
 - Dutch structured (``/TRTP/SEPA OVERBOEKING/IBAN/NL..../NAME/.../REMI/.../EREF/...``);
 - anything else is free text.
 
-Amounts use a decimal comma (``Decimal(amount.replace(",", "."))``) and are signed from the
-debit/credit mark: ``C`` credit +, ``D`` debit -, ``RC`` (reversal of credit) -, ``RD`` (reversal
-of debit) +.
+Amounts use a decimal comma (read by :func:`schemas.money.parse_amount` once it is a point: at
+most 14 integer digits) and are signed from the debit/credit mark: ``C`` credit +, ``D`` debit -,
+``RC`` (reversal of credit) -, ``RD`` (reversal of debit) +.
+
+The file is read a block at a time (:mod:`edi.lines`): :func:`iter_entries` keeps memory flat
+whatever the size of a statement; a line over :data:`MAX_LINE` characters or a field over
+:data:`MAX_FIELD` is refused.
 
 >>> data = b'''
 ... :20:STARTUMSE
@@ -56,10 +60,12 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from edi import lines
 from edi.nogc import paused_gc
 from schemas.errors import InvalidFormat, RejectedDocument
+from schemas.money import AmountError, parse_amount
 from schemas.statement import Balance, BankEntry, BankStatement
 
 __all__ = ["parse", "validate", "iter_entries"]
@@ -72,6 +78,14 @@ _TAG = re.compile(r"\n:(\d\d[A-Z]?|NS):")
 # tag is envelope or bank header text ("ABNANL2A", "940", "{1:F01...}") and is skipped.
 _END = re.compile(r"(?m)\n-\}?[ \t]*(?:\n(?!:(?:\d\d[A-Z]?|NS):)[^\n]*)*$")
 _ENVELOPE = re.compile(r"\{[1-3]:(?:[^{}]|\{[^{}]*\})*\}|\{4:|\{5:(?:[^{}]|\{[^{}]*\})*\}")
+# The file is read a block at a time (:mod:`edi.lines`); a block ends before a line starting
+# with a tag, so that no field is cut. Bounds on what one line and one field may hold (the
+# reader refuses more before keeping it): SWIFT lines are at most 65 characters in field 86
+# and under 100 elsewhere; banks outside SWIFT write longer ones, never kilobytes.
+MAX_LINE = 4096
+MAX_FIELD = 1 << 20  # a field with its continuation lines (field 86 is 6 lines of 65 in SWIFT)
+_FIELD_START = re.compile(r"\n(?=:(?:\d\d[A-Z]?|NS):)")
+_CACHE_SIZE = 50000  # distinct amounts and balances kept per file: memory stays flat
 
 # :60a:/:62a:/:64:/:65: "1!a6!n3!a15d" (D/C mark, YYMMDD, currency, amount)
 _BALANCE = re.compile(r"\s*([CD])(\d{6})([A-Z]{3})(\d[\d]*,\d*|\d*,\d+)\s*$")
@@ -104,19 +118,11 @@ _SIGNS = {"C": 1, "D": -1, "RD": 1, "RC": -1, "EC": 1, "ED": -1}
 
 
 class _Bad(Exception):
-    def __init__(self, msg: str, offset: int, field: str) -> None:
+    """``offset`` is in the block being read, unless ``at`` gives (that block's text, lines before it)."""
+
+    def __init__(self, msg: str, offset: int, field: str, at: tuple[str, int] | None = None) -> None:
         super().__init__(msg)
-        self.msg, self.offset, self.field = msg, offset, field
-
-
-def _decode(data: bytes | str) -> str:
-    if isinstance(data, str):
-        return data
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # ISO 8859-1 is what German and Dutch banks send besides UTF-8
-    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+        self.msg, self.offset, self.field, self.at = msg, offset, field, at
 
 
 _PIVOT = dt.date.today().year + 20  # SWIFT has no century: YY above (this year + 20) is 19YY
@@ -146,10 +152,12 @@ def _ymd(year: int, month: int, day: int, offset: int, field: str) -> dt.date:
 
 
 def _amount(text: str, offset: int, field: str) -> Decimal:
+    """An amount with a decimal comma ("15d"), through the hub's one amount parser (at most 14
+    integer digits, no digits other than ASCII ones)."""
     try:
-        return Decimal(text.replace(",", ".").rstrip("."))
-    except InvalidOperation:
-        raise _Bad(f"not an amount: {text!r}", offset, field) from None
+        return parse_amount(text.replace(",", ".").rstrip("."))
+    except AmountError as exc:
+        raise _Bad(f"not an amount: {text!r} ({exc})", offset, field) from None
 
 
 # A balance line as written -> (signed amount, date, currency), for the lines met in one file
@@ -167,7 +175,10 @@ def _balance(tag: str, value: str, offset: int, cache: _BalanceCache) -> tuple[B
                        offset, f":{tag}:")
         mark, date, ccy, amount = m.groups()
         sign = 1 if mark == "C" else -1
-        hit = cache[line] = (sign * _amount(amount, offset, f":{tag}:"), _date(date, offset, f":{tag}:"), ccy)
+        hit = (sign * _amount(amount, offset, f":{tag}:"), _date(date, offset, f":{tag}:"), ccy)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[line] = hit
     amount, date, ccy = hit
     bal = Balance(amount=amount, date=date, type_code=_BALANCE_CODES.get(tag, "ITBD"), currency=ccy)
     return bal, ccy
@@ -380,7 +391,10 @@ def _statement_line(value: str, offset: int, currency: str, amounts: dict[tuple[
     value_date, booking = _line_dates(value_s, entry_s, offset)
     amount = amounts.get((amount_s, mark))
     if amount is None:
-        amount = amounts[(amount_s, mark)] = _amount(amount_s, offset, ":61:") * _SIGNS[mark]
+        amount = _amount(amount_s, offset, ":61:") * _SIGNS[mark]
+        if len(amounts) >= _CACHE_SIZE:
+            amounts.clear()
+        amounts[(amount_s, mark)] = amount
     # "16x[//16x]": the reference for the account owner is at most 16 characters; some banks
     # (old Rabobank files) go on with the counterparty on the same line: kept as supplementary.
     ref, sep, bank_ref = rest.partition("//")
@@ -413,12 +427,23 @@ def _blank(m: re.Match[str]) -> str:
     return "\n" * m.group(0).count("\n")
 
 
-def _split(text: str) -> Iterator[tuple[str, str, int]]:
-    """``(tag, value, offset)`` for every tag; message trailers and envelope text are blanked first.
+def _block_text(block: str) -> str:
+    """A block of the file as the tags are read from it: envelopes removed, trailers blanked.
 
-    The blanking keeps the line count (offsets are those of the blanked text, as they always were).
+    A leading ``"\\n"`` is added (offset 0): a tag is found by the newline before it. The
+    blanking keeps the line count (offsets are those of the blanked text, as they always were).
     """
-    text = _END.sub(_blank, "\n" + text)  # offset 0 of ``text`` is now the added "\n"
+    if "{" in block:  # a SWIFT envelope
+        block = _ENVELOPE.sub("", block)
+    return _END.sub(_blank, "\n" + block)
+
+
+def _split(text: str) -> Iterator[tuple[str, str, int]]:
+    """``(tag, value, offset)`` for every tag of a block's text (see :func:`_block_text`).
+
+    Text before the first tag (bank header lines at the start of a file) is skipped; a block
+    ends where a field ends, so the last value runs to its end.
+    """
     previous = None
     for m in _TAG.finditer(text):
         if previous is not None:
@@ -428,16 +453,28 @@ def _split(text: str) -> Iterator[tuple[str, str, int]]:
         yield previous.group(1), text[previous.end():].rstrip("\n"), previous.start()
 
 
-def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
-    text = _decode(data)
-    if "{" in text:  # a SWIFT envelope
-        text = _ENVELOPE.sub("", text)
+# What :func:`_batches` yields: a statement, entries of it to hand out, whether it is complete.
+_Batch = tuple[BankStatement, list[BankEntry], bool]
+
+
+def _batches(data: lines.Source, document_id: str, stream: bool = False) -> Iterator[_Batch]:
+    """The statements of the file, read a block at a time.
+
+    Without ``stream`` each statement comes once, complete, its entries in ``entries``. With
+    ``stream`` its entries come in batches as the blocks are read, and ``entries`` is left empty:
+    memory holds one block, not the statement. The last entry read stays behind until the next
+    one or the end of its statement, since a further ``:86:`` may still add to it.
+    """
+    # text given as str is taken as it is (no byte-order mark or carriage return to remove)
+    chunks = lines.text_chunks(data, "utf-8|latin-1", clean=not isinstance(data, str))
     st: BankStatement | None = None
     last: BankEntry | None = None
     last86: BankEntry | None = None
     fmt = "mt940"
-    start = 0  # offset of the open statement's :20:
-    amounts: dict[tuple[str, str], Decimal] = {}  # signed :61: amounts met so far, by text and mark
+    text, base = "", 0  # the block being read (see _block_text) and the number of lines before it
+    start = 0  # offset of the open statement's :20:, in ``start_text``
+    start_text, start_base = "", 0
+    amounts: dict[tuple[str, str], Decimal] = {}  # signed :61: amounts met lately, by text and mark
     balances: _BalanceCache = {}
 
     def finish(s: BankStatement) -> BankStatement:
@@ -445,105 +482,146 @@ def _statements(data: bytes | str, document_id: str) -> Iterator[BankStatement]:
             s.from_date = dt.datetime.combine(s.opening_balance.date, dt.time())
         if s.closing_balance is not None:
             s.to_date = dt.datetime.combine(s.closing_balance.date, dt.time())
+        where = (start_text, start_base)
         if s.format == "mt940" and s.opening_balance is None:
-            raise _Bad("statement without an opening balance (:60F: or :60M:)", start, ":60F:")
+            raise _Bad("statement without an opening balance (:60F: or :60M:)", start, ":60F:", where)
         if s.format == "mt940" and s.closing_balance is None:
-            raise _Bad("statement without a closing balance (:62F: or :62M:)", start, ":62F:")
+            raise _Bad("statement without a closing balance (:62F: or :62M:)", start, ":62F:", where)
         if not s.currency:
-            raise _Bad("statement without a currency", start, ":60F:")
+            raise _Bad("statement without a currency", start, ":60F:", where)
         return s
 
+    def done(s: BankStatement) -> _Batch:
+        finish(s)
+        if not stream:
+            return s, s.entries, True
+        batch, s.entries = s.entries, []
+        return s, batch, True
+
     try:
-        for tag, value, offset in _split(text):
-            if tag == "20":
-                if st is not None:
-                    yield finish(st)
-                st = BankStatement(format=fmt, account_iban=None, currency="", message_id=value.strip() or None)
-                start = offset
-                last = last86 = None
-                continue
-            if st is None:
-                raise _Bad(f":{tag}: before the first :20: (no statement started)", offset, f":{tag}:")
-            # the statement lines and their information first: they are most of a file
-            if tag == "61":
-                if not st.currency:
-                    raise _Bad(":61: before the opening balance gives the currency", offset, ":61:")
-                last = _statement_line(value, offset, st.currency, amounts)
-                last86 = None
-                st.entries.append(last)
-            elif tag == "86":
-                if last is not None:
-                    _info(value, last)
-                    last86 = last
-                    last = None
-                elif last86 is not None and st.entries and st.entries[-1] is last86:
-                    # old Rabobank files repeat :86: for each further line of the same entry
-                    _free_86(value.strip(), last86)
-                # a :86: after :60: or :62: is information on the whole statement: not kept
-            elif tag == "25":
-                account = value.strip().split("\n")[0].replace(" ", "")
-                if _is_iban(account):
-                    st.account_iban = account
-                elif len(account) > 3 and _is_iban(account[:-3]) and account[-3:].isalpha():
-                    st.account_iban, st.currency = account[:-3], account[-3:]  # "NL..IBAN" + "EUR"
-                else:
-                    st.account_number = account
-            elif tag in ("28C", "28"):
-                # "Pattern: 5n[/5n]": statement number, then sequence number (page)
-                number = value.strip()
-                st.sequence_number = number
-                seq = number.partition("/")[2]
-                if seq.isdigit():
-                    st.page = int(seq)
-            elif tag in ("60F", "60M"):
-                st.opening_balance, ccy = _balance(tag, value, offset, balances)
-                st.currency = st.currency or ccy
-            elif tag in ("62F", "62M"):
-                st.closing_balance, ccy = _balance(tag, value, offset, balances)
-                st.last_page = tag == "62F"
-                st.currency = st.currency or ccy
-            elif tag in ("64", "65"):
-                bal, _ccy = _balance(tag, value, offset, balances)
-                st.other_balances.append(bal)
-            elif tag == "34F":  # MT942 floor limit "3!a[1!a]15d": gives the currency
-                st.format = fmt = "mt942"
-                m = re.match(r"\s*([A-Z]{3})", value)
-                if m and not st.currency:
-                    st.currency = m.group(1)
-            elif tag == "13D":  # MT942 "6!n4!n1!x4!n" date, time, sign, UTC offset
-                st.format = fmt = "mt942"
-                m = re.match(r"\s*(\d{6})(\d{4})([+-]\d{4})?", value)
-                if m:
-                    d = _date(m.group(1), offset, ":13D:")
-                    st.created_at = dt.datetime(d.year, d.month, d.day, int(m.group(2)[:2]) % 24,
-                                                int(m.group(2)[2:]) % 60)
-            # :21:, :NS:, :90D:, :90C: and unknown tags carry nothing the canonical model keeps
+        for block in lines.blocks(chunks, max_line=MAX_LINE, max_unit=MAX_FIELD, unit=_FIELD_START):
+            base += text.count("\n") - 1 if text else 0
+            text = _block_text(block)
+            for tag, value, offset in _split(text):
+                if tag == "20":
+                    if st is not None:
+                        yield done(st)
+                    st = BankStatement(format=fmt, account_iban=None, currency="", message_id=value.strip() or None)
+                    start, start_text, start_base = offset, text, base
+                    last = last86 = None
+                    continue
+                if st is None:
+                    raise _Bad(f":{tag}: before the first :20: (no statement started)", offset, f":{tag}:")
+                # the statement lines and their information first: they are most of a file
+                if tag == "61":
+                    if not st.currency:
+                        raise _Bad(":61: before the opening balance gives the currency", offset, ":61:")
+                    last = _statement_line(value, offset, st.currency, amounts)
+                    last86 = None
+                    st.entries.append(last)
+                elif tag == "86":
+                    if last is not None:
+                        _info(value, last)
+                        last86 = last
+                        last = None
+                    elif last86 is not None and st.entries and st.entries[-1] is last86:
+                        # old Rabobank files repeat :86: for each further line of the same entry
+                        _free_86(value.strip(), last86)
+                    # a :86: after :60: or :62: is information on the whole statement: not kept
+                elif tag == "25":
+                    account = value.strip().split("\n")[0].replace(" ", "")
+                    if _is_iban(account):
+                        st.account_iban = account
+                    elif len(account) > 3 and _is_iban(account[:-3]) and account[-3:].isalpha():
+                        st.account_iban, st.currency = account[:-3], account[-3:]  # "NL..IBAN" + "EUR"
+                    else:
+                        st.account_number = account
+                elif tag in ("28C", "28"):
+                    # "Pattern: 5n[/5n]": statement number, then sequence number (page)
+                    number = value.strip()
+                    st.sequence_number = number
+                    seq = number.partition("/")[2]
+                    if seq.isdigit():
+                        st.page = int(seq)
+                elif tag in ("60F", "60M"):
+                    st.opening_balance, ccy = _balance(tag, value, offset, balances)
+                    st.currency = st.currency or ccy
+                elif tag in ("62F", "62M"):
+                    st.closing_balance, ccy = _balance(tag, value, offset, balances)
+                    st.last_page = tag == "62F"
+                    st.currency = st.currency or ccy
+                elif tag in ("64", "65"):
+                    bal, _ccy = _balance(tag, value, offset, balances)
+                    st.other_balances.append(bal)
+                elif tag == "34F":  # MT942 floor limit "3!a[1!a]15d": gives the currency
+                    st.format = fmt = "mt942"
+                    m = re.match(r"\s*([A-Z]{3})", value)
+                    if m and not st.currency:
+                        st.currency = m.group(1)
+                elif tag == "13D":  # MT942 "6!n4!n1!x4!n" date, time, sign, UTC offset
+                    st.format = fmt = "mt942"
+                    m = re.match(r"\s*(\d{6})(\d{4})([+-]\d{4})?", value)
+                    if m:
+                        d = _date(m.group(1), offset, ":13D:")
+                        st.created_at = dt.datetime(d.year, d.month, d.day, int(m.group(2)[:2]) % 24,
+                                                    int(m.group(2)[2:]) % 60)
+                # :21:, :NS:, :90D:, :90C: and unknown tags carry nothing the canonical model keeps
+            if stream and st is not None and len(st.entries) > 1:
+                # hand out what the block gave, but the last entry: a :86: may still add to it
+                batch = st.entries[:-1]
+                del st.entries[:-1]
+                yield st, batch, False
         if st is None:
-            raise _Bad("no statement (:20:) found", 0, ":20:")
-        yield finish(st)
+            raise _Bad("no statement (:20:) found", 0, ":20:", ("", 0))
+        yield done(st)
     except _Bad as bad:
-        line = text.count("\n", 0, bad.offset) + 1
+        at_text, at_base = bad.at or (text, base)
+        line = at_base + at_text.count("\n", 0, bad.offset) + 1
         raise InvalidFormat(bad.msg, document_id=document_id, line=line, field=bad.field) from None
+    except lines.TooLong as exc:
+        raise InvalidFormat(_too_long(exc), document_id=document_id, line=exc.line) from None
     except RejectedDocument:
         raise
     except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
         raise InvalidFormat(f"unreadable MT940 file: {exc}", document_id=document_id) from None
 
 
+def _too_long(exc: lines.TooLong) -> str:
+    if exc.what == "line":
+        return f"line of more than {exc.bound} characters (SWIFT lines have at most a few hundred)"
+    return f"field of more than {exc.bound} characters with its continuation lines"
+
+
+def _statements(data: lines.Source, document_id: str) -> Iterator[BankStatement]:
+    """The statements of the file, each complete with its entries (see :func:`_batches`)."""
+    for st, _, _ in _batches(data, document_id):
+        yield st
+
+
 @paused_gc
-def parse(data: bytes | str, *, document_id: str = "<bytes>") -> list[BankStatement]:
-    """Every statement of an MT940 / MT942 file (``format`` says which)."""
+def parse(data: lines.Source, *, document_id: str = "<bytes>") -> list[BankStatement]:
+    """Every statement of an MT940 / MT942 file (``format`` says which).
+
+    ``data``: the file's bytes, its text, or a binary file object (read a block at a time).
+    """
     return list(_statements(data, document_id))
 
 
-def iter_entries(data: bytes | str, *, document_id: str = "<bytes>") -> Iterator[tuple[BankStatement, BankEntry]]:
-    """``(statement, entry)`` pairs, like :func:`edi.camt.iter_entries` (statements hold their entries)."""
-    for st in _statements(data, document_id):
-        for e in st.entries:
+def iter_entries(data: lines.Source, *, document_id: str = "<bytes>") -> Iterator[tuple[BankStatement, BankEntry]]:
+    """``(statement, entry)`` pairs, like :func:`edi.camt.iter_entries`, in memory that stays flat.
+
+    Give a binary file object for a big file: it is read a block at a time. The statement is one
+    object for all of its entries, its ``entries`` left empty; its closing balance comes after
+    its entries in the file, so it is set once its last entry has been handed out (check it
+    then, as :func:`edi.bank.iter_entries` does). A format error raises when it is reached,
+    after the entries before it.
+    """
+    for st, batch, _ in _batches(data, document_id, stream=True):
+        for e in batch:
             yield st, e
 
 
-def validate(data: bytes | str, *, document_id: str = "<bytes>") -> None:
+def validate(data: lines.Source, *, document_id: str = "<bytes>") -> None:
     """Parse and check every statement (balances, currency); raise a RejectedDocument subclass."""
     from edi.bank import check_statement
 

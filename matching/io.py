@@ -1,8 +1,8 @@
 """Files in and out of cash application: customer master, open items, statements, allocations.
 
 Statements are read through the hub's parsers: :func:`edi.camt.iter_entries` streams camt
-files (the fast path), :func:`edi.bank.parse_file` reads every other format (MT940, CFONB 120,
-BAI2). Big runs parse files in worker processes (``workers=2``); each worker turns entries into
+files (the fast path), :func:`edi.bank.iter_entries` streams every other format (MT940, CFONB 120,
+BAI2) and checks each statement as :func:`edi.bank.parse_file` does. Big runs parse files in worker processes (``workers=2``); each worker turns entries into
 compact :class:`~matching.engine.Line` tuples and hashes their text keys, so the parent only
 receives small tuples and one int64 array per file.
 """
@@ -79,10 +79,10 @@ def read_lines(path: str, config: MatchConfig | None = None) -> tuple[list[Line]
         from edi.camt import iter_entries
 
         entries = (e for _, e in iter_entries(path))
-    else:
-        from edi.bank import parse_file
+    else:  # streamed, each statement checked as parse_file checks it (a failure raises)
+        from edi.bank import iter_entries as iter_bank_entries
 
-        entries = (e for stmt in parse_file(path) for e in stmt.entries)
+        entries = (e for _, e in iter_bank_entries(path))
     lines: list[Line] = []
     hs: list[int] = []
     ow: list[int] = []
