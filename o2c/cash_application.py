@@ -41,6 +41,7 @@ from o2c.store.cash import (
 )
 from o2c.store.models import BankEntryRow, CustomerRow, InvoiceRow
 from o2c.store.parties import PartyLink
+from schemas.invoice import is_credit_note_type, receivable_amount
 from schemas.jsonio import from_json
 from schemas.statement import BankEntry
 
@@ -76,7 +77,7 @@ def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> dict[int, D
 
 def open_amount(row: InvoiceRow, applied: dict[int, Decimal]) -> Decimal:
     """What is still open on an invoice: its amount due (negative for a credit note) less what was applied."""
-    signed = -row.payable if row.type_code == "381" else row.payable
+    signed = receivable_amount(row.type_code, row.payable)
     return signed - applied.get(row.id, Decimal(0))
 
 
@@ -88,7 +89,7 @@ def ledger_frames(store: Store, session: Session | None = None) -> tuple[pd.Data
         parties = parties_by_buyer_key(s)
         items = []
         for row in s.scalars(select(InvoiceRow)):
-            signed = -row.payable if row.type_code == "381" else row.payable
+            signed = receivable_amount(row.type_code, row.payable)
             open_amount_ = open_amount(row, applied)
             if open_amount_ == 0:
                 continue
@@ -97,7 +98,7 @@ def ledger_frames(store: Store, session: Session | None = None) -> tuple[pd.Data
             rf = ((doc.get("payment") or {}).get("remittance_info") or "")
             items.append({
                 "invoice_id": str(row.id), "customer_id": str(party) if party else f"{row.source}:{row.buyer_key or row.buyer_name}",
-                "document_type": "credit_note" if row.type_code == "381" else "invoice", "invoice_number": row.number,
+                "document_type": "credit_note" if is_credit_note_type(row.type_code) else "invoice", "invoice_number": row.number,
                 "issue_date": row.issue_date.isoformat(), "due_date": (row.due_date or row.issue_date).isoformat(),
                 "currency": row.currency, "amount_total": str(signed), "amount_open": str(open_amount_),
                 "creditor_reference": rf if rf.upper().startswith("RF") else "",

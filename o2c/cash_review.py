@@ -44,6 +44,7 @@ from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, cash_session
 from o2c.store.models import BankEntryRow, InvoiceRow
 from schemas.errors import ConfigError
+from schemas.invoice import is_credit_note_type
 
 ACTIONS = (ACCEPT, REJECT, REALLOCATE)
 _LIVE = (*APPLIED, "suggested")
@@ -204,11 +205,11 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
                 raise ConfigError(f"invoices {', '.join(wrong)} are not in the line's currency {entry.currency}")
             result.customer_key = _party_of_invoice(s, targets[0])
             # credit notes first (they add to the cash to share), then invoices oldest due first
-            targets.sort(key=lambda t: (t.type_code != "381", t.due_date or t.issue_date, t.number))
+            targets.sort(key=lambda t: (not is_credit_note_type(t.type_code), t.due_date or t.issue_date, t.number))
             remaining = entry.amount
             for inv in targets:
                 open_ = open_amount(inv, applied_amounts(s, [inv.id]))
-                if open_ == 0 or (open_ < 0) != (inv.type_code == "381"):
+                if open_ == 0 or (open_ < 0) != is_credit_note_type(inv.type_code):
                     raise ConfigError(f"invoice {inv.number} is already settled "
                                       f"({_money(open_, inv.currency)} open)")
                 amount = open_ if open_ < 0 else min(open_, remaining)

@@ -33,6 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from o2c.settings import PROJECT_ROOT, get_settings
+from schemas.invoice import is_credit_note_type, receivable_amount
 
 CONN_ID = "erp_tryton_demo"
 SOURCE = "tryton_demo"
@@ -129,8 +130,8 @@ def summary(database_url: str) -> str:
     for source, rows in sorted(by_source.items()):
         totals: dict[str, Decimal] = defaultdict(Decimal)
         for r in rows:
-            totals[r.currency] += r.payable if r.type_code != "381" else -r.payable
-        credit = sum(1 for r in rows if r.type_code == "381")
+            totals[r.currency] += receivable_amount(r.type_code, r.payable)
+        credit = sum(1 for r in rows if is_credit_note_type(r.type_code))
         for cur, total in sorted(totals.items()):
             lines.append(f"{source:<16}{len(rows) - credit:>9}{credit:>14}{total:>18,.2f}  {cur}")
     customers = store.customers()

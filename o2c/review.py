@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from o2c.store import Store
 from o2c.store.models import InvoiceRow, Quarantine
+from schemas.invoice import is_credit_note_type
 
 
 @dataclass
@@ -32,7 +33,7 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
         net: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         for source, type_code, currency, payable in rows:
             t = totals.setdefault(source, SourceTotals(source))
-            if type_code == "381":
+            if is_credit_note_type(type_code):
                 t.credit_notes += 1
                 net[(source, currency)] -= payable
             else:

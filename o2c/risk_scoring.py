@@ -22,6 +22,7 @@ from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation, CashEntryDecision, CashUnapplied, KpiDaily, RiskFlagRow
 from o2c.store.models import CustomerRow, InvoiceRow
 from o2c.store.parties import PartyLink
+from schemas.invoice import receivable_amount
 
 
 @dataclass
@@ -51,7 +52,7 @@ def _invoices_and_payments(store: Store, customers: pd.DataFrame, open_items: pd
     with store.session() as s:
         invoices = [{"invoice_id": str(r.id), "customer_id": party_of.get(str(r.id), r.buyer_key or ""),
                      "issue_date": r.issue_date.isoformat(), "due_date": (r.due_date or r.issue_date).isoformat(),
-                     "amount_total": str(-r.payable if r.type_code == "381" else r.payable)}
+                     "amount_total": str(receivable_amount(r.type_code, r.payable))}
                     for r in s.scalars(select(InvoiceRow))]
         payments = [{"invoice_id": str(a.invoice_id), "date": (a.booking_date or a.created_at.date()).isoformat(), "amount": str(a.amount)}
                     for a in s.scalars(select(CashAllocation).where(CashAllocation.status.in_(APPLIED)))]

@@ -22,6 +22,27 @@ INVOICE_TYPE_CODES = frozenset({"380", "383", "384", "386", "389", "751", "875",
 CREDIT_NOTE_TYPE_CODES = frozenset({"381", "261", "262", "296", "308", "396", "420", "458", "532"})
 TYPE_CODES = INVOICE_TYPE_CODES | CREDIT_NOTE_TYPE_CODES
 
+
+def is_credit_note_type(type_code: str | None) -> bool:
+    """True for a BT-3 code of a credit note (381, and 261, 262, 296, 308, 396, 420, 458, 532).
+
+    The one test of "is this a credit note" in the hub: comparing with ``"381"`` alone misses
+    self-billed (261), factored (396) and the other credit notes EN 16931 accepts.
+
+    >>> [is_credit_note_type(c) for c in ("381", "396", "380", None)]
+    [True, True, False, False]
+    """
+    return type_code in CREDIT_NOTE_TYPE_CODES
+
+
+def receivable_amount(type_code: str | None, payable: Decimal) -> Decimal:
+    """BT-115 as a receivable: negative for a credit note.
+
+    >>> receivable_amount("261", Decimal("12.00")), receivable_amount("380", Decimal("12.00"))
+    (Decimal('-12.00'), Decimal('12.00'))
+    """
+    return -payable if is_credit_note_type(type_code) else payable
+
 # EN 16931 VAT category codes (UNCL 5305 subset, BT-118/BT-151).
 VAT_CATEGORIES = frozenset({"S", "Z", "E", "AE", "K", "G", "O", "L", "M"})
 
@@ -270,7 +291,7 @@ class Invoice:
 
     @property
     def is_credit_note(self) -> bool:
-        return self.type_code in CREDIT_NOTE_TYPE_CODES
+        return is_credit_note_type(self.type_code)
 
     @property
     def record_id(self) -> str:
@@ -281,4 +302,4 @@ class Invoice:
 
     def signed_payable(self) -> Decimal:
         """BT-115 as a receivable: negative for a credit note."""
-        return -self.totals.payable if self.is_credit_note else self.totals.payable
+        return receivable_amount(self.type_code, self.totals.payable)
