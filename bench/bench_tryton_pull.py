@@ -134,6 +134,9 @@ class _TimedPull:
     def __init__(self, connector: Any, timer: _Timer) -> None:
         self.connector, self.timer = connector, timer
 
+    def spec(self, stream: str) -> Any:
+        return self.connector.spec(stream)  # the sync reads the stream's declared primary key
+
     def pull(self, stream: str, since: Any, until: Any) -> Any:
         gen = self.connector.pull(stream, since, until)
         client = self.connector.client

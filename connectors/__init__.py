@@ -1,7 +1,9 @@
 """ERP/CRM connectors, one module per system, registered explicitly here.
 
-Adding a system: a module with a connector class (see :mod:`connectors.base`), one line in
+Adding a system: a module with a connector class (see :mod:`connectors.base`) that declares its
+streams (primary key and cursor field of each) and its write-back capabilities, one line in
 ``REGISTRY``, a mapping folder ``mappings/<kind>/`` and a samples folder. No DAG code.
+The declarations are read here without connecting (:func:`stream_specs`, :func:`capabilities`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, Connector, NotSupported
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    Capabilities,
+    ConnectionInfo,
+    Connector,
+    NotSupported,
+    StreamSpec,
+)
 from schemas.errors import ConfigError
 
 # kind -> "module:Class"
@@ -23,7 +33,8 @@ REGISTRY: dict[str, str] = {
     "hubspot": "connectors.hubspot:HubSpotConnector",
 }
 
-__all__ = ["REGISTRY", "BaseConnector", "Batch", "ConnectionInfo", "Connector", "NotSupported", "connector_class", "build"]
+__all__ = ["REGISTRY", "BaseConnector", "Batch", "Capabilities", "ConnectionInfo", "Connector", "NotSupported",
+           "StreamSpec", "build", "capabilities", "connector_class", "stream_specs"]
 
 
 def connector_class(kind: str) -> type[Any]:
@@ -32,6 +43,17 @@ def connector_class(kind: str) -> type[Any]:
     except KeyError:
         raise ConfigError(f"unknown connector kind {kind!r} (known: {sorted(REGISTRY)})") from None
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def stream_specs(kind: str) -> tuple[StreamSpec, ...]:
+    """The streams the connector of ``kind`` declares (class defaults: a ``sql`` source's options
+    can move its key and cursor, see :meth:`connectors.sql.SqlConnector.spec`)."""
+    return connector_class(kind).stream_specs  # type: ignore[no-any-return]
+
+
+def capabilities(kind: str) -> Capabilities:
+    """The write-back the connector of ``kind`` declares (e.g. ``payments`` for ``tryton``)."""
+    return connector_class(kind).capabilities  # type: ignore[no-any-return]
 
 
 def build(kind: str, conn: ConnectionInfo, **options: Any) -> Any:

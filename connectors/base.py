@@ -2,9 +2,17 @@
 
 A connector pulls raw records of a stream (``invoices``, ``customers``) changed in a fixed
 window ``(since, until]``, in batches; the sync commits each batch and advances the watermark
-after it, so a failed run resumes from the last committed batch. Write-back entry points
-(payments, credit holds, notes, statuses) are declared here and filled by later work; a
-connector that cannot do one raises :class:`NotSupported`.
+after it, so a failed run resumes from the last committed batch.
+
+A connector declares what it is, so that nothing downstream guesses (the contract suite,
+``tests/connectors/test_contract.py``, checks the declarations against what it returns):
+
+- per stream it offers, a :class:`StreamSpec`: the record field(s) of its primary key (the id
+  the sync quarantines a rejected record under, and the id a corrected version supersedes) and
+  its cursor field (the aware datetime the window reads; batch watermarks are its values);
+- its write-back :class:`Capabilities` (payments, credit holds, notes, statuses, CRM fields):
+  what it really implements. A write-back entry point it does not declare raises
+  :class:`NotSupported`.
 
 Connectors never read secrets themselves: they get a :class:`ConnectionInfo` built by the
 Airflow hook (``plugins/``) from an Airflow connection, or by :mod:`o2c.sources` from an
@@ -145,10 +153,95 @@ class Batch:
     cursor: str | None = None
 
 
+@dataclass(frozen=True)
+class StreamSpec:
+    """What a connector declares about one stream it offers.
+
+    ``primary_key``: the record field(s) whose value identifies a record in the source system
+    (``id``, ``Id``, ``BillingDocument``): the mapping's ``source_id`` reads the same field, so a
+    record quarantined under it is superseded when a corrected version is stored. ``cursor_field``:
+    the record field holding the aware UTC datetime of its last change, the one the window
+    ``(since, until]`` reads and batch watermarks are taken from. ``changed_on`` says, for people,
+    which field of the source system that is (``SystemModstamp``, ``write_date``...).
+
+    >>> spec = StreamSpec("invoices", ("BillingDocument",), changed_on="LastChangeDateTime")
+    >>> spec.record_id({"BillingDocument": "90000001"}), spec.record_id({"id": 7})
+    ('90000001', None)
+    >>> StreamSpec("lines", ("invoice", "line")).record_id({"invoice": 7, "line": 2})
+    '7/2'
+    """
+
+    name: str
+    primary_key: tuple[str, ...]
+    cursor_field: str = "updated_at"
+    changed_on: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.primary_key or not all(self.primary_key):
+            raise ValueError(f"stream {self.name!r}: a primary key names at least one field")
+
+    def record_id(self, record: Mapping[str, Any]) -> str | None:
+        """The record's id in the source, as text (the fields of a composite key joined by ``/``);
+        None when a key field is missing or empty."""
+        values = [record.get(f) for f in self.primary_key]
+        if any(v is None or v == "" for v in values):
+            return None
+        return "/".join(str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The write-back a connector implements today (every flag defaults to no).
+
+    A flag per :data:`schemas.receivables.WriteBackKind`: ``payments`` (``push_payment`` and
+    ``find_payment``: record a payment, look a recorded one up), ``credit_holds``, ``notes``,
+    ``statuses``, ``crm_fields``. The write-back reads these flags (which sources take payment
+    commands); an entry point whose flag is off raises :class:`NotSupported`.
+
+    >>> Capabilities(payments=True).supports("payment"), Capabilities().supports("note")
+    (True, False)
+    """
+
+    payments: bool = False
+    credit_holds: bool = False
+    notes: bool = False
+    statuses: bool = False
+    crm_fields: bool = False
+
+    def supports(self, command_kind: str) -> bool:
+        """Whether an outbox command of ``command_kind`` (``payment``, ``credit_hold``...) can be sent."""
+        flag = _COMMAND_FLAGS.get(command_kind)
+        return bool(flag and getattr(self, flag))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The declared flags, e.g. ``("payments",)``."""
+        return tuple(f for f in _COMMAND_FLAGS.values() if getattr(self, f))
+
+
+_COMMAND_FLAGS = {"payment": "payments", "credit_hold": "credit_holds", "note": "notes", "status": "statuses",
+                  "crm_field": "crm_fields"}
+
+
+def find_spec(kind: str, specs: Iterable[StreamSpec], stream: str) -> StreamSpec:
+    """The spec of ``stream`` among ``specs``; :class:`NotSupported` naming the streams offered."""
+    specs = tuple(specs)
+    for spec in specs:
+        if spec.name == stream:
+            return spec
+    raise NotSupported(f"{kind}: stream {stream!r} is not supported (streams: {tuple(s.name for s in specs)})")
+
+
 @runtime_checkable
 class Connector(Protocol):
     kind: ClassVar[str]
+    stream_specs: ClassVar[tuple[StreamSpec, ...]]
     streams: ClassVar[tuple[str, ...]]
+    capabilities: ClassVar[Capabilities]
+
+    def spec(self, stream: str) -> StreamSpec:
+        """The declaration of ``stream`` as this connector reads it (options included)."""
+        ...
 
     def pull(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
         """Records of ``stream`` changed in ``(since, until]``, oldest first, in batches."""
@@ -158,10 +251,29 @@ class Connector(Protocol):
 
 
 class BaseConnector:
-    """Shared behaviour: write-back stubs that say they are not supported yet."""
+    """Shared behaviour: the declarations' lookups, and write-back stubs that say they are not supported.
+
+    A connector class declares ``kind``, ``stream_specs`` and ``capabilities``; ``streams`` (the
+    names of the streams offered) is derived from ``stream_specs``.
+    """
 
     kind: ClassVar[str] = ""
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = ()
     streams: ClassVar[tuple[str, ...]] = ()
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.streams = tuple(s.name for s in cls.stream_specs)
+
+    def spec(self, stream: str) -> StreamSpec:
+        """The declaration of ``stream`` (a connector whose options move its key or cursor overrides this)."""
+        return find_spec(self.kind, self.stream_specs, stream)
+
+    def cursor_batches(self, stream: str, pages: Iterable[list[dict[str, Any]]]) -> Iterator[Batch]:
+        """:func:`tie_safe_batches` of ``pages``, watermarks taken from the stream's declared cursor field."""
+        cursor = self.spec(stream).cursor_field
+        return tie_safe_batches(pages, lambda r: r[cursor])
 
     def pull(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
         raise NotSupported(f"{self.kind}: stream {stream!r} is not supported (streams: {self.streams})")

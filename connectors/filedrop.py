@@ -60,7 +60,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, Sleep
+from connectors.base import BaseConnector, Batch, ConnectionInfo, Sleep, StreamSpec
 from edi.limits import check_size
 from schemas.errors import ConfigError, RejectedDocument, TooLarge
 
@@ -117,7 +117,11 @@ class FileDropConnector(BaseConnector):
     """CSV / xlsx exports in a local folder (see the module docstring)."""
 
     kind: ClassVar[str] = "filedrop"
-    streams: ClassVar[tuple[str, ...]] = ("invoices", "customers")
+    # ``id`` is set on every record (from the data, else the content hash); ``updated_at`` is the file's time
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
+        StreamSpec("invoices", ("id",), "updated_at", changed_on="the file's modification time"),
+        StreamSpec("customers", ("id",), "updated_at", changed_on="the file's modification time"),
+    )
 
     def __init__(self, conn: ConnectionInfo, *, folder: str | None = None, files: dict[str, str] | None = None,
                  encoding: str = "auto", delimiter: str = "auto", sheet: str | None = None, skip_rows: int = 0,

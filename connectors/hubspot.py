@@ -38,8 +38,8 @@ from connectors.base import (
     Batch,
     ConnectionInfo,
     Sleep,
+    StreamSpec,
     classify_response,
-    tie_safe_batches,
     with_retries,
 )
 from schemas.errors import ConfigError
@@ -69,7 +69,9 @@ class HubSpotConnector(BaseConnector):
     """Companies of one HubSpot portal (the ``customers`` stream)."""
 
     kind: ClassVar[str] = "hubspot"
-    streams: ClassVar[tuple[str, ...]] = ("customers",)
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
+        StreamSpec("customers", ("id",), "updated_at", changed_on="company hs_lastmodifieddate"),
+    )
 
     def __init__(self, conn: ConnectionInfo, *, properties: list[str] | None = None, batch_size: int = 100,
                  timeout: float = 60.0, attempts: int = 4, sleep: Sleep = time.sleep) -> None:
@@ -134,4 +136,4 @@ class HubSpotConnector(BaseConnector):
         if stream != "customers":
             yield from super().pull(stream, since, until)
             return
-        yield from tie_safe_batches(self._pages(since, until), lambda r: r["updated_at"])
+        yield from self.cursor_batches(stream, self._pages(since, until))

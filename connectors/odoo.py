@@ -54,10 +54,10 @@ from connectors.base import (
     Batch,
     ConnectionInfo,
     Sleep,
+    StreamSpec,
     add_amounts,
     classify_response,
     source_amount,
-    tie_safe_batches,
     with_retries,
 )
 from schemas.errors import AuthError, ConfigError, FatalError, RetriableError
@@ -200,7 +200,10 @@ class OdooConnector(BaseConnector):
     """Posted customer invoices / credit notes and customers of one Odoo database."""
 
     kind: ClassVar[str] = "odoo"
-    streams: ClassVar[tuple[str, ...]] = ("invoices", "customers")
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
+        StreamSpec("invoices", ("id",), "updated_at", changed_on="account.move write_date"),
+        StreamSpec("customers", ("id",), "updated_at", changed_on="res.partner write_date"),
+    )
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
                  customer_domain: list[Any] | None = None, sleep: Sleep = time.sleep) -> None:
@@ -269,10 +272,10 @@ class OdooConnector(BaseConnector):
         if stream == "invoices":
             domain = [["move_type", "in", ["out_invoice", "out_refund"]], ["state", "=", "posted"], *self._window(since, until)]
             pages = (self._complete_moves(rows) for rows in self._pages("account.move", domain, MOVE_FIELDS))
-            yield from tie_safe_batches(pages, lambda r: r["updated_at"])
+            yield from self.cursor_batches(stream, pages)
         elif stream == "customers":
             domain = [*self.customer_domain, *self._window(since, until)]
-            yield from tie_safe_batches(self._customer_pages(domain), lambda r: r["updated_at"])
+            yield from self.cursor_batches(stream, self._customer_pages(domain))
         else:
             yield from super().pull(stream, since, until)
 

@@ -39,8 +39,8 @@ from connectors.base import (
     Batch,
     ConnectionInfo,
     Sleep,
+    StreamSpec,
     classify_response,
-    tie_safe_batches,
     with_retries,
 )
 from schemas.errors import AuthError, ConfigError
@@ -70,7 +70,9 @@ class SalesforceConnector(BaseConnector):
     """Accounts of one Salesforce org (the ``customers`` stream)."""
 
     kind: ClassVar[str] = "salesforce"
-    streams: ClassVar[tuple[str, ...]] = ("customers",)
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
+        StreamSpec("customers", ("Id",), "updated_at", changed_on="Account.SystemModstamp"),
+    )
 
     def __init__(self, conn: ConnectionInfo, *, fields: list[str] | None = None, extra_fields: list[str] | None = None,
                  where: str | None = None, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
@@ -138,4 +140,4 @@ class SalesforceConnector(BaseConnector):
         if stream != "customers":
             yield from super().pull(stream, since, until)
             return
-        yield from tie_safe_batches(self._pages(since, until), lambda r: r["updated_at"])
+        yield from self.cursor_batches(stream, self._pages(since, until))

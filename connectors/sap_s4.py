@@ -50,10 +50,10 @@ from connectors.base import (
     Batch,
     ConnectionInfo,
     Sleep,
+    StreamSpec,
     add_amounts,
     classify_response,
     source_amount,
-    tie_safe_batches,
     with_retries,
 )
 from schemas.errors import ConfigError, FatalError, RetriableError
@@ -183,7 +183,9 @@ class SapS4Connector(BaseConnector):
     """Billing documents (invoices, credit and debit memos) of one S/4HANA system."""
 
     kind: ClassVar[str] = "sap_s4"
-    streams: ClassVar[tuple[str, ...]] = ("invoices",)
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
+        StreamSpec("invoices", ("BillingDocument",), "updated_at", changed_on="A_BillingDocument.LastChangeDateTime"),
+    )
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 100, billing_types: Iterable[str] = ("F2", "G2", "L2"),
                  companies: dict[str, dict[str, Any]] | None = None, tax_conditions: Iterable[str] = ("MWST", "TTX1"),
@@ -228,7 +230,7 @@ class SapS4Connector(BaseConnector):
         params = {"$filter": self._filter(since, until), "$orderby": "LastChangeDateTime asc,BillingDocument asc",
                   "$expand": "to_Item,to_Partner,to_Item/to_PricingElement", "$inlinecount": "allpages"}
         pages = (self._complete(rows) for rows in self.client.entities(BILLING_SERVICE, "A_BillingDocument", params, top=self.batch_size))
-        yield from tie_safe_batches(pages, lambda r: r["updated_at"])
+        yield from self.cursor_batches(stream, pages)
 
     def _bill_to(self, doc: dict[str, Any]) -> str | None:
         partners = {p["PartnerFunction"]: p.get("Customer") for p in doc.get("to_Partner") or []}

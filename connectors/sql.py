@@ -57,6 +57,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,7 +67,7 @@ from sqlalchemy import and_, bindparam, column, create_engine, literal_column, o
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, Sleep, tie_safe_batches, with_retries
+from connectors.base import BaseConnector, Batch, ConnectionInfo, Sleep, StreamSpec, with_retries
 from schemas.errors import AuthError, ConfigError, RetriableError
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,11 @@ class SqlConnector(BaseConnector):
     """Documents read by query files from any SQLAlchemy database (see the module docstring)."""
 
     kind: ClassVar[str] = "sql"
-    streams: ClassVar[tuple[str, ...]] = ("invoices", "customers")
+    # the defaults of the options id_column and watermark_column: spec() gives a source's own
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
+        StreamSpec("invoices", ("id",), "updated_at", changed_on="the watermark_column of invoices.sql"),
+        StreamSpec("customers", ("id",), "updated_at", changed_on="the watermark_column of customers.sql"),
+    )
 
     def __init__(self, conn: ConnectionInfo, *, queries: str = "sql", watermark_column: str = "updated_at",
                  id_column: str = "id", batch_size: int = 500, db_timezone: str = "UTC",
@@ -172,6 +177,11 @@ class SqlConnector(BaseConnector):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def spec(self, stream: str) -> StreamSpec:
+        """The declared stream with this source's keyset: ``id_column`` is its primary key,
+        ``watermark_column`` its cursor (the query files select both)."""
+        return replace(super().spec(stream), primary_key=(self.id_col,), cursor_field=self.wm_col)
 
     # -- helpers --------------------------------------------------------------------------
     def query_file(self, stream: str) -> Path:
@@ -242,8 +252,7 @@ class SqlConnector(BaseConnector):
         if stream not in self.streams:
             yield from super().pull(stream, since, until)
             return
-        wm_col = self.wm_col
-        yield from tie_safe_batches(self._pages(stream, since, until), lambda r: r[wm_col])
+        yield from self.cursor_batches(stream, self._pages(stream, since, until))
 
     def _pages(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[list[dict[str, Any]]]:
         path = self.query_file(stream)

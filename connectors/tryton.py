@@ -32,10 +32,11 @@ import requests
 from connectors.base import (
     BaseConnector,
     Batch,
+    Capabilities,
     ConnectionInfo,
     Sleep,
+    StreamSpec,
     classify_response,
-    tie_safe_batches,
     with_retries,
 )
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
@@ -202,7 +203,11 @@ class TrytonConnector(BaseConnector):
     """Posted customer invoices / credit notes and customers of one Tryton database."""
 
     kind: ClassVar[str] = "tryton"
-    streams: ClassVar[tuple[str, ...]] = ("invoices", "customers")
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
+        StreamSpec("invoices", ("id",), "updated_at", changed_on="account.invoice write_date (create_date when never written)"),
+        StreamSpec("customers", ("id",), "updated_at", changed_on="party.party write_date (create_date when never written)"),
+    )
+    capabilities: ClassVar[Capabilities] = Capabilities(payments=True)  # push_payment, find_payment (the pay wizard)
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
                  sleep: Sleep = time.sleep) -> None:
@@ -427,14 +432,14 @@ class TrytonConnector(BaseConnector):
                     rec["updated_at"] = rec.get("write_date") or rec.get("create_date")
                 yield records
 
-        yield from tie_safe_batches(pages(), lambda r: r["updated_at"])
+        yield from self.cursor_batches("customers", pages())
 
     def _pull_invoices(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
         domain = [("type", "=", "out"), ("state", "in", ["posted", "paid"]), *_window(since, until)]
         # records sharing a timestamp across two pages keep the watermark below the tie, so a
         # resumed run cannot skip any (Tryton posts batches of invoices with one write date)
         pages = (self._complete_invoices(rows) for rows in self._pages("account.invoice", domain, INVOICE_FIELDS))
-        yield from tie_safe_batches(pages, lambda r: r["updated_at"])
+        yield from self.cursor_batches("invoices", pages)
 
     def _applied(self, line_tax_ids: list[int], invoice_tax_ids: set[int], taxes: dict[int, dict[str, Any]]) -> list[int]:
         """The taxes actually applied to a line. A line may carry a parent tax without a rate

@@ -6,6 +6,11 @@ stored watermark (or the given window start), ``until`` the window end fixed by 
 (insert / new version / no-op by content hash), rejected records are quarantined whole with
 the reason, and the watermark advances only with the committed batch. Re-running a window
 changes nothing.
+
+A rejected record is quarantined under the primary key its connector declares for the stream
+(:class:`connectors.base.StreamSpec`: ``BillingDocument`` for SAP, ``Id`` for Salesforce), the
+same id its mapping's ``source_id`` reads: when a corrected version of it is stored, the
+quarantine row is marked ``superseded``.
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ def sync_stream(
     task_id: str | None = None,
     airflow_run_id: str | None = None,
 ) -> StreamSummary:
-    """Sync one stream of one source over ``(since or watermark, until]``."""
+    """Sync one stream of one source over ``(since or watermark, until]`` with ``connector``
+    (a :class:`connectors.base.Connector`: its ``spec(stream)`` names the records' primary key)."""
     if until.tzinfo is None:
         raise ValueError("window end must be timezone-aware")
     mapping = source.load_mapping(stream)
@@ -91,6 +97,11 @@ def sync_stream(
         if since is not None and since >= until:
             log.info("%s/%s: window (%s, %s] is empty: nothing to pull", source.name, stream, since, until)
         else:
+            spec = connector.spec(stream)  # NotSupported for a stream it does not offer: a failed run, as pull()
+            if spec.primary_key != (mapping.source_id,):
+                log.warning("%s/%s: the mapping %s reads the record id at %r but the connector declares the key %s: "
+                            "a quarantined record will not be marked superseded by its corrected version",
+                            source.name, stream, mapping.name, mapping.source_id, "/".join(spec.primary_key))
             for batch in connector.pull(stream, since, until):
                 with store.session() as s:
                     accepted: list[Invoice | Customer] = []
@@ -104,7 +115,7 @@ def sync_stream(
                                 validate_customer(canonical)
                         except RejectedDocument as exc:
                             summary.rejected += 1
-                            rid = str(record.get("id", "?"))
+                            rid = spec.record_id(record) or "?"
                             field_name = getattr(exc, "first_term", None) or exc.field
                             store.quarantine(s, source=source.name, kind=document, source_id=rid, payload=record,
                                              reason=str(exc), field=field_name, run_id=run.id)

@@ -3,7 +3,8 @@
 Two steps, each safe to re-run:
 
 1. :func:`enqueue_payments` turns every applied allocation (status ``auto`` or ``accepted``) of a
-   positive amount on an invoice of a source whose connector can record payments into one
+   positive amount on an invoice of a source whose connector declares it records payments
+   (:class:`connectors.base.Capabilities`, :func:`supports_payments`) into one
    ``payment`` command (bank lines that net invoices with credit notes are held back: the
    invoices are not paid by the cash alone, the credit note must be reconciled in the ERP) (:class:`schemas.receivables.WriteBackCommand`) in the
    ``writeback_command`` table. The command's idempotency key is unique there: enqueuing again
@@ -50,8 +51,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors import connector_class
-from connectors.base import BaseConnector, NotSupported
+from connectors import capabilities
+from connectors.base import NotSupported
 from o2c.cash_application import APPLIED  # allocation statuses that are applied cash
 from o2c.sources import SourceConfig
 from o2c.store import Store, utcnow
@@ -87,9 +88,9 @@ def claim_timeout() -> dt.timedelta:
 
 
 def supports_payments(kind: str) -> bool:
-    """Whether the connector of ``kind`` implements :meth:`BaseConnector.push_payment`."""
-    cls = connector_class(kind)
-    return getattr(cls, "push_payment", BaseConnector.push_payment) is not BaseConnector.push_payment
+    """Whether the connector of ``kind`` declares that it records payments (``push_payment`` and
+    ``find_payment``; today only ``tryton``)."""
+    return capabilities(kind).payments
 
 
 def payment_sources(sources: Iterable[SourceConfig] | None = None) -> list[str]:

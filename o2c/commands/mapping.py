@@ -5,7 +5,8 @@
   exit 1 naming the file and the key of the first error.
 - ``o2c mapping preview SOURCE --limit 5``: pull the first records of the source's window
   through its connector and print each one's canonical JSON and intake issues (or the reason
-  it would be quarantined). Nothing is stored and no watermark moves.
+  it would be quarantined), under the id the connector declares as the stream's primary key
+  (the id the sync would quarantine it under). Nothing is stored and no watermark moves.
 """
 
 from __future__ import annotations
@@ -108,11 +109,12 @@ def preview(source: str, sources_file: str | None, stream: str, limit: int, sinc
         start = _when(since) or src.start
         out: list[dict[str, Any]] = []
         with build(src.kind, connection_from_env(src.connection), **src.options) as connector:
+            spec = connector.spec(stream)
             batches = connector.pull(stream, start, end)
             try:
                 for batch in batches:
                     for record in batch.records:
-                        item: dict[str, Any] = {"source_id": str(record.get("id", record.get("BillingDocument", "?")))}
+                        item: dict[str, Any] = {"source_id": spec.record_id(record) or "?"}
                         try:
                             canonical = mapping_.apply(record, src.name)
                         except RejectedDocument as exc:

@@ -11,7 +11,8 @@ log = logging.getLogger(__name__)
 
 
 def payment_source_names() -> list[str]:
-    """Enabled sources whose connector records payments (the DAG maps one task over them)."""
+    """Enabled sources whose connector declares that it records payments (``Capabilities.payments``;
+    the DAG maps one task over them)."""
     from o2c.writeback import payment_sources
 
     with airflow_errors():
@@ -28,13 +29,15 @@ def run_writeback(source_name: str, context: dict[str, Any]) -> dict[str, Any]:
     from o2c.settings import get_settings
     from o2c.sources import get_source, load_sources
     from o2c.store import Store
-    from o2c.writeback import enqueue_payments, push_pending
+    from o2c.writeback import enqueue_payments, push_pending, supports_payments
     from o2c_airflow.hooks import O2CSourceHook
-    from schemas.errors import RetriableError
+    from schemas.errors import ConfigError, RetriableError
 
     settings = get_settings()
     with airflow_errors():
         source = get_source(load_sources(settings.sources_file), source_name)
+        if not supports_payments(source.kind):  # the task is mapped over payment_source_names(): a stale mapping
+            raise ConfigError(f"source {source_name!r} ({source.kind}) does not support payment write-back")
         store = Store(settings.database_url)
         store.upgrade()
         enqueued = enqueue_payments(store, sources=[source])

@@ -11,7 +11,11 @@ Each case is one connector on its own test data: the real PostgreSQL and MariaDB
   HTTP 429 honours ``Retry-After``;
 - fatal auth: refused credentials (401, 403, a refused database login) raise ``AuthError``
   at once, without retrying;
-- mapping round-trip: raw record -> canonical (the kind's YAML) -> no intake errors.
+- mapping round-trip: raw record -> canonical (the kind's YAML) -> no intake errors;
+- declarations: every record of a stream carries the primary key and the cursor field its
+  connector declares (the checks above identify and order records by them), the kind's mapping
+  reads its id and timestamp from those fields, and the declared write-back capabilities are
+  the ones implemented (tryton and every other registered kind, without connecting).
 
 A check that does not apply to a kind (no HTTP for a folder) is skipped with the reason.
 """
@@ -56,10 +60,6 @@ class Case:
     refused_login: Callable[..., Any] | None = None  # (**options) -> a connector with bad credentials
     small_batch: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _id(rec: dict[str, Any]) -> Any:
-    return rec.get("id", rec.get("Id", rec.get("BillingDocument")))
 
 
 def pull(connector: Any, stream: str, since: dt.datetime | None = None, until: dt.datetime = UNTIL):
@@ -221,12 +221,13 @@ def other_thread_sleeping() -> Iterator[None]:
 def test_paging_more_records_than_one_page(case):
     with case.make(case.small_batch) as c:
         batches, records = pull(c, case.stream)
+        spec = c.spec(case.stream)
     with case.make(1000) as c:
         _, everything = pull(c, case.stream)
     assert len(batches) > 1, "the fixtures must hold more records than one page"
-    ids = [_id(r) for r in records]
-    assert ids == [_id(r) for r in everything] and len(set(ids)) == len(ids)
-    stamps = [r["updated_at"] for r in records]
+    ids = [spec.record_id(r) for r in records]
+    assert ids == [spec.record_id(r) for r in everything] and len(set(ids)) == len(ids)
+    stamps = [r[spec.cursor_field] for r in records]
     assert stamps == sorted(stamps) and all(s.tzinfo is not None for s in stamps)
     marks = [b.watermark for b in batches if b.watermark is not None]
     assert marks == sorted(marks) and marks[-1] == stamps[-1]
@@ -234,27 +235,30 @@ def test_paging_more_records_than_one_page(case):
 
 def test_watermark_window_is_half_open(case):
     with case.make(case.small_batch) as c:
+        spec = c.spec(case.stream)
+        key, cursor = spec.record_id, spec.cursor_field
         _, everything = pull(c, case.stream)
-        stamps = sorted({r["updated_at"] for r in everything})
+        stamps = sorted({r[cursor] for r in everything})
         assert len(stamps) >= 3
         since, until = stamps[0], stamps[-2]
         _, window = pull(c, case.stream, since, until)
-    expected = [_id(r) for r in everything if since < r["updated_at"] <= until]
-    assert [_id(r) for r in window] == expected
-    assert all(r["updated_at"] != since for r in window) and any(r["updated_at"] == until for r in window)
+    expected = [key(r) for r in everything if since < r[cursor] <= until]
+    assert [key(r) for r in window] == expected
+    assert all(r[cursor] != since for r in window) and any(r[cursor] == until for r in window)
 
 
 @pytest.mark.parametrize("batch_size", [2, 3, 5])
 def test_resume_from_any_committed_batch_loses_nothing(case, batch_size):
     with case.make(batch_size) as c:
+        key = c.spec(case.stream).record_id
         batches, everything = pull(c, case.stream)
-        all_ids = {_id(r) for r in everything}
+        all_ids = {key(r) for r in everything}
         for i, batch in enumerate(batches):
             if batch.watermark is None:
                 continue  # not committed as a watermark: the run would resume from the one before
-            done = {_id(r) for b in batches[: i + 1] for r in b.records}
+            done = {key(r) for b in batches[: i + 1] for r in b.records}
             _, rest = pull(c, case.stream, since=batch.watermark)
-            assert done | {_id(r) for r in rest} == all_ids, f"resuming after batch {i} loses records"
+            assert done | {key(r) for r in rest} == all_ids, f"resuming after batch {i} loses records"
 
 
 def test_transient_failure_then_success_is_retried(case, monkeypatch, other_thread_sleeping):
@@ -309,12 +313,27 @@ def test_mapping_round_trip_has_no_intake_errors(case):
     issues = invoice_issues if document == "invoice" else customer_issues
     with case.make(1000) as c:
         _, records = pull(c, case.stream)
+        spec = c.spec(case.stream)
     assert records
     for rec in records:
         canonical = mapping.apply(rec, case.source_name)
         errors = [str(i) for i in issues(canonical) if i.severity == "error"]
         assert errors == [], errors
-        assert canonical.source.updated_at == rec["updated_at"]
+        assert canonical.source.id == spec.record_id(rec)  # the id a quarantined version of it was stored under
+        assert canonical.source.updated_at == rec[spec.cursor_field]
+
+
+def test_records_carry_the_declared_primary_key_and_cursor(case):
+    with case.make(case.small_batch) as c:
+        spec = c.spec(case.stream)
+        batches, records = pull(c, case.stream)
+    assert spec.name == case.stream and records
+    for rec in records:
+        assert all(rec.get(f) not in (None, "") for f in spec.primary_key), (spec.primary_key, rec)
+        stamp = rec.get(spec.cursor_field)
+        assert isinstance(stamp, dt.datetime) and stamp.tzinfo is not None, (spec.cursor_field, rec)
+    for batch in batches:  # a batch's watermark is a value of the declared cursor (or stays put on a tie)
+        assert batch.watermark is None or batch.watermark in {r[spec.cursor_field] for r in batch.records}
 
 
 def test_every_registered_connector_has_a_contract_case_and_a_mapping():
@@ -325,6 +344,37 @@ def test_every_registered_connector_has_a_contract_case_and_a_mapping():
     for kind in REGISTRY:
         for stream in connector_class(kind).streams:
             load_mapping(mapping_path(kind, STREAM_DOCUMENTS[stream]))
+
+
+# what each connector really implements today (the write-back reads these declarations)
+WRITES = {"tryton": {"payments"}}
+WRITE_METHODS = {"payments": ("push_payment", "find_payment"), "credit_holds": ("push_credit_hold",)}
+
+
+@pytest.mark.parametrize("kind", ["tryton", "sql", "filedrop", "odoo", "sap_s4", "salesforce", "hubspot"])
+def test_declarations_match_the_mappings_and_the_implementation(kind):
+    from connectors import REGISTRY, capabilities, connector_class, stream_specs
+    from connectors.base import BaseConnector, Capabilities, NotSupported
+
+    assert kind in REGISTRY
+    cls = connector_class(kind)
+    specs = stream_specs(kind)
+    assert specs and cls.streams == tuple(s.name for s in specs) and len(set(cls.streams)) == len(specs)
+    for spec in specs:  # the kind's own mapping reads its id and timestamp where the connector puts them
+        mapping = load_mapping(mapping_path(kind, STREAM_DOCUMENTS[spec.name]))
+        assert (mapping.source_id,) == spec.primary_key, (kind, spec.name)
+        assert mapping.updated_at == spec.cursor_field, (kind, spec.name)
+    declared = capabilities(kind)
+    assert isinstance(declared, Capabilities) and set(declared.names) == WRITES.get(kind, set())
+    assert declared.supports("payment") == ("payments" in WRITES.get(kind, set()))
+    bare = cls.__new__(cls)  # the write-back stubs touch nothing but the kind
+    for flag, methods in WRITE_METHODS.items():
+        for name in methods:
+            if getattr(declared, flag):
+                assert getattr(cls, name) is not getattr(BaseConnector, name), f"{kind} declares {flag} but not {name}"
+            else:
+                with pytest.raises(NotSupported):
+                    getattr(bare, name)(None)
 
 
 def test_mapping_functions_doctests():

@@ -102,6 +102,18 @@ def test_bad_records_are_quarantined_and_the_rest_stored(tryton_server, store):
     assert (run.rejected, run.status) == (4, "success")
 
 
+def test_records_carry_the_declared_primary_key_and_cursor(tryton_server):
+    """The contract's declaration check (tests/connectors/test_contract.py) for the live Tryton."""
+    with TrytonConnector(conn_info(tryton_server), batch_size=50) as c:
+        for stream in c.streams:
+            spec = c.spec(stream)
+            records = [r for b in c.pull(stream, None, FAR_FUTURE) for r in b.records]
+            assert records, stream
+            ids = [spec.record_id(r) for r in records]
+            assert None not in ids and len(set(ids)) == len(ids), stream
+            assert all(r[spec.cursor_field].tzinfo is not None for r in records), stream
+
+
 def test_wrong_password_fails_at_once(tryton_server):
     start = time.perf_counter()
     with pytest.raises(AuthError, match="credentials refused"):

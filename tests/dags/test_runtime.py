@@ -64,3 +64,14 @@ def test_writeback_maps_over_sources_that_record_payments(tmp_path, monkeypatch)
         encoding="utf-8")
     monkeypatch.setenv("O2C_SOURCES", str(sources))
     assert payment_source_names() == ["erp_tryton"]
+
+
+def test_writeback_refuses_a_source_that_does_not_record_payments(tmp_path, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+    from o2c_airflow.writeback import run_writeback
+
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  - {name: drops, kind: filedrop, connection: drop_compta}\n", encoding="utf-8")
+    monkeypatch.setenv("O2C_SOURCES", str(sources))
+    with pytest.raises(AirflowFailException, match="'drops' \\(filedrop\\) does not support payment write-back"):
+        run_writeback("drops", {})
