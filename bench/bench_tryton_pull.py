@@ -177,7 +177,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         cpu_t1, srv_t1 = _cpu_self(), _proc_cpu(args.server_pid)
         out.update(read=records)
     else:
-        from o2c.sources import SourceConfig
+        from o2c.config import SourceConfig
         from o2c.store import Store
         from o2c.sync import sync_stream
 

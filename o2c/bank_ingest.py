@@ -47,9 +47,9 @@ from typing import Any
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
+from o2c.config import BankConfig
 from o2c.store import Store
 from o2c.store import bank as ledger
-from o2c.transport.banks import BankConfig
 from o2c.transport.redact import mask_account, redact
 from o2c.transport.sftp import FileChanged, RemoteFile, SftpClient, SftpSettings, StagedFile
 from schemas.errors import HubError, RejectedDocument

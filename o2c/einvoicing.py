@@ -1,7 +1,8 @@
 """E-invoice exchange: render stored invoices in each customer's format, validate, deliver once;
 record the lifecycle statuses received from and sent to approved platforms.
 
-Configuration (``einvoicing.yaml``, see ``config/einvoicing.example.yaml``)::
+Configuration (``einvoicing.yaml``, see ``config/einvoicing.example.yaml``; modelled, read and
+checked by :mod:`o2c.config`, :func:`o2c.config.load_einvoicing`)::
 
     default_format: facturx-en16931       # edi.validation.FORMATS
     customers:                            # per buyer, by SIREN or VAT id
@@ -27,14 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 
 from edi.limits import check_size, max_bytes
+from o2c.config import BankConfig, Channel, EInvoicingConfig, FolderChannel, SftpChannel
 from o2c.store import Store, utcnow
 from o2c.store.einvoices import EInvoiceDocument, LifecycleEvent
 from o2c.store.models import InvoiceRow
-from schemas.errors import ConfigError, HubError, RejectedDocument, RetriableError
+from schemas.errors import HubError, RejectedDocument, RetriableError
 from schemas.invoice import Invoice
 from schemas.jsonio import from_json
 
@@ -43,74 +44,24 @@ log = logging.getLogger(__name__)
 EXTENSIONS = {"ubl": "xml", "cii": "xml", "facturx-extended-ctc-fr": "xml"}
 
 
-@dataclass(frozen=True)
-class EInvoicingConfig:
-    default_format: str = "facturx-en16931"
-    by_siren: dict[str, str] = field(default_factory=dict)
-    by_vat: dict[str, str] = field(default_factory=dict)
-    channel: dict[str, Any] = field(default_factory=lambda: {"kind": "folder", "path": "outbox"})
-    sources: tuple[str, ...] | None = None
-
-    def format_for(self, inv: Invoice) -> str:
-        if inv.buyer.siren and inv.buyer.siren in self.by_siren:
-            return self.by_siren[inv.buyer.siren]
-        if inv.buyer.vat_id and inv.buyer.vat_id.upper() in self.by_vat:
-            return self.by_vat[inv.buyer.vat_id.upper()]
-        return self.default_format
-
-
-def load_config(path: str | Path | None, home: Path) -> EInvoicingConfig:
-    from edi.validation import FORMATS
-
-    if path is None or not Path(path).exists():
-        return EInvoicingConfig(channel={"kind": "folder", "path": str(home / "outbox")})
-    where = str(path)
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
-    fmt = raw.get("default_format", "facturx-en16931")
-    if fmt not in FORMATS:
-        raise ConfigError(f"{where}: default_format: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    by_siren, by_vat = {}, {}
-    for i, c in enumerate(raw.get("customers") or []):
-        if not isinstance(c, dict) or c.get("format") not in FORMATS:
-            raise ConfigError(f"{where}: customers[{i}]: needs siren or vat_id and a format among {', '.join(FORMATS)}")
-        if c.get("siren"):
-            by_siren[str(c["siren"])] = c["format"]
-        elif c.get("vat_id"):
-            by_vat[str(c["vat_id"]).upper()] = c["format"]
-        else:
-            raise ConfigError(f"{where}: customers[{i}]: needs siren or vat_id")
-    channel = dict(raw.get("channel") or {"kind": "folder", "path": str(home / "outbox")})
-    if channel.get("kind") not in ("folder", "http", "sftp"):
-        raise ConfigError(f"{where}: channel.kind: must be 'folder', 'http' or 'sftp'")
-    if channel["kind"] == "sftp" and not channel.get("connection"):
-        raise ConfigError(f"{where}: channel.connection: an sftp channel needs a connection id (key and pinned host key)")
-    if channel["kind"] == "folder":
-        p = Path(channel.get("path") or "outbox")
-        channel["path"] = str(p if p.is_absolute() else home / p)
-    sources = tuple(raw["sources"]) if raw.get("sources") else None
-    return EInvoicingConfig(default_format=fmt, by_siren=by_siren, by_vat=by_vat, channel=channel, sources=sources)
-
-
 # -- delivery channels --------------------------------------------------------------------
-def deliver(channel: dict[str, Any], filename: str, content: bytes, *, connection: Any = None) -> str:
+def deliver(channel: Channel, filename: str, content: bytes, *, connection: Any = None) -> str:
     """Put ``content`` on the channel; returns a reference (path or the platform's answer).
 
     ``sftp``: the platform's folder over SFTP, with key authentication and a pinned host key
     (the connection ``channel.connection`` read like a bank's: ``O2C_CONN_<ID>``); the file is
     written under a temporary name and renamed, so the platform never picks up half a file.
     """
-    if channel["kind"] == "sftp":
-        from o2c.transport.banks import BankConfig, sftp_settings_from_env
+    if isinstance(channel, SftpChannel):
+        from o2c.transport.banks import sftp_settings_from_env
         from o2c.transport.sftp import SftpClient
 
         settings = connection if connection is not None else sftp_settings_from_env(
-            BankConfig(name="einvoicing", connection=channel["connection"], folder=channel.get("folder", "."), patterns=("*",)))
+            BankConfig(name="einvoicing", connection=channel.connection, folder=channel.folder, patterns=("*",)))
         with SftpClient(settings) as client:
-            return client.upload(content, channel.get("folder", "."), filename)
-    if channel["kind"] == "folder":
-        folder = Path(channel["path"])
+            return client.upload(content, channel.folder, filename)
+    if isinstance(channel, FolderChannel):
+        folder = Path(channel.path)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / filename
         tmp = folder / f".{filename}.part"
@@ -121,7 +72,7 @@ def deliver(channel: dict[str, Any], filename: str, content: bytes, *, connectio
 
     from connectors.base import classify_response, with_retries
 
-    url = channel["url"]
+    url = channel.url
     headers = {"Content-Type": "application/pdf" if filename.endswith(".pdf") else "application/xml",
                "Idempotency-Key": hashlib.sha256(content).hexdigest()}
     auth = (connection.login, connection.password) if connection is not None and connection.login else None
@@ -223,7 +174,7 @@ def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None
             with store.session() as s:
                 d = s.get(EInvoiceDocument, doc.id)
                 d.status, d.delivery_ref, d.delivered_at = "delivered", ref, utcnow()
-                d.channel = config.channel["kind"]
+                d.channel = config.channel.kind
                 _record_status(s, direction="out", invoice_id=row.id, number=inv.number, siren=inv.seller.siren or "",
                                code="200", when=utcnow(), source=ref)
             summary.delivered += 1

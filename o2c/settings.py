@@ -4,10 +4,14 @@
   store ``o2c.sqlite``, quarantined payloads and staged files live there.
 - ``O2C_DATABASE_URL``: a SQLAlchemy URL; default ``sqlite:///$O2C_HOME/o2c.sqlite``. Production:
   ``postgresql+psycopg://user@host:5432/o2c``.
-- ``O2C_SOURCES``: the sources file (default ``$O2C_HOME/sources.yaml``, else the bundled
-  ``config/sources.example.yaml``).
+- ``O2C_SOURCES``: the sources file (default ``$O2C_HOME/sources.yaml``). There is no fallback:
+  without the file, reading the sources is a ``ConfigError`` saying how to create it.
+- ``O2C_BANKS``: the file with the ``banks:`` section (default: the sources file).
 - ``O2C_EINVOICING``: the e-invoicing settings (default ``$O2C_HOME/einvoicing.yaml``; without
-  one, Factur-X EN 16931 for every customer into ``$O2C_HOME/outbox``).
+  one, the ``einvoicing:`` section of the sources file, else Factur-X EN 16931 for every customer
+  into ``$O2C_HOME/outbox``).
+
+The files themselves are modelled, read and checked by :mod:`o2c.config`.
 """
 
 from __future__ import annotations
@@ -30,13 +34,7 @@ class Settings:
     def from_env(cls) -> Settings:
         home = Path(os.environ.get("O2C_HOME") or Path.cwd() / "var").resolve()
         url = os.environ.get("O2C_DATABASE_URL") or f"sqlite:///{home / 'o2c.sqlite'}"
-        sources = os.environ.get("O2C_SOURCES")
-        if sources:
-            sources_file = Path(sources)
-        elif (home / "sources.yaml").exists():
-            sources_file = home / "sources.yaml"
-        else:
-            sources_file = PROJECT_ROOT / "config" / "sources.example.yaml"
+        sources_file = Path(os.environ.get("O2C_SOURCES") or home / "sources.yaml")
         einvoicing = Path(os.environ.get("O2C_EINVOICING") or home / "einvoicing.yaml")
         return cls(home=home, database_url=url, sources_file=sources_file, einvoicing_file=einvoicing)
 

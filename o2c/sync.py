@@ -22,7 +22,7 @@ from typing import Any
 
 from connectors import build
 from connectors.base import ConnectionInfo
-from o2c.sources import STREAM_DOCUMENTS, SourceConfig
+from o2c.config import STREAM_DOCUMENTS, SourceConfig
 from o2c.store import Store
 from o2c.store.models import CustomerRow
 from o2c.store.parties import consolidate

@@ -27,8 +27,6 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
     like a quarantined file: it stays on the server, the other files are taken, and the exit
     status stays 0.
     """
-    from dataclasses import replace
-
     from o2c.bank_ingest import pickup
     from o2c.settings import get_settings
     from o2c.store import Store
@@ -40,7 +38,7 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
     try:
         bank = get_bank(bank_name, banks_path)
         if settle is not None:
-            bank = replace(bank, settle_seconds=settle)
+            bank = bank.model_copy(update={"settle_seconds": settle})
         sftp = sftp_settings_from_env(bank)
         store = Store(settings.database_url)
         store.upgrade()

@@ -48,7 +48,7 @@ def mapping() -> None:
 def check(source: str, sources_file: str | None) -> None:
     """Check SOURCE's mapping files (a configured source, or a folder under mappings/)."""
     from mappings.mapper import MAPPINGS_DIR, load_mapping, mapping_path
-    from o2c.sources import STREAM_DOCUMENTS
+    from o2c.config import STREAM_DOCUMENTS
     from schemas.errors import ConfigError
 
     try:

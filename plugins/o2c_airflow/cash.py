@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def run_cash(context: dict[str, Any]) -> dict[str, Any]:
     from o2c.cash_application import run_cash_application
-    from o2c.einvoicing import load_config
+    from o2c.config import load_einvoicing
     from o2c.settings import get_settings
     from o2c.store import Store
 
@@ -22,7 +22,7 @@ def run_cash(context: dict[str, Any]) -> dict[str, Any]:
         store = Store(settings.database_url)
         store.upgrade()
         ti = context.get("ti")
-        summary = run_cash_application(store, einvoicing=load_config(settings.einvoicing_file, settings.home),
+        summary = run_cash_application(store, einvoicing=load_einvoicing(),
                                        dag_id=getattr(ti, "dag_id", None), airflow_run_id=getattr(ti, "run_id", None))
     log.info("cash application: %d entries (%d credits), %d lines auto, %d suggested, %d allocations, %d unapplied, "
              "%d write-off candidates, %d flags, %d Encaissée sent (run %s)", summary.entries, summary.credits,

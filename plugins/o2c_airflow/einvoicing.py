@@ -13,7 +13,8 @@ log = logging.getLogger(__name__)
 
 
 def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
-    from o2c.einvoicing import load_config, outbound
+    from o2c.config import HttpChannel, SftpChannel, load_einvoicing
+    from o2c.einvoicing import outbound
     from o2c.settings import get_settings
     from o2c.store import Store
 
@@ -21,16 +22,17 @@ def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
     with airflow_errors():
         store = Store(settings.database_url)
         store.upgrade()
-        config = load_config(settings.einvoicing_file, settings.home)
+        config = load_einvoicing()
+        channel = config.channel
         connection = None
-        if config.channel.get("connection") and config.channel["kind"] == "sftp":
+        if isinstance(channel, SftpChannel):
             from o2c_airflow.bank import O2CSftpHook
 
-            connection = O2CSftpHook(config.channel["connection"]).get_sftp_settings()
-        elif config.channel.get("connection"):
+            connection = O2CSftpHook(channel.connection).get_sftp_settings()
+        elif isinstance(channel, HttpChannel) and channel.connection:
             from o2c_airflow.hooks import O2CSourceHook
 
-            connection = O2CSourceHook(config.channel["connection"]).get_connection_info()
+            connection = O2CSourceHook(channel.connection).get_connection_info()
         ti = context.get("ti")
         summary = outbound(store, config, connection=connection, dag_id=getattr(ti, "dag_id", None),
                            airflow_run_id=getattr(ti, "run_id", None))

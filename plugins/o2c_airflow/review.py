@@ -224,9 +224,8 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
     (``Origin`` or ``Referer`` of this host) and carry the page's form token (:func:`form_token`).
     """
     from o2c.cash_review import decide
-    from o2c.einvoicing import load_config
+    from o2c.config import load_einvoicing
     from o2c.review import overview
-    from o2c.settings import get_settings
     from schemas.errors import HubError
 
     form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
@@ -245,10 +244,8 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
     action = field("action")
     store = _store()
     try:
-        settings = get_settings()
         res = decide(store, field("line"), action, reviewer=_name(user),
-                     invoices=invoices, note=field("note"),
-                     einvoicing=load_config(settings.einvoicing_file, settings.home))
+                     invoices=invoices, note=field("note"), einvoicing=load_einvoicing())
     except HubError as exc:
         return HTMLResponse(render_overview(overview(store), _name(user), error=str(exc)), status_code=400)
     done = f"E{res.bank_entry_id} ({res.bank_ref}): {res.action} recorded"

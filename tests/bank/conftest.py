@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from o2c.config import BankConfig
 from o2c.store import Store
-from o2c.transport.banks import BankConfig
 from o2c.transport.sftp import SftpSettings
 from tests.bank.hostile_sftp import HostileSftp
 from tests.fixtures_sshd import SshServer
@@ -41,7 +41,7 @@ class BankSite:
         return target
 
     def configured(self, **changes: object) -> BankConfig:
-        self.config = replace(self.config, **changes)  # type: ignore[arg-type]
+        self.config = self.config.model_copy(update=changes)
         return self.config
 
 

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from o2c.cli import cli
+from o2c.config import BankConfig
 from o2c.store import Store
 from o2c.store import bank as ledger
-from o2c.transport.banks import BankConfig, load_banks, sftp_settings_from_env
+from o2c.transport.banks import load_banks, sftp_settings_from_env
 from schemas.errors import ConfigError, FatalError
 from tests.bank.helpers import CAMT053, mt940
 
@@ -102,7 +103,7 @@ def test_fetch_exit_codes_say_what_to_do(site, cli_env, monkeypatch):
 
 
 def test_connection_from_uri_or_json(sshd, monkeypatch):
-    bank = BankConfig(name="b", connection="sftp_bank_b", host="10.0.0.9")
+    bank = BankConfig(name="bk", connection="sftp_bank_b", host="10.0.0.9")  # the name follows the file's rule
     uri = f"sftp://o2c@sftp.example:2222?key_file={quote(str(sshd.client_key))}&host_key={quote(sshd.host_key)}"
     monkeypatch.setenv("O2C_CONN_SFTP_BANK_B", uri)
     s = sftp_settings_from_env(bank)
@@ -124,15 +125,15 @@ def test_connection_from_uri_or_json(sshd, monkeypatch):
 @pytest.mark.parametrize("body, message", [
     ("banks:\n  - name: bk\n    connection: c\n    archive_folder: a\n    delete_after: true\n", "either 'archive_folder' or 'delete_after'"),
     ("banks:\n  - name: BK\n    connection: c\n", "lower-case"),
-    ("banks:\n  - name: bk\n", "missing 'connection'"),
-    ("banks:\n  - name: bk\n    connection: c\n    private_key: x\n", "credentials belong in the connection"),
-    ("banks:\n  - name: bk\n    connection: c\n  - name: bk\n    connection: d\n", "duplicate bank name"),
+    ("banks:\n  - name: bk\n", r"banks\[0\]\.connection: missing; write a connection id"),
+    ("banks:\n  - name: bk\n    connection: c\n    private_key: x\n", r"banks\[0\]\.private_key: unknown key .* credentials belong in the connection"),
+    ("banks:\n  - name: bk\n    connection: c\n  - name: bk\n    connection: d\n", r"banks\[1\]\.name: duplicate bank name"),
     ("banks: {name: bk}\n", "must be a list"),
-    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 0\n", "max_file_bytes must be a positive whole number"),
-    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: -5\n", "max_file_bytes must be a positive whole number"),
-    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 1.5e6\n", "max_file_bytes must be a positive whole number"),
-    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 2GB\n", "max_file_bytes must be a positive whole number"),
-    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: true\n", "max_file_bytes must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 0\n", r"banks\[0\]\.max_file_bytes: must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: -5\n", r"banks\[0\]\.max_file_bytes: must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 1.5e6\n", r"banks\[0\]\.max_file_bytes: must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: 2GB\n", r"banks\[0\]\.max_file_bytes: must be a positive whole number"),
+    ("banks:\n  - name: bk\n    connection: c\n    max_file_bytes: true\n", r"banks\[0\]\.max_file_bytes: must be a positive whole number"),
 ])
 def test_bad_bank_configuration_names_file_and_key(tmp_path, body, message):
     path = tmp_path / "sources.yaml"

@@ -135,7 +135,7 @@ def test_server_restart_mid_transfer_then_rerun_ingests_exactly_once(store, site
 CRASH_SCRIPT = r"""
 import json, os, signal, sys
 from o2c.store import Store
-from o2c.transport.banks import BankConfig
+from o2c.config import BankConfig
 from o2c.transport.sftp import SftpSettings
 import o2c.bank_ingest as bi
 import o2c.store.bank as ledger

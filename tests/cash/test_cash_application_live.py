@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from o2c.bank_ingest import ingest_file
 from o2c.cash_application import run_cash_application
+from o2c.config import EInvoicingConfig, SourceConfig
 from o2c.demo_bank import camt053
-from o2c.einvoicing import EInvoicingConfig
-from o2c.sources import SourceConfig
 from o2c.store import Store
 from o2c.store.cash import CashAllocation, CashUnapplied
 from o2c.store.einvoices import LifecycleEvent

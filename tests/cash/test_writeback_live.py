@@ -23,9 +23,8 @@ from connectors.tryton import TrytonClient, TrytonConnector
 from o2c.bank_ingest import ingest_file
 from o2c.cash_application import run_cash_application
 from o2c.cash_review import decide
+from o2c.config import EInvoicingConfig, SourceConfig
 from o2c.demo_bank import camt053
-from o2c.einvoicing import EInvoicingConfig
-from o2c.sources import SourceConfig
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
 from o2c.store.models import BankEntryRow

@@ -37,7 +37,7 @@ import pytest
 
 from connectors.base import ConnectionInfo
 from mappings.mapper import load_mapping, mapping_path
-from o2c.sources import STREAM_DOCUMENTS
+from o2c.config import STREAM_DOCUMENTS
 from schemas.errors import AuthError, RetriableError
 from schemas.validation import customer_issues, invoice_issues
 

@@ -152,7 +152,7 @@ def test_customers(tmp_path):
 
 
 def test_bad_rows_and_unreadable_files_are_quarantined_by_the_sync(tmp_path):
-    from o2c.sources import SourceConfig
+    from o2c.config import SourceConfig
     from o2c.store import Store
     from o2c.sync import sync_stream
 

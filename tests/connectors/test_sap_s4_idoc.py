@@ -65,7 +65,7 @@ def test_idoc_drop_maps_to_valid_invoices(tmp_path):
 
 
 def test_broken_idoc_file_is_quarantined_by_the_sync(tmp_path):
-    from o2c.sources import SourceConfig
+    from o2c.config import SourceConfig
     from o2c.store import Store
     from o2c.sync import sync_stream
 

@@ -264,7 +264,7 @@ def test_unreachable_server_is_retriable():
 
 
 def test_sync_stream_stores_everything_then_nothing_new(erp_db, tmp_path):
-    from o2c.sources import SourceConfig
+    from o2c.config import SourceConfig
     from o2c.store import Store
     from o2c.sync import sync_stream
 

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.base import ConnectionInfo
 from connectors.tryton import TrytonConnector
-from o2c.sources import SourceConfig
+from o2c.config import SourceConfig
 from o2c.store import Store
 from o2c.sync import sync_source, sync_stream
 from schemas.errors import AuthError, RetriableError

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from edi import cdar
 from edi.validation import validate
-from o2c.einvoicing import EInvoicingConfig, emit_encaissee, ingest_statuses, outbound
-from o2c.sources import SourceConfig
+from o2c.config import EInvoicingConfig, SourceConfig
+from o2c.einvoicing import emit_encaissee, ingest_statuses, outbound
 from o2c.store import Store
 from o2c.store.einvoices import EInvoiceDocument, LifecycleEvent
 from o2c.sync import sync_source
@@ -31,7 +31,8 @@ def synced(tryton_server, tmp_path_factory):
 
 def test_tryton_invoices_leave_as_valid_einvoices_once(synced):
     store, path = synced
-    cfg = EInvoicingConfig(default_format="facturx-en16931", by_siren={"512348707": "ubl"}, by_vat={"DE814529638": "cii"},
+    cfg = EInvoicingConfig(default_format="facturx-en16931",
+                           customers=[{"siren": "512348707", "format": "ubl"}, {"vat_id": "DE814529638", "format": "cii"}],
                            channel={"kind": "folder", "path": str(path / "platform")})
     first = outbound(store, cfg)
     total = len(store.invoices())

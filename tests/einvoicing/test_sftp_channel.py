@@ -9,7 +9,8 @@ import pytest
 
 from edi.samples import sample_invoice
 from edi.validation import validate
-from o2c.einvoicing import EInvoicingConfig, deliver, outbound
+from o2c.config import EInvoicingConfig, SftpChannel
+from o2c.einvoicing import deliver, outbound
 from o2c.store import Store
 from o2c.transport.sftp import SftpSettings
 from schemas.errors import FatalError
@@ -48,5 +49,5 @@ def test_wrong_platform_host_key_is_refused(sshd):
     folder = f"{uuid.uuid4().hex[:8]}/depot"
     sshd.folder(folder)
     with pytest.raises(FatalError):
-        deliver({"kind": "sftp", "folder": folder, "connection": "pa"}, "x.xml", b"<x/>",
+        deliver(SftpChannel(folder=folder, connection="pa"), "x.xml", b"<x/>",
                 connection=settings(sshd, host_key=sshd.other_host_key))
