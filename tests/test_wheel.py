@@ -36,7 +36,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 # the library packages, as pyproject.toml's packages.find lists them
 LIBRARY = ("o2c", "schemas", "edi", "connectors", "mappings", "matching")
 # modules only the demo ERP imports: the `demo` extra, not the library's own dependencies
-DEMO_ONLY = "o2c/tryton_demo/"
+DEMO_ONLY = "demo/tryton/"
 
 
 def _norm(name: str) -> str:

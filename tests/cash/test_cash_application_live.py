@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from demo.bank import camt053
 from o2c.bank_ingest import ingest_file
 from o2c.cash_application import run_cash_application
-from o2c.demo_bank import camt053
 from o2c.einvoicing import EInvoicingConfig
 from o2c.sources import SourceConfig
 from o2c.store import Store
