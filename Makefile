@@ -32,7 +32,7 @@ apt:
 	fi
 
 demo: install
-	$(PY) -m o2c.demo
+	$(PY) -m demo
 
 test: install apt
 	$(PY) -m pytest -q -p no:cacheprovider

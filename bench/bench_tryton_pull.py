@@ -323,7 +323,7 @@ def _print(res: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench import tryton_volume
-    from o2c.tryton_demo.server import TrytonServer
+    from demo.tryton.server import TrytonServer
 
     base = args.workdir.resolve()
     base.mkdir(parents=True, exist_ok=True)

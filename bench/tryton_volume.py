@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from o2c.tryton_demo.server import (  # noqa: E402
+from demo.tryton.server import (  # noqa: E402
     REPO_ROOT,
     TrytonDatabase,
     TrytonServer,

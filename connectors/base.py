@@ -15,7 +15,7 @@ A connector declares what it is, so that nothing downstream guesses (the contrac
   :class:`NotSupported`.
 
 Connectors never read secrets themselves: they get a :class:`ConnectionInfo` built by the
-Airflow hook (``plugins/``) from an Airflow connection, or by :mod:`o2c.sources` from an
+Airflow hook (``o2c_airflow.hooks``) from an Airflow connection, or by :mod:`o2c.sources` from an
 environment variable outside Airflow.
 """
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, dag, task, task_group
+from airflow.sdk import dag, task, task_group
 
-BANK_STATEMENTS = Asset("o2c://store/bank_statements")
+from o2c_airflow.assets import BANK_STATEMENTS
 
 
 @dag(

@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-BANK_STATEMENTS = Asset("o2c://store/bank_statements")
-ALLOCATIONS = Asset("o2c://store/cash_allocations")
+from o2c_airflow.assets import ALLOCATIONS, BANK_STATEMENTS
 
 
 @dag(

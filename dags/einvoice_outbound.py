@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-INVOICES = Asset("o2c://store/invoices")
-EINVOICES = Asset("o2c://store/einvoices")
+from o2c_airflow.assets import EINVOICES, INVOICES
 
 
 @dag(

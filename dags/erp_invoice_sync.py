@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-INVOICES = Asset("o2c://store/invoices")
+from o2c_airflow.assets import INVOICES
 
 
 @dag(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-ALLOCATIONS = Asset("o2c://store/cash_allocations")
+from o2c_airflow.assets import ALLOCATIONS
 
 
 @dag(

@@ -4,7 +4,7 @@ their connections outside Airflow.
 A source names a connector kind, a connection id, its streams and options. Credentials are
 never in the file: outside Airflow a connection id ``erp_tryton_demo`` is read from the
 environment variable ``O2C_CONN_ERP_TRYTON_DEMO`` (or ``AIRFLOW_CONN_ERP_TRYTON_DEMO``) holding
-a URI; inside Airflow the hook in ``plugins/`` reads the Airflow connection of that id.
+a URI; inside Airflow the hook in ``o2c_airflow.hooks`` reads the Airflow connection of that id.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An Airflow 3 home for the test session: its own metadata DB (SQLite), our dags/ and plugins/.
+"""An Airflow 3 home for the test session: its own metadata DB (SQLite), our dags/ and plugins/ (the UI).
 
 Airflow reads its configuration from the environment when first imported, so the variables
 are set here, before any test imports Airflow; tests that run DAGs do it in a subprocess with
@@ -31,9 +31,6 @@ AIRFLOW_ENV = {
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
 }
 os.environ.update(AIRFLOW_ENV)
-# plugins/ holds the glue package the DAGs import; Airflow puts it on sys.path, so do we
-if str(REPO / "plugins") not in sys.path:
-    sys.path.insert(0, str(REPO / "plugins"))
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from o2c.tryton_demo.server import REPO_ROOT, TrytonServer, prepare_database
+from demo.tryton.server import REPO_ROOT, TrytonServer, prepare_database
 from tests.fixtures_threads import session_threads
 
 TRYTON_INVOICES = 40

@@ -1,4 +1,4 @@
-"""``.venv/bin/python -m o2c.demo ui`` as a newcomer runs it: from the clone, no activated venv.
+"""``.venv/bin/python -m demo ui`` as a newcomer runs it: from the clone, no activated venv.
 
 The demo runs in a session of its own (as in a terminal), with a PATH that does not hold the venv,
 a temporary O2C_HOME (so its Airflow home too) and a free port. Once the Airflow UI answers, it is
@@ -88,7 +88,7 @@ def test_demo_ui_from_a_fresh_shell_starts_and_stops_everything(stop: str, tmp_p
                AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(_free_port()))
     log = tmp_path / "demo-ui.log"
     with open(log, "wb") as out:
-        demo = subprocess.Popen([sys.executable, "-m", "o2c.demo", "ui", "--port", str(port)], cwd=REPO, env=env,
+        demo = subprocess.Popen([sys.executable, "-m", "demo", "ui", "--port", str(port)], cwd=REPO, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for_ui(port, demo, log)

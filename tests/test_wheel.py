@@ -7,6 +7,7 @@ interpreter's site-packages through a ``.pth`` file (the dependencies, not o2c-h
 there is not processed, so the checkout's editable install stays out). That proves "it runs"; a
 second check proves "its declared dependencies cover its imports": every third-party module the
 wheel's code imports (an AST scan of the wheel) belongs to a distribution in its ``Requires-Dist``.
+The Airflow glue (``o2c_airflow``) ships too, as an Airflow provider Airflow discovers; the demo does not.
 
 Building uses pip's build isolation, like ``make install``: the build backend (setuptools, see
 ``[build-system]``) comes from the package index.
@@ -35,8 +36,9 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 # the library packages, as pyproject.toml's packages.find lists them
 LIBRARY = ("o2c", "schemas", "edi", "connectors", "mappings", "matching")
-# modules only the demo ERP imports: the `demo` extra, not the library's own dependencies
-DEMO_ONLY = "o2c/tryton_demo/"
+# the Airflow glue, also in the wheel: what only it imports may come from the `airflow` extra
+GLUE = "o2c_airflow"
+PACKAGES = (*LIBRARY, GLUE)
 
 
 def _norm(name: str) -> str:
@@ -46,7 +48,7 @@ def _norm(name: str) -> str:
 def _project_files() -> list[str]:
     """What a fresh clone holds of the wheel's inputs (tracked files, plus new ones not yet committed)."""
     out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--",
-                          "pyproject.toml", "README.md", "LICENSE", *LIBRARY],
+                          "pyproject.toml", "README.md", "LICENSE", *PACKAGES],
                          cwd=REPO, capture_output=True, check=True).stdout.decode()
     return sorted(p for p in set(out.split("\0")) if p and (REPO / p).is_file())
 
@@ -138,8 +140,31 @@ def test_installed_wheel_runs_outside_the_checkout(venv: Path, tmp_path: Path) -
 def test_wheel_carries_every_file_of_the_packages(wheel: Path) -> None:
     """Validation artefacts, fonts, ICC profile, mapping YAML, SQL queries, migrations: all of it ships."""
     names = set(zipfile.ZipFile(wheel).namelist())
-    missing = [p for p in _project_files() if p.startswith(tuple(f"{pkg}/" for pkg in LIBRARY)) and p not in names]
+    missing = [p for p in _project_files() if p.startswith(tuple(f"{pkg}/" for pkg in PACKAGES)) and p not in names]
     assert missing == []
+    assert "o2c_airflow/templates/review.html" in names
+
+
+def test_the_demo_is_not_in_the_wheel(wheel: Path) -> None:
+    """demo/ (its Tryton ERP, its bank statement) runs from a checkout: not shipped, not imported."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [n for n in names if n.startswith("demo/")] == []
+    assert "demo" not in _imports(wheel)
+
+
+def test_airflow_discovers_the_installed_provider(venv: Path, tmp_path: Path) -> None:
+    """The entry point of the installed wheel: ProvidersManager lists o2c-hub and its connection type."""
+    code = ("from airflow.providers_manager import ProvidersManager\n"
+            "pm = ProvidersManager()\n"
+            "print('version:', pm.providers['o2c-hub'].version)\n"
+            "hook = pm.hooks['o2c_source']\n"  # what the connection form lists
+            "print('hook:', hook.hook_class_name, hook.package_name, hook.hook_name)\n")
+    proc = _run(venv, str(venv / "bin" / "python"), "-c", code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if line.startswith(("version: ", "hook: ")))
+    version, hook = found.get("version"), found.get("hook")
+    assert version == importlib.metadata.version("o2c-hub")
+    assert hook == "o2c_airflow.hooks.O2CSourceHook o2c-hub o2c-hub source"
 
 
 def _metadata(wheel: Path) -> email.message.Message:
@@ -195,18 +220,19 @@ def test_licence_metadata(wheel: Path) -> None:
 
 def test_declared_dependencies_cover_the_imports(wheel: Path) -> None:
     meta = _metadata(wheel)
-    core, demo = _declared(meta), _declared(meta, "demo")
-    own = set(LIBRARY)
+    core, airflow, demo = _declared(meta), _declared(meta, "airflow"), _declared(meta, "demo")
+    own = set(PACKAGES)
     providers = importlib.metadata.packages_distributions()
     undeclared = {}
     for mod, files in sorted(_imports(wheel).items()):
         if mod in own or mod in sys.stdlib_module_names:
             continue
         dists = {_norm(d) for d in providers.get(mod, [])}
-        allowed = core if any(not f.startswith(DEMO_ONLY) for f in files) else core | demo
+        allowed = core if any(not f.startswith(f"{GLUE}/") for f in files) else core | airflow
         if not dists & allowed:
             undeclared[mod] = (sorted(dists) or "not installed", sorted(files)[:3])
     assert undeclared == {}
     # DBAPI drivers are named in SQLAlchemy URLs only (postgresql+psycopg://, mysql+pymysql://): extras
     assert "psycopg" in _declared(meta, "postgres") and "pymysql" in _declared(meta, "mysql")
-    assert "apache-airflow" in _declared(meta, "airflow") and {"trytond", "proteus"} <= demo
+    # the demo (not in the wheel) runs from a checkout with the `demo` extra: the Tryton ERP
+    assert "apache-airflow" in airflow and {"trytond", "proteus"} <= demo

@@ -4,7 +4,7 @@ SFTP connections outside Airflow.
 The section is read from ``$O2C_BANKS`` when set, else from the sources file (``$O2C_SOURCES``,
 ``$O2C_HOME/sources.yaml``); the format is documented in ``config/banks.example.yaml``.
 Credentials are never in the file: a bank names a connection id, read from an Airflow
-connection in DAGs (``plugins/o2c_airflow/bank.py``) or, outside Airflow, from
+connection in DAGs (``o2c_airflow/bank.py``) or, outside Airflow, from
 ``O2C_CONN_<ID>`` / ``AIRFLOW_CONN_<ID>`` holding a URI
 (``sftp://o2c@sftp.bank.example:22?key_file=/secrets/id_ed25519&host_key=ssh-ed25519%20AAAA...``)
 or Airflow's JSON form (``{"conn_type": "sftp", "host": ..., "login": ..., "extra": {...}}``).

@@ -52,7 +52,7 @@ def test_dag_ingests_each_bank_once(airflow_db, sshd, tmp_path):
         f"  - {{name: gamma, connection: sftp_bank_test, folder: {key}/gamma/out, settle_seconds: 0}}\n")
     db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     env = {**airflow_db, "O2C_HOME": str(tmp_path), "O2C_DATABASE_URL": db_url, "O2C_BANKS": str(banks),
-           "AIRFLOW_CONN_SFTP_BANK_TEST": sshd.conn_json(), "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
+           "AIRFLOW_CONN_SFTP_BANK_TEST": sshd.conn_json(), "PYTHONPATH": str(REPO)}
 
     first, output = run_dag(env, "bank_statement_ingest")
     (tmp_path / "dag-run-1.log").write_text(output)

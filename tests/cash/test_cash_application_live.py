@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from demo.bank import camt053
 from o2c.bank_ingest import ingest_file
 from o2c.cash_application import run_cash_application
 from o2c.config import EInvoicingConfig, SourceConfig
-from o2c.demo_bank import camt053
 from o2c.store import Store
 from o2c.store.cash import CashAllocation, CashUnapplied
 from o2c.store.einvoices import LifecycleEvent

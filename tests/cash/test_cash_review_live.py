@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from demo.bank import camt053
 from o2c.bank_ingest import ingest_file
 from o2c.cash_application import ledger_frames, run_cash_application
 from o2c.cash_review import decide, learned_from_store
 from o2c.config import EInvoicingConfig, SourceConfig
-from o2c.demo_bank import camt053
 from o2c.store import Store
 from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied
 from o2c.store.einvoices import LifecycleEvent
@@ -75,14 +75,8 @@ def test_reallocation_is_stored_and_teaches_the_payer_iban(synced, tmp_path):
         assert s.scalars(select(LifecycleEvent).where(LifecycleEvent.code == "212",
                                                       LifecycleEvent.invoice_number == a.number)).first() is not None
     # the finance review page lists the decision with the hub's line id
-    import sys
-
-    from tests.fixtures_airflow import REPO
-
-    sys.path.insert(0, str(REPO / "plugins"))
-    from o2c_airflow.review import render_overview
-
     from o2c.review import overview
+    from o2c_airflow.review import render_overview
 
     html = render_overview(overview(store), "claire")
     assert f"E{res.bank_entry_id} · N1" in html and "called the customer" in html and ">reallocate<" in html

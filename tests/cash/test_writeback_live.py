@@ -20,17 +20,17 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from connectors.tryton import TrytonClient, TrytonConnector
+from demo.bank import camt053
+from demo.tryton.server import TrytonServer, prepare_database
 from o2c.bank_ingest import ingest_file
 from o2c.cash_application import run_cash_application
 from o2c.cash_review import decide
 from o2c.config import EInvoicingConfig, SourceConfig
-from o2c.demo_bank import camt053
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
 from o2c.store.models import BankEntryRow
 from o2c.store.writeback import WriteBackRow
 from o2c.sync import sync_source
-from o2c.tryton_demo.server import TrytonServer, prepare_database
 from o2c.writeback import PushSummary, enqueue_payments, outbox, push_pending
 from schemas.receivables import WriteBackCommand
 from tests.cash.test_cash_application_live import stage
@@ -152,14 +152,9 @@ def test_payments_written_back_once(writable_tryton, tmp_path, monkeypatch):
     assert tryton_state(client, ids) == after
 
     # the finance review page shows the failure first, with its reason, then what was sent
-    import sys
-
-    from tests.fixtures_airflow import REPO
-
-    sys.path.insert(0, str(REPO / "plugins"))
-    from o2c_airflow.review import render_overview
 
     from o2c.review import overview
+    from o2c_airflow.review import render_overview
 
     html = render_overview(overview(store), "test")
     assert "Write-back to the ERPs (1 failed, 2 sent)" in html
@@ -230,7 +225,7 @@ def test_erp_writeback_dag_pays_in_tryton(airflow_db, writable_tryton, tmp_path)
         "O2C_DATABASE_URL": db_url,
         "O2C_SOURCES": str(sources),
         "AIRFLOW_CONN_ERP_TRYTON_DEMO": f"tryton://{conn.login}:{conn.password}@127.0.0.1:{conn.port}/{conn.schema}",
-        "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}",
+        "PYTHONPATH": str(REPO),
     }
     first = run_dag(env, "erp_writeback")
     assert first["state"].endswith("success"), first

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from demo.bank import camt053
 from o2c.bank_ingest import ingest_file
 from o2c.config import SourceConfig
-from o2c.demo_bank import camt053
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
 from o2c.store.models import BankEntryRow, InvoiceRow

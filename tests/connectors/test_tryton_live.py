@@ -122,7 +122,7 @@ def test_wrong_password_fails_at_once(tryton_server):
 
 
 def test_server_down_is_retriable(tryton_server):
-    from o2c.tryton_demo.server import free_port
+    from demo.tryton.server import free_port
 
     info = ConnectionInfo(host="127.0.0.1", port=free_port(), login="admin", password="x", schema="o2c")
     with pytest.raises(RetriableError, match="ConnectionError"):

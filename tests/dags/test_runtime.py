@@ -13,8 +13,8 @@ pytestmark = pytest.mark.airflow
 
 def test_fatal_fails_without_retry_and_retriable_retries():
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
-    from o2c_airflow.runtime import airflow_errors
 
+    from o2c_airflow.runtime import airflow_errors
     from schemas.errors import AuthError, RetriableError
 
     with pytest.raises(AirflowFailException, match="not retried"):
@@ -39,6 +39,7 @@ def test_window_end_scheduled_and_manual():
 
 def test_publish_updates_the_bank_statements_asset_only_when_statements_were_stored():
     from airflow.sdk.exceptions import AirflowSkipException
+
     from o2c_airflow.bank import publish_bank
 
     event = SimpleNamespace(extra={})
@@ -68,6 +69,7 @@ def test_writeback_maps_over_sources_that_record_payments(tmp_path, monkeypatch)
 
 def test_writeback_refuses_a_source_that_does_not_record_payments(tmp_path, monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
+
     from o2c_airflow.writeback import run_writeback
 
     sources = tmp_path / "sources.yaml"

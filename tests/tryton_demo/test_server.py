@@ -1,6 +1,6 @@
 """The seeded demo Tryton over plain JSON-RPC, as the hub's connector sees it.
 
-The calls here are the ones the Tryton connector uses; see o2c/tryton_demo/server.py for the server.
+The calls here are the ones the Tryton connector uses; see demo/tryton/server.py for the server.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import requests
 from stdnum.de import vat as de_vat
 from stdnum.fr import siren, siret, tva
 
-from o2c.tryton_demo.server import TrytonDemoError, TrytonServer, prepare_database
+from demo.tryton.server import TrytonDemoError, TrytonServer, prepare_database
 
 pytestmark = pytest.mark.tryton
 

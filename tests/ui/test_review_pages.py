@@ -45,10 +45,8 @@ def _filled_store(path: Path) -> Store:
 
 
 def test_page_escapes_payloads_and_renders_in_chromium(tmp_path):
-    sys.path.insert(0, str(REPO / "plugins"))
-    from o2c_airflow.review import render_overview
-
     from o2c.review import overview
+    from o2c_airflow.review import render_overview
 
     store = _filled_store(tmp_path / "hub.sqlite")
     html = render_overview(overview(store), "admin")
@@ -94,9 +92,9 @@ def _with_bank_lines(store: Store, tmp_path: Path) -> None:
     import hashlib
     from decimal import Decimal
 
+    from demo.bank import camt053
     from o2c.bank_ingest import ingest_file
     from o2c.cash_application import run_cash_application
-    from o2c.demo_bank import camt053
     from o2c.transport.sftp import StagedFile
     from schemas import SourceRef
     from tests.schemas.test_validation import make_invoice
@@ -150,7 +148,7 @@ def review_server(airflow_db, tmp_path_factory) -> Iterator[ReviewServer]:
     _with_bank_lines(store, tmp_path)
     port = _free_port()
     (tmp_path / "passwords.json").write_text(json.dumps(dict.fromkeys(USERS, PASSWORD)))
-    env = {**airflow_db, "O2C_DATABASE_URL": store.url, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}",
+    env = {**airflow_db, "O2C_DATABASE_URL": store.url, "PYTHONPATH": str(REPO),
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"), **ACCESS}
     log = open(tmp_path / "api.log", "w")
@@ -328,7 +326,6 @@ def test_the_access_lists_fail_closed(monkeypatch):
     """Unset means "whoever the auth manager allows", set but empty means nobody, and a malformed
     entry is a configuration error (the routes answer 500 with the message), never "everyone"."""
     from o2c_airflow.review import FINANCE_REVIEWER, FINANCE_VIEWER, _grants
-
     from schemas.errors import ConfigError
 
     monkeypatch.delenv("O2C_REVIEW_VIEWERS", raising=False)

@@ -5,12 +5,12 @@ Three steps, each cached or isolated:
 1. :func:`build_template` activates the modules in an empty SQLite database once (about 35-70 s)
    and keeps the file under ``cache_dir``, keyed by the trytond and module versions.
 2. :func:`prepare_database` copies the template into a work directory and seeds it with
-   ``python -m o2c.tryton_demo.seed`` in a child process. A second cache level keyed by
+   ``python -m demo.tryton.seed`` in a child process. A second cache level keyed by
    (template key, invoices, seed, seed-script hash) turns a re-run into a file copy.
 3. :class:`TrytonServer` runs ``trytond -c CONF -d DATABASE`` on ``127.0.0.1`` and a free port and
    waits until ``POST /<db>/rpc/`` answers.
 
-Usage (``python -m o2c.tryton_demo.server [WORKDIR]`` does the same and serves until Ctrl-C)::
+Usage (``python -m demo.tryton.server [WORKDIR]`` does the same and serves until Ctrl-C)::
 
     db = prepare_database(Path("var/tryton"), invoices=40, seed=1, overwrite=True)
     with TrytonServer(db) as server:
@@ -285,10 +285,10 @@ def _seed_into_cache(template: Path, cached_db: Path, cached_summary: Path, *, i
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRYTOND_")}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         proc = _run(
-            [sys.executable, "-m", "o2c.tryton_demo.seed", "--config", str(conf), "--database", name,
+            [sys.executable, "-m", "demo.tryton.seed", "--config", str(conf), "--database", name,
              "--invoices", str(invoices), "--seed", str(seed)],
             env=env,
-            what="seeding (python -m o2c.tryton_demo.seed)",
+            what="seeding (python -m demo.tryton.seed)",
             log=cached_db.with_suffix(".log"),
         )
         summary = json.loads(proc.stdout)
@@ -452,7 +452,7 @@ class TrytonServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m o2c.tryton_demo.server [WORKDIR]``: prepare, serve until Ctrl-C."""
+    """``python -m demo.tryton.server [WORKDIR]``: prepare, serve until Ctrl-C."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Run the seeded demo Tryton on loopback.")

@@ -10,9 +10,9 @@
 4. receives a camt.053 bank statement paying some of those invoices (ingested exactly once),
    runs ``cash_application`` (allocations with their reasons, Encaissée statuses for settled
    invoices) and ``risk_scoring`` (credit-limit and overdue flags, DSO, ageing);
-5. prints what reached the store and how to open the Airflow UI (``python -m o2c.demo ui``).
+5. prints what reached the store and how to open the Airflow UI (``python -m demo ui``).
 
-``python -m o2c.demo ui [--port 8080]`` starts the demo ERP and ``airflow standalone`` on the same
+``python -m demo ui [--port 8080]`` starts the demo ERP and ``airflow standalone`` on the same
 data; Ctrl-C (or SIGTERM) stops every process it started.
 
 Everything lives under ``$O2C_HOME`` (default ``./var``); delete it to start over.
@@ -55,20 +55,21 @@ def airflow_env(home: Path) -> dict[str, str]:
     af = home / "airflow"
     return {
         # `airflow standalone` starts its components as plain `airflow` from PATH: the venv's bin comes
-        # first, so that it works without an activated venv (`.venv/bin/python -m o2c.demo ui`)
+        # first, so that it works without an activated venv (`.venv/bin/python -m demo ui`)
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]),
         "AIRFLOW_HOME": str(af),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        # the review page's plugin; the DAGs' glue (o2c_airflow) is a package of the checkout, like o2c
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{af / 'airflow.db'}"),
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
+        "PYTHONPATH": str(PROJECT_ROOT),
     }
 
 
 def start_erp(home: Path, invoices: int, step: str) -> object:
-    from o2c.tryton_demo.server import TrytonServer, prepare_database
+    from demo.tryton.server import TrytonServer, prepare_database
 
     print(f"[{step}] demo ERP: Tryton 8.2 on SQLite, {invoices} posted invoices (first run builds a template: about 2 minutes)")
     t0 = time.monotonic()
@@ -156,9 +157,9 @@ def receive_statement(home: Path, database_url: str) -> str:
     run, so a second demo recognises it as already ingested)."""
     import datetime as dt
 
+    from demo.bank import camt053, demo_payments
     from o2c.bank_ingest import ingest_file
     from o2c.commands.bank_ingest import staged_local
-    from o2c.demo_bank import camt053, demo_payments
     from o2c.store import Store
 
     store = Store(database_url)
@@ -349,7 +350,7 @@ def run_ui(env: dict[str, str], home: Path, port: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m o2c.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     parser.add_argument("action", nargs="?", default="run", choices=["run", "ui"],
                         help="run: the demo once (default); ui: the demo ERP + Airflow UI (airflow standalone)")
     parser.add_argument("--invoices", type=int, default=40)
@@ -400,13 +401,10 @@ def _main(args: argparse.Namespace) -> int:
         print("[5/5] what reached the hub store:\n")
         print(summary(settings.database_url))
         print("\nNext: `make demo` again shows a re-run changes nothing; "
-              "`.venv/bin/python -m o2c.demo ui` opens the Airflow UI (http://127.0.0.1:8080) on the same data, where "
+              "`.venv/bin/python -m demo ui` opens the Airflow UI (http://127.0.0.1:8080) on the same data, where "
               "the finance review page (O2C sync review) accepts, rejects or re-allocates bank lines "
               "(also `.venv/bin/o2c cash-review LINE --accept | --reject | --reallocate INVOICE --reviewer NAME`).")
         return rc
     finally:
         server.stop()  # type: ignore[attr-defined]
 
-
-if __name__ == "__main__":
-    sys.exit(main())

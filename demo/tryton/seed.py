@@ -2,11 +2,11 @@
 
 Run in its own process (proteus runs trytond in-process and keeps a global pool)::
 
-    python -m o2c.tryton_demo.seed --config trytond.conf --database demo --invoices 40 --seed 1
+    python -m demo.tryton.seed --config trytond.conf --database demo --invoices 40 --seed 1
 
 The database must already exist with the modules ``party company currency account account_invoice
 account_fr account_statement account_credit_limit edocument_uncefact`` activated (see
-:func:`o2c.tryton_demo.server.build_template`). The script creates, in this order:
+:func:`demo.tryton.server.build_template`). The script creates, in this order:
 
 - currencies EUR (company currency) and USD, countries FR, DE, BE;
 - the company "Acme Industrie SAS" with SIREN, SIRET, FR VAT number, address and IBAN;
