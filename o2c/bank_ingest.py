@@ -57,10 +57,10 @@ from o2c.transport.banks import BankConfig
 from o2c.transport.redact import mask_account, redact
 from o2c.transport.sftp import FileChanged, RemoteFile, SftpClient, SftpSettings, StagedFile
 from schemas.errors import HubError, RejectedDocument
-from schemas.statement import BankStatement
 
 if TYPE_CHECKING:
     from edi.bank import Batch
+    from schemas.statement import BankStatement
 
 log = logging.getLogger(__name__)
 
