@@ -37,10 +37,10 @@ from decimal import Decimal
 from types import ModuleType
 
 from edi.limits import check_size
-from schemas.errors import InvalidChecksum, InvalidFormat
+from schemas.errors import InvalidChecksum, InvalidFormat, RejectedDocument
 from schemas.statement import BankEntry, BankStatement
 
-__all__ = ["sniff", "module_for", "parse_file", "parse", "iter_entries", "check_statement", "FORMATS"]
+__all__ = ["sniff", "module_for", "parse_file", "parse", "iter_entries", "iter_batches", "check_statement", "FORMATS"]
 
 #: format name (as :func:`sniff` returns it) -> module name
 FORMATS = {
@@ -162,8 +162,9 @@ def iter_entries(path: str | os.PathLike[str], *, check: bool = True) -> Iterato
     and its balance after its last entry went out (the line formats give the closing balance
     after the entries). A failure raises after the entries before it were yielded, so a consumer
     must treat the file as rejected whole when iteration raises (the same verdict as
-    :func:`parse_file`). A statement without any entry is not seen here. A file over the size
-    limit raises :class:`~schemas.errors.TooLarge` before any pair.
+    :func:`parse_file`). A statement without any entry is not seen here (:func:`iter_batches`
+    gives every statement). A file over the size limit raises :class:`~schemas.errors.TooLarge`
+    before any pair.
     """
     path = os.fspath(path)
     with open(path, "rb") as fh:
@@ -202,6 +203,82 @@ def _checked(pairs: Iterator[tuple[BankStatement, BankEntry]], path: str,
     if check and current is not None:
         _check_header(current, where)
         _check_total(current, total, where)
+
+
+#: What :func:`iter_batches` yields: a statement, entries of it, whether the statement is now whole.
+Batch = tuple[BankStatement, list[BankEntry], bool]
+
+
+def iter_batches(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Iterator[Batch]:
+    """Every statement of a bank file, its entries in batches, in memory that stays flat; checked.
+
+    What the ingest stores a statement from (:mod:`o2c.bank_ingest`): where :func:`iter_entries`
+    gives ``(statement, entry)`` pairs and never shows a statement without entries, this gives
+    ``(statement, entries, complete)``: the statement object is one for all of its batches (its
+    ``entries`` left empty), its last batch has ``complete`` True and comes once the statement is
+    whole (the line formats give the closing balance after the entries), so a statement without
+    any entry comes as one empty, complete batch.
+
+    The verdict on the file is :func:`parse_file`'s, word for word: parse_file reads the whole
+    file before checking any statement, so a format error anywhere wins, then the first
+    statement that fails :func:`check_statement` (its checks in that function's order). A
+    failed check is therefore raised at the end of the file; no batch is given from the failing
+    statement on (the file is rejected whole). ``max_bytes``: the size limit, default the
+    ``bank_file`` limit (:func:`edi.limits.max_bytes`); over it :class:`~schemas.errors.TooLarge`
+    is raised before any batch.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path, limit=max_bytes)
+        head = fh.read(_HEAD)
+        module = module_for(_sniff_named(head, path))
+        batches: Iterator[Batch]
+        if module.__name__ == "edi.camt":
+            batches = _camt_batches(module._stream(path, path))
+        else:
+            fh.seek(0)
+            batches = module._batches(fh, path, stream=True)
+        yield from _verdict(batches, path)
+
+
+def _camt_batches(items: Iterator[tuple[BankStatement, list[BankEntry] | None]]) -> Iterator[Batch]:
+    """:func:`edi.camt._stream` (an ``Ntry``'s entries, then ``None`` at the statement's end) as batches."""
+    for header, entries in items:
+        yield (header, [], True) if entries is None else (header, entries, False)
+
+
+def _verdict(batches: Iterator[Batch], path: str) -> Iterator[Batch]:
+    failed: RejectedDocument | None = None  # the first statement that failed check_statement
+    current: BankStatement | None = None
+    bad_entry: tuple[BankEntry, int] | None = None  # the statement's first entry in another currency
+    total = Decimal(0)
+    i = 0
+    for stmt, entries, complete in batches:
+        if stmt is not current:
+            current, bad_entry, total, i = stmt, None, Decimal(0), 0
+        if failed is None:
+            for e in entries:
+                # every parser sets the statement's currency before its first entry and keeps it
+                if bad_entry is None and e.currency != stmt.currency:
+                    bad_entry = (e, i)
+                if e.status == "BOOK":
+                    total += e.amount
+                i += 1
+        if complete:
+            if failed is None:
+                where = _where(stmt, path)  # the statement whole, as check_statement sees it
+                try:
+                    _check_header(stmt, where)
+                    if bad_entry is not None:
+                        _check_entry(stmt, bad_entry[0], bad_entry[1], where)
+                    _check_total(stmt, total, where)
+                except RejectedDocument as exc:
+                    failed = exc
+            current = None
+        if failed is None and bad_entry is None:  # after a failure, only the format is still read
+            yield stmt, entries, complete
+    if failed is not None:
+        raise failed
 
 
 def parse(data: bytes, *, document_id: str = "<bytes>") -> list[BankStatement]:

@@ -11,13 +11,16 @@ each can be re-run safely:
    client refuses (a listed name that is not a plain file name, a file over the bank's size
    limit) is not downloaded, stays on the server and is counted as ``refused`` in the summary.
 3. :func:`ingest` takes each staged file: ledger by sha256 (the same content under any name is
-   a duplicate and is not stored again), parse with :func:`edi.bank.parse_file` (which checks
-   every statement: balances reconcile, currencies agree; camt.054 has no balances), then store
-   the statements and their entries **and** mark the file ingested in one transaction.
+   a duplicate and is not stored again), then, in one transaction, read it as it streams
+   (:func:`edi.bank.iter_batches`: memory stays flat whatever the size of the file; the
+   parser checks every statement as :func:`edi.bank.parse_file` does: balances reconcile,
+   currencies agree; camt.054 has no balances), store the statements and their entries as they
+   come (:class:`o2c.store.bank.StatementWriter`) **and** mark the file ingested.
    Statement identity is UNIQUE, so the same statement in another file is skipped. A file that
    fails is quarantined whole (raw bytes, reason) and nothing of it is stored, whether the
    parser refuses it or the database does (a value its columns cannot hold: the transaction
-   is rolled back, the reason keeps the driver's first line, never SQL or parameters); its
+   is rolled back, the reason keeps the driver's first line, never SQL or parameters; the
+   parser's verdict comes first, as when the file was parsed whole before storing); its
    ledger row is then final (``quarantined``), so no later run takes it again, and the run goes
    on with the next file. Only after the commit is the remote file archived or deleted (when
    configured).
@@ -40,10 +43,11 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
@@ -53,6 +57,10 @@ from o2c.store import bank as ledger
 from o2c.transport.redact import mask_account, redact
 from o2c.transport.sftp import FileChanged, RemoteFile, SftpClient, SftpSettings, StagedFile
 from schemas.errors import HubError, RejectedDocument
+
+if TYPE_CHECKING:
+    from edi.bank import Batch
+    from schemas.statement import BankStatement
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +191,12 @@ def fetch(client: SftpClient, bank: BankConfig, files: Sequence[RemoteFile], fol
 
 
 # -- step 3: ingest -------------------------------------------------------------------------
-def ingest_file(store: Store, bank: str, staged: StagedFile, *, run_id: str | None) -> FileOutcome:
-    """Ledger, parse, check and store one staged file, exactly once (see the module docstring)."""
-    from edi.bank import check_statement, parse_file
+def ingest_file(store: Store, bank: str, staged: StagedFile, *, run_id: str | None,
+                max_bytes: int | None = None) -> FileOutcome:
+    """Ledger, parse, check and store one staged file, exactly once (see the module docstring).
 
+    ``max_bytes``: the bank's ``max_file_bytes`` (None: the ``bank_file`` limit of :mod:`edi.limits`).
+    """
     out = FileOutcome(name=staged.name, remote_path=staged.remote_path, sha256=staged.sha256, size=staged.size,
                       outcome="ingested")
     for attempt in (1, 2):
@@ -209,39 +219,27 @@ def ingest_file(store: Store, bank: str, staged: StagedFile, *, run_id: str | No
                 raise
     out.file_id = file_id
 
-    try:
-        statements = parse_file(staged.local_path)  # sniffs the format, parses, checks each statement
-        if not statements:
-            raise RejectedDocument("no statement in the file", document_id=staged.name)
-        for stmt in statements:  # explicit: nothing is stored unless every statement reconciles
-            check_statement(stmt, document_id=staged.name)
-    except RejectedDocument as exc:
-        return _quarantine(store, bank, staged, file_id, str(exc).replace(staged.local_path, staged.name),
-                           exc.field, run_id, out)
-    except (MemoryError, OSError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - a parser bug on odd input must not block the bank's other files
-        return _quarantine(store, bank, staged, file_id, f"unreadable: {exc.__class__.__name__}: {exc}", None, run_id, out)
-
-    fmt = statements[0].format
     for attempt in (1, 2):
         try:
-            finished = _store_statements(store, bank, staged, file_id, statements, run_id, out)
+            finished = _store_statements(store, bank, staged, file_id, run_id, out, max_bytes)
             break
+        except (RejectedDocument, _Unreadable) as exc:  # the parser's verdict: the transaction was rolled back
+            _reset(out)
+            return _rejected(store, bank, staged, file_id, exc, run_id, out)
         except SQLAlchemyError as exc:
-            out.stored = out.entries = out.duplicate_statements = out.conflicts = 0
-            out.gaps = []
+            _reset(out)
             if isinstance(exc, IntegrityError) and attempt == 1:
                 continue  # a concurrent run stored one of these statements first: look again
             reason = refused_by_database(exc)
             if reason is None:  # the connection or the server, not this file: the run stops, the file stays 'received'
                 raise
-            out.format, out.statements = fmt, len(statements)
+            try:  # the parser's verdict comes first, as when the file was read whole before anything was stored
+                out.format, out.statements = _read_through(staged, max_bytes)
+            except (RejectedDocument, _Unreadable) as rejected:
+                return _rejected(store, bank, staged, file_id, rejected, run_id, out)
             return _quarantine(store, bank, staged, file_id, f"{staged.name}: {reason}", None, run_id, out)
     if finished is not None:  # a concurrent ingest of the same content stored (or rejected) it first
         return _duplicate_of(bank, staged, finished, out)
-    out.format = fmt
-    out.statements = len(statements)
     out.outcome = "ingested" if out.stored else "duplicate"
     if out.outcome == "duplicate":
         out.reason = "every statement in it was already stored from another file"
@@ -251,6 +249,57 @@ def ingest_file(store: Store, bank: str, staged: StagedFile, *, run_id: str | No
     log.info("%s: %s %s: %d statement(s), %d stored, %d already stored", bank, out.outcome, redact(staged.name),
              out.statements, out.stored, out.duplicate_statements)
     return out
+
+
+class _Unreadable(Exception):
+    """The parser failed on odd input with an error that is not a rejection (a parser bug)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"unreadable: {cause.__class__.__name__}: {cause}")
+
+
+def _batches(staged: StagedFile, max_bytes: int | None) -> Iterator[Batch]:
+    """The file's statements in batches, checked (:func:`edi.bank.iter_batches`); a parser bug
+    raises :class:`_Unreadable`, so it is told from a failure of the code that stores."""
+    from edi.bank import iter_batches
+
+    with closing(iter_batches(staged.local_path, max_bytes=max_bytes)) as batches:  # the file closed on any exit
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (RejectedDocument, MemoryError, OSError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a parser bug on odd input must not block the bank's other files
+                raise _Unreadable(exc) from exc
+            yield batch
+
+
+def _read_through(staged: StagedFile, max_bytes: int | None) -> tuple[str, int]:
+    """Read the file without storing: the format of its first statement and how many it has."""
+    fmt, count = "", 0
+    for stmt, _entries, complete in _batches(staged, max_bytes):
+        if complete:
+            fmt, count = fmt or stmt.format, count + 1
+    if not count:
+        raise RejectedDocument("no statement in the file", document_id=staged.name)
+    return fmt, count
+
+
+def _reset(out: FileOutcome) -> None:
+    out.format, out.statements = None, 0
+    out.stored = out.entries = out.duplicate_statements = out.conflicts = 0
+    out.gaps = []
+
+
+def _rejected(store: Store, bank: str, staged: StagedFile, file_id: int, exc: Exception, run_id: str | None,
+              out: FileOutcome) -> FileOutcome:
+    """Quarantine a file the parser refused (or failed on), with the reason parsing it whole gave."""
+    if isinstance(exc, RejectedDocument):
+        return _quarantine(store, bank, staged, file_id, str(exc).replace(staged.local_path, staged.name),
+                           exc.field, run_id, out)
+    return _quarantine(store, bank, staged, file_id, str(exc), None, run_id, out)
 
 
 def _duplicate_of(bank: str, staged: StagedFile, row: Any, out: FileOutcome) -> FileOutcome:
@@ -284,12 +333,16 @@ def refused_by_database(exc: SQLAlchemyError) -> str | None:
     return f"the database refused the file ({orig.__class__.__name__}{': ' + detail if detail else ''})"
 
 
-def _store_statements(store: Store, bank: str, staged: StagedFile, file_id: int, statements: list[Any],
-                      run_id: str | None, out: FileOutcome) -> Any | None:
+def _store_statements(store: Store, bank: str, staged: StagedFile, file_id: int, run_id: str | None,
+                      out: FileOutcome, max_bytes: int | None) -> Any | None:
     """ONE transaction: every statement and entry of the file, and the ledger row marked done.
 
     The ledger row is claimed first (:func:`o2c.store.bank.claim_file`); when a concurrent run
-    finished the file meanwhile, nothing is stored and that row is returned (else None).
+    finished the file meanwhile, nothing is stored and that row is returned (else None). The
+    file is then read and stored as it streams (:func:`edi.bank.iter_batches`), each statement
+    through a :class:`~o2c.store.bank.StatementWriter`: memory stays flat whatever the size of
+    the file. The parser's refusal (a format error anywhere, a statement that does not add up)
+    raises out of the transaction, which rolls everything of the file back.
     """
     with store.session() as s:
         row = ledger.claim_file(s, file_id)
@@ -298,25 +351,41 @@ def _store_statements(store: Store, bank: str, staged: StagedFile, file_id: int,
             assert finished is not None
             ledger.mark_seen(finished, remote_path=staged.remote_path, mtime=staged.mtime)
             return finished
-        for stmt in statements:
-            res = ledger.store_statement(s, stmt, bank=bank, file_id=file_id, run_id=run_id)
-            if res.outcome == "stored":
-                out.stored += 1
-                out.entries += len(stmt.entries)
-            else:
-                out.duplicate_statements += 1
-                if res.conflict:
-                    out.conflicts += 1
-                    log.warning("%s: statement %s of account %s is already stored with different content: kept the "
-                                "stored one", bank, stmt.statement_id or stmt.sequence_number or "?",
-                                mask_account(stmt.account_iban or stmt.account_number))
-            if res.gap:
-                out.gaps.append({"account": mask_account(stmt.account_iban or stmt.account_number),
-                                 "missing_from": res.gap[0], "missing_to": res.gap[1],
-                                 "statement": stmt.statement_id or stmt.sequence_number})
+        current: BankStatement | None = None
+        writer: ledger.StatementWriter | None = None
+        with closing(_batches(staged, max_bytes)) as batches:  # closed (the file too) if storing fails
+            for stmt, entries, complete in batches:
+                if writer is None:  # the statement's first batch (or its only one)
+                    current = stmt
+                    writer = ledger.StatementWriter(s, stmt, bank=bank, file_id=file_id, run_id=run_id)
+                elif stmt is not current:  # the parsers end each statement before the next: a bug otherwise
+                    raise _Unreadable(RuntimeError("a statement began before the previous one ended"))
+                writer.add(entries)
+                if not complete:
+                    continue
+                res = ledger.store_statement(s, stmt, bank=bank, file_id=file_id, run_id=run_id, writer=writer)
+                out.statements += 1
+                out.format = out.format or stmt.format
+                if res.outcome == "stored":
+                    out.stored += 1
+                    out.entries += writer.count
+                else:
+                    out.duplicate_statements += 1
+                    if res.conflict:
+                        out.conflicts += 1
+                        log.warning("%s: statement %s of account %s is already stored with different content: kept the "
+                                    "stored one", bank, stmt.statement_id or stmt.sequence_number or "?",
+                                    mask_account(stmt.account_iban or stmt.account_number))
+                if res.gap:
+                    out.gaps.append({"account": mask_account(stmt.account_iban or stmt.account_number),
+                                     "missing_from": res.gap[0], "missing_to": res.gap[1],
+                                     "statement": stmt.statement_id or stmt.sequence_number})
+                current = writer = None
+        if not out.statements:
+            raise RejectedDocument("no statement in the file", document_id=staged.name)
         row.status = "ingested" if out.stored else "duplicate"
-        row.format = statements[0].format
-        row.statement_count = len(statements)
+        row.format = out.format
+        row.statement_count = out.statements
         row.stored_count = out.stored
         row.ingested_at = dt.datetime.now(dt.UTC)
         row.run_id = run_id
@@ -340,8 +409,9 @@ def _quarantine(store: Store, bank: str, staged: StagedFile, file_id: int, reaso
     return out
 
 
-def ingest(store: Store, bank: str, staged: Sequence[StagedFile], *, run_id: str | None) -> list[FileOutcome]:
-    return [ingest_file(store, bank, sf, run_id=run_id) for sf in staged]
+def ingest(store: Store, bank: str, staged: Sequence[StagedFile], *, run_id: str | None,
+           max_bytes: int | None = None) -> list[FileOutcome]:
+    return [ingest_file(store, bank, sf, run_id=run_id, max_bytes=max_bytes) for sf in staged]
 
 
 def finish_remote(client: SftpClient, bank: BankConfig, outcomes: Sequence[FileOutcome]) -> None:
@@ -385,7 +455,7 @@ def pickup(store: Store, bank: BankConfig, settings: SftpSettings, *, staging_ro
             staged, summary.left_for_later = fetch(client, bank, new, staging_dir(staging_root, bank.name, run_key),
                                                    progress=progress)
             summary.refused = [r.as_dict() for r in client.refused]
-            summary.files = ingest(store, bank.name, staged, run_id=run.id)
+            summary.files = ingest(store, bank.name, staged, run_id=run.id, max_bytes=bank.max_file_bytes)
             done = summary.files + (known_outcomes(known) if (bank.archive_folder or bank.delete_after) else [])
             finish_remote(client, bank, done)
         status = "success"

@@ -10,6 +10,11 @@ the caller's transaction), like ``Store.quarantine``.
   table: the same statement inside another file is not stored twice.
 - A **sequence gap** is flagged when a statement's sequence number is more than one above the
   previous statement stored for its account.
+- A statement is **stored as its entries stream in** (:class:`StatementWriter`): a file of one
+  statement with millions of entries is never held in memory. Its row is inserted at its first
+  batch under a savepoint, its entries a few thousand at a time, and its identity, content hash
+  and duplicate check are settled at its end (the line formats give the closing balance after
+  the entries); a duplicate found then is rolled back to the savepoint, so nothing of it stays.
 
 >>> sequence_no("00004/00001"), sequence_no("12312"), sequence_no("5/1"), sequence_no(None), sequence_no("A1")
 (4, 12312, 5, None, None)
@@ -17,20 +22,28 @@ the caller's transaction), like ``Store.quarantine``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
+import json
 import re
+import tempfile
+import uuid
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, SessionTransaction
 
 from o2c.store import Store, utcnow
 from o2c.store.models import BankEntryRow, BankFile, BankSequenceGap, BankStatementRow
 from schemas.jsonio import content_hash, to_json
-from schemas.statement import BankStatement
+from schemas.statement import BankEntry, BankStatement
 
 FINAL_STATUSES = ("ingested", "duplicate", "quarantined")
+ENTRY_BATCH = 5000  # entry rows sent in one executemany
 _SEQ = re.compile(r"^\s*(\d{1,15})(?:\s*/\s*\d+)?\s*$")
 
 
@@ -60,11 +73,66 @@ def sequence_no(value: str | None) -> int | None:
 
 
 def statement_identity(stmt: BankStatement) -> StatementIdentity:
+    """The identity of a statement held whole (its entries in ``stmt.entries``)."""
+    return _identity(stmt, content_hash(to_json(stmt)))
+
+
+def _identity(stmt: BankStatement, digest: str) -> StatementIdentity:
     account, ref, created = stmt.identity
-    digest = content_hash(to_json(stmt))
     strong = bool(account and ref and created)
     return StatementIdentity(account=account, statement_ref=ref, created_ref=created,
                              content_ref="" if strong else digest, content_hash=digest)
+
+
+_ENTRIES = '"entries":[]'  # in the canonical JSON of a statement without entries: only as its own key
+_SPOOL_IN_MEMORY = 4 * 2**20  # compressed entry JSON kept in memory before the spool goes to a file
+_UNZIP_STEP = 2**20
+
+
+class EntryDigest:
+    """:func:`statement_identity` of a statement whose entries come a batch at a time.
+
+    The content hash is the sha256 of the statement's canonical JSON (:func:`content_hash`),
+    whose ``"entries"`` key sorts after ``"closing_balance"``: the line formats give that balance
+    after the entries, so the hash cannot run as they come. Each entry's canonical JSON is
+    written, compressed, to a spool (memory, a temporary file past a few MiB) and hashed in its
+    place once the statement is whole: the same bytes as ``content_hash(to_json(stmt))``, so
+    the same identity and hash as for the statement held whole.
+    """
+
+    def __init__(self) -> None:
+        self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by identity()
+        self._zip = zlib.compressobj(1)
+        self._sep = b""
+
+    def add(self, document: dict[str, Any]) -> None:
+        """One entry, as ``to_json(entry)`` (in statement order)."""
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        self._spool.write(self._zip.compress(self._sep + text.encode()))
+        self._sep = b","
+
+    def identity(self, stmt: BankStatement) -> StatementIdentity:
+        """The identity of ``stmt`` (whole now, its entries those added); closes the spool."""
+        header = json.dumps(to_json(dataclasses.replace(stmt, entries=[])), sort_keys=True, separators=(",", ":"),
+                            ensure_ascii=False)
+        before, found, after = header.partition(_ENTRIES)
+        if not found:  # a change of the canonical statement: fail loudly rather than hash something else
+            raise ValueError("no entries key in the canonical JSON of a statement")
+        digest = hashlib.sha256((before + _ENTRIES[:-1]).encode())
+        with self._spool:
+            self._spool.write(self._zip.flush())
+            self._spool.seek(0)
+            unzip = zlib.decompressobj()
+            while chunk := self._spool.read(_UNZIP_STEP):
+                while chunk:  # a bounded piece at a time: entries alike compress a thousandfold
+                    digest.update(unzip.decompress(chunk, _UNZIP_STEP))
+                    chunk = unzip.unconsumed_tail
+            digest.update(unzip.flush())
+        digest.update(("]" + after).encode())
+        return _identity(stmt, digest.hexdigest())
+
+    def close(self) -> None:
+        self._spool.close()
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -138,53 +206,127 @@ def find_statement(s: Session, ident: StatementIdentity) -> BankStatementRow | N
         BankStatementRow.created_ref == ident.created_ref, BankStatementRow.content_ref == ident.content_ref))
 
 
-def store_statement(s: Session, stmt: BankStatement, *, bank: str, file_id: int, run_id: str | None) -> StatementResult:
-    """Insert ``stmt`` and its entries unless a statement of the same identity is stored."""
-    ident = statement_identity(stmt)
-    existing = find_statement(s, ident)
-    if existing is not None:
-        return StatementResult("duplicate", existing.id, conflict=existing.content_hash != ident.content_hash)
-    seq = sequence_no(stmt.sequence_number)
-    previous = None
-    if seq is not None:  # the account's latest stored statement with a sequence number
-        previous = s.scalar(select(BankStatementRow.sequence_no)
-                            .where(BankStatementRow.account == ident.account, BankStatementRow.sequence_no.is_not(None))
-                            .order_by(BankStatementRow.id.desc()).limit(1))
+def store_statement(s: Session, stmt: BankStatement, *, bank: str, file_id: int, run_id: str | None,
+                    writer: StatementWriter | None = None) -> StatementResult:
+    """Insert ``stmt`` and its entries unless a statement of the same identity is stored.
+
+    ``stmt`` holds its entries, or (streaming) they went through ``writer``
+    (:class:`StatementWriter`), begun on this statement, and ``stmt`` is now whole: this
+    settles its identity and stores or drops it. Inside the caller's transaction, after a write
+    (a savepoint is taken: the SQLite driver begins the transaction at the first write).
+    """
+    if writer is None:
+        ident = statement_identity(stmt)
+        existing = find_statement(s, ident)
+        if existing is not None:  # nothing to write: decided before anything is inserted
+            return StatementResult("duplicate", existing.id, conflict=existing.content_hash != ident.content_hash)
+        writer = StatementWriter(s, stmt, bank=bank, file_id=file_id, run_id=run_id)
+        writer.add(stmt.entries)
+    return writer.finish(stmt)
+
+
+class StatementWriter:
+    """One statement stored as its entries come, a batch at a time, in flat memory.
+
+    Begun at the statement's first batch: a savepoint, and the statement's row inserted with
+    what is known so far under a provisional identity (``content_ref`` a unique placeholder, no
+    sequence number: neither a duplicate check nor the gap detection can see it). :meth:`add`
+    sends the entry rows :data:`ENTRY_BATCH` at a time (one executemany, the columns of
+    :func:`_entry_values`) and feeds the content hash (:class:`EntryDigest`). :meth:`finish`
+    (through :func:`store_statement`) takes the statement whole: its identity, then either the
+    duplicate (rolled back to the savepoint: nothing of it stays) or the row completed with its
+    final values, entry count and sequence gap, exactly as a statement held whole is stored.
+    """
+
+    def __init__(self, s: Session, stmt: BankStatement, *, bank: str, file_id: int, run_id: str | None) -> None:
+        self._s = s
+        self._bank, self._file_id, self._run_id = bank, file_id, run_id
+        self._savepoint: SessionTransaction = s.begin_nested()
+        account, ref, created = stmt.identity
+        pending = StatementIdentity(account=account, statement_ref=ref, created_ref=created,
+                                    content_ref=f"pending:{uuid.uuid4().hex}", content_hash="")
+        self.row = BankStatementRow(**_statement_values(stmt, pending, None), file_id=file_id, bank=bank,
+                                    run_id=run_id, entry_count=0, stored_at=utcnow())
+        s.add(self.row)
+        s.flush()
+        self.count = 0
+        self._rows: list[dict[str, Any]] = []
+        self._digest = EntryDigest()
+
+    def add(self, entries: Iterable[BankEntry]) -> None:
+        for e in entries:
+            doc = to_json(e)
+            self._digest.add(doc)
+            self._rows.append(_entry_values(self.row.id, self.count, e, doc))
+            self.count += 1
+            if len(self._rows) >= ENTRY_BATCH:
+                self._send()
+
+    def _send(self) -> None:
+        if self._rows:
+            self._s.execute(insert(BankEntryRow.__table__), self._rows)
+            self._rows = []
+
+    def finish(self, stmt: BankStatement) -> StatementResult:
+        s = self._s
+        try:
+            self._send()
+            ident = self._digest.identity(stmt)
+        finally:
+            self._digest.close()
+        existing = find_statement(s, ident)
+        if existing is not None:
+            self._savepoint.rollback()
+            return StatementResult("duplicate", existing.id, conflict=existing.content_hash != ident.content_hash)
+        seq = sequence_no(stmt.sequence_number)
+        previous = None
+        if seq is not None:  # the account's latest stored statement with a sequence number (not this one: none yet)
+            previous = s.scalar(select(BankStatementRow.sequence_no)
+                                .where(BankStatementRow.account == ident.account, BankStatementRow.sequence_no.is_not(None))
+                                .order_by(BankStatementRow.id.desc()).limit(1))
+        row = self.row
+        for name, value in _statement_values(stmt, ident, seq).items():
+            setattr(row, name, value)
+        row.entry_count, row.stored_at = self.count, utcnow()
+        s.flush()
+        gap = None
+        if seq is not None and previous is not None:
+            if seq > previous + 1 and not _all_present(s, ident.account, previous + 1, seq - 1):
+                gap = (previous + 1, seq - 1)
+                s.add(BankSequenceGap(bank=self._bank, account=ident.account, missing_from=gap[0], missing_to=gap[1],
+                                      statement_id=row.id, file_id=self._file_id, run_id=self._run_id,
+                                      detected_at=utcnow()))
+            elif seq < previous:
+                _resolve_gaps(s, ident.account, seq)
+        s.flush()
+        self._savepoint.commit()
+        return StatementResult("stored", row.id, gap=gap)
+
+
+def _statement_values(stmt: BankStatement, ident: StatementIdentity, seq: int | None) -> dict[str, Any]:
+    """The columns of a statement's row that come from the statement and its identity."""
     ob, cb = stmt.opening_balance, stmt.closing_balance
-    row = BankStatementRow(
-        file_id=file_id, bank=bank, account=ident.account, statement_ref=ident.statement_ref,
-        created_ref=ident.created_ref, content_ref=ident.content_ref, content_hash=ident.content_hash,
-        format=stmt.format, account_iban=stmt.account_iban, account_number=stmt.account_number,
-        servicer_bic=stmt.servicer_bic, statement_id=stmt.statement_id, sequence_number=stmt.sequence_number,
-        sequence_no=seq, message_id=stmt.message_id, created_at=_aware(stmt.created_at),
-        period_start=_aware(stmt.from_date), period_end=_aware(stmt.to_date), currency=stmt.currency,
+    return dict(
+        account=ident.account, statement_ref=ident.statement_ref, created_ref=ident.created_ref,
+        content_ref=ident.content_ref, content_hash=ident.content_hash, format=stmt.format,
+        account_iban=stmt.account_iban, account_number=stmt.account_number, servicer_bic=stmt.servicer_bic,
+        statement_id=stmt.statement_id, sequence_number=stmt.sequence_number, sequence_no=seq,
+        message_id=stmt.message_id, created_at=_aware(stmt.created_at), period_start=_aware(stmt.from_date),
+        period_end=_aware(stmt.to_date), currency=stmt.currency,
         opening_balance=ob.amount if ob else None, opening_date=ob.date if ob else None,
-        closing_balance=cb.amount if cb else None, closing_date=cb.date if cb else None,
-        entry_count=len(stmt.entries), run_id=run_id, stored_at=utcnow())
-    s.add(row)
-    s.flush()
-    s.add_all(_entry_row(row.id, i, e) for i, e in enumerate(stmt.entries))
-    gap = None
-    if seq is not None and previous is not None:
-        if seq > previous + 1 and not _all_present(s, ident.account, previous + 1, seq - 1):
-            gap = (previous + 1, seq - 1)
-            s.add(BankSequenceGap(bank=bank, account=ident.account, missing_from=gap[0], missing_to=gap[1],
-                                  statement_id=row.id, file_id=file_id, run_id=run_id, detected_at=utcnow()))
-        elif seq < previous:
-            _resolve_gaps(s, ident.account, seq)
-    s.flush()
-    return StatementResult("stored", row.id, gap=gap)
+        closing_balance=cb.amount if cb else None, closing_date=cb.date if cb else None)
 
 
-def _entry_row(statement_id: int, position: int, e: Any) -> BankEntryRow:
-    return BankEntryRow(
+def _entry_values(statement_id: int, position: int, e: BankEntry, document: dict[str, Any]) -> dict[str, Any]:
+    """The columns of an entry's row; ``document`` is ``to_json(e)``."""
+    return dict(
         statement_id=statement_id, position=position, amount=e.amount, currency=e.currency, status=e.status,
         booking_date=e.booking_date, value_date=e.value_date, bank_ref=_cut(e.bank_ref, 100),
         entry_ref=_cut(e.entry_ref, 100), end_to_end_id=_cut(e.end_to_end_id, 100),
         counterparty_name=_cut(e.counterparty_name, 250), counterparty_iban=_cut(e.counterparty_iban, 34),
         counterparty_bic=_cut(e.counterparty_bic, 11), remittance_text=e.remittance_text or None,
         creditor_references=_cut(" ".join(e.creditor_references), 500) or None,
-        bank_tx_code=_cut(e.bank_tx_code, 50), proprietary_code=_cut(e.proprietary_code, 50), document=to_json(e))
+        bank_tx_code=_cut(e.bank_tx_code, 50), proprietary_code=_cut(e.proprietary_code, 50), document=document)
 
 
 def _cut(value: str | None, n: int) -> str | None:
