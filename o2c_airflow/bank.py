@@ -128,8 +128,9 @@ def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, A
     status, message = "failed", None
     try:
         with airflow_errors():
-            summary.files = ingest(store, name, [StagedFile(**sf) for sf in fetched["staged"]], run_id=run.id)
             bank, client = _bank_and_client(name)
+            summary.files = ingest(store, name, [StagedFile(**sf) for sf in fetched["staged"]], run_id=run.id,
+                                   max_bytes=bank.max_file_bytes)  # the bank's own limit holds at parse too
             done = summary.files + known_outcomes([RemoteFile(**f) for f in fetched.get("known", [])])
             if bank.archive_folder or bank.delete_after:
                 with client:
