@@ -3,7 +3,7 @@
 Statements are read through the hub's parsers: :func:`edi.camt.iter_entries` streams camt
 files (the fast path), :func:`edi.bank.iter_entries` streams every other format (MT940, CFONB 120,
 BAI2) and checks each statement as :func:`edi.bank.parse_file` does. Big runs parse files in worker processes (``workers=2``); each worker turns entries into
-compact :class:`~matching.engine.Line` tuples and hashes their text keys, so the parent only
+compact :class:`~matching.lines.Line` tuples and hashes their text keys, so the parent only
 receives small tuples and one int64 array per file.
 """
 
@@ -23,8 +23,12 @@ import numpy as np
 import pandas as pd
 
 from matching.columns import trim_heap
-from matching.engine import Engine, Ledger, Line, is_candidate, line_from_entry, line_keys
+from matching.decisions import LinePass, decide_in_order
+from matching.engine import Engine
+from matching.ledger import Ledger
+from matching.lines import Line, is_candidate, line_from_entry, line_keys
 from matching.model import CashApplication, MatchConfig
+from matching.parallel import ParallelPass
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +188,8 @@ def apply_cash_files(
     Statement files are parsed by ``workers`` processes while this one indexes the ledger. With
     ``decide_workers`` > 1 (and from 20,000 lines left to decide one by one) the line-by-line
     pass runs on that many cores: this process decides every N-th chunk of lines and
-    ``decide_workers - 1`` forked processes speculate the others (:mod:`matching.parallel`); same
-    results. Each worker copies part of the parent's memory (about 0.7 GB at 1M lines, see
+    ``decide_workers - 1`` forked processes speculate the others
+    (:class:`matching.parallel.ParallelPass`, chosen here, not by the engine); same results. Each worker copies part of the parent's memory (about 0.7 GB at 1M lines, see
     ``docs/cash-application.md``).
     """
     cfg = config or MatchConfig()
@@ -198,7 +202,8 @@ def apply_cash_files(
     t0 = time.perf_counter()
     parsed = list(load_lines([os.fspath(p) for p in statements], cfg, workers=workers, meanwhile=build))
     log.info("%d statement lines read and the ledger of %d open items indexed in %.1f s",
-             len(parsed[0]), built["ledger"].n, time.perf_counter() - t0)
-    engine = Engine(built.pop("ledger"), cfg, workers=decide_workers)
+             len(parsed[0]), built["ledger"].n_items, time.perf_counter() - t0)
+    line_pass: LinePass = ParallelPass(decide_workers) if decide_workers > 1 else decide_in_order
+    engine = Engine(built.pop("ledger"), cfg, line_pass=line_pass)
     # hand the key arrays over without keeping a reference here: the engine frees them once looked up
     return engine.run_loaded(parsed)

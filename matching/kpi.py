@@ -45,7 +45,7 @@ BUCKETS = ("not_due", "1-30", "31-60", "61-90", ">90")
 
 
 def _cents(values: pd.Series) -> np.ndarray:
-    from matching.engine import to_cents
+    from matching.lines import to_cents
 
     return np.fromiter((to_cents(v if isinstance(v, Decimal) else str(v)) for v in values), dtype=np.int64, count=len(values))
 

@@ -4,7 +4,7 @@ A reviewer accepts, rejects or re-allocates a proposed allocation. Each decision
 line whose payer the engine could not (or wrongly) tie to a customer says something durable:
 "this IBAN pays for customer C", "the bank writes C's name like this". :class:`Learned` keeps
 those facts as plain data (JSON-ready, the lead stores it), and :meth:`Learned.apply_to` hands
-them to a :class:`~matching.engine.Ledger` before matching.
+them to a :class:`~matching.ledger.Ledger` before matching.
 
 Rejections are remembered too: a name or IBAN rejected for a customer is not learned for it
 later by accident, and an IBAN that turns out to be shared by several customers (a factoring
@@ -92,7 +92,7 @@ class Learned:
             self.aliases.setdefault(d.customer_id, set()).add(name)
 
     def apply_to(self, ledger: Any) -> None:
-        """Teach a :class:`~matching.engine.Ledger` (called by it when built with ``learned=``)."""
+        """Teach a :class:`~matching.ledger.Ledger` (called by it when built with ``learned=``)."""
         for iban, cust in self.ibans.items():
             pos = ledger.cust_pos.get(cust)
             if pos is not None:

@@ -1,4 +1,9 @@
-"""The line-by-line pass of :class:`matching.engine.Engine` on several cores, with the same results.
+"""The line-by-line pass of cash application on several cores, with the same results.
+
+:class:`ParallelPass` is a :data:`matching.decisions.LinePass`: a caller that wants the pass on
+several cores hands it to :class:`matching.engine.Engine` (``matching.io.apply_cash_files`` does
+from ``decide_workers``); below :data:`PARALLEL_MIN_LINES` lines, or without ``fork``, it decides
+the lines one by one here (:func:`~matching.decisions.decide_in_order`).
 
 The pass is sequential by nature: a line consumes open items, and later lines read what is left
 (the payer's open items for an amount combination, the items of an amount for a typo, a settled
@@ -39,9 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from matching import model as M
-from matching.engine import Engine, Line
+from matching.decisions import LineDecider, decide_in_order
+from matching.lines import Line
+from matching.model import CashApplication
 
+PARALLEL_MIN_LINES = 20_000  # below this the line-by-line pass is not worth forking for
 CHUNK = 1_000  # lines per chunk: small enough that few lines in flight overlap, large enough for IPC
 # Chunks per worker submitted beyond the one being decided or committed here: with one, a worker
 # that finished early waited for work and this process then waited for it (17 s of 99 at 1M
@@ -50,7 +57,8 @@ LOOKAHEAD = 2
 log = logging.getLogger(__name__)
 _BIG = 32  # reads checked with numpy from this many on
 
-# what the forked workers inherit: set just before the fork, cleared after the pass
+# what the forked workers inherit (the decider of this process, the shared state): set just before
+# the fork, cleared after the pass
 _STATE: dict[str, Any] = {}
 
 
@@ -100,19 +108,19 @@ class _PaidBy(dict):
         return v
 
 
-class _Speculator(Engine):
-    """An engine deciding lines against the shared state plus its own decisions (in a worker)."""
+class _Speculator(LineDecider):
+    """A decider deciding lines against the shared state plus its own decisions (in a worker)."""
 
-    def __init__(self, parent: Engine, shared: mmap.mmap) -> None:
-        super().__init__(parent.L, parent.cfg)
-        n = parent.L.n
+    def __init__(self, parent: LineDecider, shared: mmap.mmap) -> None:
+        super().__init__(parent.ledger, parent.config)
+        n = parent.ledger.n_items
         self.reads = _Reads(shared, n)
-        self._used = self.reads  # type: ignore[assignment]
+        self.used = self.reads  # type: ignore[assignment]
         self._shared_np = np.frombuffer(shared, dtype=np.bool_, count=n)
         self.consumed = self._shared_np
         self.paid_by = _PaidBy(parent.paid_by)
 
-    def _free(self, its: np.ndarray) -> np.ndarray:
+    def free(self, its: np.ndarray) -> np.ndarray:
         r = self.reads
         own = r.own_np[its]
         taken = self._shared_np[its] | own
@@ -142,7 +150,7 @@ def _decide_chunk(task: tuple[int, int, list[Line], list[dict[int, int]]]) -> tu
     st = _STATE
     w: _Speculator | None = st.get("worker")
     if w is None:
-        w = st["worker"] = _Speculator(st["engine"], st["shared"])
+        w = st["worker"] = _Speculator(st["decider"], st["shared"])
     r, res, paid = w.reads, w.result, w.paid_by
     zeros: list[int] = []
     ones: list[int] = []
@@ -152,7 +160,7 @@ def _decide_chunk(task: tuple[int, int, list[Line], list[dict[int, int]]]) -> tu
     offsets = [(0, 0, 0, 0, 0, 0, 0)]
     paid_reads: list[tuple[int, int, Any, Any]] = []
     for k in range(b - a):
-        w._apply(chunk_lines[k], chunk_hits[k])
+        w.decide(chunk_lines[k], chunk_hits[k])
         if paid.log:
             paid_reads.extend((k, *x) for x in paid.log)
             paid.log = []
@@ -162,16 +170,16 @@ def _decide_chunk(task: tuple[int, int, list[Line], list[dict[int, int]]]) -> tu
     out = (a, b, np.asarray(offsets, dtype=np.int64), np.asarray(zeros, dtype=np.int64),
            np.asarray(ones, dtype=np.int64), np.asarray(writes, dtype=np.int64), paid_reads,
            res.allocations, res.flags, res.unapplied, res.write_offs)
-    w.result = M.CashApplication()
+    w.result = CashApplication()
     return out
 
 
-def _commit(engine: Engine, part: tuple[Any, ...], lines: Sequence[Line], cand: list[int],
+def _commit(decider: LineDecider, part: tuple[Any, ...], lines: Sequence[Line], cand: list[int],
             hits: dict[int, dict[int, int]], used_np: np.ndarray) -> int:
     """Commit one chunk in order: take each line's decision when its reads still hold, otherwise
     decide the line again here. Returns how many lines were decided again."""
     a, b, offs, zeros_np, ones_np, writes_np, paid_reads, allocs, flags, unapplied, write_offs = part
-    used, paid_by, res = engine._used, engine.paid_by, engine.result
+    used, paid_by, res = decider.used, decider.paid_by, decider.result
     zeros, ones, writes = zeros_np.tolist(), ones_np.tolist(), writes_np.tolist()
     by_line: dict[int, list[tuple[int, Any, Any]]] = defaultdict(list)
     for k, i, default, v in paid_reads:
@@ -203,33 +211,36 @@ def _commit(engine: Engine, part: tuple[Any, ...], lines: Sequence[Line], cand: 
             if wo1 > wo0:
                 res.write_offs.extend(write_offs[wo0:wo1])
         else:
-            engine._apply(ln, hits.get(cand[a + k], {}))
+            decider.decide(ln, hits.get(cand[a + k], {}))
             redone += 1
     return redone
 
 
-def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
-                       hits: dict[int, dict[int, int]], workers: int, chunk: int | None = None) -> bool:
-    """Decide ``cand`` (line positions in booking order) as ``engine``'s sequential pass would, on
-    ``workers`` cores: this process decides every ``workers``-th chunk itself, against the true
-    state, while ``workers - 1`` forked processes speculate the chunks in between; their chunks
-    are committed here, in order. False (nothing done) where ``fork`` is missing.
+def decide_in_parallel(decider: LineDecider, lines: Sequence[Line], cand: list[int],
+                       hits: dict[int, dict[int, int]], workers: int, chunk: int | None = None) -> dict[str, int] | None:
+    """Decide ``cand`` (line positions in booking order) as the sequential pass
+    (:func:`~matching.decisions.decide_in_order`) with ``decider`` would, on ``workers`` cores:
+    this process decides every ``workers``-th chunk itself, against the true state, while
+    ``workers - 1`` forked processes speculate the chunks in between; their chunks are committed
+    here, in order. Returns the pass's statistics (workers, lines, chunks, lines decided again,
+    lines decided here); None (nothing done) with fewer than two workers, no lines, or where
+    ``fork`` is missing.
 
     This process works too instead of only committing: on two cores one speculating worker and
     this process share the lines, where two workers and a committing parent would compete for
     the cores (three processes on two cores). Each worker runs a bounded number of chunks ahead
     of the commits, so that what it reads is recent."""
     if workers < 2 or not cand or "fork" not in mp.get_all_start_methods():
-        return False
-    n = engine.L.n
+        return None
+    n = decider.ledger.n_items
     shared = mmap.mmap(-1, max(n, 1))
-    shared.write(bytes(engine._used))
-    engine._used = shared  # type: ignore[assignment]
-    engine.consumed = used_np = np.frombuffer(shared, dtype=np.bool_, count=n)
-    _STATE.update(engine=engine, shared=shared)
+    shared.write(bytes(decider.used))
+    decider.used = shared  # type: ignore[assignment]
+    decider.consumed = used_np = np.frombuffer(shared, dtype=np.bool_, count=n)
+    _STATE.update(decider=decider, shared=shared)
     chunk = chunk or CHUNK
     segs = _segments(len(cand), workers, chunk)
-    stats = {"lines": len(cand), "chunks": len(segs), "redecided": 0, "here": 0}
+    stats = {"workers": workers, "lines": len(cand), "chunks": len(segs), "redecided": 0, "here": 0}
     clock = {"deciding": 0.0, "waiting": 0.0, "committing": 0.0}
     # the workers only read the parent's objects: keep the collector from writing to their pages
     gc.freeze()
@@ -248,7 +259,7 @@ def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
             t0 = time.perf_counter()
             if here:
                 for i in cand[a:b]:
-                    engine._apply(lines[i], hits.get(i, {}))
+                    decider.decide(lines[i], hits.get(i, {}))
                 stats["here"] += b - a
                 clock["deciding"] += time.perf_counter() - t0
             else:
@@ -257,7 +268,7 @@ def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
                 part = res.get()
                 t1 = time.perf_counter()
                 clock["waiting"] += t1 - t0
-                stats["redecided"] += _commit(engine, part, lines, cand, hits, used_np)
+                stats["redecided"] += _commit(decider, part, lines, cand, hits, used_np)
                 clock["committing"] += time.perf_counter() - t1
         pool.close()
     finally:
@@ -265,8 +276,27 @@ def decide_in_parallel(engine: Engine, lines: Sequence[Line], cand: list[int],
         pool.join()
         gc.unfreeze()
         _STATE.clear()
-    engine._used = bytearray(shared[:n])
-    engine.consumed = np.frombuffer(engine._used, dtype=np.bool_)
-    engine.parallel_stats = stats
+    decider.used = bytearray(shared[:n])
+    decider.consumed = np.frombuffer(decider.used, dtype=np.bool_)
     log.info("parallel pass: %s; seconds here: %s", stats, {k: round(v, 1) for k, v in clock.items()})
-    return True
+    return stats
+
+
+class ParallelPass:
+    """The line-by-line pass on ``workers`` cores (:func:`decide_in_parallel`), for
+    :class:`matching.engine.Engine`'s ``line_pass``; the lines are decided one by one here
+    instead when fewer than :data:`PARALLEL_MIN_LINES` are left, with fewer than two workers, or
+    without ``fork``. Same outputs either way. ``chunk``: lines per chunk (default :data:`CHUNK`)."""
+
+    def __init__(self, workers: int, chunk: int | None = None) -> None:
+        self.workers = workers
+        self.chunk = chunk
+
+    def __call__(self, decider: LineDecider, lines: Sequence[Line], order: list[int],
+                 hits: dict[int, dict[int, int]]) -> dict[str, int] | None:
+        if len(order) >= PARALLEL_MIN_LINES:
+            stats = decide_in_parallel(decider, lines, order, hits, self.workers, self.chunk)
+            if stats is not None:
+                return stats
+        decide_in_order(decider, lines, order, hits)
+        return None

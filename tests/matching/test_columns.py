@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from matching.columns import StrColumn, int_column, trim_heap
-from matching.engine import Ledger
+from matching.ledger import Ledger
 
 
 def test_str_column_round_trips_unicode_empty_and_negative_indexes() -> None:
@@ -84,7 +84,7 @@ def test_lines_share_their_repeated_values() -> None:
     import datetime as dt
     from decimal import Decimal
 
-    from matching.engine import line_from_entry
+    from matching.lines import line_from_entry
     from schemas.statement import BankEntry
 
     def entry(ref: str) -> BankEntry:

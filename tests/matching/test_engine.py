@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from matching.engine import Engine, Ledger, apply_cash, subset_sum
+from matching.engine import Engine, apply_cash
 from matching.learning import Decision, Learned
+from matching.ledger import Ledger
 from matching.model import AUTO, SUGGESTED, MatchConfig
+from matching.subsets import subset_sum
 from schemas.statement import BankEntry, ReferredDocument
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "matching"
@@ -229,7 +231,7 @@ def test_subset_sum_leaves_no_reference_cycle():
 def test_engine_runs_in_booking_order_across_calls(customers, open_items):
     ledger = Ledger(customers, open_items)
     eng = Engine(ledger)
-    from matching.engine import line_from_entry
+    from matching.lines import line_from_entry
 
     eng.run([line_from_entry(entry("B2", "850.50", iban=DUMONT, text=["FA2026-00102"]))])
     eng.run([line_from_entry(entry("B8", "850.50", day=6, iban=DUMONT, text=["FA2026-00102"]))])
@@ -293,7 +295,7 @@ def _brute_subsets(values: list[int], target: int, max_k: int) -> list[list[int]
 def test_meet_in_the_middle_agrees_with_brute_force(scale: int) -> None:
     import random
 
-    from matching.engine import subset_sum_mitm
+    from matching.subsets import subset_sum_mitm
 
     rng = random.Random(11)
     checked = unique = ambiguous = 0
@@ -318,7 +320,7 @@ def test_chance_hits_uses_the_population_mean_and_deviation() -> None:
 
     import numpy as np
 
-    from matching.engine import chance_hits
+    from matching.subsets import chance_hits
 
     values = [123_456, 98_000, 250_075, 4_999, 77_777, 310_000, 42_424]
     v = np.asarray(values, dtype=np.float64)

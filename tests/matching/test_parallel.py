@@ -18,9 +18,13 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-import matching.engine as engine_mod
-from matching.engine import Engine, Ledger, line_from_entry
+import matching.parallel as parallel_mod
+from matching.decisions import LineDecider
+from matching.engine import Engine
+from matching.ledger import Ledger
+from matching.lines import line_from_entry
 from matching.model import MatchConfig
+from matching.parallel import ParallelPass
 from schemas.statement import BankEntry
 
 pytestmark = pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs the fork start method")
@@ -74,12 +78,10 @@ def _data(seed: int, customers: int = 60, invoices: int = 900, lines: int = 1200
 def _run(customers, items, entries, workers: int, monkeypatch, chunk: int = 0):
     cfg = MatchConfig()
     ledger = Ledger(customers, items, config=cfg)
-    eng = Engine(ledger, cfg, workers=workers)
+    eng = Engine(ledger, cfg, line_pass=ParallelPass(workers))
     if chunk:
-        import matching.parallel as par
-
-        monkeypatch.setattr(par, "CHUNK", chunk)
-    monkeypatch.setattr(engine_mod, "PARALLEL_MIN_LINES", 0)
+        monkeypatch.setattr(parallel_mod, "CHUNK", chunk)
+    monkeypatch.setattr(parallel_mod, "PARALLEL_MIN_LINES", 0)
     result = eng.run([line_from_entry(e) for e in entries])
     return result, eng
 
@@ -101,7 +103,7 @@ def test_parallel_pass_equals_sequential(seed, monkeypatch):
     assert par.unapplied == seq.unapplied
     assert par.write_offs == seq.write_offs
     assert (par.lines_total, par.credit_lines) == (seq.lines_total, seq.credit_lines)
-    assert par_engine._used == seq_engine._used and par_engine.paid_by == seq_engine.paid_by
+    assert par_engine.decider.used == seq_engine.decider.used and par_engine.decider.paid_by == seq_engine.decider.paid_by
     # the data has what the pass must get right: duplicates, write-offs, amount-only decisions
     assert any(f.kind == "duplicate_payment" for f in seq.flags)
     assert seq.write_offs
@@ -116,13 +118,13 @@ def test_pass_pauses_the_collector_and_makes_no_reference_cycles(monkeypatch):
     eng = Engine(Ledger(customers, items, config=cfg), cfg)
     lines = [line_from_entry(e) for e in entries]
     seen: list[bool] = []
-    apply = Engine._apply
+    decide = LineDecider.decide
 
     def spy(self, ln, hits):
         seen.append(gc.isenabled())
-        apply(self, ln, hits)
+        decide(self, ln, hits)
 
-    monkeypatch.setattr(Engine, "_apply", spy)
+    monkeypatch.setattr(LineDecider, "decide", spy)
     gc.collect()
     result = eng.run(lines)
     assert gc.isenabled()  # restored
@@ -143,6 +145,6 @@ def test_segments_alternate_between_this_process_and_the_workers():
 def test_sequential_when_one_worker_or_few_lines(monkeypatch):
     customers, items, entries = _data(3, lines=200)
     cfg = MatchConfig()
-    eng = Engine(Ledger(customers, items, config=cfg), cfg, workers=2)
+    eng = Engine(Ledger(customers, items, config=cfg), cfg, line_pass=ParallelPass(2))
     eng.run([line_from_entry(e) for e in entries])  # below PARALLEL_MIN_LINES: no fork
     assert eng.parallel_stats is None

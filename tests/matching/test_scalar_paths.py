@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import matching.engine as E
-from matching.engine import Engine, Ledger, apply_cash, line_from_entry
+import matching.ledger as ledger_mod
+from matching.engine import Engine, apply_cash
+from matching.ledger import Ledger
 from matching.ledger_keys import HashBits, mix, mix_one
+from matching.lines import line_from_entry
 from matching.model import MatchConfig
 from schemas.statement import BankEntry
 
@@ -75,9 +77,9 @@ def test_small_tail_lookups_equal_the_vectorised_ones(kind, monkeypatch):
             digits = "".join(ch for ch in n if ch.isdigit())
             grams.append(rnd.choice([digits[-rnd.randint(1, len(digits)):], digits.lstrip("0"), "VIREMENT", str(rnd.randint(0, 99999))]))
         queries.append((custs, grams))
-    monkeypatch.setattr(E, "_SCALAR_LOOKUP", 10**9)
+    monkeypatch.setattr(ledger_mod, "_SCALAR_LOOKUP", 10**9)
     scalar = [getattr(led, kind)(c, g) for c, g in queries]
-    monkeypatch.setattr(E, "_SCALAR_LOOKUP", -1)
+    monkeypatch.setattr(ledger_mod, "_SCALAR_LOOKUP", -1)
     vector = [getattr(led, kind)(c, g) for c, g in queries]
     assert scalar == vector
     assert sum(map(len, vector)) > 50  # the queries do find items
@@ -136,7 +138,7 @@ def test_same_allocations_with_and_without_the_vectorised_pass():
 
 
 def test_sorted_query_search_gives_numpys_bounds_in_query_order() -> None:
-    from matching.engine import _search_sorted_queries
+    from matching.ledger import _search_sorted_queries
 
     rng = np.random.default_rng(11)
     table = np.sort(np.concatenate([rng.integers(-(2**62), 2**62, 5_000), np.repeat(rng.integers(0, 50, 40), 3)]))
@@ -151,7 +153,8 @@ def test_sorted_query_search_gives_numpys_bounds_in_query_order() -> None:
 
 
 def test_open_amounts_to_cents_exactly() -> None:
-    from matching.engine import _cents_series, to_cents
+    from matching.ledger import _cents_series
+    from matching.lines import to_cents
 
     raw = ["1234.56", " -0.05 ", "100", "100.5", "-150.5", "0.00", "", "99999999999.99", "7.10", "-12"]
     got = _cents_series(pd.Series(raw, dtype=object)).tolist()
