@@ -17,6 +17,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("o2c.commands.sync", "sync"),
     ("o2c.commands.cashapp", "cash_apply"),
     ("o2c.commands.cashapp", "cash_review"),
+    ("o2c.commands.cash", "cash"),
+    ("o2c.commands.risk", "risk"),
     ("o2c.commands.writeback", "writeback"),
     ("o2c.commands.einvoice", "einvoice"),
     ("o2c.commands.mapping", "mapping"),

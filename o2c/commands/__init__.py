@@ -5,8 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from o2c.store import Store
 
 EXIT_REJECTED = 1
 """A document or input was refused (the message says why): fix it, do not retry as is."""
@@ -75,3 +79,21 @@ def exit_on_hub_errors() -> Iterator[None]:
         code, message = describe_error(exc)
         click.echo(message, err=True)
         sys.exit(code)
+
+
+def open_store() -> Store:
+    """The hub store named by the settings (``O2C_DATABASE_URL``, default the SQLite store under
+    ``O2C_HOME``), brought to this code's schema.
+
+    The commands upgrade the schema themselves, as they always have: a command is one process
+    started by a person (or a cron line), the first one on a fresh home creates the store, and
+    nobody has to remember ``o2c db upgrade`` first. The Airflow tasks do not: several of them
+    start together on a fresh database, so there the schema is a deployment step and a task only
+    checks it (:meth:`o2c.store.Store.check_revision`).
+    """
+    from o2c.settings import get_settings
+    from o2c.store import Store
+
+    store = Store(get_settings().database_url)
+    store.upgrade()
+    return store

@@ -1,7 +1,9 @@
-"""``o2c einvoice``: render, parse and validate e-invoices (Factur-X, CII, UBL) from the shell."""
+"""``o2c einvoice``: render, parse and validate e-invoices (Factur-X, CII, UBL) from the shell; deliver
+the stored invoices (``outbound``) and record the platforms' lifecycle statuses (``statuses``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import click
 
 from edi.validation import FORMATS  # noqa: E402  (one list of formats for the CLI and the DAGs)
+from o2c.commands import one_line
 
 
 @click.group()
@@ -125,3 +128,61 @@ def validate(file: Path, no_schematron: bool) -> None:
         return
     click.echo(result.report())
     sys.exit(0 if result.valid else 1)
+
+
+@einvoice.command()
+@click.option("--limit", type=click.IntRange(min=1), help="Consider at most this many stored invoices.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def outbound(limit: int | None, as_json: bool) -> None:
+    """Render, validate and deliver every stored invoice that has no e-invoice yet (the
+    e-invoicing DAG's job), with the e-invoicing settings (O2C_EINVOICING, or the 'einvoicing:'
+    section of the sources file).
+
+    An invoice that fails validation is quarantined and listed, not sent; a delivery that
+    fails is counted and tried again on the next run. A second run sends nothing twice.
+    """
+    from o2c.commands import exit_on_hub_errors, open_store
+    from o2c.config import HttpChannel, load_einvoicing
+    from o2c.einvoicing import outbound as run_outbound
+    from o2c.sources import connection_from_env
+
+    with exit_on_hub_errors():
+        store = open_store()
+        config = load_einvoicing()
+        channel = config.channel
+        # an SFTP channel's connection is read from O2C_CONN_<ID> by the delivery itself
+        connection = connection_from_env(channel.connection) if isinstance(channel, HttpChannel) and channel.connection else None
+        summary = run_outbound(store, config, limit=limit, connection=connection)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
+        return
+    click.echo(f"e-invoices: {summary.considered} considered, {summary.delivered} delivered, {summary.rejected} rejected, "
+               f"{summary.failed} failed deliveries, {summary.already_done} already done (run {summary.run_id})")
+    for rej in summary.rejects:
+        click.echo(f"  not sent: {rej['invoice']} ({rej['format']}): {one_line(rej['reason'])}")
+
+
+@einvoice.command()
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def statuses(folder: Path | None, as_json: bool) -> None:
+    """Record the lifecycle statuses (CDAR XML) found in FOLDER (default: $O2C_HOME/inbox/statuses,
+    the e-invoicing DAG's inbox). A message already recorded is counted as a duplicate; a bad one
+    is quarantined."""
+    from o2c.commands import exit_on_hub_errors, open_store
+    from o2c.einvoicing import ingest_statuses
+    from o2c.settings import get_settings
+
+    with exit_on_hub_errors():
+        store = open_store()
+        if folder is None:
+            folder = get_settings().home / "inbox" / "statuses"
+            folder.mkdir(parents=True, exist_ok=True)
+        elif not folder.is_dir():
+            raise click.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
+        summary = ingest_statuses(store, folder)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
+        return
+    click.echo(f"lifecycle statuses from {folder}: {summary.read} read, {summary.recorded} recorded, "
+               f"{summary.duplicates} duplicates, {summary.unknown_invoice} for unknown invoices, {summary.rejected} rejected")
