@@ -382,11 +382,12 @@ def _main(args: argparse.Namespace) -> int:
             f"AIRFLOW_CONN_{CONN_ID.upper()}": f"tryton://{server.admin_login}:{server.admin_password}"  # type: ignore[attr-defined]
                                                f"@127.0.0.1:{server.port}/{server.database}",  # type: ignore[attr-defined]
         }
-        if args.action == "ui":
-            return run_ui(env, home, args.port)
         from o2c.store import Store
 
+        # a deployment step, run once: the DAG tasks only check the store's revision
         Store(settings.database_url).upgrade()
+        if args.action == "ui":
+            return run_ui(env, home, args.port)
         rc = 0
         for step, dag_id in (("2/5", "erp_invoice_sync"), ("3/5", "einvoice_outbound")):
             print(f"[{step}] Airflow 3: running DAG {dag_id} once (store: {settings.database_url})")

@@ -61,8 +61,9 @@ def _store() -> Any:
     from o2c.settings import get_settings
     from o2c.store import Store
 
-    store = Store(get_settings().database_url)
-    store.upgrade()
+    with airflow_errors():  # a store not migrated yet fails the task at once (not retried)
+        store = Store(get_settings().database_url)
+        store.check_revision()
     return store
 
 

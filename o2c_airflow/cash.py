@@ -20,7 +20,7 @@ def run_cash(context: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     with airflow_errors():
         store = Store(settings.database_url)
-        store.upgrade()
+        store.check_revision()
         ti = context.get("ti")
         summary = run_cash_application(store, einvoicing=load_einvoicing(),
                                        dag_id=getattr(ti, "dag_id", None), airflow_run_id=getattr(ti, "run_id", None))
@@ -40,7 +40,7 @@ def run_risk(context: dict[str, Any]) -> dict[str, Any]:
     as_of = window_end(context).date()
     with airflow_errors():
         store = Store(settings.database_url)
-        store.upgrade()
+        store.check_revision()
         ti = context.get("ti")
         summary = run_risk_scoring(store, as_of, dag_id=getattr(ti, "dag_id", None), airflow_run_id=getattr(ti, "run_id", None))
     log.info("risk scoring at %s: %d customers, %d flags (%d high)", as_of, summary.customers, summary.flags, summary.high)

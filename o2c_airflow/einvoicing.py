@@ -21,7 +21,7 @@ def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     with airflow_errors():
         store = Store(settings.database_url)
-        store.upgrade()
+        store.check_revision()
         config = load_einvoicing()
         channel = config.channel
         connection = None
@@ -54,7 +54,7 @@ def run_status_inbound(context: dict[str, Any]) -> dict[str, Any]:
     inbox = Path(settings.home / "inbox" / "statuses")
     with airflow_errors():
         store = Store(settings.database_url)
-        store.upgrade()
+        store.check_revision()
         inbox.mkdir(parents=True, exist_ok=True)
         summary = ingest_statuses(store, inbox)
     log.info("lifecycle statuses from %s: %s", inbox, summary)

@@ -71,7 +71,7 @@ def run_source_sync(source_name: str, context: dict[str, Any]) -> dict[str, Any]
         source = get_source(load_sources(settings.sources_file), source_name)
         conn = O2CSourceHook(source.connection).get_connection_info()
         store = Store(settings.database_url)
-        store.upgrade()
+        store.check_revision()
         ti = context.get("ti")
         summary = sync_source(store, source, conn, until=window_end(context),
                               dag_id=getattr(ti, "dag_id", None), task_id=getattr(ti, "task_id", None),

@@ -39,7 +39,7 @@ def run_writeback(source_name: str, context: dict[str, Any]) -> dict[str, Any]:
         if not supports_payments(source.kind):  # the task is mapped over payment_source_names(): a stale mapping
             raise ConfigError(f"source {source_name!r} ({source.kind}) does not support payment write-back")
         store = Store(settings.database_url)
-        store.upgrade()
+        store.check_revision()
         enqueued = enqueue_payments(store, sources=[source])
         conn = O2CSourceHook(source.connection).get_connection_info()
         with build(source.kind, conn, **source.options) as connector:

@@ -28,8 +28,8 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
     status stays 0.
     """
     from o2c.bank_ingest import pickup
+    from o2c.commands import open_store
     from o2c.settings import get_settings
-    from o2c.store import Store
     from o2c.transport.banks import get_bank, sftp_settings_from_env
     from o2c.transport.redact import redact
     from schemas.errors import FatalError, HubError
@@ -40,8 +40,7 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
         if settle is not None:
             bank = bank.model_copy(update={"settle_seconds": settle})
         sftp = sftp_settings_from_env(bank)
-        store = Store(settings.database_url)
-        store.upgrade()
+        store = open_store()
         run_key = "cli-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         summary = pickup(store, bank, sftp, staging_root=settings.home / "staging" / "bank", run_key=run_key)
     except FatalError as exc:

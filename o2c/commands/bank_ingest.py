@@ -26,12 +26,10 @@ def staged_local(path: Path):  # type: ignore[no-untyped-def]
 def ingest(files: tuple[Path, ...], bank_name: str, as_json: bool) -> None:
     """Parse, check and store statement FILES exactly once (duplicates and bad files reported)."""
     from o2c.bank_ingest import ingest_file
-    from o2c.settings import get_settings
-    from o2c.store import Store
+    from o2c.commands import open_store
     from o2c.transport.redact import redact
 
-    store = Store(get_settings().database_url)
-    store.upgrade()
+    store = open_store()
     outcomes = [ingest_file(store, bank_name, staged_local(p), run_id=None) for p in files]
     # names and reasons can hold account numbers (a statement's IBAN, a bank's file naming): masked
     if as_json:

@@ -77,8 +77,7 @@ def cash_review(line: str, action: str | None, invoices: tuple[str, ...], review
     the next cash runs the payer's name and IBAN for that customer.
     """
     from o2c.cash_review import decide
-    from o2c.settings import get_settings
-    from o2c.store import Store
+    from o2c.commands import open_store
     from schemas.errors import HubError
 
     if invoices and action:
@@ -86,8 +85,7 @@ def cash_review(line: str, action: str | None, invoices: tuple[str, ...], review
     chosen = "reallocate" if invoices else action
     if not chosen:
         raise click.UsageError("give one of --accept, --reject or --reallocate INVOICE")
-    store = Store(get_settings().database_url)
-    store.upgrade()
+    store = open_store()
     try:
         res = decide(store, line, chosen, reviewer=reviewer, invoices=invoices, note=note)
     except HubError as exc:

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from o2c.commands import exit_on_hub_errors
+from o2c.commands import exit_on_hub_errors, open_store
 from o2c.settings import get_settings
 
 
@@ -28,14 +28,12 @@ def _when(value: str | None) -> dt.datetime | None:
 def sync(source: str, sources_file: str | None, streams: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
     """Pull SOURCE's customers and invoices into the hub store (incrementally)."""
     from o2c.sources import connection_from_env, get_source, load_sources
-    from o2c.store import Store
     from o2c.sync import sync_source
 
     with exit_on_hub_errors():  # a bad sources file, database URL or connection: one line, exit 2
         settings = get_settings()
         src = get_source(load_sources(sources_file or settings.sources_file), source)
-        store = Store(settings.database_url)
-        store.upgrade()
+        store = open_store()
         end = _when(until) or dt.datetime.now(dt.UTC).replace(microsecond=0)
         summary = sync_source(store, src, connection_from_env(src.connection), until=end, since=_when(since),
                               streams=streams or None)

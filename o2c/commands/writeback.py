@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from o2c.commands import exit_on_hub_errors
+from o2c.commands import exit_on_hub_errors, open_store
 from o2c.settings import get_settings
 
 
@@ -25,7 +25,6 @@ def push(source: str, sources_file: str | None, limit: int | None, as_json: bool
     """Enqueue SOURCE's applied allocations as payments, then send its pending commands."""
     from connectors import build
     from o2c.sources import connection_from_env, get_source, load_sources
-    from o2c.store import Store
     from o2c.writeback import enqueue_payments, push_pending, supports_payments
 
     settings = get_settings()
@@ -33,8 +32,7 @@ def push(source: str, sources_file: str | None, limit: int | None, as_json: bool
     if not supports_payments(src.kind):
         click.echo(f"error: source {source!r} ({src.kind}) does not support payment write-back", err=True)
         sys.exit(2)
-    store = Store(settings.database_url)
-    store.upgrade()
+    store = open_store()
     with exit_on_hub_errors():
         enqueued = enqueue_payments(store, sources=[src])
         with build(src.kind, connection_from_env(src.connection), **src.options) as connector:

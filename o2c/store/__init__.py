@@ -220,6 +220,41 @@ class Store:
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
+    def head_revision(self) -> str | None:
+        """The newest schema revision of this code (the head of ``o2c/migrations``)."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def check_revision(self) -> None:
+        """Refuse to work on a store whose schema is not this code's: a :class:`ConfigError`
+        saying to run ``o2c db upgrade``.
+
+        Migrating is a deployment step, run once (``o2c db upgrade``), not something each
+        Airflow task does: mapped tasks starting together on a fresh PostgreSQL would race to
+        create the same tables. Reading the version creates nothing.
+        """
+        current, head = self.current_revision(), self.head_revision()
+        if current == head:
+            return
+        where = make_url(self.url).render_as_string(hide_password=True)
+        if current is None:
+            state = "is empty"
+        else:
+            from alembic.script import ScriptDirectory
+            from alembic.util import CommandError
+
+            try:
+                known = ScriptDirectory.from_config(self.alembic_config()).get_revision(current) is not None
+            except CommandError:
+                known = False
+            if not known:
+                raise ConfigError(f"the hub store at {where} is at revision {current}, which this code does not know "
+                                  f"(its newest is {head}): deploy the code that migrated it, or a newer one")
+            state = f"is at revision {current}"
+        raise ConfigError(f"the hub store at {where} {state}, this code needs {head}: run 'o2c db upgrade' "
+                          "(a deployment step)")
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed on success, rolled back on any error."""

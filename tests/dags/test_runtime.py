@@ -77,3 +77,45 @@ def test_writeback_refuses_a_source_that_does_not_record_payments(tmp_path, monk
     monkeypatch.setenv("O2C_SOURCES", str(sources))
     with pytest.raises(AirflowFailException, match="'drops' \\(filedrop\\) does not support payment write-back"):
         run_writeback("drops", {})
+
+
+def test_a_task_on_a_store_not_migrated_fails_at_once_and_creates_nothing(tmp_path, monkeypatch):
+    """Migrating is a deployment step (``o2c db upgrade``): a task only checks the revision, so
+    mapped tasks starting together on a fresh database never race to create the tables."""
+    import sqlalchemy as sa
+    from airflow.sdk.exceptions import AirflowFailException
+    from click.testing import CliRunner
+
+    from o2c.cli import cli
+    from o2c.store import Store
+    from o2c_airflow.cash import run_risk
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    monkeypatch.setenv("O2C_HOME", str(tmp_path))
+    monkeypatch.setenv("O2C_DATABASE_URL", url)
+    context = {"data_interval_end": dt.datetime(2026, 11, 30, tzinfo=dt.UTC)}
+    head = Store(url).head_revision()
+    with pytest.raises(AirflowFailException, match=f"is empty, this code needs {head}: run 'o2c db upgrade'"):
+        run_risk(context)
+    assert sa.inspect(sa.create_engine(url)).get_table_names() == []
+
+    assert CliRunner().invoke(cli, ["db", "upgrade"]).exit_code == 0
+    assert run_risk(context)["as_of"] == "2026-11-30"
+
+
+def test_check_revision_names_the_store_without_its_password_and_both_revisions(monkeypatch):
+    from o2c.store import Store
+    from schemas.errors import ConfigError
+
+    store = Store("postgresql+psycopg://hub:s3cret@db.example:5432/hub")  # never connected: the revision is stubbed
+    head = store.head_revision()
+    monkeypatch.setattr(Store, "current_revision", lambda self: "0001")
+    with pytest.raises(ConfigError) as err:
+        store.check_revision()
+    assert str(err.value) == (f"the hub store at postgresql+psycopg://hub:***@db.example:5432/hub is at revision 0001, "
+                              f"this code needs {head}: run 'o2c db upgrade' (a deployment step)")
+    monkeypatch.setattr(Store, "current_revision", lambda self: "ffffffffffff")
+    with pytest.raises(ConfigError, match="which this code does not know"):
+        store.check_revision()
+    monkeypatch.setattr(Store, "current_revision", lambda self: head)
+    store.check_revision()
