@@ -147,7 +147,7 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
     from matching.engine import apply_cash
 
     # what reviewers confirmed or refused (payer names, IBANs) identifies payers from now on
-    from o2c.cash_review import learned_from_session
+    from o2c.store.cash import learned_from_session
 
     summary = CashRunSummary(run_id="")
     run = None

@@ -38,10 +38,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from matching.learning import ACCEPT, REALLOCATE, REJECT, Decision, Learned
+from matching.learning import ACCEPT, REALLOCATE, REJECT, Learned
 from o2c.cash_application import APPLIED, applied_amounts, emit_collected, open_amount, parties_by_buyer_key
 from o2c.store import Store, utcnow
-from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, cash_session
+from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, cash_session, learned_from_session
 from o2c.store.models import BankEntryRow, InvoiceRow
 from schemas.errors import ConfigError
 from schemas.invoice import is_credit_note_type
@@ -250,15 +250,3 @@ def learned_from_store(store: Store) -> Learned:
     """Every stored decision replayed, oldest first, into what the engine learns from reviewers."""
     with store.session() as s:
         return learned_from_session(s)
-
-
-def learned_from_session(s: Any) -> Learned:
-    """:func:`learned_from_store` read in an open session (a cash run's, under the cash lock)."""
-    learned = Learned()
-    for d in s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.decided_at, CashReviewDecision.id)):
-        if not d.customer_key:
-            continue
-        learned.record(Decision(d.action, bank_ref=d.bank_ref, customer_id=d.customer_key,
-                                payer_name=d.payer_name or "", payer_iban=d.payer_iban or "",
-                                previous_customer_id=d.previous_customer_key or ""))
-    return learned

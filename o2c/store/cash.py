@@ -18,12 +18,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from matching.learning import Decision, Learned
 from o2c.store.models import Amount, Base, UTCDateTime
 from schemas.errors import ConfigError, RetriableError
 
@@ -266,3 +267,16 @@ class CashReviewDecision(Base):
     reviewer: Mapped[str] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+def learned_from_session(s: Any) -> Learned:
+    """What reviewers taught (payer names and IBANs per customer), read in an open session (a cash run's,
+    under the cash lock); :func:`o2c.cash_review.learned_from_store` reads it in a session of its own."""
+    learned = Learned()
+    for d in s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.decided_at, CashReviewDecision.id)):
+        if not d.customer_key:
+            continue
+        learned.record(Decision(d.action, bank_ref=d.bank_ref, customer_id=d.customer_key,
+                                payer_name=d.payer_name or "", payer_iban=d.payer_iban or "",
+                                previous_customer_id=d.previous_customer_key or ""))
+    return learned
