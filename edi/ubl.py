@@ -12,6 +12,10 @@ Binding quirks, quoted from the CEN syntax binding:
   ``AdditionalDocumentReference`` with ``DocumentTypeCode`` 50 on a CreditNote;
 - BT-8 (VAT point date code, the French "TVA sur les débits") is ``InvoicePeriod/DescriptionCode``.
 
+What UBL shares with CII (decimals, allowance terms, number formats, :class:`UnknownProfile`)
+is in :mod:`edi.en16931`; this module imports no other format module. Validation is
+:func:`edi.einvoice.validate`.
+
 >>> from edi.samples import sample_invoice
 >>> inv = sample_invoice(3)
 >>> parse(render(inv)) == inv
@@ -23,12 +27,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from edi import limits
-from edi.cii import _ALLOWANCE_TERMS, DECIMALS, UnknownProfile, _amount, _num
+from edi.en16931 import (
+    ALLOWANCE_TERMS,
+    OPERATION_BY_PROCESS,
+    PROCESS_BY_OPERATION,
+    UnknownProfile,
+    format_amount,
+    format_number,
+    identifier,
+    read_decimal,
+)
 from edi.xmlsafe import parse_bytes
 from schemas.errors import InvalidFormat
 from schemas.invoice import (
@@ -38,20 +50,14 @@ from schemas.invoice import (
     Contact,
     Delivery,
     DocumentRef,
-    Identifier,
     Invoice,
     InvoiceLine,
     Note,
-    OperationCategory,
     PaymentInstructions,
     Totals,
     TradeParty,
     VatBreakdown,
 )
-from schemas.money import AmountError, parse_amount
-
-if TYPE_CHECKING:
-    from edi.validation import ValidationResult
 
 INV = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CRN = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
@@ -65,8 +71,6 @@ PEPPOL_PROFILE = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 CUSTOMIZATIONS = {"en16931": EN16931, "peppol": PEPPOL_BIS3}
 
 _NOTE_CODE = re.compile(r"^#([A-Z]{3})#(.*)$", re.DOTALL)
-_OPERATION_BY_PROCESS: dict[str, OperationCategory] = {"B1": "goods", "S1": "services", "M1": "both"}
-_PROCESS_BY_OPERATION: dict[str, str] = {v: k for k, v in _OPERATION_BY_PROCESS.items()}
 
 
 def customization_profile(customization: str | None) -> str | None:
@@ -109,15 +113,12 @@ def _t(el: etree._Element | None, path: str | None = None) -> str | None:
 
 
 def _d(el: etree._Element | None, path: str | None, doc: str, term: str, kind: str = "amount") -> Decimal | None:
-    """The number at ``path`` read by :func:`schemas.money.parse_amount` with the decimals of
-    its ``kind`` (:data:`edi.cii.DECIMALS`); a refusal names the business term ``term``."""
+    """The number at ``path`` read by :func:`edi.en16931.read_decimal` with the decimals of
+    its ``kind``; a refusal names the business term ``term``."""
     text = _t(el, path)
     if text is None:
         return None
-    try:
-        return parse_amount(text, decimals=DECIMALS[kind])
-    except AmountError as exc:
-        raise InvalidFormat(f"{kind}: {exc}", document_id=doc, field=term) from None
+    return read_decimal(text, term=term, kind=kind, document_id=doc)
 
 
 def _date(el: etree._Element | None, path: str, doc: str, term: str) -> dt.date | None:
@@ -129,12 +130,6 @@ def _date(el: etree._Element | None, path: str, doc: str, term: str) -> dt.date 
         return dt.date.fromisoformat(text[:10])
     except ValueError:
         raise InvalidFormat(f"not a date (YYYY-MM-DD): {text[:40]!r}", document_id=doc, field=term) from None
-
-
-def _ident(el: etree._Element | None, attr: str = "schemeID") -> Identifier | None:
-    if el is None or not (el.text or "").strip():
-        return None
-    return Identifier(value=el.text.strip(), scheme=el.get(attr))
 
 
 def _address(el: etree._Element | None) -> Address | None:
@@ -154,7 +149,7 @@ def _party(el: etree._Element | None, *, payee: bool = False) -> tuple[TradePart
     creditor = None
     identifiers = []
     for x in el.findall(_p("cac:PartyIdentification/cbc:ID")):
-        ident = _ident(x)
+        ident = identifier(x)
         if ident is None:
             continue
         if ident.scheme == "SEPA":
@@ -182,11 +177,11 @@ def _party(el: etree._Element | None, *, payee: bool = False) -> tuple[TradePart
         name=name,
         trading_name=trading,
         identifiers=identifiers,
-        legal_registration=_ident(legal.find(_p("cbc:CompanyID"))) if legal is not None else None,
+        legal_registration=identifier(legal.find(_p("cbc:CompanyID"))) if legal is not None else None,
         vat_id=vat_id,
         tax_registration_id=tax_id,
         legal_info=_t(legal, "cbc:CompanyLegalForm"),
-        electronic_address=_ident(el.find(_p("cbc:EndpointID"))),
+        electronic_address=identifier(el.find(_p("cbc:EndpointID"))),
         address=_address(el.find(_p("cac:PostalAddress"))),
         contact=contact,
     ), creditor
@@ -194,7 +189,7 @@ def _party(el: etree._Element | None, *, payee: bool = False) -> tuple[TradePart
 
 def _allowance(el: etree._Element, doc: str, *, line: bool = False) -> AllowanceCharge:
     is_charge = (_t(el, "cbc:ChargeIndicator") or "").lower() == "true"
-    amount, base, percent, rate = _ALLOWANCE_TERMS[(line, is_charge)]
+    amount, base, percent, rate = ALLOWANCE_TERMS[(line, is_charge)]
     return AllowanceCharge(
         is_charge=is_charge,
         amount=_d(el, "cbc:Amount", doc, amount) or Decimal(0),
@@ -243,8 +238,8 @@ def _line(el: etree._Element, doc: str) -> InvoiceLine:
         description=_t(item, "cbc:Description"),
         seller_item_id=_t(item, "cac:SellersItemIdentification/cbc:ID"),
         buyer_item_id=_t(item, "cac:BuyersItemIdentification/cbc:ID"),
-        standard_item_id=_ident(item.find(_p("cac:StandardItemIdentification/cbc:ID"))) if item is not None else None,
-        classification=[i for i in (_ident(c, "listID") for c in item.findall(
+        standard_item_id=identifier(item.find(_p("cac:StandardItemIdentification/cbc:ID"))) if item is not None else None,
+        classification=[i for i in (identifier(c, "listID") for c in item.findall(
             _p("cac:CommodityClassification/cbc:ItemClassificationCode"))) if i] if item is not None else [],
         origin_country=_t(item, "cac:OriginCountry/cbc:IdentificationCode"),
     )
@@ -254,7 +249,7 @@ def parse(data: bytes, *, document_id: str = "", strict_profile: bool = True) ->
     """Read a UBL 2.1 Invoice or CreditNote (EN 16931, Peppol BIS 3, XRechnung...).
 
     Raises :class:`~schemas.errors.InvalidFormat` for malformed or non-UBL XML and
-    :class:`~edi.cii.UnknownProfile` for a CustomizationID (BT-24) outside EN 16931,
+    :class:`~edi.en16931.UnknownProfile` for a CustomizationID (BT-24) outside EN 16931,
     :class:`~schemas.errors.TooLarge` over the ``einvoice`` size limit (:mod:`edi.limits`). A
     number or a date that cannot be read is :class:`InvalidFormat` naming its business term.
     """
@@ -345,7 +340,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         loc = delivery_el.find(_p("cac:DeliveryLocation"))
         delivery = Delivery(
             party_name=_t(delivery_el, "cac:DeliveryParty/cac:PartyName/cbc:Name"),
-            location_id=_ident(loc.find(_p("cbc:ID"))) if loc is not None else None,
+            location_id=identifier(loc.find(_p("cbc:ID"))) if loc is not None else None,
             date=_date(delivery_el, "cbc:ActualDeliveryDate", doc, "BT-72"),
             address=_address(loc.find(_p("cac:Address"))) if loc is not None else None,
         )
@@ -405,7 +400,7 @@ def parse_tree(root: etree._Element, *, document_id: str = "", strict_profile: b
         period_start=_date(root, "cac:InvoicePeriod/cbc:StartDate", doc, "BT-73"),
         period_end=_date(root, "cac:InvoicePeriod/cbc:EndDate", doc, "BT-74"),
         payment=payment,
-        operation_category=_OPERATION_BY_PROCESS.get(process or ""),
+        operation_category=OPERATION_BY_PROCESS.get(process or ""),
         vat_on_debits=_t(root, "cac:InvoicePeriod/cbc:DescriptionCode") == "3",
     )
 
@@ -456,7 +451,7 @@ class _Writer:
 
     def amt(self, parent: etree._Element, tag: str, value: Decimal, currency: str | None = None) -> None:
         cur = currency or self.inv.currency
-        _sub(parent, tag, _amount(value, cur), currencyID=cur)
+        _sub(parent, tag, format_amount(value, cur), currencyID=cur)
 
     def party(self, parent: etree._Element, p: TradeParty, *, seller: bool = False) -> None:
         el = _sub(parent, "cac:Party")
@@ -496,7 +491,7 @@ class _Writer:
         _opt(el, "cbc:AllowanceChargeReasonCode", a.reason_code)
         _opt(el, "cbc:AllowanceChargeReason", a.reason)
         if a.percent is not None:
-            _sub(el, "cbc:MultiplierFactorNumeric", _num(a.percent))
+            _sub(el, "cbc:MultiplierFactorNumeric", format_number(a.percent))
         self.amt(el, "cbc:Amount", a.amount)
         if a.base_amount is not None:
             self.amt(el, "cbc:BaseAmount", a.base_amount)
@@ -504,7 +499,7 @@ class _Writer:
             tc = _sub(el, "cac:TaxCategory")
             _sub(tc, "cbc:ID", a.vat_category or "S")
             if a.vat_rate is not None:
-                _sub(tc, "cbc:Percent", _num(a.vat_rate))
+                _sub(tc, "cbc:Percent", format_number(a.vat_rate))
             _tax_scheme(tc)
 
     def render(self) -> bytes:
@@ -512,7 +507,7 @@ class _Writer:
         root_ns = CRN if credit else INV
         root = etree.Element(f"{{{root_ns}}}{'CreditNote' if credit else 'Invoice'}", nsmap={None: root_ns, "cac": CAC, "cbc": CBC})
         _sub(root, "cbc:CustomizationID", self.customization)
-        process = inv.business_process or _PROCESS_BY_OPERATION.get(inv.operation_category or "")
+        process = inv.business_process or PROCESS_BY_OPERATION.get(inv.operation_category or "")
         if self.customization == PEPPOL_BIS3:
             process = PEPPOL_PROFILE
         _opt(root, "cbc:ProfileID", process)
@@ -626,7 +621,7 @@ class _Writer:
             tc = _sub(st, "cac:TaxCategory")
             _sub(tc, "cbc:ID", v.category)
             if v.rate is not None:
-                _sub(tc, "cbc:Percent", _num(v.rate))
+                _sub(tc, "cbc:Percent", format_number(v.rate))
             _opt(tc, "cbc:TaxExemptionReasonCode", v.exemption_reason_code)
             _opt(tc, "cbc:TaxExemptionReason", v.exemption_reason)
             _tax_scheme(tc)
@@ -653,7 +648,7 @@ class _Writer:
         el = _sub(root, "cac:CreditNoteLine" if self.credit else "cac:InvoiceLine")
         _sub(el, "cbc:ID", ln.id)
         _opt(el, "cbc:Note", ln.note)
-        _sub(el, "cbc:CreditedQuantity" if self.credit else "cbc:InvoicedQuantity", _num(ln.quantity), unitCode=ln.unit_code)
+        _sub(el, "cbc:CreditedQuantity" if self.credit else "cbc:InvoicedQuantity", format_number(ln.quantity), unitCode=ln.unit_code)
         self.amt(el, "cbc:LineExtensionAmount", ln.net_amount)
         _opt(el, "cbc:AccountingCost", ln.accounting_ref)
         if ln.period_start or ln.period_end:
@@ -686,18 +681,18 @@ class _Writer:
         tc = _sub(item, "cac:ClassifiedTaxCategory")
         _sub(tc, "cbc:ID", ln.vat_category)
         if ln.vat_rate is not None:
-            _sub(tc, "cbc:Percent", _num(ln.vat_rate))
+            _sub(tc, "cbc:Percent", format_number(ln.vat_rate))
         _tax_scheme(tc)
         price = _sub(el, "cac:Price")
-        _sub(price, "cbc:PriceAmount", _num(ln.net_price), currencyID=self.inv.currency)
+        _sub(price, "cbc:PriceAmount", format_number(ln.net_price), currencyID=self.inv.currency)
         if ln.base_quantity is not None:
-            _sub(price, "cbc:BaseQuantity", _num(ln.base_quantity), unitCode=ln.base_quantity_unit or ln.unit_code)
+            _sub(price, "cbc:BaseQuantity", format_number(ln.base_quantity), unitCode=ln.base_quantity_unit or ln.unit_code)
         if ln.price_discount is not None or ln.gross_price is not None:
             pac = _sub(price, "cac:AllowanceCharge")
             _sub(pac, "cbc:ChargeIndicator", "false")
-            _sub(pac, "cbc:Amount", _num(ln.price_discount or Decimal(0)), currencyID=self.inv.currency)
+            _sub(pac, "cbc:Amount", format_number(ln.price_discount or Decimal(0)), currencyID=self.inv.currency)
             if ln.gross_price is not None:
-                _sub(pac, "cbc:BaseAmount", _num(ln.gross_price), currencyID=self.inv.currency)
+                _sub(pac, "cbc:BaseAmount", format_number(ln.gross_price), currencyID=self.inv.currency)
 
 
 def render(inv: Invoice, customization: str = "en16931") -> bytes:
@@ -714,15 +709,3 @@ def render(inv: Invoice, customization: str = "en16931") -> bytes:
             raise UnknownProfile(f"unknown UBL customization {customization!r}; expected en16931 or peppol") from None
         cid = customization
     return _Writer(inv, cid).render()
-
-
-def validate(data: bytes, *, document_id: str = "") -> ValidationResult:
-    """XSD + EN 16931 schematron + Factur-X rules (see :mod:`edi.validation`).
-
-    Returns the result (with its warnings) when there is no error; raises
-    :class:`edi.validation.InvoiceRejected`, :class:`~schemas.errors.InvalidFormat` or
-    :class:`edi.cii.UnknownProfile` otherwise.
-    """
-    from edi import validation
-
-    return validation.validate(data, document_id=document_id).raise_for_errors()

@@ -1,20 +1,25 @@
 """E-invoice validation: XSD, the official CEN EN 16931 schematron and the Factur-X profile rules.
 
-Pipeline for one document (CII D16B, ZUGFeRD 1.0, UBL 2.1 Invoice/CreditNote, or a Factur-X
-PDF, whose embedded XML is extracted first):
+This module runs the official artefacts on a document that is already told apart; it imports
+no format module (:mod:`edi.cii`, :mod:`edi.ubl`, :mod:`edi.facturx`). The one entry point,
+:func:`edi.einvoice.validate`, does the reading around it: the Factur-X PDF's embedded XML and
+XMP metadata are extracted, the syntax, guideline id (BT-24) and profile are told from the root
+element, and the hub's own reader is handed to :func:`check`. For one document, :func:`check`:
 
-1. the syntax is told from the root element's namespace, and the hub's own reader
-   (:mod:`edi.cii`, :mod:`edi.ubl`) reads the document: what it refuses (an impossible date, an
-   amount such as ``1E+999999999``) is an ``O2C-PARSE`` error, so ``validate`` and ``parse`` agree;
-2. XSD (lxml): the Factur-X profile XSD chosen from the guideline id (BT-24), else the CEN
-   D16B *uncoupled* subset, the ZUGFeRD 1.0 XSD, or OASIS UBL 2.1;
-3. the CEN/TC 434 EN 16931 schematron (XSLT 2.0, run by SaxonC-HE through ``saxonche``) for
+1. runs the hub's reader it was given: what the reader refuses (an impossible date, an amount
+   such as ``1E+999999999``) is an ``O2C-PARSE`` error, so validating and parsing agree;
+2. compares the PDF's XMP ``fx:ConformanceLevel`` (when the document came in a PDF) with the
+   profile of the XML (``FX-PDF-XMP``);
+3. XSD (lxml): the Factur-X profile XSD chosen from the guideline id, else the CEN D16B
+   *uncoupled* subset, the ZUGFeRD 1.0 XSD, or OASIS UBL 2.1;
+4. the CEN/TC 434 EN 16931 schematron (XSLT 2.0, run by SaxonC-HE through ``saxonche``) for
    documents that claim EN 16931 (not Factur-X MINIMUM / BASIC WL, which are not EN 16931);
-4. the Factur-X schematron of the declared profile (Factur-X 1.0.9 artefacts).
+5. the Factur-X schematron of the declared profile (Factur-X 1.0.9 artefacts).
 
-The French EXTENDED-CTC-FR guideline (:data:`edi.cii.CTC_FR_GUIDELINE`) has its own branch: the
-UN/CEFACT CII D22B XSD, the EXTENDED-CTC-FR schematron (which carries the EN 16931 and
+The French EXTENDED-CTC-FR guideline (:data:`edi.en16931.CTC_FR_GUIDELINE`) has its own branch:
+the UN/CEFACT CII D22B XSD, the EXTENDED-CTC-FR schematron (which carries the EN 16931 and
 Factur-X EXTENDED rules itself) and the French BR-FR Flux 2 schematron (see :mod:`edi.ctcfr`).
+Which guideline ids are Factur-X ones comes from :mod:`edi.en16931`.
 
 Each stylesheet is compiled once per process and kept (``_Schematron.get``). A schematron that
 fires fewer than :data:`MIN_FIRED_RULES` rules did not really look at the document (wrong
@@ -27,7 +32,9 @@ Artefacts live in ``edi/artefacts/<name>/`` with a README giving origin, commit 
 
 >>> from edi.samples import sample_invoice
 >>> from edi import cii
->>> result = validate(cii.render(sample_invoice(1), "en16931"), facturx=True)
+>>> from edi.xmlsafe import parse_bytes
+>>> root = parse_bytes(cii.render(sample_invoice(1), "en16931"), "FA-1.xml")
+>>> result = check(root, ValidationResult("cii", "urn:cen.eu:en16931:2017", "en16931"), facturx=True)
 >>> result.valid, result.errors
 (True, [])
 >>> sorted(result.fired_rules)
@@ -36,24 +43,21 @@ Artefacts live in ``edi/artefacts/<name>/`` with a README giving origin, commit 
 
 from __future__ import annotations
 
-import copy
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from lxml import etree
 
-from edi import cii, limits
-from edi.xmlsafe import make_parser, parse_bytes
-from schemas.errors import InvalidFormat, Issue, RejectedDocument
-from schemas.invoice import Invoice
+from edi.en16931 import CTC_FR_GUIDELINE, KNOWN_GUIDELINES, PROFILE_ORDER
+from edi.xmlsafe import make_parser
+from schemas.errors import Issue, RejectedDocument
 
 ARTEFACTS_DIR = Path(__file__).with_name("artefacts")
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
-UBL_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
-UBL_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 
 # A schematron that fires fewer rules than this on an invoice did not apply to it.
 MIN_FIRED_RULES = 5
@@ -82,7 +86,7 @@ ARTEFACTS: dict[str, tuple[str, str]] = {
 
 # BT-24 -> (XSD, schematrons) for guideline ids validated by their own artefacts, not a Factur-X profile's
 OWN_ARTEFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    cii.CTC_FR_GUIDELINE: ("xsd-cii-d22b-ctcfr", ("extended-ctc-fr", "br-fr-flux2-cii")),
+    CTC_FR_GUIDELINE: ("xsd-cii-d22b-ctcfr", ("extended-ctc-fr", "br-fr-flux2-cii")),
 }
 
 _RULE_IN_TEXT = re.compile(r"^\s*\[([A-Za-z0-9-]+)\]\s*-?\s*")
@@ -282,105 +286,42 @@ def xsd(name: str, tree: etree._Element, result: ValidationResult) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def detect(root: etree._Element, document_id: str = "") -> tuple[str, str | None, str | None]:
-    """``(syntax, guideline, profile)`` of a parsed e-invoice; raise on anything else."""
-    tag = root.tag
-    if tag == f"{{{cii.RSM}}}CrossIndustryInvoice":
-        guideline = cii._text(root, "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID")
-        profile = cii.guideline_profile(guideline)
-        if profile == "zugferd1":
-            # CEN's own D16B examples carry ZUGFeRD 1.0 COMFORT ids: D16B syntax, EN 16931 rules
-            profile = "en16931"
-        if profile is None:
-            raise cii.UnknownProfile(f"unknown or mismatched guideline id (BT-24) {guideline!r} for CII D16B",
-                                     document_id=document_id, field="BT-24")
-        return "cii", guideline, profile
-    if tag == f"{{{cii.ZF1_RSM}}}CrossIndustryDocument":
-        el = root.find(f"{{{cii.ZF1_RSM}}}SpecifiedExchangedDocumentContext/{{{cii.ZF1_RAM}}}"
-                       f"GuidelineSpecifiedDocumentContextParameter/{{{cii.ZF1_RAM}}}ID")
-        guideline = cii._text(el)
-        if cii.guideline_profile(guideline) != "zugferd1":
-            raise cii.UnknownProfile(f"unknown ZUGFeRD 1.0 guideline id {guideline!r}", document_id=document_id, field="BT-24")
-        return "zugferd1", guideline, "zugferd1"
-    if tag in (f"{{{UBL_INVOICE}}}Invoice", f"{{{UBL_CREDIT_NOTE}}}CreditNote"):
-        from edi import ubl
-
-        guideline = root.findtext(f"{{{ubl.CBC}}}CustomizationID")
-        guideline = guideline.strip() if guideline else None
-        if ubl.customization_profile(guideline) is None:
-            raise cii.UnknownProfile(f"unknown UBL CustomizationID (BT-24) {guideline!r}", document_id=document_id, field="BT-24")
-        return "ubl", guideline, "en16931"
-    raise InvalidFormat(f"not an e-invoice this hub reads (root element {tag})", document_id=document_id)
-
-
-def _read_as_the_hub_does(root: etree._Element, syntax: str, result: ValidationResult) -> None:
-    """Run the hub's own reader (:mod:`edi.cii` / :mod:`edi.ubl`) on the document and report its
-    refusal as a finding: what ``o2c einvoice parse`` and the inbound flow refuse (an issue date
-    of 30 February, an amount ``1E+999999999``) is never VALID here."""
-    from edi import ubl
-
-    try:
-        if syntax == "ubl":
-            ubl.parse_tree(root, document_id=result.document_id)
-        else:  # the ZUGFeRD 1.0 reader renames the tree in place: give it a copy
-            cii.parse_tree(copy.deepcopy(root) if syntax == "zugferd1" else root, document_id=result.document_id)
-    except RejectedDocument as exc:
-        result.add(Finding("O2C-PARSE", f"the hub's reader refuses the document: {exc.reason}", exc.field or "/",
-                           "fatal", "o2c-reader"))
-
+# one document
 
 # Factur-X guideline ids (exact) whose profile schematron applies
-_FACTURX_GUIDELINES = {g for g, p in cii.KNOWN_GUIDELINES.items() if p in cii.PROFILE_ORDER and "extended-ctc-fr" not in g}
+_FACTURX_GUIDELINES = {g for g, p in KNOWN_GUIDELINES.items() if p in PROFILE_ORDER and "extended-ctc-fr" not in g}
 
 
-def validate(data: bytes, *, document_id: str = "", schematrons: bool = True, facturx: bool | None = None) -> ValidationResult:
-    """Validate one e-invoice (CII / ZUGFeRD 1.0 / UBL XML, or a Factur-X PDF) and report.
+def check(root: etree._Element, result: ValidationResult, *, read: Callable[[etree._Element], object] | None = None,
+          pdf_conformance: str | None = None, xmp_error: str | None = None, schematrons: bool = True,
+          facturx: bool | None = None) -> ValidationResult:
+    """Run every check that applies to ``root``, a document already told apart (``result.syntax``
+    ``"cii"``, ``"zugferd1"`` or ``"ubl"``, its ``guideline`` and ``profile``), into ``result``.
 
-    Never raises for a *valid but non-conforming* document: findings go into the result
-    (see :meth:`ValidationResult.raise_for_errors`). Raises :class:`InvalidFormat` (malformed
-    or hostile XML, DOCTYPE), :class:`edi.cii.UnknownProfile` (guideline id unknown),
-    :class:`edi.facturx.NoEmbeddedInvoice` (a PDF without invoice XML) and
-    :class:`~schemas.errors.TooLarge` (over the ``einvoice`` / ``einvoice_attachment`` limits of
-    :mod:`edi.limits`): documents that cannot be validated at all. What the hub's reader refuses
-    (``O2C-PARSE``), a schematron Saxon cannot evaluate (``SCHEMATRON-STOPPED``) and unreadable
-    XMP metadata (``FX-PDF-XMP``) are findings.
-
-    ``facturx``: apply the Factur-X profile XSD and schematron. By default they apply to a PDF
-    and to the Factur-X guideline ids; plain ``urn:cen.eu:en16931:2017`` is shared by pure
-    EN 16931 CII (CEN rules only: the Factur-X EN16931 XSD rejects e.g. CEN's own example 5
-    for an AdditionalReferencedDocument variant it does not use) and Factur-X EN 16931.
+    ``read``: the hub's own reader for this syntax (given by :mod:`edi.einvoice`); the
+    :class:`~schemas.errors.RejectedDocument` it raises becomes an ``O2C-PARSE`` finding.
+    ``pdf_conformance``: the XMP ``fx:ConformanceLevel`` of the PDF the XML came in (``""`` when
+    the XMP has none; ``None`` for a bare XML); ``xmp_error``: why the XMP could not be read.
+    ``facturx``: apply the Factur-X profile XSD and schematron (default: for the Factur-X
+    guideline ids other than plain EN 16931; see :func:`edi.einvoice.validate`).
     """
-    doc_id = document_id or "einvoice"
-    pdf_level = None
-    xmp_error = None
-    if isinstance(data, (bytes, bytearray)):
-        limits.check_size("einvoice", len(data), document_id=doc_id)
-    if isinstance(data, (bytes, bytearray)) and data.lstrip()[:5] == b"%PDF-":
-        from edi import facturx as fx
-
-        pdf = bytes(data)
-        _name, data = fx.extract_xml(pdf, document_id=doc_id)
-        facturx = True if facturx is None else facturx
+    if read is not None:
         try:
-            pdf_level = fx.pdf_metadata(pdf, document_id=doc_id).get("fx_conformance") or ""
-        except RejectedDocument as exc:  # broken XMP: the invoice XML can still be checked
-            pdf_level, xmp_error = "", exc.reason
-    root = parse_bytes(data, doc_id)
-    syntax, guideline, profile = detect(root, doc_id)
-    result = ValidationResult(syntax=syntax, guideline=guideline, profile=profile, document_id=doc_id)
-    _read_as_the_hub_does(root, syntax, result)
+            read(root)
+        except RejectedDocument as exc:
+            result.add(Finding("O2C-PARSE", f"the hub's reader refuses the document: {exc.reason}", exc.field or "/",
+                               "fatal", "o2c-reader"))
     text = etree.tostring(root, encoding="unicode")
+    syntax, guideline, profile = result.syntax, result.guideline, result.profile
     if xmp_error is not None:
         result.add(Finding("FX-PDF-XMP", f"unreadable XMP metadata: {xmp_error}", "XMP", "fatal", "pdf"))
-    elif pdf_level is not None and syntax == "cii":
+    elif pdf_conformance is not None and syntax == "cii":
         # the XMP fx:ConformanceLevel must name the profile of the embedded XML
-        declared = pdf_level.replace(" ", "").lower()
+        declared = pdf_conformance.replace(" ", "").lower()
         if not declared:
             result.add(Finding("FX-PDF-XMP", "the PDF's XMP metadata has no Factur-X ConformanceLevel", "XMP", "warning", "pdf"))
         elif declared != profile:
-            result.add(Finding("FX-PDF-XMP", f"XMP ConformanceLevel {pdf_level!r} does not match the XML's profile {profile!r}",
+            result.add(Finding("FX-PDF-XMP", f"XMP ConformanceLevel {pdf_conformance!r} does not match the XML's profile {profile!r}",
                                "XMP", "fatal", "pdf"))
     if syntax == "zugferd1":
         xsd("xsd-zugferd1", root, result)
@@ -401,7 +342,7 @@ def validate(data: bytes, *, document_id: str = "", schematrons: bool = True, fa
                 schematron(name, text, result)
         return result
     factur_x = guideline in _FACTURX_GUIDELINES and profile != "en16931" if facturx is None else facturx
-    factur_x = factur_x and profile in cii.PROFILE_ORDER
+    factur_x = factur_x and profile in PROFILE_ORDER
     xsd(f"xsd-facturx-{profile}" if factur_x else "xsd-cii-d16b", root, result)
     if not schematrons:
         return result
@@ -416,38 +357,3 @@ def warm_up(names: tuple[str, ...] = ("en16931-cii", "en16931-ubl")) -> None:
     """Compile schematrons ahead of time (a worker's start-up), ~1 s each."""
     for name in names:
         _Schematron.get(name)
-
-
-FORMATS = ("facturx-minimum", "facturx-basicwl", "facturx-basic", "facturx-en16931", "facturx-extended",
-           "facturx-extended-ctc-fr", "cii", "ubl")
-
-
-def render_valid(inv: Invoice, fmt: str = "facturx-en16931") -> bytes:
-    """Render ``inv`` as ``fmt`` (one of :data:`FORMATS`), validate it, return the bytes to deliver.
-
-    ``facturx-*`` gives a Factur-X PDF/A-3 whose embedded XML was validated (XSD + CEN +
-    Factur-X profile rules); ``facturx-extended-ctc-fr`` the French EXTENDED-CTC-FR CII XML (not a
-    PDF: see :mod:`edi.ctcfr`); ``cii`` EN 16931 CII XML; ``ubl`` UBL 2.1 XML. Raises
-    :class:`InvoiceRejected` (a :class:`~schemas.errors.RejectedDocument`) with every finding
-    when the document is not valid: the one call an outbound DAG task needs.
-    """
-    from edi import facturx as fx
-    from edi import ubl
-
-    if fmt not in FORMATS:
-        raise cii.UnknownProfile(f"unknown e-invoice format {fmt!r}; expected one of {', '.join(FORMATS)}",
-                                 document_id=inv.record_id)
-    if fmt == "facturx-extended-ctc-fr":
-        from edi import ctcfr
-
-        xml = ctcfr.render(inv)
-        validate(xml, document_id=inv.record_id).raise_for_errors()
-        return xml
-    if fmt == "ubl":
-        xml = ubl.render(inv)
-    else:
-        xml = cii.render(inv, "en16931" if fmt == "cii" else fmt.removeprefix("facturx-"))
-    validate(xml, document_id=inv.record_id, facturx=fmt.startswith("facturx-")).raise_for_errors()
-    if fmt.startswith("facturx-"):
-        return fx.render_pdf(inv, fmt.removeprefix("facturx-"), xml=xml)
-    return xml

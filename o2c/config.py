@@ -223,7 +223,7 @@ class BankConfig(_Section):
 
 # -- e-invoicing -----------------------------------------------------------------------------
 def _check_format(value: str) -> str:
-    from edi.validation import FORMATS
+    from edi.einvoice import FORMATS
 
     if value not in FORMATS:
         raise _problem(f"unknown format {value!r}; write one of {', '.join(FORMATS)}")
@@ -235,7 +235,7 @@ class CustomerFormat(_Section):
 
     siren: str | None = Field(default=None, description="the buyer's SIREN, e.g. '512348707'")
     vat_id: str | None = Field(default=None, description="the buyer's VAT id, e.g. DE814529638")
-    format: str = Field(description="an e-invoice format such as ubl (edi.validation.FORMATS)")
+    format: str = Field(description="an e-invoice format such as ubl (edi.einvoice.FORMATS)")
 
     @field_validator("siren", "vat_id", mode="before")
     @classmethod
@@ -286,7 +286,7 @@ class EInvoicingConfig(_Section):
     """Formats and delivery of outbound e-invoices (``config/einvoicing.example.yaml``)."""
 
     default_format: str = Field(default="facturx-en16931",
-                                description="an e-invoice format such as facturx-en16931 (edi.validation.FORMATS)")
+                                description="an e-invoice format such as facturx-en16931 (edi.einvoice.FORMATS)")
     customers: tuple[CustomerFormat, ...] = Field(default=(), description="a list of {siren or vat_id, format}")
     channel: Channel = Field(default_factory=FolderChannel,
                              description="{kind: folder, path: ...}, {kind: sftp, connection: ..., folder: ...} "

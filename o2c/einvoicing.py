@@ -4,7 +4,7 @@ record the lifecycle statuses received from and sent to approved platforms.
 Configuration (``einvoicing.yaml``, see ``config/einvoicing.example.yaml``; modelled, read and
 checked by :mod:`o2c.config`, :func:`o2c.config.load_einvoicing`)::
 
-    default_format: facturx-en16931       # edi.validation.FORMATS
+    default_format: facturx-en16931       # edi.einvoice.FORMATS
     customers:                            # per buyer, by SIREN or VAT id
       - {siren: "512348707", format: ubl}
       - {vat_id: "DE814529638", format: cii}
@@ -41,7 +41,6 @@ from schemas.jsonio import from_json
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = {"ubl": "xml", "cii": "xml", "facturx-extended-ctc-fr": "xml"}
 
 
 # -- delivery channels --------------------------------------------------------------------
@@ -100,7 +99,7 @@ class OutboundSummary:
 def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None, connection: Any = None,
              dag_id: str | None = None, airflow_run_id: str | None = None) -> OutboundSummary:
     """Render, validate and deliver every stored invoice version that has no document yet."""
-    from edi.validation import InvoiceRejected, render_valid
+    from edi import einvoice
 
     run = store.start_run(source="einvoicing", stream="outbound", dag_id=dag_id, task_id="outbound", airflow_run_id=airflow_run_id)
     summary = OutboundSummary(run_id=run.id)
@@ -129,17 +128,18 @@ def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None
                     summary.already_done += 1
                     continue
                 if doc is None:
-                    ext = EXTENSIONS.get(fmt, "pdf")
+                    spec = einvoice.FORMATS.get(fmt)  # an unknown format is refused by render(), below
+                    ext = spec.extension if spec is not None else "pdf"
                     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in inv.number)
                     filename = f"{safe}_v{row.version}.{ext}"
                     try:
-                        content = render_valid(inv, fmt)
+                        content = einvoice.render(inv, fmt)
                         doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
                                                format=fmt, filename=filename, content=content,
                                                content_hash=hashlib.sha256(content).hexdigest(), valid=True,
                                                report={"format": fmt}, status="rendered", run_id=run.id, created_at=utcnow())
                         summary.rendered += 1
-                    except InvoiceRejected as exc:
+                    except einvoice.InvoiceRejected as exc:
                         result = exc.result
                         doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
                                                format=fmt, filename=filename, content=None, content_hash=None, valid=False,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from edi.validation import FORMATS  # noqa: E402  (one list of formats for the CLI and the DAGs)
+from edi.einvoice import FORMATS  # one list of formats for the CLI and the DAGs
 from o2c.commands import one_line
 
 
@@ -28,14 +28,14 @@ def _fail(exc: Exception) -> None:
 
 @einvoice.command()
 @click.argument("invoice_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="facturx-en16931", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(tuple(FORMATS)), default="facturx-en16931", show_default=True,
               help="facturx-* writes a PDF/A-3 with factur-x.xml (facturx-extended-ctc-fr: French CTC CII XML); "
                    "cii writes EN 16931 CII XML; ubl writes UBL 2.1 XML.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
 @click.option("--no-validate", is_flag=True, help="Skip the XSD + schematron check of the XML before writing.")
 def render(invoice_json: Path, fmt: str, output: Path, no_validate: bool) -> None:
     """Render INVOICE_JSON (the hub's canonical invoice as JSON) to FORMAT."""
-    from edi import validation
+    from edi import einvoice as edi_einvoice  # not "einvoice": the command group has that name
     from schemas.errors import HubError
     from schemas.invoice import Invoice
     from schemas.jsonio import from_json
@@ -46,8 +46,8 @@ def render(invoice_json: Path, fmt: str, output: Path, no_validate: bool) -> Non
         _fail(ValueError(f"{invoice_json}: not a canonical invoice: {exc}"))
         return
     try:
-        data = validation.render_valid(inv, fmt) if not no_validate else _render_unchecked(inv, fmt)
-    except validation.InvoiceRejected as exc:
+        data = edi_einvoice.render(inv, fmt, check=not no_validate)
+    except edi_einvoice.InvoiceRejected as exc:
         click.echo(exc.result.report(), err=True)
         sys.exit(1)
     except HubError as exc:
@@ -55,20 +55,6 @@ def render(invoice_json: Path, fmt: str, output: Path, no_validate: bool) -> Non
         return
     output.write_bytes(data)
     click.echo(f"{output}: {fmt}, {len(data)} bytes")
-
-
-def _render_unchecked(inv: object, fmt: str) -> bytes:
-    from edi import cii, facturx, ubl
-
-    if fmt == "ubl":
-        return ubl.render(inv)  # type: ignore[arg-type]
-    if fmt == "facturx-extended-ctc-fr":
-        from edi import ctcfr
-
-        return ctcfr.render(inv)  # type: ignore[arg-type]
-    profile = "en16931" if fmt == "cii" else fmt.removeprefix("facturx-")
-    xml = cii.render(inv, profile)  # type: ignore[arg-type]
-    return facturx.render_pdf(inv, profile, xml=xml) if fmt.startswith("facturx-") else xml  # type: ignore[arg-type]
 
 
 def _read_any(path: Path) -> bytes:
@@ -92,16 +78,12 @@ def _read_any(path: Path) -> bytes:
 @click.option("--json", "as_json", is_flag=True, help="Print the canonical invoice as JSON (amounts as strings).")
 def parse(file: Path, as_json: bool) -> None:
     """Parse FILE (Factur-X/ZUGFeRD PDF, CII or UBL XML) into the canonical invoice."""
-    from edi import facturx
+    from edi import einvoice as edi_einvoice
     from schemas.errors import RejectedDocument
     from schemas.jsonio import to_json
 
     try:
-        data = _read_any(file)
-        if data.lstrip()[:5] == b"%PDF-":
-            inv = facturx.parse(data, document_id=file.name)
-        else:
-            inv = facturx.parse_xml(data, document_id=file.name)
+        inv = edi_einvoice.parse(_read_any(file), document_id=file.name)
     except RejectedDocument as exc:
         _fail(exc)
         return
@@ -118,11 +100,11 @@ def parse(file: Path, as_json: bool) -> None:
 @click.option("--no-schematron", is_flag=True, help="XSD only (fast).")
 def validate(file: Path, no_schematron: bool) -> None:
     """Validate FILE: the hub's reader, XSD, EN 16931 schematron, Factur-X profile rules. Exit 0 when valid, 1 otherwise."""
-    from edi import validation
+    from edi import einvoice as edi_einvoice
     from schemas.errors import RejectedDocument
 
     try:
-        result = validation.validate(_read_any(file), document_id=file.name, schematrons=not no_schematron)
+        result = edi_einvoice.validate(_read_any(file), document_id=file.name, schematrons=not no_schematron)
     except RejectedDocument as exc:
         _fail(exc)
         return

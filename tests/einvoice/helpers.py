@@ -35,13 +35,13 @@ _UBL = {"LineExtensionAmount": "line_total", "AllowanceTotalAmount": "allowance_
 
 def stated_totals(xml: bytes) -> dict[str, Decimal]:
     """The totals a document states, read with plain XPath (independent of the parsers)."""
-    from edi import facturx
+    from edi import einvoice
     from schemas.errors import InvalidFormat
 
     try:
         root = parse_bytes(xml, "stated")
     except InvalidFormat:
-        root = parse_bytes(facturx._drop_bad_declaration(xml) or xml, "stated")  # the one broken declaration
+        root = parse_bytes(einvoice._drop_bad_declaration(xml) or xml, "stated")  # the one broken declaration
     out: dict[str, Decimal] = {}
     if localname(root.tag) in ("Invoice", "CreditNote"):
         lmt = next(el for el in root if isinstance(el.tag, str) and localname(el.tag) == "LegalMonetaryTotal")

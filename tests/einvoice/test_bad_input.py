@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from edi import cdar, cii, facturx, samples, ubl, validation
+from edi import cdar, cii, einvoice, facturx, samples, ubl
 from schemas.errors import InvalidFormat, RejectedDocument
 
 XXE = b"""<?xml version="1.0"?>
@@ -22,9 +22,9 @@ JUNK = [b"", b"\x00\x01\x02", b"not xml at all", b"%PDF-1.7\n garbage", "text, n
 READERS = {
     "cii.parse": cii.parse,
     "ubl.parse": ubl.parse,
-    "facturx.parse": facturx.parse,
-    "facturx.parse_xml": facturx.parse_xml,
-    "validation.validate": validation.validate,
+    "einvoice.parse": einvoice.parse,
+    "einvoice.detect": einvoice.detect,
+    "einvoice.validate": einvoice.validate,
     "cdar.parse": cdar.parse,
 }
 
@@ -63,16 +63,16 @@ def _pdf_without_invoice() -> bytes:
 def test_pdf_without_embedded_invoice() -> None:
     pdf = _pdf_without_invoice()
     with pytest.raises(facturx.NoEmbeddedInvoice, match="attachments: note.xml"):
-        facturx.parse(pdf, document_id="letter.pdf")
+        einvoice.parse(pdf, document_id="letter.pdf")
     with pytest.raises(facturx.NoEmbeddedInvoice):
-        validation.validate(pdf)
+        einvoice.validate(pdf)
     assert issubclass(facturx.NoEmbeddedInvoice, RejectedDocument)
 
 
 def test_truncated_pdf() -> None:
     pdf = facturx.render_pdf(samples.sample_invoice(1))
     with pytest.raises(RejectedDocument):
-        facturx.parse(pdf[: len(pdf) // 3])
+        einvoice.parse(pdf[: len(pdf) // 3])
 
 
 def _with_guideline(urn: str) -> bytes:
@@ -86,7 +86,7 @@ def test_unknown_profile_urn(urn: str) -> None:
     with pytest.raises(cii.UnknownProfile):
         cii.parse(data)
     with pytest.raises(cii.UnknownProfile):
-        validation.validate(data)
+        einvoice.validate(data)
     assert cii.parse(data, strict_profile=False).number  # readable on request
 
 
@@ -124,6 +124,6 @@ def test_no_network_is_attempted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
     for data in (XXE_NET, XXE):
         with pytest.raises(RejectedDocument):
-            validation.validate(data)
-    assert validation.validate(cii.render(samples.sample_invoice(2)), facturx=True).valid
-    assert facturx.parse(io.BytesIO(facturx.render_pdf(samples.sample_invoice(2))).getvalue()).number
+            einvoice.validate(data)
+    assert einvoice.validate(cii.render(samples.sample_invoice(2)), facturx=True).valid
+    assert einvoice.parse(io.BytesIO(facturx.render_pdf(samples.sample_invoice(2))).getvalue()).number

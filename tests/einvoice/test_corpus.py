@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edi import cii, facturx, ubl
+from edi import cii, einvoice, ubl
 from schemas.jsonio import to_json
 from schemas.validation import invoice_issues
 from tests.einvoice.helpers import ARITHMETIC_TERMS, corpus, ids, stated_totals, xml_of
@@ -25,7 +25,7 @@ KNOWN_ARITHMETIC = {"huf_example_cii.xml": {"BT-117"}}
 def _parse(path: Path):
     data = path.read_bytes()
     if path.suffix.lower() == ".pdf":
-        return facturx.parse(data, document_id=path.name)
+        return einvoice.parse(data, document_id=path.name)
     if b"urn:oasis:names:specification:ubl" in data[:2000]:
         return ubl.parse(data, document_id=path.name)
     return cii.parse(data, document_id=path.name)
@@ -105,10 +105,9 @@ def test_credit_note_ubl() -> None:
 
 def test_lenient_xml_declaration() -> None:
     """A real producer wrote encoding="UTF-8-W/O-BOM": read anyway, and validation refuses it."""
-    from edi import validation
     from schemas.errors import InvalidFormat
 
     path = next(p for p in corpus("pdf") if p.name == "factur-x-invalid-xml-encoding-attribute.pdf")
     assert _parse(path).number
     with pytest.raises(InvalidFormat):
-        validation.validate(path.read_bytes(), schematrons=False)
+        einvoice.validate(path.read_bytes(), schematrons=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edi import cii, facturx, limits, samples, validation
+from edi import cii, einvoice, facturx, limits, samples
 from schemas.errors import InvalidFormat, TooLarge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,11 +68,11 @@ def _pdf_with_files(files: list[tuple[str, bytes]]) -> bytes:
 
 _CHILD = """
 import json, sys
-from edi import facturx
+from edi import einvoice
 from schemas.errors import RejectedDocument
 data = open(sys.argv[1], "rb").read()
 try:
-    inv = facturx.parse(data, document_id="hostile.pdf")
+    inv = einvoice.parse(data, document_id="hostile.pdf")
     outcome = {"parsed": inv.number}
 except RejectedDocument as exc:
     outcome = {"rejected": type(exc).__name__, "message": str(exc)}
@@ -83,7 +83,7 @@ print(json.dumps(outcome))
 
 
 def _parse_in_child(tmp_path: Path, pdf: bytes) -> dict:
-    """``facturx.parse`` of ``pdf`` in a fresh interpreter: its outcome and its peak RSS."""
+    """``einvoice.parse`` of ``pdf`` in a fresh interpreter: its outcome and its peak RSS."""
     path = tmp_path / "hostile.pdf"
     path.write_bytes(pdf)
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True, timeout=600,
@@ -132,7 +132,7 @@ def test_attachment_limit_is_the_configured_one(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(limits.env_name("einvoice_attachment"), str(len(xml)))
     assert facturx.extract_xml(pdf)[1] == xml  # exactly at the limit: accepted
     monkeypatch.setenv(limits.env_name("einvoice_attachment"), str(len(xml) - 1))
-    for read in (facturx.parse, facturx.extract_xml, validation.validate):
+    for read in (einvoice.parse, facturx.extract_xml, einvoice.validate):
         with pytest.raises(TooLarge, match="factur-x.xml"):
             read(pdf, document_id="FA-1.pdf")
 
@@ -142,12 +142,12 @@ def test_too_many_attachments_are_refused(monkeypatch: pytest.MonkeyPatch) -> No
     bound = limits.max_bytes("einvoice_attachment_count")
     assert bound == 32
     at_bound = _pdf_with_files([("factur-x.xml", _deflate([xml]))] + [(f"a{i}.txt", _deflate([b"x"])) for i in range(bound - 1)])
-    assert facturx.parse(at_bound).number == samples.sample_invoice(1).number
+    assert einvoice.parse(at_bound).number == samples.sample_invoice(1).number
     over = _pdf_with_files([("factur-x.xml", _deflate([xml]))] + [(f"a{i}.txt", _deflate([b"x"])) for i in range(bound)])
     with pytest.raises(TooLarge, match="more than 32 embedded files.*O2C_MAX_EINVOICE_ATTACHMENT_COUNT"):
-        facturx.parse(over, document_id="many.pdf")
+        einvoice.parse(over, document_id="many.pdf")
     monkeypatch.setenv("O2C_MAX_EINVOICE_ATTACHMENT_COUNT", "40")
-    assert facturx.parse(over).number == samples.sample_invoice(1).number
+    assert einvoice.parse(over).number == samples.sample_invoice(1).number
 
 
 def test_einvoice_input_size_is_capped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -155,14 +155,15 @@ def test_einvoice_input_size_is_capped(monkeypatch: pytest.MonkeyPatch, tmp_path
     from click.testing import CliRunner
 
     from edi import ubl
-    from o2c.commands.einvoice import einvoice
+    from o2c.commands.einvoice import einvoice as einvoice_cli
 
     inv = samples.sample_invoice(1)
     documents = {"cii": cii.render(inv, "en16931"), "ubl": ubl.render(inv), "pdf": facturx.render_pdf(inv)}
     assert all(len(doc) > 4096 for doc in documents.values())
     monkeypatch.setenv("O2C_MAX_EINVOICE_BYTES", "4096")
-    readers = [(cii.parse, "cii"), (ubl.parse, "ubl"), (facturx.parse_xml, "cii"), (facturx.parse, "pdf"),
-               (facturx.extract_xml, "pdf"), (facturx.pdf_metadata, "pdf"), (validation.validate, "cii"), (validation.validate, "pdf")]
+    readers = [(cii.parse, "cii"), (ubl.parse, "ubl"), (einvoice.parse, "cii"), (einvoice.parse, "pdf"),
+               (einvoice.detect, "cii"), (einvoice.detect, "pdf"), (facturx.extract_xml, "pdf"), (facturx.pdf_metadata, "pdf"),
+               (einvoice.validate, "cii"), (einvoice.validate, "pdf")]
     for read, kind in readers:
         with pytest.raises(TooLarge, match="over the 4096-byte limit for einvoice files"):
             read(documents[kind], document_id="big")
@@ -170,10 +171,10 @@ def test_einvoice_input_size_is_capped(monkeypatch: pytest.MonkeyPatch, tmp_path
         path = tmp_path / f"big.{kind}"
         path.write_bytes(data)
         for command in ("parse", "validate"):
-            result = CliRunner().invoke(einvoice, [command, str(path)])
+            result = CliRunner().invoke(einvoice_cli, [command, str(path)])
             assert result.exit_code == 1 and "over the 4096-byte limit" in result.output, result.output
             assert "Traceback" not in result.output
-    result = CliRunner().invoke(einvoice, ["parse", "-"], input=documents["cii"])
+    result = CliRunner().invoke(einvoice_cli, ["parse", "-"], input=documents["cii"])
     assert result.exit_code == 1 and "over the 4096-byte limit" in result.output
 
 
@@ -230,7 +231,7 @@ def _xmp_length_loops(pdf: bytes) -> bytes:
 def test_broken_xmp_is_invalid_format(breaker) -> None:  # noqa: ANN001
     inv = samples.sample_invoice(1)
     pdf = breaker(facturx.render_pdf(inv))
-    assert facturx.parse(pdf).number == inv.number  # the invoice itself is readable
+    assert einvoice.parse(pdf).number == inv.number  # the invoice itself is readable
     with pytest.raises(InvalidFormat, match="XMP"):
         facturx.pdf_metadata(pdf, document_id="broken.pdf")
 
@@ -239,11 +240,11 @@ def test_validate_reports_broken_xmp_as_a_finding(tmp_path: Path) -> None:
     """One validate call (Saxon is slow): an error finding, exit 1 in the CLI, no traceback."""
     from click.testing import CliRunner
 
-    from o2c.commands.einvoice import einvoice
+    from o2c.commands.einvoice import einvoice as einvoice_cli
 
     path = tmp_path / "broken-xmp.pdf"
     path.write_bytes(_xmp_length_loops(facturx.render_pdf(samples.sample_invoice(1))))
-    result = CliRunner().invoke(einvoice, ["validate", str(path)])
+    result = CliRunner().invoke(einvoice_cli, ["validate", str(path)])
     assert result.exit_code == 1, result.output
     assert "INVALID" in result.output and "[FX-PDF-XMP] fatal at XMP: unreadable XMP metadata" in result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)

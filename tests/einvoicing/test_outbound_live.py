@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from edi import cdar
-from edi.validation import validate
+from edi.einvoice import validate
 from o2c.config import EInvoicingConfig, SourceConfig
 from o2c.einvoicing import emit_encaissee, ingest_statuses, outbound
 from o2c.store import Store

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from edi.einvoice import validate
 from edi.samples import sample_invoice
-from edi.validation import validate
 from o2c.config import EInvoicingConfig, SftpChannel
 from o2c.einvoicing import deliver, outbound
 from o2c.store import Store
