@@ -229,7 +229,8 @@ def iter_batches(path: str | os.PathLike[str], *, max_bytes: int | None = None) 
     """
     path = os.fspath(path)
     with open(path, "rb") as fh:
-        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path, limit=max_bytes)
+        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path, limit=max_bytes,
+                   setting="the bank's max_file_bytes")
         head = fh.read(_HEAD)
         module = module_for(_sniff_named(head, path))
         batches: Iterator[Batch]

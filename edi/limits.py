@@ -63,10 +63,21 @@ def max_bytes(kind: str) -> int:
     return value
 
 
-def check_size(kind: str, size: int, *, document_id: str = "", limit: int | None = None) -> None:
-    """Raise :class:`TooLarge` when ``size`` is over ``limit`` (default: :func:`max_bytes` of ``kind``)."""
+def check_size(kind: str, size: int, *, document_id: str = "", limit: int | None = None,
+               setting: str | None = None) -> None:
+    """Raise :class:`TooLarge` when ``size`` is over ``limit`` (default: :func:`max_bytes` of ``kind``).
+
+    The message names where the limit comes from: ``setting`` when the caller passed its own
+    ``limit`` (e.g. a bank's ``max_file_bytes``), else the environment variable of ``kind``.
+
+    >>> check_size("bank_file", 2000, document_id="a.sta", limit=1000, setting="bank bnp's max_file_bytes")
+    Traceback (most recent call last):
+    ...
+    schemas.errors.TooLarge: a.sta: 2000 bytes is over the 1000-byte limit for bank files (bank bnp's max_file_bytes)
+    """
     bound = max_bytes(kind) if limit is None else limit
     if size > bound:
         unit = "items" if kind.endswith("_count") else "bytes"
-        raise TooLarge(f"{size} {unit} is over the {bound}-{unit[:-1]} limit for {kind.removesuffix('_count').removesuffix('_file')} files ({env_name(kind)})",
-                       document_id=document_id)
+        where = setting if (limit is not None and setting) else env_name(kind)
+        raise TooLarge(f"{size} {unit} is over the {bound}-{unit[:-1]} limit for "
+                       f"{kind.removesuffix('_count').removesuffix('_file')} files ({where})", document_id=document_id)

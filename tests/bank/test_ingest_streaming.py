@@ -352,3 +352,14 @@ def test_a_banks_own_size_limit_holds_when_the_file_is_read_too(store: Store, si
     site.upload("b.sta", mt940_statement("B1", [5, 7]))
     summary = pickup(store, site.config, site.settings, staging_root=site.staging, run_key="run-2")
     assert summary.files == [] and [r["name"] for r in summary.refused] == ["b.sta"]
+
+
+def test_a_bank_limit_at_parse_names_the_banks_setting(tmp_path):
+    """Over the bank's own max_file_bytes, the rejection says which setting to change (not the
+    environment variable that was not the limit)."""
+    from schemas.errors import TooLarge
+
+    path = tmp_path / "big.sta"
+    path.write_bytes(b":20:STARTUMSE\r\n" + b"x" * 500)
+    with pytest.raises(TooLarge, match=r"over the 100-byte limit for bank files \(the bank's max_file_bytes\)"):
+        list(bank.iter_batches(path, max_bytes=100))
