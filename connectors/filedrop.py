@@ -13,7 +13,7 @@ upserts nothing new; two identical files in one window are read once.
 
 Connection: ``filedrop://local/srv/drops/erp_x`` (the path is the URI path, made absolute) or
 ``extra.path``; the source option ``folder`` overrides both. Any other host is an **SFTP**
-server, reached through the bank transport :mod:`o2c.transport.sftp` (same connection extras:
+server, reached through the bank transport :mod:`transport.sftp` (same connection extras:
 pinned ``host_key``, ``private_key``/``key_file``; key authentication only): the files of the
 remote folder that are settled (unchanged over ``settle_seconds``, default 2) and in the
 window are downloaded (verified, atomically) into a staging folder (option ``staging``,
@@ -137,9 +137,9 @@ class FileDropConnector(BaseConnector):
         self._refused: dict[Path, tuple[str, str]] = {}  # SFTP files refused at download: name, reason
         if conn.host not in ("local", "localhost", ""):
             try:
-                from o2c.transport.sftp import SftpSettings
+                from transport.sftp import SftpSettings
             except ImportError as exc:  # pragma: no cover - the transport ships with the hub
-                raise ConfigError(f"filedrop: SFTP pickup from {conn.host!r} needs o2c.transport.sftp ({exc})") from exc
+                raise ConfigError(f"filedrop: SFTP pickup from {conn.host!r} needs transport.sftp ({exc})") from exc
             self.sftp = SftpSettings.from_connection(host=conn.host, port=conn.port, login=conn.login,
                                                      password=conn.password, extra=conn.extra)
             self.remote_folder = str(path or conn.schema or ".")
@@ -200,7 +200,7 @@ class FileDropConnector(BaseConnector):
         return sorted(out)
 
     def _sftp_candidates(self, pattern: str, since: dt.datetime | None, until: dt.datetime) -> list[tuple[dt.datetime, Path]]:
-        from o2c.transport.sftp import FileChanged, SftpClient
+        from transport.sftp import FileChanged, SftpClient
 
         out = []
         with SftpClient(self.sftp) as client:

@@ -54,9 +54,9 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from o2c.config import BankConfig
 from o2c.store import Store
 from o2c.store import bank as ledger
-from o2c.transport.redact import mask_account, redact
-from o2c.transport.sftp import FileChanged, RemoteFile, SftpClient, SftpSettings, StagedFile
 from schemas.errors import HubError, RejectedDocument
+from transport.redact import mask_account, redact
+from transport.sftp import FileChanged, RemoteFile, SftpClient, SftpSettings, StagedFile
 
 if TYPE_CHECKING:
     from edi.bank import Batch

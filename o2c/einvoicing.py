@@ -52,8 +52,8 @@ def deliver(channel: Channel, filename: str, content: bytes, *, connection: Any 
     written under a temporary name and renamed, so the platform never picks up half a file.
     """
     if isinstance(channel, SftpChannel):
-        from o2c.transport.banks import sftp_settings_from_env
-        from o2c.transport.sftp import SftpClient
+        from o2c.banks import sftp_settings_from_env
+        from transport.sftp import SftpClient
 
         settings = connection if connection is not None else sftp_settings_from_env(
             BankConfig(name="einvoicing", connection=channel.connection, folder=channel.folder, patterns=("*",)))

@@ -1,5 +1,5 @@
 """Airflow glue of bank statement ingestion: the SFTP hook and the task runtimes of
-``bank_statement_ingest``. The work is in :mod:`o2c.bank_ingest` and :mod:`o2c.transport`.
+``bank_statement_ingest``. The work is in :mod:`o2c.bank_ingest` and :mod:`transport`.
 
 Why a hook of our own rather than the provider's ``SFTPSensor``/``SFTPHook``: the check must
 know the file ledger (a bank that keeps its files on the server would make a plain sensor fire
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class O2CSftpHook(BaseHook):
-    """Resolve an SFTP connection id (``sftp_bank_bnp``) to :class:`o2c.transport.sftp.SftpSettings`.
+    """Resolve an SFTP connection id (``sftp_bank_bnp``) to :class:`transport.sftp.SftpSettings`.
 
     Host, port and login come from the connection; the private key (``private_key`` PEM text or
     ``key_file``), its passphrase (``private_key_passphrase``) and the pinned ``host_key`` from its
@@ -41,7 +41,7 @@ class O2CSftpHook(BaseHook):
         self.sftp_conn_id = sftp_conn_id
 
     def get_sftp_settings(self) -> Any:
-        from o2c.transport.sftp import SftpSettings
+        from transport.sftp import SftpSettings
 
         conn = self.get_connection(self.sftp_conn_id)
         return SftpSettings.from_connection(host=conn.host or "", port=conn.port, login=conn.login,
@@ -49,8 +49,8 @@ class O2CSftpHook(BaseHook):
 
 
 def _bank_and_client(name: str) -> tuple[Any, Any]:
-    from o2c.transport.banks import get_bank
-    from o2c.transport.sftp import SftpClient
+    from o2c.banks import get_bank
+    from transport.sftp import SftpClient
 
     bank = get_bank(name)
     settings = O2CSftpHook(bank.connection).get_sftp_settings().with_address(bank.host, bank.port)
@@ -68,7 +68,7 @@ def _store() -> Any:
 
 
 def enabled_bank_names() -> list[str]:
-    from o2c.transport.banks import load_banks
+    from o2c.banks import load_banks
 
     with airflow_errors():
         return [b.name for b in load_banks() if b.enabled]
@@ -99,7 +99,7 @@ def fetch_bank(listing: dict[str, Any], run_id: str) -> dict[str, Any]:
     """Download the listed files into the staging folder of this DAG run (``run_id``)."""
     from o2c.bank_ingest import fetch, staging_dir
     from o2c.settings import get_settings
-    from o2c.transport.sftp import RemoteFile
+    from transport.sftp import RemoteFile
 
     name = listing["bank"]
     folder = staging_dir(get_settings().home / "staging" / "bank", name, run_id)
@@ -114,7 +114,7 @@ def fetch_bank(listing: dict[str, Any], run_id: str) -> dict[str, Any]:
 def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """Ledger, parse, store (one transaction per file), then archive on the server; returns the summary."""
     from o2c.bank_ingest import STREAM, BankRunSummary, finish_remote, ingest, known_outcomes, record_run
-    from o2c.transport.sftp import RemoteFile, StagedFile
+    from transport.sftp import RemoteFile, StagedFile
 
     name = fetched["bank"]
     ti = context.get("ti")
@@ -138,7 +138,7 @@ def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, A
                     finish_remote(client, bank, done)
         status = "success"
     except Exception as exc:
-        from o2c.transport.redact import redact
+        from transport.redact import redact
 
         message = f"{exc.__class__.__name__}: {redact(str(exc))}"
         raise

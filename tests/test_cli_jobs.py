@@ -20,9 +20,9 @@ from o2c.bank_ingest import ingest_file
 from o2c.cli import cli
 from o2c.store import Store
 from o2c.store.models import Base
-from o2c.transport.sftp import StagedFile
 from schemas.invoice import SourceRef
 from tests.schemas.test_validation import make_invoice
+from transport.sftp import StagedFile
 
 AS_OF = dt.date(2026, 11, 30)
 

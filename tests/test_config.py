@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from o2c.banks import get_bank, load_banks
 from o2c.config import (
     MAX_CONFIG_BYTES,
     BankConfig,
@@ -27,7 +28,6 @@ from o2c.config import (
 )
 from o2c.settings import get_settings
 from o2c.sources import load_sources
-from o2c.transport.banks import get_bank, load_banks
 from schemas.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 # the library packages, as pyproject.toml's packages.find lists them
-LIBRARY = ("o2c", "schemas", "edi", "connectors", "mappings", "matching")
+LIBRARY = ("o2c", "schemas", "edi", "connectors", "mappings", "matching", "transport")
 # the Airflow glue, also in the wheel: what only it imports may come from the `airflow` extra
 GLUE = "o2c_airflow"
 PACKAGES = (*LIBRARY, GLUE)

@@ -26,7 +26,7 @@ _MAX_MESSAGE = 500  # a message is one line of a terminal or a scheduler's log, 
 
 def one_line(text: str) -> str:
     """``text`` on one line, credentials and account numbers masked, at most a few hundred characters."""
-    from o2c.transport.redact import redact_secrets
+    from transport.redact import redact_secrets
 
     flat = " / ".join(part.strip() for part in str(text).splitlines() if part.strip())
     if len(flat) > _MAX_MESSAGE:
@@ -61,7 +61,7 @@ def redacted_traceback(exc: BaseException) -> str:
     """The traceback of ``exc`` (and its causes), credentials and account numbers masked."""
     import traceback
 
-    from o2c.transport.redact import redact_secrets
+    from transport.redact import redact_secrets
 
     return redact_secrets("".join(traceback.format_exception(exc)))
 

@@ -28,11 +28,11 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
     status stays 0.
     """
     from o2c.bank_ingest import pickup
+    from o2c.banks import get_bank, sftp_settings_from_env
     from o2c.commands import open_store
     from o2c.settings import get_settings
-    from o2c.transport.banks import get_bank, sftp_settings_from_env
-    from o2c.transport.redact import redact
     from schemas.errors import FatalError, HubError
+    from transport.redact import redact
 
     settings = get_settings()
     try:

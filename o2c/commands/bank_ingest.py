@@ -12,7 +12,7 @@ import click
 
 
 def staged_local(path: Path):  # type: ignore[no-untyped-def]
-    from o2c.transport.sftp import StagedFile
+    from transport.sftp import StagedFile
 
     data = path.read_bytes()
     return StagedFile(local_path=str(path), remote_path=f"local:{path.name}", name=path.name, size=len(data),
@@ -27,7 +27,7 @@ def ingest(files: tuple[Path, ...], bank_name: str, as_json: bool) -> None:
     """Parse, check and store statement FILES exactly once (duplicates and bad files reported)."""
     from o2c.bank_ingest import ingest_file
     from o2c.commands import open_store
-    from o2c.transport.redact import redact
+    from transport.redact import redact
 
     store = open_store()
     outcomes = [ingest_file(store, bank_name, staged_local(p), run_id=None) for p in files]

@@ -12,9 +12,9 @@ import pytest
 
 from o2c.config import BankConfig
 from o2c.store import Store
-from o2c.transport.sftp import SftpSettings
 from tests.bank.hostile_sftp import HostileSftp
 from tests.fixtures_sshd import SshServer
+from transport.sftp import SftpSettings
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncssh
 
-from o2c.transport.sftp import SftpSettings
+from transport.sftp import SftpSettings
 
 FOLDER = "inbox"
 MTIME = 1767225600  # 2026-01-01

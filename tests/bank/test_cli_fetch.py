@@ -8,11 +8,11 @@ from urllib.parse import quote
 import pytest
 from click.testing import CliRunner
 
+from o2c.banks import load_banks, sftp_settings_from_env
 from o2c.cli import cli
 from o2c.config import BankConfig
 from o2c.store import Store
 from o2c.store import bank as ledger
-from o2c.transport.banks import load_banks, sftp_settings_from_env
 from schemas.errors import ConfigError, FatalError
 from tests.bank.helpers import CAMT053, mt940
 

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from o2c.cli import cli
 from o2c.store import Store
 from o2c.store import bank as ledger
-from o2c.transport.sftp import RemoteFile, SftpClient
 from schemas.errors import FatalError, RejectedDocument, TooLarge
 from tests.bank.helpers import mt940
 from tests.bank.hostile_sftp import FOLDER, MTIME
+from transport.sftp import RemoteFile, SftpClient
 
 GOOD = mt940(1)
 

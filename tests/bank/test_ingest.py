@@ -136,7 +136,7 @@ CRASH_SCRIPT = r"""
 import json, os, signal, sys
 from o2c.store import Store
 from o2c.config import BankConfig
-from o2c.transport.sftp import SftpSettings
+from transport.sftp import SftpSettings
 import o2c.bank_ingest as bi
 import o2c.store.bank as ledger
 

@@ -27,11 +27,11 @@ from o2c.bank_ingest import ingest_file, pickup
 from o2c.store import Store
 from o2c.store import bank as ledger
 from o2c.store.models import BankEntryRow, BankStatementRow, Base
-from o2c.transport.sftp import StagedFile
 from schemas.errors import RejectedDocument
 from schemas.jsonio import to_json
 from schemas.statement import BankStatement
 from tests.bank.helpers import FIXTURES
+from transport.sftp import StagedFile
 
 ACCOUNT = "DE89370400440532013000"
 SAMPLES = sorted(p for p in FIXTURES.rglob("*") if p.is_file() and not p.name.endswith((".json", ".md"))

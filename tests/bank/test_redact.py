@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from o2c.transport.redact import redact
+from transport.redact import redact
 
 
 @pytest.mark.parametrize("text", [

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from o2c.transport.sftp import SftpClient, SftpSettings
 from schemas.errors import AuthError, FatalError, RejectedDocument, RetriableError, TooLarge
 from tests.fixtures_threads import leaked_threads
+from transport.sftp import SftpClient, SftpSettings
 
 pytestmark = pytest.mark.sftp
 

@@ -18,8 +18,8 @@ from o2c.store import Store
 from o2c.store.cash import CashAllocation, CashUnapplied
 from o2c.store.einvoices import LifecycleEvent
 from o2c.sync import sync_source
-from o2c.transport.sftp import StagedFile
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
+from transport.sftp import StagedFile
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]
 

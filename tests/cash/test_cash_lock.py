@@ -34,10 +34,10 @@ from o2c.cash_review import decide
 from o2c.store import Store
 from o2c.store.cash import CashAllocation, CashEntryDecision, CashReviewDecision
 from o2c.store.models import BankEntryRow, InvoiceRow, SyncRun
-from o2c.transport.sftp import StagedFile
 from schemas import SourceRef
 from schemas.errors import ConfigError
 from tests.schemas.test_validation import make_invoice
+from transport.sftp import StagedFile
 
 NUMBER = "FA2026-0001"
 DUE = D("175.50")  # make_invoice's amount due

@@ -19,11 +19,11 @@ from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
 from o2c.store.models import BankEntryRow, InvoiceRow
 from o2c.store.writeback import WriteBackRow, claim_next, finish_claim
-from o2c.transport.sftp import StagedFile
 from o2c.writeback import enqueue_payments, outbox
 from schemas import SourceRef
 from schemas.receivables import WriteBackCommand
 from tests.schemas.test_validation import make_invoice
+from transport.sftp import StagedFile
 
 SOURCE = SourceConfig(name="erp1", kind="tryton", connection="x")
 

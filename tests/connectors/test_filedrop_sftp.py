@@ -1,4 +1,4 @@
-"""File drops picked up over SFTP (the bank transport o2c.transport.sftp) from a real OpenSSH server."""
+"""File drops picked up over SFTP (the bank transport transport.sftp) from a real OpenSSH server."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ from edi.samples import sample_invoice
 from o2c.config import EInvoicingConfig, SftpChannel
 from o2c.einvoicing import deliver, outbound
 from o2c.store import Store
-from o2c.transport.sftp import SftpSettings
 from schemas.errors import FatalError
 from schemas.invoice import SourceRef
+from transport.sftp import SftpSettings
 
 pytestmark = pytest.mark.sftp
 

@@ -95,9 +95,9 @@ def _with_bank_lines(store: Store, tmp_path: Path) -> None:
     from demo.bank import camt053
     from o2c.bank_ingest import ingest_file
     from o2c.cash_application import run_cash_application
-    from o2c.transport.sftp import StagedFile
     from schemas import SourceRef
     from tests.schemas.test_validation import make_invoice
+    from transport.sftp import StagedFile
 
     run = store.start_run(source="erp1", stream="invoices")
     with store.session() as s:

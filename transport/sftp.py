@@ -62,8 +62,8 @@ from typing import Any
 import paramiko
 
 from edi import limits
-from o2c.transport.redact import redact
 from schemas.errors import AuthError, FatalError, HubError, RejectedDocument, RetriableError, TooLarge
+from transport.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ class SftpClient:
     """One SSH connection and its SFTP session; use as a context manager.
 
     >>> SftpClient  # doctest: +ELLIPSIS
-    <class 'o2c.transport.sftp.SftpClient'>
+    <class 'transport.sftp.SftpClient'>
     """
 
     def __init__(self, settings: SftpSettings) -> None:

@@ -28,8 +28,8 @@ import os
 from pathlib import Path
 
 from o2c.config import BankConfig, load_banks_section
-from o2c.transport.sftp import SftpSettings
 from schemas.errors import ConfigError
+from transport.sftp import SftpSettings
 
 
 def load_banks(path: str | Path | None = None) -> list[BankConfig]:
