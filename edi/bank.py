@@ -33,8 +33,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from types import ModuleType
+from typing import BinaryIO
 
 from edi.limits import check_size
 from schemas.errors import InvalidChecksum, InvalidFormat, RejectedDocument
@@ -167,14 +169,10 @@ def iter_entries(path: str | os.PathLike[str], *, check: bool = True) -> Iterato
     before any pair.
     """
     path = os.fspath(path)
-    with open(path, "rb") as fh:
-        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path)
-        head = fh.read(_HEAD)
-        module = module_for(_sniff_named(head, path))
+    with _opened(path) as (fh, module):
         if module.__name__ == "edi.camt":
             pairs = module.iter_entries(path, document_id=path)
         else:
-            fh.seek(0)
             pairs = module.iter_entries(fh, document_id=path)
         yield from _checked(pairs, path, check)
 
@@ -228,16 +226,11 @@ def iter_batches(path: str | os.PathLike[str], *, max_bytes: int | None = None) 
     is raised before any batch.
     """
     path = os.fspath(path)
-    with open(path, "rb") as fh:
-        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path, limit=max_bytes,
-                   setting="the bank's max_file_bytes")
-        head = fh.read(_HEAD)
-        module = module_for(_sniff_named(head, path))
+    with _opened(path, limit=max_bytes) as (fh, module):
         batches: Iterator[Batch]
         if module.__name__ == "edi.camt":
             batches = _camt_batches(module._stream(path, path))
         else:
-            fh.seek(0)
             batches = module._batches(fh, path, stream=True)
         yield from _verdict(batches, path)
 
@@ -300,18 +293,26 @@ def parse_file(path: str | os.PathLike[str]) -> list[BankStatement]:
     limit is refused (:class:`~schemas.errors.TooLarge`) before it is read.
     """
     path = os.fspath(path)
-    with open(path, "rb") as fh:
-        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path)
-        head = fh.read(_HEAD)
-        module = module_for(_sniff_named(head, path))
+    with _opened(path) as (fh, module):
         if module.__name__ == "edi.camt":
             statements = module.parse(path, document_id=path)
         else:
-            fh.seek(0)
             statements = module.parse(fh, document_id=path)
     for stmt in statements:
         check_statement(stmt, document_id=path)
     return statements
+
+
+@contextmanager
+def _opened(path: str, *, limit: int | None = None) -> Iterator[tuple[BinaryIO, ModuleType]]:
+    """The bank file open at its start and the module of its format, once its size is within the
+    limit (``limit``: a bank's own ``max_file_bytes``, else the ``bank_file`` limit)."""
+    with open(path, "rb") as fh:
+        check_size("bank_file", os.fstat(fh.fileno()).st_size, document_id=path, limit=limit,
+                   setting="the bank's max_file_bytes")
+        module = module_for(_sniff_named(fh.read(_HEAD), path))
+        fh.seek(0)
+        yield fh, module
 
 
 def _sniff_named(head: bytes, document_id: str) -> str:
