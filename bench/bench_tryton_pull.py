@@ -178,8 +178,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         out.update(read=records)
     else:
         from o2c.config import SourceConfig
+        from o2c.jobs.sync import sync_stream
         from o2c.store import Store
-        from o2c.sync import sync_stream
 
         source = SourceConfig(name="tryton_bench", kind="tryton", connection="erp_tryton_bench")
         tmp = Path(tempfile.mkdtemp(prefix="hub-", dir=args.tmp))
@@ -190,8 +190,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         profiler = None
         if args.worker == "full":
             import mappings.mapper as mapper
+            import o2c.jobs.sync as sync_mod
             import o2c.store as store_mod
-            import o2c.sync as sync_mod
 
             mapper.Mapping.apply = timer.wrap("map", mapper.Mapping.apply)  # type: ignore[method-assign]
             sync_mod.validate_invoice = timer.wrap("validate", sync_mod.validate_invoice)

@@ -231,7 +231,7 @@ class TrytonConnector(BaseConnector):
         applied once. The step that posts the move is sent once (no automatic retry); a timeout
         there leaves the command to the next run, which finds the payment by its key. "Find by key,
         then pay" is not atomic in Tryton: the outbox claims each command for one pusher at a time
-        (:func:`o2c.writeback.push_pending`), so two pushers never run it for the same command.
+        (:func:`o2c.jobs.writeback.push_pending`), so two pushers never run it for the same command.
 
         Raises :class:`RejectedDocument` for a command Tryton cannot take (unknown or not posted
         invoice, other currency, amount above the amount to pay), :class:`ConfigError` when no

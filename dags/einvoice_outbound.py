@@ -27,7 +27,7 @@ from o2c_airflow.assets import EINVOICES, INVOICES
 def einvoice_outbound() -> None:
     @task(outlets=[EINVOICES])
     def render_validate_deliver(**context) -> dict:  # type: ignore[no-untyped-def]
-        from o2c_airflow.einvoicing import run_outbound
+        from o2c_airflow.einvoice import run_outbound
 
         return run_outbound(context)
 

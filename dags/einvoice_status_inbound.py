@@ -22,7 +22,7 @@ from airflow.sdk import dag, task
 def einvoice_status_inbound() -> None:
     @task
     def ingest(**context) -> dict:  # type: ignore[no-untyped-def]
-        from o2c_airflow.einvoicing import run_status_inbound
+        from o2c_airflow.einvoice import run_status_inbound
 
         return run_status_inbound(context)
 

@@ -158,8 +158,8 @@ def receive_statement(home: Path, database_url: str) -> str:
     import datetime as dt
 
     from demo.bank import camt053, demo_payments
-    from o2c.bank_ingest import ingest_file
     from o2c.commands.bank_ingest import staged_local
+    from o2c.jobs.bank import ingest_file
     from o2c.store import Store
 
     store = Store(database_url)
@@ -176,7 +176,7 @@ def _cash_and_risk(store: object) -> list[str]:
     from sqlalchemy import select
 
     from o2c.store.cash import CashAllocation, CashUnapplied, KpiDaily, RiskFlagRow
-    from o2c.store.einvoices import LifecycleEvent
+    from o2c.store.einvoice import LifecycleEvent
 
     out = []
     with store.session() as s:  # type: ignore[attr-defined]
@@ -224,7 +224,7 @@ def _parties(store: object) -> list[str]:
 def _einvoices(store: object) -> list[str]:
     from sqlalchemy import func, select
 
-    from o2c.store.einvoices import EInvoiceDocument
+    from o2c.store.einvoice import EInvoiceDocument
 
     out = []
     with store.session() as s:  # type: ignore[attr-defined]

@@ -210,7 +210,7 @@ Batch = tuple[BankStatement, list[BankEntry], bool]
 def iter_batches(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Iterator[Batch]:
     """Every statement of a bank file, its entries in batches, in memory that stays flat; checked.
 
-    What the ingest stores a statement from (:mod:`o2c.bank_ingest`): where :func:`iter_entries`
+    What the ingest stores a statement from (:mod:`o2c.jobs.bank`): where :func:`iter_entries`
     gives ``(statement, entry)`` pairs and never shows a statement without entries, this gives
     ``(statement, entries, complete)``: the statement object is one for all of its batches (its
     ``entries`` left empty), its last batch has ``complete`` True and comes once the statement is

@@ -46,7 +46,7 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
         ):
             totals.setdefault(source, SourceTotals(source)).open_rejects = count
     from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, RiskFlagRow
-    from o2c.store.einvoices import EInvoiceDocument
+    from o2c.store.einvoice import EInvoiceDocument
     from o2c.store.writeback import WriteBackRow
 
     with store.session() as s:

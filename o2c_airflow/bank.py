@@ -1,5 +1,5 @@
 """Airflow glue of bank statement ingestion: the SFTP hook and the task runtimes of
-``bank_statement_ingest``. The work is in :mod:`o2c.bank_ingest` and :mod:`transport`.
+``bank_statement_ingest``. The work is in :mod:`o2c.jobs.bank` and :mod:`transport`.
 
 Why a hook of our own rather than the provider's ``SFTPSensor``/``SFTPHook``: the check must
 know the file ledger (a bank that keeps its files on the server would make a plain sensor fire
@@ -80,7 +80,7 @@ def check_bank(name: str) -> dict[str, Any]:
 
     Skips (the rest of this bank's tasks too) when there is nothing to do or report.
     """
-    from o2c.bank_ingest import check
+    from o2c.jobs.bank import check
 
     with airflow_errors():
         bank, client = _bank_and_client(name)
@@ -97,7 +97,7 @@ def check_bank(name: str) -> dict[str, Any]:
 
 def fetch_bank(listing: dict[str, Any], run_id: str) -> dict[str, Any]:
     """Download the listed files into the staging folder of this DAG run (``run_id``)."""
-    from o2c.bank_ingest import fetch, staging_dir
+    from o2c.jobs.bank import fetch, staging_dir
     from o2c.settings import get_settings
     from transport.sftp import RemoteFile
 
@@ -113,7 +113,7 @@ def fetch_bank(listing: dict[str, Any], run_id: str) -> dict[str, Any]:
 
 def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """Ledger, parse, store (one transaction per file), then archive on the server; returns the summary."""
-    from o2c.bank_ingest import STREAM, BankRunSummary, finish_remote, ingest, known_outcomes, record_run
+    from o2c.jobs.bank import STREAM, BankRunSummary, finish_remote, ingest, known_outcomes, record_run
     from transport.sftp import RemoteFile, StagedFile
 
     name = fetched["bank"]

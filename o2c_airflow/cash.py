@@ -12,8 +12,8 @@ log = logging.getLogger(__name__)
 
 
 def run_cash(context: dict[str, Any]) -> dict[str, Any]:
-    from o2c.cash_application import run_cash_application
     from o2c.config import load_einvoicing
+    from o2c.jobs.cash import run_cash_application
     from o2c.settings import get_settings
     from o2c.store import Store
 
@@ -32,7 +32,7 @@ def run_cash(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_risk(context: dict[str, Any]) -> dict[str, Any]:
-    from o2c.risk_scoring import run_risk_scoring
+    from o2c.jobs.risk import run_risk_scoring
     from o2c.settings import get_settings
     from o2c.store import Store
 

@@ -223,8 +223,8 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
     a bearer token alone (:func:`_bearer_only`, API clients), a post must come from this page
     (``Origin`` or ``Referer`` of this host) and carry the page's form token (:func:`form_token`).
     """
-    from o2c.cash_review import decide
     from o2c.config import load_einvoicing
+    from o2c.jobs.cash_review import decide
     from o2c.review import overview
     from schemas.errors import HubError
 

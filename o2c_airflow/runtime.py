@@ -60,10 +60,10 @@ def enabled_source_names() -> list[str]:
 
 def run_source_sync(source_name: str, context: dict[str, Any]) -> dict[str, Any]:
     """Sync one configured source over this run's window; returns counts (never documents)."""
+    from o2c.jobs.sync import sync_source
     from o2c.settings import get_settings
     from o2c.sources import get_source, load_sources
     from o2c.store import Store
-    from o2c.sync import sync_source
     from o2c_airflow.hooks import O2CSourceHook
 
     settings = get_settings()

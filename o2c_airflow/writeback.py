@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 def payment_source_names() -> list[str]:
     """Enabled sources whose connector declares that it records payments (``Capabilities.payments``;
     the DAG maps one task over them)."""
-    from o2c.writeback import payment_sources
+    from o2c.jobs.writeback import payment_sources
 
     with airflow_errors():
         return payment_sources()
@@ -26,10 +26,10 @@ def run_writeback(source_name: str, context: dict[str, Any]) -> dict[str, Any]:
     a command the ERP refuses is marked failed with its reason (shown in the log) and the run goes on.
     """
     from connectors import build
+    from o2c.jobs.writeback import enqueue_payments, push_pending, supports_payments
     from o2c.settings import get_settings
     from o2c.sources import get_source, load_sources
     from o2c.store import Store
-    from o2c.writeback import enqueue_payments, push_pending, supports_payments
     from o2c_airflow.hooks import O2CSourceHook
     from schemas.errors import ConfigError, RetriableError
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from demo.bank import camt053
 from edi import cdar
-from o2c.bank_ingest import ingest_file
 from o2c.cli import cli
+from o2c.jobs.bank import ingest_file
 from o2c.store import Store
 from o2c.store.models import Base
 from schemas.invoice import SourceRef
@@ -73,12 +73,12 @@ def _o2c(*args: str) -> dict:
 
 
 def test_job_commands_do_what_the_dag_tasks_do(tmp_path, monkeypatch):
-    from o2c.cash_application import run_cash_application
     from o2c.config import load_einvoicing
-    from o2c.einvoicing import ingest_statuses, outbound
-    from o2c.risk_scoring import run_risk_scoring
+    from o2c.jobs.cash import run_cash_application
+    from o2c.jobs.einvoice import ingest_statuses, outbound
+    from o2c.jobs.risk import run_risk_scoring
 
-    # what the DAG tasks call (o2c_airflow/cash.py, o2c_airflow/einvoicing.py), with the same arguments
+    # what the DAG tasks call (o2c_airflow/cash.py, o2c_airflow/einvoice.py), with the same arguments
     home = _home(tmp_path, "library", monkeypatch)
     lib = _fill(home)
     cash = run_cash_application(lib, einvoicing=load_einvoicing())

@@ -27,9 +27,9 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
     like a quarantined file: it stays on the server, the other files are taken, and the exit
     status stays 0.
     """
-    from o2c.bank_ingest import pickup
     from o2c.banks import get_bank, sftp_settings_from_env
     from o2c.commands import open_store
+    from o2c.jobs.bank import pickup
     from o2c.settings import get_settings
     from schemas.errors import FatalError, HubError
     from transport.redact import redact

@@ -25,8 +25,8 @@ def staged_local(path: Path):  # type: ignore[no-untyped-def]
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 def ingest(files: tuple[Path, ...], bank_name: str, as_json: bool) -> None:
     """Parse, check and store statement FILES exactly once (duplicates and bad files reported)."""
-    from o2c.bank_ingest import ingest_file
     from o2c.commands import open_store
+    from o2c.jobs.bank import ingest_file
     from transport.redact import redact
 
     store = open_store()

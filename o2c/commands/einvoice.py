@@ -125,7 +125,7 @@ def outbound(limit: int | None, as_json: bool) -> None:
     """
     from o2c.commands import exit_on_hub_errors, open_store
     from o2c.config import HttpChannel, load_einvoicing
-    from o2c.einvoicing import outbound as run_outbound
+    from o2c.jobs.einvoice import outbound as run_outbound
     from o2c.sources import connection_from_env
 
     with exit_on_hub_errors():
@@ -152,7 +152,7 @@ def statuses(folder: Path | None, as_json: bool) -> None:
     the e-invoicing DAG's inbox). A message already recorded is counted as a duplicate; a bad one
     is quarantined."""
     from o2c.commands import exit_on_hub_errors, open_store
-    from o2c.einvoicing import ingest_statuses
+    from o2c.jobs.einvoice import ingest_statuses
     from o2c.settings import get_settings
 
     with exit_on_hub_errors():

@@ -1,5 +1,5 @@
 """``o2c risk run``: credit-risk flags and daily KPIs of the hub store now, without Airflow
-(the ``risk_scoring`` DAG's job, :func:`o2c.risk_scoring.run_risk_scoring`)."""
+(the ``risk_scoring`` DAG's job, :func:`o2c.jobs.risk.run_risk_scoring`)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def risk() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(as_of: dt.datetime | None, as_json: bool) -> None:
     """Flag customers at risk and store the day's KPIs; a re-run for the same day replaces them."""
-    from o2c.risk_scoring import run_risk_scoring
+    from o2c.jobs.risk import run_risk_scoring
 
     day = as_of.date() if as_of is not None else dt.datetime.now(dt.UTC).date()
     with exit_on_hub_errors():

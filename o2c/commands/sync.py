@@ -27,8 +27,8 @@ def _when(value: str | None) -> dt.datetime | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sync(source: str, sources_file: str | None, streams: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
     """Pull SOURCE's customers and invoices into the hub store (incrementally)."""
+    from o2c.jobs.sync import sync_source
     from o2c.sources import connection_from_env, get_source, load_sources
-    from o2c.sync import sync_source
 
     with exit_on_hub_errors():  # a bad sources file, database URL or connection: one line, exit 2
         settings = get_settings()

@@ -24,8 +24,8 @@ def writeback() -> None:
 def push(source: str, sources_file: str | None, limit: int | None, as_json: bool) -> None:
     """Enqueue SOURCE's applied allocations as payments, then send its pending commands."""
     from connectors import build
+    from o2c.jobs.writeback import enqueue_payments, push_pending, supports_payments
     from o2c.sources import connection_from_env, get_source, load_sources
-    from o2c.writeback import enqueue_payments, push_pending, supports_payments
 
     settings = get_settings()
     src = get_source(load_sources(sources_file or settings.sources_file), source)

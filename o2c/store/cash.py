@@ -271,7 +271,7 @@ class CashReviewDecision(Base):
 
 def learned_from_session(s: Any) -> Learned:
     """What reviewers taught (payer names and IBANs per customer), read in an open session (a cash run's,
-    under the cash lock); :func:`o2c.cash_review.learned_from_store` reads it in a session of its own."""
+    under the cash lock); :func:`o2c.jobs.cash_review.learned_from_store` reads it in a session of its own."""
     learned = Learned()
     for d in s.scalars(select(CashReviewDecision).order_by(CashReviewDecision.decided_at, CashReviewDecision.id)):
         if not d.customer_key:

@@ -1,7 +1,7 @@
 """The write-back outbox: commands the hub sends to source systems (payments first).
 
 A command is enqueued once (its idempotency key is unique), then sent by
-:func:`o2c.writeback.push_pending` until it is ``sent`` or ``failed``; a transient failure keeps it
+:func:`o2c.jobs.writeback.push_pending` until it is ``sent`` or ``failed``; a transient failure keeps it
 ``pending`` with the number of attempts and the last error, so nothing is lost and nothing is sent
 twice.
 
@@ -11,7 +11,7 @@ first *claims* a command, ``pending`` -> ``sending`` with its name (``claimed_by
 SKIP LOCKED``, so pushers skip each other's rows instead of waiting), and only the claim's owner
 sends it and records the outcome. A claim left by a pusher that died is *stale* after a timeout;
 another pusher then takes it over the same way and looks the command up in the ERP before
-anything else (:func:`o2c.writeback.push_pending`).
+anything else (:func:`o2c.jobs.writeback.push_pending`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from o2c.bank_ingest import pickup
+from o2c.jobs.bank import pickup
 from o2c.store import bank as ledger
 from o2c.store.models import BankFile, Quarantine
 from schemas.errors import RetriableError
@@ -137,7 +137,7 @@ import json, os, signal, sys
 from o2c.store import Store
 from o2c.config import BankConfig
 from transport.sftp import SftpSettings
-import o2c.bank_ingest as bi
+import o2c.jobs.bank as bi
 import o2c.store.bank as ledger
 
 args = json.loads(sys.argv[1])

@@ -27,9 +27,9 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.exc import DataError
 
-from o2c.bank_ingest import ingest_file, pickup
 from o2c.cli import cli
 from o2c.commands.bank_ingest import staged_local
+from o2c.jobs.bank import ingest_file, pickup
 from o2c.store import Store, utcnow
 from o2c.store import bank as ledger
 from o2c.store.models import BankFile, Base, Quarantine

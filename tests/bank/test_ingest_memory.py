@@ -75,7 +75,7 @@ def watch():  # over the bound: stop now, a whole-file ingest would go on to gig
 
 
 threading.Thread(target=watch, daemon=True).start()
-from o2c.bank_ingest import ingest_file
+from o2c.jobs.bank import ingest_file
 from o2c.store import Store
 from transport.sftp import StagedFile
 

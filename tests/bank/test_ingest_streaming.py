@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from edi import bank, lines
-from o2c.bank_ingest import ingest_file, pickup
+from o2c.jobs.bank import ingest_file, pickup
 from o2c.store import Store
 from o2c.store import bank as ledger
 from o2c.store.models import BankEntryRow, BankStatementRow, Base

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from demo.bank import camt053
-from o2c.bank_ingest import ingest_file
-from o2c.cash_application import run_cash_application
 from o2c.config import EInvoicingConfig, SourceConfig
+from o2c.jobs.bank import ingest_file
+from o2c.jobs.cash import run_cash_application
+from o2c.jobs.sync import sync_source
 from o2c.store import Store
 from o2c.store.cash import CashAllocation, CashUnapplied
-from o2c.store.einvoices import LifecycleEvent
-from o2c.sync import sync_source
+from o2c.store.einvoice import LifecycleEvent
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 from transport.sftp import StagedFile
 
@@ -77,7 +77,7 @@ def test_statement_settles_tryton_invoices(tryton_server, tmp_path):
     assert (again.entries, again.allocations, again.encaissee_sent) == (0, 0, 0)
 
     # the partially paid invoice is still open for the rest
-    from o2c.cash_application import ledger_frames
+    from o2c.jobs.cash import ledger_frames
 
     _, open_items = ledger_frames(store)
     rest = open_items.loc[open_items["invoice_number"] == d.number, "amount_open"].iloc[0]
@@ -91,7 +91,7 @@ def staged_bytes(staged: StagedFile) -> bytes:
 
 
 def test_risk_scoring_flags_and_kpis(tryton_server, tmp_path):
-    from o2c.risk_scoring import open_flags, run_risk_scoring
+    from o2c.jobs.risk import open_flags, run_risk_scoring
     from o2c.store.cash import KpiDaily
 
     store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")

@@ -27,10 +27,10 @@ from sqlalchemy import func, select
 
 import matching.engine
 from demo.bank import camt053
-from o2c import cash_application
-from o2c.bank_ingest import ingest_file
-from o2c.cash_application import APPLIED, applied_amounts, run_cash_application
-from o2c.cash_review import decide
+from o2c.jobs import cash as cash_application
+from o2c.jobs.bank import ingest_file
+from o2c.jobs.cash import APPLIED, applied_amounts, run_cash_application
+from o2c.jobs.cash_review import decide
 from o2c.store import Store
 from o2c.store.cash import CashAllocation, CashEntryDecision, CashReviewDecision
 from o2c.store.models import BankEntryRow, InvoiceRow, SyncRun

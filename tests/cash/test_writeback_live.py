@@ -22,16 +22,16 @@ from sqlalchemy import select
 from connectors.tryton import TrytonClient, TrytonConnector
 from demo.bank import camt053
 from demo.tryton.server import TrytonServer, prepare_database
-from o2c.bank_ingest import ingest_file
-from o2c.cash_application import run_cash_application
-from o2c.cash_review import decide
 from o2c.config import EInvoicingConfig, SourceConfig
+from o2c.jobs.bank import ingest_file
+from o2c.jobs.cash import run_cash_application
+from o2c.jobs.cash_review import decide
+from o2c.jobs.sync import sync_source
+from o2c.jobs.writeback import PushSummary, enqueue_payments, outbox, push_pending
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
 from o2c.store.models import BankEntryRow
 from o2c.store.writeback import WriteBackRow
-from o2c.sync import sync_source
-from o2c.writeback import PushSummary, enqueue_payments, outbox, push_pending
 from schemas.receivables import WriteBackCommand
 from tests.cash.test_cash_application_live import stage
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
@@ -285,7 +285,7 @@ def batch_paid_twice(server: TrytonServer, tmp_path) -> tuple[Store, TrytonClien
 
 
 def hub_open(store: Store, invoice_id: int) -> Decimal:
-    from o2c.cash_application import applied_amounts, open_amount
+    from o2c.jobs.cash import applied_amounts, open_amount
     from o2c.store.models import InvoiceRow
 
     with store.session() as s:

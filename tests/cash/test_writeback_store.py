@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select, text
 
 from demo.bank import camt053
-from o2c.bank_ingest import ingest_file
 from o2c.config import SourceConfig
+from o2c.jobs.bank import ingest_file
+from o2c.jobs.writeback import enqueue_payments, outbox
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
 from o2c.store.models import BankEntryRow, InvoiceRow
 from o2c.store.writeback import WriteBackRow, claim_next, finish_claim
-from o2c.writeback import enqueue_payments, outbox
 from schemas import SourceRef
 from schemas.receivables import WriteBackCommand
 from tests.schemas.test_validation import make_invoice

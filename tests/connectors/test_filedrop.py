@@ -153,8 +153,8 @@ def test_customers(tmp_path):
 
 def test_bad_rows_and_unreadable_files_are_quarantined_by_the_sync(tmp_path):
     from o2c.config import SourceConfig
+    from o2c.jobs.sync import sync_stream
     from o2c.store import Store
-    from o2c.sync import sync_stream
 
     drop(tmp_path, "factures_2026-01_bad_rows.csv", T0)
     broken = tmp_path / "factures_broken.xlsx"

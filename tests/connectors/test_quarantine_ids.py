@@ -16,8 +16,8 @@ from connectors.base import ConnectionInfo
 from connectors.salesforce import SalesforceConnector
 from connectors.sap_s4 import SapS4Connector
 from o2c.config import SourceConfig
+from o2c.jobs.sync import sync_stream
 from o2c.store import Store
-from o2c.sync import sync_stream
 from tests.connectors.test_salesforce import EXTRA
 from tests.connectors.test_sap_s4 import COMPANIES
 from tests.fixtures.salesforce.server import FakeSalesforce

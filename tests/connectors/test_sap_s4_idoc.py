@@ -66,8 +66,8 @@ def test_idoc_drop_maps_to_valid_invoices(tmp_path):
 
 def test_broken_idoc_file_is_quarantined_by_the_sync(tmp_path):
     from o2c.config import SourceConfig
+    from o2c.jobs.sync import sync_stream
     from o2c.store import Store
-    from o2c.sync import sync_stream
 
     (tmp_path / "INVOIC02_broken.xml").write_bytes(b"<INVOIC02><IDOC BEGIN='1'><EDI_DC40/></IDOC></INVOIC02>")
     shutil.copyfile(SAMPLE, tmp_path / SAMPLE.name)

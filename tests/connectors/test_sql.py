@@ -265,8 +265,8 @@ def test_unreachable_server_is_retriable():
 
 def test_sync_stream_stores_everything_then_nothing_new(erp_db, tmp_path):
     from o2c.config import SourceConfig
+    from o2c.jobs.sync import sync_stream
     from o2c.store import Store
-    from o2c.sync import sync_stream
 
     dialect, conn, rows = erp_db
     store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")

@@ -11,8 +11,8 @@ import pytest
 from connectors.base import ConnectionInfo
 from connectors.tryton import TrytonConnector
 from o2c.config import SourceConfig
+from o2c.jobs.sync import sync_source, sync_stream
 from o2c.store import Store
-from o2c.sync import sync_source, sync_stream
 from schemas.errors import AuthError, RetriableError
 from tests.connectors.tryton_truth import posted_invoices, write_dates
 

@@ -77,7 +77,7 @@ def test_not_a_cdar() -> None:
 
 
 def test_status_messages_over_the_lifecycle_limit_are_quarantined_unread(tmp_path, monkeypatch) -> None:
-    from o2c.einvoicing import ingest_statuses
+    from o2c.jobs.einvoice import ingest_statuses
     from o2c.store import Store
     from schemas.errors import TooLarge
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from o2c.cash_application import ledger_frames
+from o2c.jobs.cash import ledger_frames
 from o2c.review import overview
 from o2c.store import Store
 from schemas import SourceRef

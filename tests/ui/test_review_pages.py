@@ -93,8 +93,8 @@ def _with_bank_lines(store: Store, tmp_path: Path) -> None:
     from decimal import Decimal
 
     from demo.bank import camt053
-    from o2c.bank_ingest import ingest_file
-    from o2c.cash_application import run_cash_application
+    from o2c.jobs.bank import ingest_file
+    from o2c.jobs.cash import run_cash_application
     from schemas import SourceRef
     from tests.schemas.test_validation import make_invoice
     from transport.sftp import StagedFile

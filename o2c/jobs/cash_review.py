@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import select
 
 from matching.learning import ACCEPT, REALLOCATE, REJECT, Learned
-from o2c.cash_application import APPLIED, applied_amounts, emit_collected, open_amount, parties_by_buyer_key
+from o2c.jobs.cash import APPLIED, applied_amounts, emit_collected, open_amount, parties_by_buyer_key
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, cash_session, learned_from_session
 from o2c.store.models import BankEntryRow, InvoiceRow

@@ -53,8 +53,8 @@ from sqlalchemy import select
 
 from connectors import capabilities
 from connectors.base import NotSupported
-from o2c.cash_application import APPLIED  # allocation statuses that are applied cash
 from o2c.config import SourceConfig
+from o2c.jobs.cash import APPLIED  # allocation statuses that are applied cash
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation
 from o2c.store.models import BankEntryRow, InvoiceRow

@@ -4,7 +4,7 @@ Reads what earlier tasks stored (invoices of every source, parties across source
 ingested from statements), runs the pure engine (:func:`matching.engine.apply_cash`), and stores
 its allocations, unapplied cash, write-off candidates and flags with the run id. Each bank entry
 is decided once: a re-run leaves decided entries alone. Invoices settled by ``auto`` allocations
-get their French lifecycle status 212 Encaissée emitted once (see :mod:`o2c.einvoicing`).
+get their French lifecycle status 212 Encaissée emitted once (see :mod:`o2c.jobs.einvoice`).
 
 A run reads the open items and the undecided entries, decides and stores its results in one
 transaction holding the cash lock (:func:`o2c.store.cash.cash_session`), as reviewer decisions do:
@@ -230,7 +230,7 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
 
 def emit_collected(store: Store, config: Any, settled: dict[int, tuple[Decimal, dt.date | None]]) -> int:
     """212 Encaissée for each invoice whose auto allocations of this run were received."""
-    from o2c.einvoicing import emit_encaissee
+    from o2c.jobs.einvoice import emit_encaissee
 
     sent = 0
     for invoice_id, (amount, booked) in settled.items():

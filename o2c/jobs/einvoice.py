@@ -33,7 +33,7 @@ from sqlalchemy import select
 from edi.limits import check_size, max_bytes
 from o2c.config import BankConfig, Channel, EInvoicingConfig, FolderChannel, SftpChannel
 from o2c.store import Store, utcnow
-from o2c.store.einvoices import EInvoiceDocument, LifecycleEvent
+from o2c.store.einvoice import EInvoiceDocument, LifecycleEvent
 from o2c.store.models import InvoiceRow
 from schemas.errors import HubError, RejectedDocument, RetriableError
 from schemas.invoice import Invoice

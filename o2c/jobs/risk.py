@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import delete, select
 
-from o2c.cash_application import APPLIED, ledger_frames
+from o2c.jobs.cash import APPLIED, ledger_frames
 from o2c.store import Store, utcnow
 from o2c.store.cash import CashAllocation, CashEntryDecision, CashUnapplied, KpiDaily, RiskFlagRow
 from o2c.store.models import CustomerRow, InvoiceRow

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
     from o2c.config import HttpChannel, SftpChannel, load_einvoicing
-    from o2c.einvoicing import outbound
+    from o2c.jobs.einvoice import outbound
     from o2c.settings import get_settings
     from o2c.store import Store
 
@@ -46,7 +46,7 @@ def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_status_inbound(context: dict[str, Any]) -> dict[str, Any]:
-    from o2c.einvoicing import ingest_statuses
+    from o2c.jobs.einvoice import ingest_statuses
     from o2c.settings import get_settings
     from o2c.store import Store
 

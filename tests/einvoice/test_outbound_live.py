@@ -11,10 +11,10 @@ from sqlalchemy import select
 from edi import cdar
 from edi.einvoice import validate
 from o2c.config import EInvoicingConfig, SourceConfig
-from o2c.einvoicing import emit_encaissee, ingest_statuses, outbound
+from o2c.jobs.einvoice import emit_encaissee, ingest_statuses, outbound
+from o2c.jobs.sync import sync_source
 from o2c.store import Store
-from o2c.store.einvoices import EInvoiceDocument, LifecycleEvent
-from o2c.sync import sync_source
+from o2c.store.einvoice import EInvoiceDocument, LifecycleEvent
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pytest
 from edi.einvoice import validate
 from edi.samples import sample_invoice
 from o2c.config import EInvoicingConfig, SftpChannel
-from o2c.einvoicing import deliver, outbound
+from o2c.jobs.einvoice import deliver, outbound
 from o2c.store import Store
 from schemas.errors import FatalError
 from schemas.invoice import SourceRef
