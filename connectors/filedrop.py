@@ -60,9 +60,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, Sleep, StreamSpec
+from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec
 from edi.limits import check_size
 from schemas.errors import ConfigError, RejectedDocument, TooLarge
+from transport.http import Sleep
 
 log = logging.getLogger(__name__)
 

@@ -33,16 +33,9 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import (
-    BaseConnector,
-    Batch,
-    ConnectionInfo,
-    Sleep,
-    StreamSpec,
-    classify_response,
-    with_retries,
-)
+from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec
 from schemas.errors import ConfigError
+from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
 

@@ -49,18 +49,9 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import (
-    BaseConnector,
-    Batch,
-    ConnectionInfo,
-    Sleep,
-    StreamSpec,
-    add_amounts,
-    classify_response,
-    source_amount,
-    with_retries,
-)
+from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec, add_amounts, source_amount
 from schemas.errors import AuthError, ConfigError, FatalError, RetriableError
+from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
 

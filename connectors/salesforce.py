@@ -34,16 +34,9 @@ from urllib.parse import urljoin
 
 import requests
 
-from connectors.base import (
-    BaseConnector,
-    Batch,
-    ConnectionInfo,
-    Sleep,
-    StreamSpec,
-    classify_response,
-    with_retries,
-)
+from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec
 from schemas.errors import AuthError, ConfigError
+from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
 

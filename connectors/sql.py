@@ -67,8 +67,9 @@ from sqlalchemy import and_, bindparam, column, create_engine, literal_column, o
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, Sleep, StreamSpec, with_retries
+from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec
 from schemas.errors import AuthError, ConfigError, RetriableError
+from transport.http import Sleep, with_retries
 
 log = logging.getLogger(__name__)
 

@@ -29,18 +29,10 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import (
-    BaseConnector,
-    Batch,
-    Capabilities,
-    ConnectionInfo,
-    Sleep,
-    StreamSpec,
-    classify_response,
-    with_retries,
-)
+from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, StreamSpec
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
+from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
 

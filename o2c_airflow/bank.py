@@ -18,7 +18,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowSkipException
 
-from o2c_airflow.runtime import airflow_errors
+from o2c_airflow.runtime import airflow_errors, run_context, task_store
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +57,6 @@ def _bank_and_client(name: str) -> tuple[Any, Any]:
     return bank, SftpClient(settings)
 
 
-def _store() -> Any:
-    from o2c.settings import get_settings
-    from o2c.store import Store
-
-    with airflow_errors():  # a store not migrated yet fails the task at once (not retried)
-        store = Store(get_settings().database_url)
-        store.check_revision()
-    return store
-
-
 def enabled_bank_names() -> list[str]:
     from o2c.banks import load_banks
 
@@ -85,7 +75,7 @@ def check_bank(name: str) -> dict[str, Any]:
     with airflow_errors():
         bank, client = _bank_and_client(name)
         with client:
-            new, growing, known = check(client, bank, _store())
+            new, growing, known = check(client, bank, task_store())
     result = {"bank": name, "new": [f.as_dict() for f in new], "growing": [f.name for f in growing],
               "known": [f.as_dict() for f in known] if (bank.archive_folder or bank.delete_after) else [],
               "refused": [r.as_dict() for r in client.refused]}
@@ -117,33 +107,24 @@ def ingest_bank(fetched: dict[str, Any], context: dict[str, Any]) -> dict[str, A
     from transport.sftp import RemoteFile, StagedFile
 
     name = fetched["bank"]
-    ti = context.get("ti")
-    store = _store()
+    store = task_store()
     summary = BankRunSummary(bank=name, growing=list(fetched.get("growing", [])),
                              left_for_later=list(fetched.get("left_for_later", [])),
                              refused=list(fetched.get("refused", [])))
     summary.checked = len(fetched.get("new", [])) + len(summary.growing) + len(fetched.get("known", []))
-    run = store.start_run(source=name, stream=STREAM, dag_id=getattr(ti, "dag_id", None),
-                          task_id=getattr(ti, "task_id", None), airflow_run_id=getattr(ti, "run_id", None))
-    summary.run_id = run.id
-    status, message = "failed", None
-    try:
-        with airflow_errors():
-            bank, client = _bank_and_client(name)
-            summary.files = ingest(store, name, [StagedFile(**sf) for sf in fetched["staged"]], run_id=run.id,
-                                   max_bytes=bank.max_file_bytes)  # the bank's own limit holds at parse too
-            done = summary.files + known_outcomes([RemoteFile(**f) for f in fetched.get("known", [])])
-            if bank.archive_folder or bank.delete_after:
-                with client:
-                    finish_remote(client, bank, done)
-        status = "success"
-    except Exception as exc:
-        from transport.redact import redact
-
-        message = f"{exc.__class__.__name__}: {redact(str(exc))}"
-        raise
-    finally:
-        record_run(store, run, summary, status=status, message=message)
+    with store.run(source=name, stream=STREAM, context=run_context(context)) as run:
+        summary.run_id = run.id
+        try:
+            with airflow_errors():
+                bank, client = _bank_and_client(name)
+                summary.files = ingest(store, name, [StagedFile(**sf) for sf in fetched["staged"]], run_id=run.id,
+                                       max_bytes=bank.max_file_bytes)  # the bank's own limit holds at parse too
+                done = summary.files + known_outcomes([RemoteFile(**f) for f in fetched.get("known", [])])
+                if bank.archive_folder or bank.delete_after:
+                    with client:
+                        finish_remote(client, bank, done)
+        finally:
+            record_run(run, summary)
     for line in summary.lines():
         log.info("%s", line)
     result = summary.as_dict()

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from o2c_airflow.runtime import airflow_errors, window_end
+from o2c_airflow.runtime import airflow_errors, run_context, task_store, window_end
 
 log = logging.getLogger(__name__)
 
@@ -14,16 +14,10 @@ log = logging.getLogger(__name__)
 def run_cash(context: dict[str, Any]) -> dict[str, Any]:
     from o2c.config import load_einvoicing
     from o2c.jobs.cash import run_cash_application
-    from o2c.settings import get_settings
-    from o2c.store import Store
 
-    settings = get_settings()
+    store = task_store()
     with airflow_errors():
-        store = Store(settings.database_url)
-        store.check_revision()
-        ti = context.get("ti")
-        summary = run_cash_application(store, einvoicing=load_einvoicing(),
-                                       dag_id=getattr(ti, "dag_id", None), airflow_run_id=getattr(ti, "run_id", None))
+        summary = run_cash_application(store, einvoicing=load_einvoicing(), context=run_context(context))
     log.info("cash application: %d entries (%d credits), %d lines auto, %d suggested, %d allocations, %d unapplied, "
              "%d write-off candidates, %d flags, %d Encaissée sent (run %s)", summary.entries, summary.credits,
              summary.auto_lines, summary.suggested_lines, summary.allocations, summary.unapplied, summary.write_offs,
@@ -33,15 +27,10 @@ def run_cash(context: dict[str, Any]) -> dict[str, Any]:
 
 def run_risk(context: dict[str, Any]) -> dict[str, Any]:
     from o2c.jobs.risk import run_risk_scoring
-    from o2c.settings import get_settings
-    from o2c.store import Store
 
-    settings = get_settings()
     as_of = window_end(context).date()
+    store = task_store()
     with airflow_errors():
-        store = Store(settings.database_url)
-        store.check_revision()
-        ti = context.get("ti")
-        summary = run_risk_scoring(store, as_of, dag_id=getattr(ti, "dag_id", None), airflow_run_id=getattr(ti, "run_id", None))
+        summary = run_risk_scoring(store, as_of, context=run_context(context))
     log.info("risk scoring at %s: %d customers, %d flags (%d high)", as_of, summary.customers, summary.flags, summary.high)
     return dataclasses.asdict(summary)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from o2c_airflow.runtime import airflow_errors
+from o2c_airflow.runtime import airflow_errors, run_context, task_store
 
 log = logging.getLogger(__name__)
 
@@ -15,13 +15,9 @@ log = logging.getLogger(__name__)
 def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
     from o2c.config import HttpChannel, SftpChannel, load_einvoicing
     from o2c.jobs.einvoice import outbound
-    from o2c.settings import get_settings
-    from o2c.store import Store
 
-    settings = get_settings()
+    store = task_store()
     with airflow_errors():
-        store = Store(settings.database_url)
-        store.check_revision()
         config = load_einvoicing()
         channel = config.channel
         connection = None
@@ -33,9 +29,7 @@ def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
             from o2c_airflow.hooks import O2CSourceHook
 
             connection = O2CSourceHook(channel.connection).get_connection_info()
-        ti = context.get("ti")
-        summary = outbound(store, config, connection=connection, dag_id=getattr(ti, "dag_id", None),
-                           airflow_run_id=getattr(ti, "run_id", None))
+        summary = outbound(store, config, connection=connection, context=run_context(context))
     log.info("e-invoices: %d considered, %d delivered, %d rejected, %d failed deliveries, %d already done (run %s)",
              summary.considered, summary.delivered, summary.rejected, summary.failed, summary.already_done, summary.run_id)
     for rej in summary.rejects:
@@ -48,13 +42,11 @@ def run_outbound(context: dict[str, Any]) -> dict[str, Any]:
 def run_status_inbound(context: dict[str, Any]) -> dict[str, Any]:
     from o2c.jobs.einvoice import ingest_statuses
     from o2c.settings import get_settings
-    from o2c.store import Store
 
     settings = get_settings()
     inbox = Path(settings.home / "inbox" / "statuses")
+    store = task_store()
     with airflow_errors():
-        store = Store(settings.database_url)
-        store.check_revision()
         inbox.mkdir(parents=True, exist_ok=True)
         summary = ingest_statuses(store, inbox)
     log.info("lifecycle statuses from %s: %s", inbox, summary)

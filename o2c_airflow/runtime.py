@@ -50,6 +50,32 @@ def window_end(context: dict[str, Any]) -> dt.datetime:
     raise ValueError("no data interval, logical date or run_after in the task context")
 
 
+def run_context(context: dict[str, Any]) -> Any:
+    """The :class:`o2c.context.RunContext` of the running task: its DAG id, task id, run id and
+    the fixed end of its data window; what every job records its sync run with."""
+    from o2c.context import RunContext
+
+    ti = context.get("ti")
+    try:
+        end: dt.datetime | None = window_end(context)
+    except ValueError:
+        end = None
+    return RunContext(dag_id=getattr(ti, "dag_id", None), task_id=getattr(ti, "task_id", None),
+                      run_id=getattr(ti, "run_id", None), window_end=end)
+
+
+def task_store() -> Any:
+    """The hub store of a task, its schema revision checked: a store not migrated yet (``o2c db
+    upgrade`` is a deployment step) fails the task at once, not retried."""
+    from o2c.settings import get_settings
+    from o2c.store import Store
+
+    with airflow_errors():
+        store = Store(get_settings().database_url)
+        store.check_revision()
+    return store
+
+
 def enabled_source_names() -> list[str]:
     from o2c.settings import get_settings
     from o2c.sources import load_sources
@@ -63,19 +89,15 @@ def run_source_sync(source_name: str, context: dict[str, Any]) -> dict[str, Any]
     from o2c.jobs.sync import sync_source
     from o2c.settings import get_settings
     from o2c.sources import get_source, load_sources
-    from o2c.store import Store
     from o2c_airflow.hooks import O2CSourceHook
 
     settings = get_settings()
+    store = task_store()
+    ctx = run_context(context)
     with airflow_errors():
         source = get_source(load_sources(settings.sources_file), source_name)
         conn = O2CSourceHook(source.connection).get_connection_info()
-        store = Store(settings.database_url)
-        store.check_revision()
-        ti = context.get("ti")
-        summary = sync_source(store, source, conn, until=window_end(context),
-                              dag_id=getattr(ti, "dag_id", None), task_id=getattr(ti, "task_id", None),
-                              airflow_run_id=getattr(ti, "run_id", None))
+        summary = sync_source(store, source, conn, until=window_end(context), context=ctx)
     result = summary.as_dict()
     for st in result["streams"]:
         log.info("%s/%s: read %d, inserted %d, updated %d, unchanged %d, rejected %d (sync run %s)",

@@ -131,3 +131,41 @@ def test_job_command_errors_are_one_line_with_the_exit_status(tmp_path, monkeypa
     result = CliRunner().invoke(cli, ["einvoice", "outbound"])
     assert result.exit_code == 2, result.output
     assert "missing.yaml" in result.output and "Traceback" not in result.output
+
+
+def test_job_runs_say_who_ran_them(tmp_path, monkeypatch):
+    """A command records its run as ``o2c <command>`` with a run id of its own (never an Airflow
+    task id the library made up); the DAG tasks pass the real task's ids the same way."""
+    from o2c.context import RunContext
+    from o2c.jobs.risk import run_risk_scoring
+    from o2c.store.models import SyncRun
+
+    home = _home(tmp_path, "who", monkeypatch)
+    store = _fill(home)
+    _o2c("cash", "run")
+    _o2c("einvoice", "outbound")
+    _o2c("risk", "run", "--date", AS_OF.isoformat())
+    ctx = RunContext(dag_id="risk_scoring", task_id="score", run_id="scheduled__2026-11-30")
+    run_risk_scoring(store, AS_OF, context=ctx)
+    with store.session() as s:
+        runs = {(r.source, r.dag_id, r.task_id): r for r in s.scalars(select(SyncRun))}
+    assert {k for k in runs if k[0] != "bnp"} == {
+        ("cash_application", None, "o2c cash run"), ("einvoicing", None, "o2c einvoice outbound"),
+        ("risk_scoring", None, "o2c risk run"), ("risk_scoring", "risk_scoring", "score")}
+    assert runs[("cash_application", None, "o2c cash run")].airflow_run_id.startswith("cli__")
+    assert runs[("risk_scoring", "risk_scoring", "score")].airflow_run_id == "scheduled__2026-11-30"
+
+
+def test_a_failed_job_run_is_recorded_failed_with_a_masked_reason(tmp_path):
+    from o2c.store.models import SyncRun
+
+    store = Store(f"sqlite:///{tmp_path / 'o2c.sqlite'}")
+    store.upgrade()
+    with pytest.raises(RuntimeError), store.run(source="erp1", stream="invoices") as run:
+        run.read = 4
+        raise RuntimeError("cannot post to FR7630006000011234567890189")
+    with store.session() as s:
+        [row] = s.scalars(select(SyncRun)).all()
+    assert (row.status, row.read) == ("failed", 4)
+    assert row.message.startswith("RuntimeError: ") and "1234567890189" not in row.message
+    assert row.ended_at is not None

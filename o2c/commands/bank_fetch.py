@@ -29,6 +29,7 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
     """
     from o2c.banks import get_bank, sftp_settings_from_env
     from o2c.commands import open_store
+    from o2c.context import RunContext
     from o2c.jobs.bank import pickup
     from o2c.settings import get_settings
     from schemas.errors import FatalError, HubError
@@ -42,7 +43,8 @@ def fetch(bank_name: str, banks_path: str | None, settle: float | None, as_json:
         sftp = sftp_settings_from_env(bank)
         store = open_store()
         run_key = "cli-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-        summary = pickup(store, bank, sftp, staging_root=settings.home / "staging" / "bank", run_key=run_key)
+        summary = pickup(store, bank, sftp, staging_root=settings.home / "staging" / "bank", run_key=run_key,
+                         context=RunContext.command("bank fetch"))
     except FatalError as exc:
         click.echo(f"error (fix the configuration or credentials, do not retry): {redact(str(exc))}", err=True)
         sys.exit(2)

@@ -35,11 +35,12 @@ def run(as_json: bool) -> None:
     lock (retry later), 2 for a configuration to fix.
     """
     from o2c.config import load_einvoicing
+    from o2c.context import RunContext
     from o2c.jobs.cash import run_cash_application
 
     with exit_on_hub_errors():
         store = open_store()
-        summary = run_cash_application(store, einvoicing=load_einvoicing())
+        summary = run_cash_application(store, einvoicing=load_einvoicing(), context=RunContext.command("cash run"))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
         return

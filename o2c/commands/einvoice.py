@@ -12,6 +12,7 @@ import click
 
 from edi.einvoice import FORMATS  # one list of formats for the CLI and the DAGs
 from o2c.commands import one_line
+from o2c.context import RunContext
 
 
 @click.group()
@@ -134,7 +135,8 @@ def outbound(limit: int | None, as_json: bool) -> None:
         channel = config.channel
         # an SFTP channel's connection is read from O2C_CONN_<ID> by the delivery itself
         connection = connection_from_env(channel.connection) if isinstance(channel, HttpChannel) and channel.connection else None
-        summary = run_outbound(store, config, limit=limit, connection=connection)
+        summary = run_outbound(store, config, limit=limit, connection=connection,
+                               context=RunContext.command("einvoice outbound"))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
         return

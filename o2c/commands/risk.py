@@ -10,6 +10,7 @@ import json
 import click
 
 from o2c.commands import exit_on_hub_errors, open_store
+from o2c.context import RunContext
 
 
 @click.group()
@@ -28,7 +29,7 @@ def run(as_of: dt.datetime | None, as_json: bool) -> None:
     day = as_of.date() if as_of is not None else dt.datetime.now(dt.UTC).date()
     with exit_on_hub_errors():
         store = open_store()
-        summary = run_risk_scoring(store, day)
+        summary = run_risk_scoring(store, day, context=RunContext.command("risk run"))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
         return

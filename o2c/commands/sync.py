@@ -27,6 +27,7 @@ def _when(value: str | None) -> dt.datetime | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sync(source: str, sources_file: str | None, streams: tuple[str, ...], since: str | None, until: str | None, as_json: bool) -> None:
     """Pull SOURCE's customers and invoices into the hub store (incrementally)."""
+    from o2c.context import RunContext
     from o2c.jobs.sync import sync_source
     from o2c.sources import connection_from_env, get_source, load_sources
 
@@ -36,7 +37,7 @@ def sync(source: str, sources_file: str | None, streams: tuple[str, ...], since:
         store = open_store()
         end = _when(until) or dt.datetime.now(dt.UTC).replace(microsecond=0)
         summary = sync_source(store, src, connection_from_env(src.connection), until=end, since=_when(since),
-                              streams=streams or None)
+                              streams=streams or None, context=RunContext.command("sync", window_end=end))
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return

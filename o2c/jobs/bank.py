@@ -52,9 +52,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from o2c.config import BankConfig
+from o2c.context import RunContext
 from o2c.store import Store
 from o2c.store import bank as ledger
-from schemas.errors import HubError, RejectedDocument
+from schemas.errors import RejectedDocument
 from transport.redact import mask_account, redact
 from transport.sftp import FileChanged, RemoteFile, SftpClient, SftpSettings, StagedFile
 
@@ -395,7 +396,7 @@ def _store_statements(store: Store, bank: str, staged: StagedFile, file_id: int,
 
 def _quarantine(store: Store, bank: str, staged: StagedFile, file_id: int, reason: str, field_name: str | None,
                 run_id: str | None, out: FileOutcome) -> FileOutcome:
-    from o2c.store.models import BankFile
+    from o2c.store.bank import BankFile
 
     raw = Path(staged.local_path).read_bytes()
     with store.session() as s:
@@ -441,33 +442,29 @@ def known_outcomes(known: Sequence[RemoteFile]) -> list[FileOutcome]:
 # -- all three, once ------------------------------------------------------------------------
 def pickup(store: Store, bank: BankConfig, settings: SftpSettings, *, staging_root: str | Path, run_key: str,
            sleep: Callable[[float], None] = time.sleep, progress: Callable[[int], None] | None = None,
-           **run_info: Any) -> BankRunSummary:
+           context: RunContext | None = None) -> BankRunSummary:
     """Check, fetch, ingest and archive one bank's new files now (``o2c bank fetch``)."""
     summary = BankRunSummary(bank=bank.name)
-    run = store.start_run(source=bank.name, stream=STREAM, **run_info)
-    summary.run_id = run.id
-    status, message = "failed", None
-    try:
-        with SftpClient(settings) as client:
-            new, growing, known = check(client, bank, store, sleep=sleep)
-            summary.checked = len(new) + len(growing) + len(known)
-            summary.growing = [f.name for f in growing]
-            staged, summary.left_for_later = fetch(client, bank, new, staging_dir(staging_root, bank.name, run_key),
-                                                   progress=progress)
-            summary.refused = [r.as_dict() for r in client.refused]
-            summary.files = ingest(store, bank.name, staged, run_id=run.id, max_bytes=bank.max_file_bytes)
-            done = summary.files + (known_outcomes(known) if (bank.archive_folder or bank.delete_after) else [])
-            finish_remote(client, bank, done)
-        status = "success"
-    except HubError as exc:
-        message = f"{exc.__class__.__name__}: {redact(str(exc))}"
-        raise
-    finally:
-        record_run(store, run, summary, status=status, message=message)
+    with store.run(source=bank.name, stream=STREAM, context=context) as run:
+        summary.run_id = run.id
+        try:
+            with SftpClient(settings) as client:
+                new, growing, known = check(client, bank, store, sleep=sleep)
+                summary.checked = len(new) + len(growing) + len(known)
+                summary.growing = [f.name for f in growing]
+                staged, summary.left_for_later = fetch(client, bank, new, staging_dir(staging_root, bank.name, run_key),
+                                                       progress=progress)
+                summary.refused = [r.as_dict() for r in client.refused]
+                summary.files = ingest(store, bank.name, staged, run_id=run.id, max_bytes=bank.max_file_bytes)
+                done = summary.files + (known_outcomes(known) if (bank.archive_folder or bank.delete_after) else [])
+                finish_remote(client, bank, done)
+        finally:
+            record_run(run, summary)
     return summary
 
 
-def record_run(store: Store, run: Any, summary: BankRunSummary, *, status: str, message: str | None = None) -> None:
+def record_run(run: Any, summary: BankRunSummary) -> None:
+    """Copy a bank run's counts onto its ``sync_run`` row (see :meth:`o2c.store.Store.run`)."""
     d = summary.as_dict()
     run.read = len(summary.files)
     run.inserted = d["statements_stored"]
@@ -476,6 +473,5 @@ def record_run(store: Store, run: Any, summary: BankRunSummary, *, status: str, 
     notes = [f"{len(d['sequence_gaps'])} sequence gap(s)"] if d["sequence_gaps"] else []
     if d["refused"]:
         notes.append(f"{d['refused']} file(s) refused")
-    if notes and not message:
-        message = "; ".join(notes)
-    store.finish_run(run, status=status, message=message)
+    if notes and not run.message:
+        run.message = "; ".join(notes)

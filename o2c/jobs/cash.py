@@ -18,19 +18,17 @@ what ``auto`` or accepted allocations and write-offs already applied to it.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from o2c.context import RunContext
 from o2c.store import Store, utcnow
+from o2c.store.bank import BankEntryRow
 from o2c.store.cash import (
     CashAllocation,
     CashEntryDecision,
@@ -38,88 +36,12 @@ from o2c.store.cash import (
     CashUnapplied,
     CashWriteOff,
     cash_session,
+    ledger_frames,
 )
-from o2c.store.models import BankEntryRow, CustomerRow, InvoiceRow
-from o2c.store.parties import PartyLink
-from schemas.invoice import is_credit_note_type, receivable_amount
 from schemas.jsonio import from_json
 from schemas.statement import BankEntry
 
 log = logging.getLogger(__name__)
-APPLIED = ("auto", "accepted")
-
-
-def parties_by_buyer_key(s: Any) -> dict[tuple[str, str], int]:
-    """(source, buyer key) -> party id, where buyer key is the SIREN or VAT id of a customer record."""
-    out: dict[tuple[str, str], int] = {}
-    for link, cust in s.execute(select(PartyLink, CustomerRow).join(CustomerRow, CustomerRow.id == PartyLink.customer_id)):
-        for key in (cust.siren, cust.vat_id, cust.source_id):
-            if key:
-                out[(cust.source, key)] = link.party_id
-                out[("*", key)] = link.party_id
-    return out
-
-
-def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> dict[int, Decimal]:
-    """Cash applied (``auto`` and ``accepted`` allocations) plus write-offs, per invoice id
-    (all invoices, or only ``invoice_ids``)."""
-    applied: dict[int, Decimal] = defaultdict(Decimal)
-    allocs = select(CashAllocation.invoice_id, CashAllocation.amount).where(CashAllocation.status.in_(APPLIED))
-    offs = select(CashWriteOff.invoice_id, CashWriteOff.amount)
-    if invoice_ids is not None:
-        allocs = allocs.where(CashAllocation.invoice_id.in_(invoice_ids))
-        offs = offs.where(CashWriteOff.invoice_id.in_(invoice_ids))
-    for q in (allocs, offs):
-        for inv_id, amount in s.execute(q):
-            applied[inv_id] += amount
-    return applied
-
-
-def open_amount(row: InvoiceRow, applied: dict[int, Decimal]) -> Decimal:
-    """What is still open on an invoice: its amount due (negative for a credit note) less what was applied."""
-    signed = receivable_amount(row.type_code, row.payable)
-    return signed - applied.get(row.id, Decimal(0))
-
-
-def ledger_frames(store: Store, session: Session | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(customers, open_items) in the engine's layout, from the store (read in ``session`` when
-    given: a cash run reads them under the cash lock)."""
-    with store.session() if session is None else contextlib.nullcontext(session) as s:
-        applied = applied_amounts(s)
-        parties = parties_by_buyer_key(s)
-        items = []
-        for row in s.scalars(select(InvoiceRow)):
-            signed = receivable_amount(row.type_code, row.payable)
-            open_amount_ = open_amount(row, applied)
-            if open_amount_ == 0:
-                continue
-            party = parties.get((row.source, row.buyer_key or "")) or parties.get(("*", row.buyer_key or ""))
-            doc = row.document
-            rf = ((doc.get("payment") or {}).get("remittance_info") or "")
-            items.append({
-                "invoice_id": str(row.id), "customer_id": str(party) if party else f"{row.source}:{row.buyer_key or row.buyer_name}",
-                "document_type": "credit_note" if is_credit_note_type(row.type_code) else "invoice", "invoice_number": row.number,
-                "issue_date": row.issue_date.isoformat(), "due_date": (row.due_date or row.issue_date).isoformat(),
-                "currency": row.currency, "amount_total": str(signed), "amount_open": str(open_amount_),
-                "creditor_reference": rf if rf.upper().startswith("RF") else "",
-            })
-        members: dict[int, list[CustomerRow]] = defaultdict(list)
-        for link, cust in s.execute(select(PartyLink, CustomerRow).join(CustomerRow, CustomerRow.id == PartyLink.customer_id)):
-            members[link.party_id].append(cust)
-        customers = []
-        for party_id, custs in members.items():
-            names = [c.name for c in custs]
-            ibans = sorted({i for c in custs for i in (c.document.get("ibans") or [])})
-            aliases = sorted({a for c in custs for a in (c.document.get("aliases") or [])} | set(names[1:]))
-            customers.append({"customer_id": str(party_id), "name": names[0], "country": custs[0].country or "",
-                              "vat_id": next((c.vat_id for c in custs if c.vat_id), "") or "",
-                              "ibans": ";".join(ibans), "aliases": ";".join(aliases)})
-    cust_cols = ["customer_id", "name", "country", "vat_id", "ibans", "aliases"]
-    item_cols = ["invoice_id", "customer_id", "document_type", "invoice_number", "issue_date", "due_date", "currency",
-                 "amount_total", "amount_open", "creditor_reference"]
-    return pd.DataFrame(customers, columns=cust_cols), pd.DataFrame(items, columns=item_cols)
-
-
 @dataclass
 class CashRunSummary:
     run_id: str
@@ -136,8 +58,8 @@ class CashRunSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | None = None,
-                         airflow_run_id: str | None = None, lock_timeout: float | None = None) -> CashRunSummary:
+def run_cash_application(store: Store, *, einvoicing: Any = None, context: RunContext | None = None,
+                         lock_timeout: float | None = None) -> CashRunSummary:
     """Decide every stored bank entry not decided yet; store the results; emit Encaissée.
 
     Reading, deciding and storing hold the cash lock; ``lock_timeout`` is how long to wait for it
@@ -157,8 +79,8 @@ def run_cash_application(store: Store, *, einvoicing: Any = None, dag_id: str | 
         settled: dict[int, tuple[Decimal, dt.date | None]] = {}
         with cash_session(store, timeout=lock_timeout) as s:
             # recorded in the locked transaction: on SQLite a write from another session would wait for it
-            run = store.start_run(source="cash_application", stream="bank_entries", dag_id=dag_id, task_id="apply",
-                                  airflow_run_id=airflow_run_id, session=s)
+            run = store.start_run(source="cash_application", stream="bank_entries", session=s,
+                                  **(context or RunContext()).run_info())
             summary.run_id = run.id
             customers, open_items = ledger_frames(store, s)
             decided = select(CashEntryDecision.bank_entry_id)

@@ -39,10 +39,21 @@ from typing import Any
 from sqlalchemy import select
 
 from matching.learning import ACCEPT, REALLOCATE, REJECT, Learned
-from o2c.jobs.cash import APPLIED, applied_amounts, emit_collected, open_amount, parties_by_buyer_key
+from o2c.jobs.cash import emit_collected
 from o2c.store import Store, utcnow
-from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, cash_session, learned_from_session
-from o2c.store.models import BankEntryRow, InvoiceRow
+from o2c.store.bank import BankEntryRow
+from o2c.store.cash import (
+    APPLIED,
+    CashAllocation,
+    CashReviewDecision,
+    CashUnapplied,
+    applied_amounts,
+    cash_session,
+    learned_from_session,
+    open_amount,
+    parties_by_buyer_key,
+)
+from o2c.store.models import InvoiceRow
 from schemas.errors import ConfigError
 from schemas.invoice import is_credit_note_type
 

@@ -32,10 +32,11 @@ from sqlalchemy import select
 
 from edi.limits import check_size, max_bytes
 from o2c.config import BankConfig, Channel, EInvoicingConfig, FolderChannel, SftpChannel
+from o2c.context import RunContext
 from o2c.store import Store, utcnow
 from o2c.store.einvoice import EInvoiceDocument, LifecycleEvent
 from o2c.store.models import InvoiceRow
-from schemas.errors import HubError, RejectedDocument, RetriableError
+from schemas.errors import RejectedDocument, RetriableError
 from schemas.invoice import Invoice
 from schemas.jsonio import from_json
 
@@ -69,7 +70,7 @@ def deliver(channel: Channel, filename: str, content: bytes, *, connection: Any 
         return str(target)
     import requests
 
-    from connectors.base import classify_response, with_retries
+    from transport.http import classify_response, with_retries
 
     url = channel.url
     headers = {"Content-Type": "application/pdf" if filename.endswith(".pdf") else "application/xml",
@@ -97,97 +98,91 @@ class OutboundSummary:
 
 
 def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None, connection: Any = None,
-             dag_id: str | None = None, airflow_run_id: str | None = None) -> OutboundSummary:
+             context: RunContext | None = None) -> OutboundSummary:
     """Render, validate and deliver every stored invoice version that has no document yet."""
     from edi import einvoice
 
-    run = store.start_run(source="einvoicing", stream="outbound", dag_id=dag_id, task_id="outbound", airflow_run_id=airflow_run_id)
-    summary = OutboundSummary(run_id=run.id)
-    status = "failed"
-    try:
-        with store.session() as s:
-            q = select(InvoiceRow).order_by(InvoiceRow.issue_date, InvoiceRow.id)
-            if config.sources:
-                q = q.where(InvoiceRow.source.in_(config.sources))
-            rows = s.scalars(q).all()
-            # one read of what is already final, instead of one query per invoice on every run
-            final = set(s.execute(select(EInvoiceDocument.invoice_id, EInvoiceDocument.invoice_version, EInvoiceDocument.format)
-                                  .where(EInvoiceDocument.status.in_(("delivered", "rejected")))).tuples())
-        for row in rows[:limit] if limit else rows:
-            inv = from_json(Invoice, row.document)
-            fmt = config.format_for(inv)
-            summary.considered += 1
-            if (row.id, row.version, fmt) in final:
-                summary.already_done += 1
-                continue
+    with store.run(source="einvoicing", stream="outbound", context=context) as run:
+        summary = OutboundSummary(run_id=run.id)
+        try:
             with store.session() as s:
-                doc = s.scalar(select(EInvoiceDocument).where(EInvoiceDocument.invoice_id == row.id,
-                                                              EInvoiceDocument.invoice_version == row.version,
-                                                              EInvoiceDocument.format == fmt))
-                if doc is not None and doc.status in ("delivered", "rejected"):
+                q = select(InvoiceRow).order_by(InvoiceRow.issue_date, InvoiceRow.id)
+                if config.sources:
+                    q = q.where(InvoiceRow.source.in_(config.sources))
+                rows = s.scalars(q).all()
+                # one read of what is already final, instead of one query per invoice on every run
+                final = set(s.execute(select(EInvoiceDocument.invoice_id, EInvoiceDocument.invoice_version, EInvoiceDocument.format)
+                                      .where(EInvoiceDocument.status.in_(("delivered", "rejected")))).tuples())
+            for row in rows[:limit] if limit else rows:
+                inv = from_json(Invoice, row.document)
+                fmt = config.format_for(inv)
+                summary.considered += 1
+                if (row.id, row.version, fmt) in final:
                     summary.already_done += 1
                     continue
-                if doc is None:
-                    spec = einvoice.FORMATS.get(fmt)  # an unknown format is refused by render(), below
-                    ext = spec.extension if spec is not None else "pdf"
-                    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in inv.number)
-                    filename = f"{safe}_v{row.version}.{ext}"
-                    try:
-                        content = einvoice.render(inv, fmt)
-                        doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
-                                               format=fmt, filename=filename, content=content,
-                                               content_hash=hashlib.sha256(content).hexdigest(), valid=True,
-                                               report={"format": fmt}, status="rendered", run_id=run.id, created_at=utcnow())
-                        summary.rendered += 1
-                    except einvoice.InvoiceRejected as exc:
-                        result = exc.result
-                        doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
-                                               format=fmt, filename=filename, content=None, content_hash=None, valid=False,
-                                               errors=len(result.errors), warnings=len(result.warnings),
-                                               report={"format": fmt, "errors": [_finding(f) for f in result.errors],
-                                                       "warnings": [_finding(f) for f in result.warnings], "artefacts": result.artefacts},
-                                               status="rejected", run_id=run.id, created_at=utcnow())
-                        store.quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id, payload=row.document,
-                                         reason=f"{fmt}: {exc}", field=result.errors[0].rule if result.errors else None, run_id=run.id)
-                        summary.rejected += 1
-                        summary.rejects.append({"invoice": inv.number, "format": fmt, "reason": str(exc)[:500]})
+                with store.session() as s:
+                    doc = s.scalar(select(EInvoiceDocument).where(EInvoiceDocument.invoice_id == row.id,
+                                                                  EInvoiceDocument.invoice_version == row.version,
+                                                                  EInvoiceDocument.format == fmt))
+                    if doc is not None and doc.status in ("delivered", "rejected"):
+                        summary.already_done += 1
+                        continue
+                    if doc is None:
+                        spec = einvoice.FORMATS.get(fmt)  # an unknown format is refused by render(), below
+                        ext = spec.extension if spec is not None else "pdf"
+                        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in inv.number)
+                        filename = f"{safe}_v{row.version}.{ext}"
+                        try:
+                            content = einvoice.render(inv, fmt)
+                            doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
+                                                   format=fmt, filename=filename, content=content,
+                                                   content_hash=hashlib.sha256(content).hexdigest(), valid=True,
+                                                   report={"format": fmt}, status="rendered", run_id=run.id, created_at=utcnow())
+                            summary.rendered += 1
+                        except einvoice.InvoiceRejected as exc:
+                            result = exc.result
+                            doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
+                                                   format=fmt, filename=filename, content=None, content_hash=None, valid=False,
+                                                   errors=len(result.errors), warnings=len(result.warnings),
+                                                   report={"format": fmt, "errors": [_finding(f) for f in result.errors],
+                                                           "warnings": [_finding(f) for f in result.warnings], "artefacts": result.artefacts},
+                                                   status="rejected", run_id=run.id, created_at=utcnow())
+                            store.quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id, payload=row.document,
+                                             reason=f"{fmt}: {exc}", field=result.errors[0].rule if result.errors else None, run_id=run.id)
+                            summary.rejected += 1
+                            summary.rejects.append({"invoice": inv.number, "format": fmt, "reason": str(exc)[:500]})
+                            s.add(doc)
+                            continue
+                        except RejectedDocument as exc:
+                            store.quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id, payload=row.document,
+                                             reason=f"{fmt}: {exc}", field=exc.field, run_id=run.id)
+                            summary.rejected += 1
+                            summary.rejects.append({"invoice": inv.number, "format": fmt, "reason": str(exc)[:500]})
+                            continue
                         s.add(doc)
-                        continue
-                    except RejectedDocument as exc:
-                        store.quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id, payload=row.document,
-                                         reason=f"{fmt}: {exc}", field=exc.field, run_id=run.id)
-                        summary.rejected += 1
-                        summary.rejects.append({"invoice": inv.number, "format": fmt, "reason": str(exc)[:500]})
-                        continue
-                    s.add(doc)
-                    s.flush()
-            # deliver outside the render transaction: a delivered file is recorded right after
-            try:
-                ref = deliver(config.channel, doc.filename, doc.content or b"", connection=connection)
-            except RetriableError as exc:
+                        s.flush()
+                # deliver outside the render transaction: a delivered file is recorded right after
+                try:
+                    ref = deliver(config.channel, doc.filename, doc.content or b"", connection=connection)
+                except RetriableError as exc:
+                    with store.session() as s:
+                        d = s.get(EInvoiceDocument, doc.id)
+                        d.status = "delivery_failed"
+                        d.delivery_ref = str(exc)[:500]
+                    summary.failed += 1
+                    continue
                 with store.session() as s:
                     d = s.get(EInvoiceDocument, doc.id)
-                    d.status = "delivery_failed"
-                    d.delivery_ref = str(exc)[:500]
-                summary.failed += 1
-                continue
-            with store.session() as s:
-                d = s.get(EInvoiceDocument, doc.id)
-                d.status, d.delivery_ref, d.delivered_at = "delivered", ref, utcnow()
-                d.channel = config.channel.kind
-                _record_status(s, direction="out", invoice_id=row.id, number=inv.number, siren=inv.seller.siren or "",
-                               code="200", when=utcnow(), source=ref)
-            summary.delivered += 1
-        status = "success"
-    except HubError as exc:
-        run.message = f"{exc.__class__.__name__}: {exc}"
-        raise
-    finally:
-        run.read = summary.considered
-        run.inserted = summary.delivered
-        run.unchanged = summary.already_done
-        run.rejected = summary.rejected
-        store.finish_run(run, status=status, message=run.message)
+                    d.status, d.delivery_ref, d.delivered_at = "delivered", ref, utcnow()
+                    d.channel = config.channel.kind
+                    _record_status(s, direction="out", invoice_id=row.id, number=inv.number, siren=inv.seller.siren or "",
+                                   code="200", when=utcnow(), source=ref)
+                summary.delivered += 1
+        finally:
+            run.read = summary.considered
+            run.inserted = summary.delivered
+            run.unchanged = summary.already_done
+            run.rejected = summary.rejected
     return summary
 
 

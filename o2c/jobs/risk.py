@@ -17,9 +17,17 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import delete, select
 
-from o2c.jobs.cash import APPLIED, ledger_frames
+from o2c.context import RunContext
 from o2c.store import Store, utcnow
-from o2c.store.cash import CashAllocation, CashEntryDecision, CashUnapplied, KpiDaily, RiskFlagRow
+from o2c.store.cash import (
+    APPLIED,
+    CashAllocation,
+    CashEntryDecision,
+    CashUnapplied,
+    KpiDaily,
+    RiskFlagRow,
+    ledger_frames,
+)
 from o2c.store.models import CustomerRow, InvoiceRow
 from o2c.store.parties import PartyLink
 from schemas.invoice import receivable_amount
@@ -60,17 +68,14 @@ def _invoices_and_payments(store: Store, customers: pd.DataFrame, open_items: pd
             pd.DataFrame(payments, columns=["invoice_id", "date", "amount"]))
 
 
-def run_risk_scoring(store: Store, as_of: dt.date, *, kpi_days: int = 1, dag_id: str | None = None,
-                     airflow_run_id: str | None = None) -> RiskRunSummary:
+def run_risk_scoring(store: Store, as_of: dt.date, *, kpi_days: int = 1,
+                     context: RunContext | None = None) -> RiskRunSummary:
     """Flags at ``as_of`` and the KPIs of the ``kpi_days`` days ending at ``as_of``."""
     from matching.kpi import daily_kpis
     from matching.risk import risk_flags
 
-    run = store.start_run(source="risk_scoring", stream="customers", dag_id=dag_id, task_id="score",
-                          airflow_run_id=airflow_run_id)
-    summary = RiskRunSummary(run_id=run.id, as_of=as_of.isoformat())
-    status = "failed"
-    try:
+    with store.run(source="risk_scoring", stream="customers", context=context) as run:
+        summary = RiskRunSummary(run_id=run.id, as_of=as_of.isoformat())
         customers, open_items = ledger_frames(store)
         cust = _customers_with_limits(store, customers)
         invoices, payments = _invoices_and_payments(store, customers, open_items)
@@ -94,10 +99,7 @@ def run_risk_scoring(store: Store, as_of: dt.date, *, kpi_days: int = 1, dag_id:
         summary.flags = len(flags)
         summary.high = sum(1 for f in flags if f.severity == "high")
         summary.kpi_days = len(kpis)
-        status = "success"
-    finally:
         run.read, run.inserted = summary.customers, summary.flags
-        store.finish_run(run, status=status)
     return summary
 
 

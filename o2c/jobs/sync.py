@@ -23,6 +23,7 @@ from typing import Any
 from connectors import build
 from connectors.base import ConnectionInfo
 from o2c.config import STREAM_DOCUMENTS, SourceConfig
+from o2c.context import RunContext
 from o2c.store import Store
 from o2c.store.models import CustomerRow
 from o2c.store.parties import consolidate
@@ -30,6 +31,7 @@ from schemas.errors import HubError, RejectedDocument
 from schemas.invoice import Invoice
 from schemas.party import Customer
 from schemas.validation import validate_customer, validate_invoice
+from transport.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +78,7 @@ def sync_stream(
     *,
     until: dt.datetime,
     since: dt.datetime | None = None,
-    dag_id: str | None = None,
-    task_id: str | None = None,
-    airflow_run_id: str | None = None,
+    context: RunContext | None = None,
 ) -> StreamSummary:
     """Sync one stream of one source over ``(since or watermark, until]`` with ``connector``
     (a :class:`connectors.base.Connector`: its ``spec(stream)`` names the records' primary key)."""
@@ -88,8 +88,12 @@ def sync_stream(
     if since is None:
         mark = store.get_watermark(source.name, stream)
         since = mark.value if mark and mark.value else source.start
-    run = store.start_run(source=source.name, stream=stream, window_start=since, window_end=until,
-                          dag_id=dag_id, task_id=task_id, airflow_run_id=airflow_run_id)
+    with store.run(source=source.name, stream=stream, context=context, window_start=since, window_end=until) as run:
+        return _sync_window(store, source, connector, stream, mapping, since, until, run)
+
+
+def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str, mapping: Any,
+                 since: dt.datetime | None, until: dt.datetime, run: Any) -> StreamSummary:
     summary = StreamSummary(source=source.name, stream=stream, run_id=run.id, status="running",
                             window_start=since.isoformat() if since else None, window_end=until.isoformat())
     document = STREAM_DOCUMENTS[stream]
@@ -142,16 +146,15 @@ def sync_stream(
         summary.status = "success"
     except HubError as exc:
         summary.status = "failed"
-        summary.message = f"{exc.__class__.__name__}: {exc}"
+        summary.message = run.message = f"{exc.__class__.__name__}: {redact(str(exc))}"
         raise
     except Exception as exc:
         summary.status = "failed"
-        summary.message = f"unexpected {exc.__class__.__name__}: {exc}"
+        summary.message = run.message = f"unexpected {exc.__class__.__name__}: {redact(str(exc))}"
         raise
     finally:
         for key in ("read", "inserted", "updated", "unchanged", "rejected"):
             setattr(run, key, getattr(summary, key))
-        store.finish_run(run, status=summary.status, message=summary.message)
     return summary
 
 
@@ -163,14 +166,14 @@ def sync_source(
     until: dt.datetime,
     since: dt.datetime | None = None,
     streams: tuple[str, ...] | None = None,
-    **run_info: Any,
+    context: RunContext | None = None,
 ) -> SourceSummary:
     """Sync every configured stream of ``source`` (customers first, then invoices)."""
     connector = build(source.kind, conn, **source.options)
     results = []
     try:
         for stream in streams or source.streams:
-            results.append(sync_stream(store, source, connector, stream, until=until, since=since, **run_info))
+            results.append(sync_stream(store, source, connector, stream, until=until, since=since, context=context))
     finally:
         connector.close()
     return SourceSummary(source.name, results)

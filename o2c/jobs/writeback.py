@@ -54,10 +54,13 @@ from sqlalchemy import select
 from connectors import capabilities
 from connectors.base import NotSupported
 from o2c.config import SourceConfig
-from o2c.jobs.cash import APPLIED  # allocation statuses that are applied cash
 from o2c.store import Store, utcnow
-from o2c.store.cash import CashAllocation
-from o2c.store.models import BankEntryRow, InvoiceRow
+from o2c.store.bank import BankEntryRow
+from o2c.store.cash import (
+    APPLIED,  # allocation statuses that are applied cash
+    CashAllocation,
+)
+from o2c.store.models import InvoiceRow
 from o2c.store.writeback import WriteBackRow, claim_next, finish_claim
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand

@@ -25,6 +25,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from o2c.context import RunContext
+from o2c.store import bank as _bank  # noqa: F401  (registers the bank statement tables)
 from o2c.store import cash as _cash  # noqa: F401  (registers the cash application tables)
 from o2c.store import einvoice as _einvoice  # noqa: F401  (registers the e-invoice tables)
 from o2c.store import parties as _parties  # noqa: F401  (registers the party tables)
@@ -38,6 +40,7 @@ from o2c.store.models import (
     Quarantine,
     SyncRun,
     Watermark,
+    utcnow,
 )
 from schemas.errors import ConfigError
 from schemas.invoice import Invoice
@@ -72,10 +75,6 @@ def _bad_database_url(url: str, exc: Exception) -> str:
         driver = f" ({exc})" if isinstance(exc, NoSuchModuleError) else f" (module {getattr(exc, 'name', None) or '?'} is missing)"
         what = f"{shown} names a database driver that is not installed or does not exist{driver}"
     return f"{DATABASE_SETTING} {what}; write a SQLAlchemy URL such as {DATABASE_URL_EXAMPLE}"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -299,6 +298,36 @@ class Store:
         with self.session() as s:
             s.add(run)
         return run
+
+    @contextmanager
+    def run(self, *, source: str, stream: str, context: RunContext | None = None,
+            window_start: dt.datetime | None = None, window_end: dt.datetime | None = None) -> Iterator[SyncRun]:
+        """Record one job run: a ``sync_run`` row started now and finished when the block ends.
+
+        The block sets the counts (``read``, ``inserted``, ``updated``, ``unchanged``,
+        ``rejected``) and may set ``status`` and ``message`` on the yielded row; a block that ends
+        normally finishes it ``success`` (or the status it set), one that raises finishes it
+        ``failed`` with the error's class and its masked message, and the error goes on. The ids
+        come from ``context`` (:class:`o2c.context.RunContext`), built once by the Airflow glue or
+        by the command.
+
+        >>> store = Store("sqlite://"); store.upgrade()
+        >>> with store.run(source="demo", stream="invoices") as run:
+        ...     run.read = 3
+        >>> (run.status, run.read)
+        ('success', 3)
+        """
+        from transport.redact import redact
+
+        run = self.start_run(source=source, stream=stream, window_start=window_start, window_end=window_end,
+                             **(context or RunContext()).run_info())
+        try:
+            yield run
+        except BaseException as exc:
+            message = run.message or f"{exc.__class__.__name__}: {redact(str(exc))}"
+            self.finish_run(run, status="failed", message=message)
+            raise
+        self.finish_run(run, status="success" if run.status == "running" else run.status, message=run.message)
 
     def finish_run(self, run: SyncRun, *, status: str, message: str | None = None) -> SyncRun:
         run.status = status

@@ -32,15 +32,168 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
-from o2c.store import Store, utcnow
-from o2c.store.models import BankEntryRow, BankFile, BankSequenceGap, BankStatementRow
+from o2c.store.models import Amount, Base, UTCDateTime, utcnow
 from schemas.jsonio import content_hash, to_json
 from schemas.statement import BankEntry, BankStatement
+
+if TYPE_CHECKING:
+    from o2c.store import Store
+
+
+# -- bank statements (revision 0002) ------------------------------------------------------
+
+
+class BankFile(Base):
+    """The file ledger: one row per distinct bank file content (sha256), however often it is sent.
+
+    ``status``: ``received`` (downloaded, not yet stored: a crash leaves it so and the next run
+    takes it again), ``ingested`` (its statements are stored), ``duplicate`` (new content, but
+    every statement in it was already stored from another file), ``quarantined`` (rejected
+    whole; the raw bytes are in ``quarantine``). The same content seen again under any name is
+    not ingested again: ``seen_count`` and ``last_seen_at`` record it.
+    """
+
+    __tablename__ = "bank_file"
+    __table_args__ = (
+        UniqueConstraint("sha256", name="uq_bank_file_sha256"),
+        Index("ix_bank_file_bank_path", "bank", "remote_path"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    bank: Mapped[str] = mapped_column(String(100))
+    remote_path: Mapped[str] = mapped_column(String(1000))  # where it was first found
+    file_name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    remote_mtime: Mapped[int | None] = mapped_column(BigInteger)  # seconds since the epoch, as the server says
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))  # received, ingested, duplicate, quarantined
+    statement_count: Mapped[int] = mapped_column(Integer, default=0)  # statements in the file
+    stored_count: Mapped[int] = mapped_column(Integer, default=0)  # of which new (stored from this file)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    seen_count: Mapped[int] = mapped_column(Integer, default=1)
+    last_remote_path: Mapped[str | None] = mapped_column(String(1000))
+    ingested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    run_id: Mapped[str | None] = mapped_column(String(64))  # sync run that stored (or rejected) it
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class BankStatementRow(Base):
+    """One stored bank statement. Its identity is UNIQUE: the same statement in another file is skipped.
+
+    Identity: ``account`` (IBAN, else the bank's account number), ``statement_ref`` (statement id,
+    else the electronic sequence number), ``created_ref`` (creation time as the file gives it)
+    and ``content_ref``: empty when the statement has both a reference and a creation time,
+    else the sha256 of its canonical content (MT940, CFONB and BAI2 statements often have no
+    unique reference; two different statements must never collapse into one).
+    """
+
+    __tablename__ = "bank_statement"
+    __table_args__ = (
+        UniqueConstraint("account", "statement_ref", "created_ref", "content_ref", name="uq_bank_statement_identity"),
+        Index("ix_bank_statement_account_seq", "account", "sequence_no"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("bank_file.id"), index=True)
+    bank: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str] = mapped_column(String(64))
+    statement_ref: Mapped[str] = mapped_column(String(100))
+    created_ref: Mapped[str] = mapped_column(String(40))
+    content_ref: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(40))
+    account_iban: Mapped[str | None] = mapped_column(String(34))
+    account_number: Mapped[str | None] = mapped_column(String(64))
+    servicer_bic: Mapped[str | None] = mapped_column(String(11))
+    statement_id: Mapped[str | None] = mapped_column(String(100))
+    sequence_number: Mapped[str | None] = mapped_column(String(40))
+    sequence_no: Mapped[int | None] = mapped_column(BigInteger)  # numeric part, for gap detection
+    message_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # a zone-less time is read as UTC
+    period_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    period_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    currency: Mapped[str] = mapped_column(String(3))
+    opening_balance: Mapped[Decimal | None] = mapped_column(Amount())
+    opening_date: Mapped[dt.date | None] = mapped_column()
+    closing_balance: Mapped[Decimal | None] = mapped_column(Amount())
+    closing_date: Mapped[dt.date | None] = mapped_column()
+    entry_count: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    stored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class BankEntryRow(Base):
+    """One booked (or pending) movement of a stored statement; ``document`` is the canonical entry."""
+
+    __tablename__ = "bank_entry"
+    __table_args__ = (
+        UniqueConstraint("statement_id", "position", name="uq_bank_entry_position"),
+        Index("ix_bank_entry_end_to_end", "end_to_end_id"),
+        Index("ix_bank_entry_booking", "booking_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("bank_statement.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 0-based order in the statement
+    amount: Mapped[Decimal] = mapped_column(Amount())  # signed: + credit, - debit
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(10), default="BOOK")
+    booking_date: Mapped[dt.date | None] = mapped_column()
+    value_date: Mapped[dt.date | None] = mapped_column()
+    bank_ref: Mapped[str | None] = mapped_column(String(100))
+    entry_ref: Mapped[str | None] = mapped_column(String(100))
+    end_to_end_id: Mapped[str | None] = mapped_column(String(100))
+    counterparty_name: Mapped[str | None] = mapped_column(String(250))
+    counterparty_iban: Mapped[str | None] = mapped_column(String(34))
+    counterparty_bic: Mapped[str | None] = mapped_column(String(11))
+    remittance_text: Mapped[str | None] = mapped_column(Text)
+    creditor_references: Mapped[str | None] = mapped_column(String(500))  # space-separated
+    bank_tx_code: Mapped[str | None] = mapped_column(String(50))
+    proprietary_code: Mapped[str | None] = mapped_column(String(50))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class BankSequenceGap(Base):
+    """Statements missing between two of an account: sequence numbers ``missing_from..missing_to``.
+
+    Raised when a statement's sequence number is more than one above the highest stored for its
+    account; ``resolved_at`` is set once every missing number has arrived.
+    """
+
+    __tablename__ = "bank_sequence_gap"
+    __table_args__ = (UniqueConstraint("account", "missing_from", "missing_to", name="uq_bank_sequence_gap"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    bank: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str] = mapped_column(String(64))
+    missing_from: Mapped[int] = mapped_column(BigInteger)
+    missing_to: Mapped[int] = mapped_column(BigInteger)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("bank_statement.id"))  # the first statement after the gap
+    file_id: Mapped[int] = mapped_column(ForeignKey("bank_file.id"))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 FINAL_STATUSES = ("ingested", "duplicate", "quarantined")
 ENTRY_BATCH = 5000  # entry rows sent in one executemany

@@ -10,28 +10,109 @@ an invoice a run has just settled), and two runs never decide the same bank entr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import math
 import os
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from matching.learning import Decision, Learned
-from o2c.store.models import Amount, Base, UTCDateTime
+from o2c.store.models import Amount, Base, CustomerRow, InvoiceRow, UTCDateTime
+from o2c.store.parties import PartyLink
 from schemas.errors import ConfigError, RetriableError
+from schemas.invoice import is_credit_note_type, receivable_amount
 
 if TYPE_CHECKING:
     from o2c.store import Store
 
 log = logging.getLogger(__name__)
+
+# -- open items and applied cash, read by the cash, review, risk and write-back jobs ---------
+#: allocation statuses that are applied cash
+APPLIED = ("auto", "accepted")
+
+
+def parties_by_buyer_key(s: Any) -> dict[tuple[str, str], int]:
+    """(source, buyer key) -> party id, where buyer key is the SIREN or VAT id of a customer record."""
+    out: dict[tuple[str, str], int] = {}
+    for link, cust in s.execute(select(PartyLink, CustomerRow).join(CustomerRow, CustomerRow.id == PartyLink.customer_id)):
+        for key in (cust.siren, cust.vat_id, cust.source_id):
+            if key:
+                out[(cust.source, key)] = link.party_id
+                out[("*", key)] = link.party_id
+    return out
+
+
+def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> dict[int, Decimal]:
+    """Cash applied (``auto`` and ``accepted`` allocations) plus write-offs, per invoice id
+    (all invoices, or only ``invoice_ids``)."""
+    applied: dict[int, Decimal] = defaultdict(Decimal)
+    allocs = select(CashAllocation.invoice_id, CashAllocation.amount).where(CashAllocation.status.in_(APPLIED))
+    offs = select(CashWriteOff.invoice_id, CashWriteOff.amount)
+    if invoice_ids is not None:
+        allocs = allocs.where(CashAllocation.invoice_id.in_(invoice_ids))
+        offs = offs.where(CashWriteOff.invoice_id.in_(invoice_ids))
+    for q in (allocs, offs):
+        for inv_id, amount in s.execute(q):
+            applied[inv_id] += amount
+    return applied
+
+
+def open_amount(row: InvoiceRow, applied: dict[int, Decimal]) -> Decimal:
+    """What is still open on an invoice: its amount due (negative for a credit note) less what was applied."""
+    signed = receivable_amount(row.type_code, row.payable)
+    return signed - applied.get(row.id, Decimal(0))
+
+
+def ledger_frames(store: Store, session: Session | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(customers, open_items) in the engine's layout, from the store (read in ``session`` when
+    given: a cash run reads them under the cash lock)."""
+    with store.session() if session is None else contextlib.nullcontext(session) as s:
+        applied = applied_amounts(s)
+        parties = parties_by_buyer_key(s)
+        items = []
+        for row in s.scalars(select(InvoiceRow)):
+            signed = receivable_amount(row.type_code, row.payable)
+            open_amount_ = open_amount(row, applied)
+            if open_amount_ == 0:
+                continue
+            party = parties.get((row.source, row.buyer_key or "")) or parties.get(("*", row.buyer_key or ""))
+            doc = row.document
+            rf = ((doc.get("payment") or {}).get("remittance_info") or "")
+            items.append({
+                "invoice_id": str(row.id), "customer_id": str(party) if party else f"{row.source}:{row.buyer_key or row.buyer_name}",
+                "document_type": "credit_note" if is_credit_note_type(row.type_code) else "invoice", "invoice_number": row.number,
+                "issue_date": row.issue_date.isoformat(), "due_date": (row.due_date or row.issue_date).isoformat(),
+                "currency": row.currency, "amount_total": str(signed), "amount_open": str(open_amount_),
+                "creditor_reference": rf if rf.upper().startswith("RF") else "",
+            })
+        members: dict[int, list[CustomerRow]] = defaultdict(list)
+        for link, cust in s.execute(select(PartyLink, CustomerRow).join(CustomerRow, CustomerRow.id == PartyLink.customer_id)):
+            members[link.party_id].append(cust)
+        customers = []
+        for party_id, custs in members.items():
+            names = [c.name for c in custs]
+            ibans = sorted({i for c in custs for i in (c.document.get("ibans") or [])})
+            aliases = sorted({a for c in custs for a in (c.document.get("aliases") or [])} | set(names[1:]))
+            customers.append({"customer_id": str(party_id), "name": names[0], "country": custs[0].country or "",
+                              "vat_id": next((c.vat_id for c in custs if c.vat_id), "") or "",
+                              "ibans": ";".join(ibans), "aliases": ";".join(aliases)})
+    cust_cols = ["customer_id", "name", "country", "vat_id", "ibans", "aliases"]
+    item_cols = ["invoice_id", "customer_id", "document_type", "invoice_number", "issue_date", "due_date", "currency",
+                 "amount_total", "amount_open", "creditor_reference"]
+    return pd.DataFrame(customers, columns=cust_cols), pd.DataFrame(items, columns=item_cols)
+
 
 #: PostgreSQL advisory lock key of cash application: a fixed 64-bit number derived from its name
 CASH_LOCK_KEY = int.from_bytes(hashlib.sha256(b"o2c-hub cash application").digest()[:8], "big", signed=True)

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from o2c.jobs.bank import pickup
 from o2c.store import bank as ledger
-from o2c.store.models import BankFile, Quarantine
+from o2c.store.bank import BankFile
+from o2c.store.models import Quarantine
 from schemas.errors import RetriableError
 from tests.bank.helpers import CAMT053, CAMT053_INVALID, CFONB, MT940, REPO, big_camt053, mt940
 

@@ -32,7 +32,8 @@ from o2c.commands.bank_ingest import staged_local
 from o2c.jobs.bank import ingest_file, pickup
 from o2c.store import Store, utcnow
 from o2c.store import bank as ledger
-from o2c.store.models import BankFile, Base, Quarantine
+from o2c.store.bank import BankFile
+from o2c.store.models import Base, Quarantine
 from tests.bank.helpers import REPO, mt940
 
 pytestmark = pytest.mark.postgres

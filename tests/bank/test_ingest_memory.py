@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import func, select
 
 from o2c.store import Store
-from o2c.store.models import BankEntryRow, BankStatementRow, Base
+from o2c.store.bank import BankEntryRow, BankStatementRow
+from o2c.store.models import Base
 from tests.bank.helpers import REPO
 
 MIB = 2**20

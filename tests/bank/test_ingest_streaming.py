@@ -26,7 +26,8 @@ from edi import bank, lines
 from o2c.jobs.bank import ingest_file, pickup
 from o2c.store import Store
 from o2c.store import bank as ledger
-from o2c.store.models import BankEntryRow, BankStatementRow, Base
+from o2c.store.bank import BankEntryRow, BankStatementRow
+from o2c.store.models import Base
 from schemas.errors import RejectedDocument
 from schemas.jsonio import to_json
 from schemas.statement import BankStatement

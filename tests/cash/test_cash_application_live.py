@@ -77,7 +77,7 @@ def test_statement_settles_tryton_invoices(tryton_server, tmp_path):
     assert (again.entries, again.allocations, again.encaissee_sent) == (0, 0, 0)
 
     # the partially paid invoice is still open for the rest
-    from o2c.jobs.cash import ledger_frames
+    from o2c.store.cash import ledger_frames
 
     _, open_items = ledger_frames(store)
     rest = open_items.loc[open_items["invoice_number"] == d.number, "amount_open"].iloc[0]

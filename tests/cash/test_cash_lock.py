@@ -29,11 +29,12 @@ import matching.engine
 from demo.bank import camt053
 from o2c.jobs import cash as cash_application
 from o2c.jobs.bank import ingest_file
-from o2c.jobs.cash import APPLIED, applied_amounts, run_cash_application
+from o2c.jobs.cash import run_cash_application
 from o2c.jobs.cash_review import decide
 from o2c.store import Store
-from o2c.store.cash import CashAllocation, CashEntryDecision, CashReviewDecision
-from o2c.store.models import BankEntryRow, InvoiceRow, SyncRun
+from o2c.store.bank import BankEntryRow
+from o2c.store.cash import APPLIED, CashAllocation, CashEntryDecision, CashReviewDecision, applied_amounts
+from o2c.store.models import InvoiceRow, SyncRun
 from schemas import SourceRef
 from schemas.errors import ConfigError
 from tests.schemas.test_validation import make_invoice

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from demo.bank import camt053
 from o2c.config import EInvoicingConfig, SourceConfig
 from o2c.jobs.bank import ingest_file
-from o2c.jobs.cash import ledger_frames, run_cash_application
+from o2c.jobs.cash import run_cash_application
 from o2c.jobs.cash_review import decide, learned_from_store
 from o2c.jobs.sync import sync_source
 from o2c.store import Store
-from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied
+from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, ledger_frames
 from o2c.store.einvoice import LifecycleEvent
 from schemas.errors import ConfigError
 from tests.cash.test_cash_application_live import stage

@@ -29,8 +29,8 @@ from o2c.jobs.cash_review import decide
 from o2c.jobs.sync import sync_source
 from o2c.jobs.writeback import PushSummary, enqueue_payments, outbox, push_pending
 from o2c.store import Store, utcnow
+from o2c.store.bank import BankEntryRow
 from o2c.store.cash import CashAllocation
-from o2c.store.models import BankEntryRow
 from o2c.store.writeback import WriteBackRow
 from schemas.receivables import WriteBackCommand
 from tests.cash.test_cash_application_live import stage
@@ -285,7 +285,7 @@ def batch_paid_twice(server: TrytonServer, tmp_path) -> tuple[Store, TrytonClien
 
 
 def hub_open(store: Store, invoice_id: int) -> Decimal:
-    from o2c.jobs.cash import applied_amounts, open_amount
+    from o2c.store.cash import applied_amounts, open_amount
     from o2c.store.models import InvoiceRow
 
     with store.session() as s:

@@ -17,8 +17,9 @@ from o2c.config import SourceConfig
 from o2c.jobs.bank import ingest_file
 from o2c.jobs.writeback import enqueue_payments, outbox
 from o2c.store import Store, utcnow
+from o2c.store.bank import BankEntryRow
 from o2c.store.cash import CashAllocation
-from o2c.store.models import BankEntryRow, InvoiceRow
+from o2c.store.models import InvoiceRow
 from o2c.store.writeback import WriteBackRow, claim_next, finish_claim
 from schemas import SourceRef
 from schemas.receivables import WriteBackCommand

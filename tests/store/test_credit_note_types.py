@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from o2c.jobs.cash import ledger_frames
 from o2c.review import overview
 from o2c.store import Store
+from o2c.store.cash import ledger_frames
 from schemas import SourceRef
 from schemas.invoice import CREDIT_NOTE_TYPE_CODES, is_credit_note_type
 from tests.schemas.test_validation import make_invoice
