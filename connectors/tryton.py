@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, StreamSpec
+from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, StreamSpec, source_amount
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
 from transport.http import Sleep, classify_response, with_retries
@@ -191,6 +191,25 @@ TAX_FIELDS = ["name", "description", "rate", "type", "unece_code", "unece_catego
 PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms", "lang", "write_date", "create_date"]
 
 
+SETTLEMENT_SPECS = (
+    StreamSpec("settlements", ("id",), "updated_at",
+               changed_on="the latest write_date (create_date when never written) among the account.invoice and the "
+                          "receivable account.move.line records that settle it"),
+)
+SETTLEMENT_INVOICE_FIELDS = ["number", "type", "state", "total_amount", "amount_to_pay", "currency", "reconciled", "lines_to_pay",
+                             "payment_lines", "move", "write_date", "create_date"]
+SETTLEMENT_LINE_FIELDS = ["move", "debit", "credit", "amount_second_currency", "second_currency", "reconciliation",
+                          "invoice_payments", "move_description_used", "write_date", "create_date"]
+# customer documents a settlement is kept for: posted, paid, or cancelled after posting (one never
+# posted was never in the hub)
+SETTLEMENT_DOMAIN: list[Any] = [("type", "=", "out"), ("state", "in", ["posted", "paid", "cancelled"]), ("move", "!=", None)]
+SETTLEMENT_SCAN_PAGE = 1000  # ids per page of the change scans (a few small fields per row)
+
+
+def _stamp(row: dict[str, Any]) -> dt.datetime:
+    return row.get("write_date") or row["create_date"]
+
+
 class TrytonConnector(BaseConnector):
     """Posted customer invoices / credit notes and customers of one Tryton database."""
 
@@ -198,6 +217,7 @@ class TrytonConnector(BaseConnector):
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("invoices", ("id",), "updated_at", changed_on="account.invoice write_date (create_date when never written)"),
         StreamSpec("customers", ("id",), "updated_at", changed_on="party.party write_date (create_date when never written)"),
+        *SETTLEMENT_SPECS,
     )
     capabilities: ClassVar[Capabilities] = Capabilities(payments=True)  # push_payment, find_payment (the pay wizard)
 
@@ -397,6 +417,8 @@ class TrytonConnector(BaseConnector):
             yield from self._pull_invoices(since, until)
         elif stream == "customers":
             yield from self._pull_customers(since, until)
+        elif stream == "settlements":
+            yield from self._pull_settlements(since, until)
         else:
             yield from super().pull(stream, since, until)
 
@@ -505,3 +527,201 @@ class TrytonConnector(BaseConnector):
                 "updated_at": r["write_date"] or r["create_date"],
             })
         return out
+
+    # -- settlements ----------------------------------------------------------------------
+    def _pull_settlements(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        """The settlement state of every customer document that changed in ``(since, until]``.
+
+        What changes when a document is settled in Tryton 8.2 (measured against the live
+        server, tests/connectors/test_tryton_settlements_live.py): the pay wizard (full or partial)
+        writes the invoice (its ``payment_lines``, then its state); a reconciliation (by hand,
+        against a credit note, with a write-off) or its removal writes the reconciled move lines
+        and then the invoice's state through ``account.invoice.process``, which Tryton queues: with
+        a queue worker that write comes later, or never while the worker is down, though the amount
+        to pay has already changed. So two scans: documents by their own write date, and
+        receivable move lines by theirs, each line mapped back to its documents (the move's origin,
+        the invoices it is a payment line of, the documents of the lines reconciled with it). A
+        document's cursor is the latest of those changes in the window; records come oldest first.
+        """
+        changed = self._settlement_changes(since, until)
+        order = sorted(changed, key=lambda i: (changed[i], i))
+        pages = (self._settlement_records(order[i:i + self.batch_size], changed)
+                 for i in range(0, len(order), self.batch_size))
+        yield from self.cursor_batches("settlements", pages)
+
+    def _scan(self, model: str, domain: list[Any], fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Rows of ``model`` matching ``domain``, read by id ranges (keyset pages: rows changing during
+        the scan cannot shift a page as an offset would)."""
+        last = 0
+        while True:
+            rows = self.client.search_read(model, [*domain, ("id", ">", last)], limit=SETTLEMENT_SCAN_PAGE,
+                                           order=[["id", "ASC"]], fields=fields)
+            yield from rows
+            if len(rows) < SETTLEMENT_SCAN_PAGE:
+                return
+            last = rows[-1]["id"]
+
+    def _settlement_changes(self, since: dt.datetime | None, until: dt.datetime) -> dict[int, dt.datetime]:
+        """Document id -> the latest change in the window among it and its receivable move lines."""
+        changed: dict[int, dt.datetime] = {}
+
+        def seen(invoice_id: int, stamp: dt.datetime) -> None:
+            if invoice_id not in changed or stamp > changed[invoice_id]:
+                changed[invoice_id] = stamp
+
+        for row in self._scan("account.invoice", [*SETTLEMENT_DOMAIN, *_window(since, until)], ["write_date", "create_date"]):
+            seen(row["id"], _stamp(row))
+        lines = list(self._scan("account.move.line", [("account.type.receivable", "=", True), *_window(since, until)],
+                                ["move", "invoice_payments", "reconciliation", "write_date", "create_date"]))
+        if not lines:
+            return changed
+        reconciliations = self.client.read("account.move.reconciliation", [ln["reconciliation"] for ln in lines], ["lines"])
+        known = {ln["id"]: ln for ln in lines}
+        more = {i for r in reconciliations.values() for i in r["lines"]} - set(known)
+        known.update(self.client.read("account.move.line", more, ["move", "invoice_payments", "reconciliation"]))
+        moves = self.client.read("account.move", [ln["move"] for ln in known.values()], ["origin"])
+
+        def documents(line: dict[str, Any]) -> set[int]:
+            origin = str(moves.get(line["move"], {}).get("origin") or "")
+            found = set(line.get("invoice_payments") or [])
+            if origin.startswith("account.invoice,"):
+                found.add(int(origin.split(",", 1)[1]))
+            return found
+
+        touched: dict[int, dt.datetime] = {}
+        for line in lines:
+            related = documents(line)
+            if line["reconciliation"] in reconciliations:
+                for other in reconciliations[line["reconciliation"]]["lines"]:
+                    related |= documents(known.get(other, {"move": None}))
+            for invoice_id in related:
+                if invoice_id not in touched or _stamp(line) > touched[invoice_id]:
+                    touched[invoice_id] = _stamp(line)
+        ids = sorted(touched)
+        for i in range(0, len(ids), SETTLEMENT_SCAN_PAGE):
+            chunk = ids[i:i + SETTLEMENT_SCAN_PAGE]
+            for row in self.client.search_read("account.invoice", [*SETTLEMENT_DOMAIN, ("id", "in", chunk)], fields=["id"]):
+                seen(row["id"], touched[row["id"]])
+        return changed
+
+    def _settlement_records(self, ids: list[int], cursors: dict[int, dt.datetime]) -> list[dict[str, Any]]:
+        c = self.client
+        invoices = c.read("account.invoice", ids, SETTLEMENT_INVOICE_FIELDS)
+        lines = c.read("account.move.line", {i for inv in invoices.values() for i in inv["lines_to_pay"] + inv["payment_lines"]},
+                       SETTLEMENT_LINE_FIELDS)
+        reconciliations = c.read("account.move.reconciliation", [ln["reconciliation"] for ln in lines.values()], ["lines", "date"])
+        others = {i for r in reconciliations.values() for i in r["lines"]} - set(lines)
+        lines.update(c.read("account.move.line", others, SETTLEMENT_LINE_FIELDS))
+        moves = c.read("account.move", [ln["move"] for ln in lines.values()], ["origin", "journal", "description", "date"])
+        journals = self._read_cached("account.journal", [m["journal"] for m in moves.values()], ["type"])
+        origins = {int(m["origin"].split(",", 1)[1]) for m in moves.values()
+                   if str(m.get("origin") or "").startswith("account.invoice,")}
+        documents = {**{i: inv for i, inv in invoices.items()},
+                     **c.read("account.invoice", origins - set(invoices), ["number", "total_amount", "move"])}
+        currencies = self._read_cached("currency.currency", [inv["currency"] for inv in invoices.values()], ["code"])
+        context = _SettlementContext(lines, reconciliations, moves, journals, documents)
+        out = []
+        for invoice_id in ids:
+            inv = invoices.get(invoice_id)
+            if inv is None:
+                continue  # deleted since the scan
+            out.append({
+                **{k: v for k, v in inv.items() if k not in ("lines_to_pay", "payment_lines", "move")},
+                "currency": currencies.get(inv["currency"]),
+                "settlement_lines": context.settling_lines(inv),
+                "updated_at": cursors[invoice_id],
+            })
+        return out
+
+
+class _SettlementContext:
+    """The move lines, reconciliations, moves, journals and documents read for one page of
+    settlements, and how one document's settling lines are told from them."""
+
+    def __init__(self, lines: dict[int, dict[str, Any]], reconciliations: dict[int, dict[str, Any]],
+                 moves: dict[int, dict[str, Any]], journals: dict[int, dict[str, Any]], documents: dict[int, dict[str, Any]]) -> None:
+        self.lines, self.reconciliations, self.moves = lines, reconciliations, moves
+        self.journals, self.documents = journals, documents
+
+    def owed(self, line: dict[str, Any], invoice: dict[str, Any], sign: int) -> Decimal | str:
+        """What ``line`` adds to what is owed on ``invoice`` (negative: it settles), in the document
+        currency (the line's second currency when that is the document's, as Tryton's amount to pay)."""
+        if line.get("second_currency") == invoice["currency"] and line.get("amount_second_currency") is not None:
+            amount = source_amount(line["amount_second_currency"])
+        else:
+            debit, credit = source_amount(line["debit"]), source_amount(line["credit"])
+            if isinstance(debit, str) or isinstance(credit, str):
+                return debit if isinstance(debit, str) else credit
+            amount = debit - credit
+        return amount if isinstance(amount, str) else amount * sign
+
+    def kind(self, line: dict[str, Any], invoice: dict[str, Any]) -> tuple[str, str | None]:
+        """(kind, reference) of a settling line: ``write_off`` (a write-off journal), ``credit_note``
+        (the line to pay of a credit note reconciled with this invoice), ``other`` (an invoice's line
+        reconciled with this credit note, a cancellation move), else ``payment``."""
+        move = self.moves.get(line["move"], {})
+        reference = line.get("move_description_used") or move.get("description")
+        if self.journals.get(move.get("journal"), {}).get("type") == "write-off":
+            return "write_off", reference
+        origin = str(move.get("origin") or "")
+        if origin.startswith("account.invoice,"):
+            other = self.documents.get(int(origin.split(",", 1)[1]))
+            if other is not None and other["id"] != invoice["id"] and other.get("move") == line["move"]:
+                total = other.get("total_amount")
+                is_credit_note = isinstance(total, Decimal) and total < 0
+                return ("credit_note" if is_credit_note else "other"), other.get("number") or reference
+        elif origin.startswith("account.move,"):
+            return "other", reference  # the cancellation of a posted invoice
+        return "payment", reference
+
+    def settling_lines(self, invoice: dict[str, Any]) -> list[dict[str, Any]]:
+        """The lines that took something off ``invoice``: per reconciliation of its lines to pay, the
+        lines of the other side (payments and write-offs first, then other documents), each counted up
+        to what the reconciliation settled of this document (a reconciliation can settle several
+        documents at once); then its payment lines not reconciled yet (partial payments)."""
+        total = invoice.get("total_amount")
+        sign = -1 if isinstance(total, Decimal) and total < 0 else 1
+        own = set(invoice["lines_to_pay"])
+        out: list[dict[str, Any]] = []
+        done: set[int] = set(own)
+        for rec_id in dict.fromkeys(self.lines[i]["reconciliation"] for i in invoice["lines_to_pay"] if i in self.lines):
+            rec = self.reconciliations.get(rec_id)
+            if rec is None:
+                continue
+            budget: Decimal | str = Decimal(0)
+            for i in rec["lines"]:
+                if i in own and i in self.lines:
+                    owed = self.owed(self.lines[i], invoice, sign)
+                    budget = owed if isinstance(owed, str) or isinstance(budget, str) else budget + owed
+            candidates = []
+            for i in rec["lines"]:
+                if i in done or i not in self.lines:
+                    continue
+                owed = self.owed(self.lines[i], invoice, sign)
+                if isinstance(owed, str) or owed < 0:
+                    kind, reference = self.kind(self.lines[i], invoice)
+                    candidates.append((kind in ("credit_note", "other"), self.moves.get(self.lines[i]["move"], {}).get("date")
+                                       or dt.date.min, i, owed, kind, reference))
+            for _doc, _date, i, owed, kind, reference in sorted(candidates, key=lambda c: c[:3]):
+                done.add(i)
+                if isinstance(owed, str) or isinstance(budget, str):
+                    amount: Decimal | str = owed if isinstance(owed, str) else budget
+                else:
+                    amount = min(-owed, budget)
+                    if amount <= 0:
+                        continue
+                    budget -= amount
+                out.append(self._line(i, kind, amount, reference))
+        for i in invoice["payment_lines"]:
+            line = self.lines.get(i)
+            if i in done or line is None or line["reconciliation"]:
+                continue
+            done.add(i)
+            owed = self.owed(line, invoice, sign)
+            kind, reference = self.kind(line, invoice)
+            out.append(self._line(i, kind, owed if isinstance(owed, str) else -owed, reference))
+        return out
+
+    def _line(self, line_id: int, kind: str, amount: Decimal | str, reference: str | None) -> dict[str, Any]:
+        move = self.moves.get(self.lines[line_id]["move"], {})
+        return {"id": line_id, "kind": kind, "amount": amount, "date": move.get("date"), "reference": reference}

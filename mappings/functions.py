@@ -370,3 +370,62 @@ def nonzero(value: Any, record: Any) -> Decimal | None:
         return None
     amount = to_decimal(repr(value) if isinstance(value, float) else value)
     return None if amount == 0 else amount
+
+
+def _at(record: Any, path: str) -> Any:
+    """The value at a dotted ``path`` of ``record`` (dicts only), or None."""
+    value = record
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+@register("sign_like")
+def sign_like(value: Any, record: Any, total_path: str) -> Decimal | None:
+    """An amount with the sign turned the way of the document's total (at ``total_path``): a source
+    that keeps credit notes negative (Tryton's ``amount_to_pay`` of -40 on a -50 credit note) gives
+    the positive open amount of the settlement model; a value of the other sign stays visible
+    (an overpaid invoice's negative open amount), it is not clamped.
+
+    >>> sign_like("-40.00", {"total": "-50.00"}, "total"), sign_like("12.5", {"t": {"x": "50"}}, "t.x")
+    (Decimal('40.00'), Decimal('12.5'))
+    >>> sign_like("3", {"total": "-50"}, "total")
+    Decimal('-3')
+    """
+    if value is None or value == "":
+        return None
+    amount = to_decimal(value)
+    total = _at(record, total_path)
+    return -amount if total not in (None, "") and to_decimal(total) < 0 else amount
+
+
+@register("settlement_state")
+def settlement_state(record: Any, root: Any, open_path: str, total_path: str, state_path: str, *cancelled: str) -> str:
+    """open / partial / paid / cancelled from a source's open amount, total and state.
+
+    ``cancelled`` names the source states that mean cancelled. Otherwise nothing left to pay (or
+    less than nothing) is ``paid``, the whole total ``open`` (or more: the sync then records a
+    data-quality finding), anything between ``partial``. Amounts compare by size, so a source
+    that keeps credit notes negative needs nothing more.
+
+    >>> r = {"state": "posted", "amount_to_pay": "-20", "total_amount": "-50"}
+    >>> settlement_state(r, r, "amount_to_pay", "total_amount", "state", "cancelled")
+    'partial'
+    >>> settlement_state({**r, "amount_to_pay": "-50"}, r, "amount_to_pay", "total_amount", "state")
+    'open'
+    >>> settlement_state({**r, "state": "paid", "amount_to_pay": "0"}, r, "amount_to_pay", "total_amount", "state")
+    'paid'
+    >>> settlement_state({**r, "state": "cancelled"}, r, "amount_to_pay", "total_amount", "state", "cancelled")
+    'cancelled'
+    """
+    if str(_at(record, state_path)) in cancelled:
+        return "cancelled"
+    total = to_decimal(_at(record, total_path) or 0)
+    left = to_decimal(_at(record, open_path) or 0)
+    if total < 0:
+        total, left = -total, -left
+    if left <= 0:
+        return "paid"
+    if left >= total:
+        return "open"
+    return "partial"

@@ -1,10 +1,10 @@
 """The generic mapping engine: a source record (a dict) + a YAML mapping -> a canonical record.
 
 A mapping file (``mappings/<source>/<document>.yaml``) is data, keyed by EN 16931 business
-terms for invoices and by canonical field paths for customers::
+terms for invoices and by canonical field paths for customers and settlements (:data:`DOCUMENTS`)::
 
     version: 1
-    document: invoice            # invoice | customer
+    document: invoice            # invoice | customer | settlement
     source_id: id                # path of the record's id in the source
     updated_at: write_date       # path of its last-change timestamp (the watermark)
     credit_note_sign: negative   # the source stores credit notes with negative amounts
@@ -23,7 +23,10 @@ terms for invoices and by canonical field paths for customers::
 A term spec takes ``from`` (a dotted path; integer segments index lists), ``value`` (a
 constant), ``fn`` (a named function of :mod:`mappings.functions`, with ``args``), ``as`` (a converter:
 str, date, datetime, decimal, quantity, int, bool, upper, digits), ``table``, ``default`` and
-``required``. An optional top-level ``reject_if: <path>`` rejects any record that has a value
+``required``. A settlement mapping (``document: settlement``) fills the fields of
+:class:`schemas.settlement.Settlement` (``invoice_id`` defaults to the record's id) and has one
+group, ``lines``, filling :class:`~schemas.settlement.SettlementLine` (``id``, ``kind``, ``amount``,
+``date``, ``reference``). An optional top-level ``reject_if: <path>`` rejects any record that has a value
 at that path, with the value as the reason (a connector's marker for an unreadable file or row,
 e.g. ``_error`` from :mod:`connectors.filedrop`). Loading checks every key and names the file and key of any error; mapping a
 record that cannot be mapped raises :class:`~schemas.errors.RejectedDocument` naming the
@@ -44,14 +47,40 @@ import yaml
 from pydantic import ValidationError
 
 from mappings import functions
-from mappings.terms import CUSTOMER_FIELDS, GROUP_TERMS, INVOICE_TERMS, SIGNED_PATHS
+from mappings.terms import (
+    CUSTOMER_FIELDS,
+    GROUP_TERMS,
+    INVOICE_TERMS,
+    SETTLEMENT_FIELDS,
+    SETTLEMENT_GROUPS,
+    SIGNED_PATHS,
+)
 from schemas.errors import ConfigError, RejectedDocument
 from schemas.invoice import Invoice
 from schemas.jsonio import from_json
 from schemas.money import AmountError, to_decimal
 from schemas.party import Customer
+from schemas.settlement import Settlement
 
 MAPPINGS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """What a mapping's ``document:`` maps to: the canonical model, the keys its ``terms`` may use
+    (each with the canonical path it fills), its repeating groups and what a key is called in messages."""
+
+    model: type[Any]
+    fields: dict[str, str]
+    groups: dict[str, tuple[str, dict[str, str]]]
+    key_label: str
+
+
+DOCUMENTS: dict[str, DocumentKind] = {
+    "invoice": DocumentKind(Invoice, INVOICE_TERMS, GROUP_TERMS, "EN 16931 business term"),
+    "customer": DocumentKind(Customer, {k: k for k in CUSTOMER_FIELDS}, {}, "customer field"),
+    "settlement": DocumentKind(Settlement, {k: k for k in SETTLEMENT_FIELDS}, SETTLEMENT_GROUPS, "settlement field"),
+}
 
 
 class TermSpec(TypedDict, total=False):
@@ -232,7 +261,8 @@ class Mapping:
         if marker not in (None, "", [], {}):
             raise RejectedDocument(str(marker), document_id=label, field=self.reject_if)
         out: dict[str, Any] = {}
-        paths = INVOICE_TERMS if self.document == "invoice" else {k: k for k in CUSTOMER_FIELDS}
+        kind = DOCUMENTS[self.document]
+        paths = kind.fields
         values = {term: self._value(spec, record, record, term, label) for term, spec in self.terms.items()}
         for term, value in values.items():
             if value is None:
@@ -247,10 +277,12 @@ class Mapping:
                 for term, spec in gmap.terms.items():
                     value = self._value(spec, element, record, f"{group}/{term}", label)
                     if value is not None:
-                        item[GROUP_TERMS[group][1][term]] = value
+                        item[kind.groups[group][1][term]] = value
                 items.append(item)
             out[gmap.list_attr] = items
         updated = _resolve(record, self.updated_at) if self.updated_at else None
+        if self.document == "settlement":
+            out.setdefault("invoice_id", rid)
         out["source"] = {"system": source, "id": rid, "updated_at": _to_datetime(updated) if updated else None}
         try:
             if self.document == "invoice" and self.credit_note_sign == "negative":
@@ -261,10 +293,10 @@ class Mapping:
             raise RejectedDocument(f"unreadable amount: {exc}", document_id=label) from None
         return out
 
-    def apply(self, record: dict[str, Any], source: str) -> Invoice | Customer:
-        """Map ``record`` to a canonical :class:`Invoice` or :class:`Customer`."""
+    def apply(self, record: dict[str, Any], source: str) -> Invoice | Customer | Settlement:
+        """Map ``record`` to a canonical :class:`Invoice`, :class:`Customer` or :class:`Settlement`."""
         data = self.to_dict(record, source)
-        model: type[Invoice] | type[Customer] = Invoice if self.document == "invoice" else Customer
+        model = DOCUMENTS[self.document].model
         try:
             return from_json(model, data)
         except ValidationError as exc:
@@ -376,8 +408,8 @@ def load_mapping(path: str | Path) -> Mapping:
     if raw["version"] != 1:
         raise MappingError(f"{where}: version: only version 1 is known, got {raw['version']!r}")
     document = raw["document"]
-    if document not in ("invoice", "customer"):
-        raise MappingError(f"{where}: document: must be 'invoice' or 'customer', got {document!r}")
+    if document not in DOCUMENTS:
+        raise MappingError(f"{where}: document: must be one of {', '.join(map(repr, DOCUMENTS))}, got {document!r}")
     sign = raw.get("credit_note_sign", "positive")
     if sign not in ("positive", "negative"):
         raise MappingError(f"{where}: credit_note_sign: must be 'positive' or 'negative'")
@@ -385,25 +417,24 @@ def load_mapping(path: str | Path) -> Mapping:
     if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
         raise MappingError(f"{where}: tables: each table must be a mapping of source value to canonical value")
     tables = {name: {str(k): v for k, v in t.items()} for name, t in tables.items()}
-    allowed = set(INVOICE_TERMS) if document == "invoice" else set(CUSTOMER_FIELDS)
+    kind = DOCUMENTS[document]
     terms: dict[str, dict[str, Any]] = {}
     for term, spec in (raw["terms"] or {}).items():
-        if term not in allowed:
-            kind = "EN 16931 business term" if document == "invoice" else "customer field"
-            raise MappingError(f"{where}: terms.{term}: unknown {kind}")
+        if term not in kind.fields:
+            raise MappingError(f"{where}: terms.{term}: unknown {kind.key_label}")
         terms[term] = _check_term(f"{where}: terms", term, spec, tables)
     groups: dict[str, GroupMap] = {}
     for group, gspec in (raw.get("groups") or {}).items():
-        if document != "invoice" or group not in GROUP_TERMS:
-            raise MappingError(f"{where}: groups.{group}: unknown group (known: {sorted(GROUP_TERMS)})")
+        if group not in kind.groups:
+            raise MappingError(f"{where}: groups.{group}: unknown group (known: {sorted(kind.groups)})")
         if not isinstance(gspec, dict) or "from" not in gspec or "terms" not in gspec:
             raise MappingError(f"{where}: groups.{group}: needs 'from' (the list in the record) and 'terms'")
         gterms = {}
         for term, spec in gspec["terms"].items():
-            if term not in GROUP_TERMS[group][1]:
+            if term not in kind.groups[group][1]:
                 raise MappingError(f"{where}: groups.{group}.terms.{term}: not a term of {group}")
             gterms[term] = _check_term(f"{where}: groups.{group}.terms", term, spec, tables)
-        groups[group] = GroupMap(GROUP_TERMS[group][0], gspec["from"], gterms)
+        groups[group] = GroupMap(kind.groups[group][0], gspec["from"], gterms)
     reject_if = raw.get("reject_if")
     if reject_if is not None and not isinstance(reject_if, str):
         raise MappingError(f"{where}: reject_if: must be a field path (a string), got {reject_if!r}")

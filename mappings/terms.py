@@ -161,3 +161,10 @@ CUSTOMER_FIELDS = frozenset(
         "contact.name", "contact.phone", "contact.email",
     }
 )
+
+# Settlement mappings (``document: settlement``) are keyed by :class:`schemas.settlement.Settlement`
+# field paths, and their ``lines`` group by :class:`schemas.settlement.SettlementLine` fields.
+SETTLEMENT_FIELDS = frozenset({"invoice_id", "state", "open_amount", "currency", "settled_on"})
+SETTLEMENT_GROUPS: dict[str, tuple[str, dict[str, str]]] = {
+    "lines": ("lines", {name: name for name in ("id", "kind", "amount", "date", "reference")}),
+}

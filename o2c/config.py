@@ -64,7 +64,7 @@ __all__ = [
 #: a configuration file is a few kilobytes; a larger one is refused before it is parsed
 MAX_CONFIG_BYTES = 2**20
 #: stream -> the canonical document its records map to
-STREAM_DOCUMENTS = {"invoices": "invoice", "customers": "customer"}
+STREAM_DOCUMENTS = {"invoices": "invoice", "customers": "customer", "settlements": "settlement"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 MAX_PROBLEMS = 20  # lines of one error message; the rest are counted
 

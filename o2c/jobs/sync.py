@@ -24,12 +24,14 @@ from connectors import build
 from connectors.base import ConnectionInfo
 from o2c.config import STREAM_DOCUMENTS, SourceConfig
 from o2c.context import RunContext
+from o2c.jobs import settlements as _settlements
 from o2c.store import Store
 from o2c.store.models import CustomerRow
 from o2c.store.parties import consolidate
 from schemas.errors import HubError, RejectedDocument
 from schemas.invoice import Invoice
 from schemas.party import Customer
+from schemas.settlement import Settlement
 from schemas.validation import validate_customer, validate_invoice
 from transport.redact import redact
 
@@ -47,6 +49,7 @@ class StreamSummary:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    findings: int = 0  # data-quality findings (settlements: an ERP open amount below zero or above the total)
     window_start: str | None = None
     window_end: str | None = None
     message: str | None = None
@@ -98,6 +101,8 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
                             window_start=since.isoformat() if since else None, window_end=until.isoformat())
     document = STREAM_DOCUMENTS[stream]
     try:
+        if document == "settlement":  # settlements kept until their invoice arrived: stored now if it has
+            _count_settlements(summary, _settlements.retry_quarantined(store, source.name, mapping, run_id=run.id), source.name)
         if since is not None and since >= until:
             log.info("%s/%s: window (%s, %s] is empty: nothing to pull", source.name, stream, since, until)
         else:
@@ -109,13 +114,14 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
             for batch in connector.pull(stream, since, until):
                 with store.session() as s:
                     accepted: list[Invoice | Customer] = []
+                    settled: list[tuple[Settlement, dict[str, Any]]] = []
                     for record in batch.records:
                         summary.read += 1
                         try:
                             canonical = mapping.apply(record, source.name)
                             if isinstance(canonical, Invoice):
                                 validate_invoice(canonical)
-                            else:
+                            elif isinstance(canonical, Customer):
                                 validate_customer(canonical)
                         except RejectedDocument as exc:
                             summary.rejected += 1
@@ -126,7 +132,19 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
                             summary.rejects.append({"id": rid, "record": _record_label(record, rid), "reason": str(exc)})
                             log.warning("%s/%s: quarantined %s: %s", source.name, stream, rid, exc)
                             continue
+                        if isinstance(canonical, Settlement):
+                            settled.append((canonical, record))
+                            continue
                         accepted.append(canonical)
+                    if document == "settlement":
+                        done = _settlements.store_batch(store, s, source.name, settled, run_id=run.id)
+                        _count_settlements(summary, done, source.name)
+                        store.resolve_quarantine_many(s, source=source.name, kind=document, resolution="superseded",
+                                                      source_ids=[st.invoice_id for st, outcome in done.outcomes
+                                                                  if outcome != "unchanged"])
+                        if batch.watermark is not None:
+                            store.set_watermark(s, source.name, stream, batch.watermark, cursor=batch.cursor, run_id=run.id)
+                        continue
                     # one SELECT and one flush for the whole batch
                     if document == "invoice":
                         results = store.upsert_invoices(s, accepted, run_id=run.id)  # type: ignore[arg-type]
@@ -155,7 +173,23 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
     finally:
         for key in ("read", "inserted", "updated", "unchanged", "rejected"):
             setattr(run, key, getattr(summary, key))
+        if summary.findings and summary.message is None:
+            summary.message = f"{summary.findings} data-quality finding(s)"
+        run.message = summary.message
     return summary
+
+
+def _count_settlements(summary: StreamSummary, done: _settlements.SettlementBatch, source: str) -> None:
+    """Add a batch of settlements (:func:`o2c.jobs.settlements.store_batch`) to the stream's summary."""
+    for _settlement, outcome in done.outcomes:
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    for invoice_id, reason in done.rejected:
+        summary.rejected += 1
+        summary.rejects.append({"id": invoice_id, "record": invoice_id, "reason": reason})
+        log.warning("%s/settlements: quarantined %s: %s", source, invoice_id, reason)
+    for message in done.findings:
+        summary.findings += 1
+        log.warning("data-quality finding: %s", message)
 
 
 def sync_source(

@@ -30,6 +30,7 @@ from o2c.store import bank as _bank  # noqa: F401  (registers the bank statement
 from o2c.store import cash as _cash  # noqa: F401  (registers the cash application tables)
 from o2c.store import einvoice as _einvoice  # noqa: F401  (registers the e-invoice tables)
 from o2c.store import parties as _parties  # noqa: F401  (registers the party tables)
+from o2c.store import receivables as _receivables  # noqa: F401  (registers the settlement and data-quality tables)
 from o2c.store import writeback as _writeback  # noqa: F401  (registers the write-back outbox)
 from o2c.store.models import (
     Base,
