@@ -55,6 +55,27 @@ def _customers_with_limits(store: Store, customers: pd.DataFrame) -> pd.DataFram
     return out
 
 
+def _erp_only_settlements(s: Any) -> list[dict[str, str]]:
+    """What the ERPs settled without the hub's cash (cheques, hand reconciliations, credit notes
+    netted, write-offs), dated: counted as payments by the KPIs. A line carrying the hub's key is
+    the hub's own allocation, already counted."""
+    from o2c.store.receivables import SettlementRow
+    from schemas.settlement import HUB_KEY
+
+    out = []
+    rows = s.execute(select(SettlementRow.invoice_id, SettlementRow.lines, SettlementRow.settled_on, InvoiceRow.type_code)
+                     .join(InvoiceRow, InvoiceRow.id == SettlementRow.invoice_id))
+    for inv_id, lines, settled_on, type_code in rows:
+        for line in lines or []:
+            if HUB_KEY.search(str(line.get("reference") or "")):
+                continue
+            day = line.get("date") or (settled_on.isoformat() if settled_on else None)
+            if day:
+                amount = receivable_amount(type_code, Decimal(str(line.get("amount") or "0")))
+                out.append({"invoice_id": str(inv_id), "date": str(day), "amount": str(amount)})
+    return out
+
+
 def _invoices_and_payments(store: Store, customers: pd.DataFrame, open_items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     party_of = dict(zip(open_items["invoice_id"], open_items["customer_id"], strict=False))
     with store.session() as s:
@@ -64,6 +85,7 @@ def _invoices_and_payments(store: Store, customers: pd.DataFrame, open_items: pd
                     for r in s.scalars(select(InvoiceRow))]
         payments = [{"invoice_id": str(a.invoice_id), "date": (a.booking_date or a.created_at.date()).isoformat(), "amount": str(a.amount)}
                     for a in s.scalars(select(CashAllocation).where(CashAllocation.status.in_(APPLIED)))]
+        payments += _erp_only_settlements(s)
     return (pd.DataFrame(invoices, columns=["invoice_id", "customer_id", "issue_date", "due_date", "amount_total"]),
             pd.DataFrame(payments, columns=["invoice_id", "date", "amount"]))
 

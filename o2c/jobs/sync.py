@@ -162,6 +162,8 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
                     if batch.watermark is not None:
                         store.set_watermark(s, source.name, stream, batch.watermark, cursor=batch.cursor, run_id=run.id)
         summary.status = "success"
+        if document == "settlement":
+            _check_reconciliation(store, source.name, summary, run.id)
     except HubError as exc:
         summary.status = "failed"
         summary.message = run.message = f"{exc.__class__.__name__}: {redact(str(exc))}"
@@ -176,7 +178,36 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
         if summary.findings and summary.message is None:
             summary.message = f"{summary.findings} data-quality finding(s)"
         run.message = summary.message
+        if summary.status == "failed":
+            run.status = "failed"
     return summary
+
+
+def _check_reconciliation(store: Store, source: str, summary: StreamSummary, run_id: str) -> None:
+    """After the settlements: the hub's open total must be the ERP's less the cash in transit. A
+    difference no cause explains (an open invoice the ERP gave no state for) is a data-quality
+    failure of this run: a finding naming the customers and amounts, and the run marked failed
+    (what was stored stays stored)."""
+    from o2c.jobs.receivables import reconcile
+    from o2c.store.receivables import record_finding, resolve_findings
+
+    rec = reconcile(store, source, sends_settlements=True)
+    with store.session() as s:
+        if not rec.unexplained:
+            resolve_findings(s, source=source, subject="receivables", source_id=source)
+            return
+        wrong = [c for c in rec.customers if c.unexplained]
+        message = (f"{source}: the hub's open total differs from the ERP's by {rec.unexplained} that no cause explains "
+                   f"(open invoices without an ERP settlement state: {', '.join(c.customer for c in wrong[:5])}); "
+                   "check the settlements stream's mapping and window, then sync again")
+        record_finding(s, source=source, subject="receivables", source_id=source, rule="reconciliation_unexplained",
+                       message=message, details={"unexplained": str(rec.unexplained),
+                                                 "customers": {c.customer: str(c.unexplained) for c in wrong[:50]}},
+                       run_id=run_id)
+    summary.findings += 1
+    summary.status = "failed"
+    summary.message = message
+    log.warning("data-quality failure: %s", message)
 
 
 def _count_settlements(summary: StreamSummary, done: _settlements.SettlementBatch, source: str) -> None:

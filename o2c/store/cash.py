@@ -54,25 +54,70 @@ def parties_by_buyer_key(s: Any) -> dict[tuple[str, str], int]:
     return out
 
 
-def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> dict[int, Decimal]:
-    """Cash applied (``auto`` and ``accepted`` allocations) plus write-offs, per invoice id
-    (all invoices, or only ``invoice_ids``)."""
-    applied: dict[int, Decimal] = defaultdict(Decimal)
-    allocs = select(CashAllocation.invoice_id, CashAllocation.amount).where(CashAllocation.status.in_(APPLIED))
+class Applied(dict[int, Decimal]):
+    """Hub cash counted against each invoice (invoice id -> amount), and the ERP's own open amounts.
+
+    For an invoice whose source sends its settlement state (``invoice_settlement``), the ERP's open
+    amount is the base and only the hub's cash **in transit** counts against it: applied
+    allocations (``auto``, ``accepted``) whose payment the ERP has not recorded yet, found by the
+    key the write-back wrote in the ERP's payment description, and write-offs (not written back
+    yet). An allocation the ERP shows is counted once, in the ERP's figure. For an invoice without
+    an ERP state, all the hub's applied cash counts against BT-115 (the hub's own estimate).
+
+    ``erp_open``: invoice id -> the ERP's open amount, receivable sign (negative for a credit note);
+    ``recorded``: invoice id -> the hub cash the ERP has recorded.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.erp_open: dict[int, Decimal] = {}
+        self.recorded: dict[int, Decimal] = defaultdict(Decimal)
+
+
+def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> Applied:
+    """The hub's cash counted against each invoice (all invoices, or only ``invoice_ids``): see
+    :class:`Applied`."""
+    from o2c.store.receivables import SettlementRow
+    from o2c.store.writeback import WriteBackRow
+    from schemas.settlement import HUB_KEY
+
+    applied = Applied()
+    seen: dict[int, set[str]] = {}
+    settled = select(SettlementRow.invoice_id, SettlementRow.open_amount, SettlementRow.lines, InvoiceRow.type_code) \
+        .join(InvoiceRow, InvoiceRow.id == SettlementRow.invoice_id)
+    allocs = select(CashAllocation.id, CashAllocation.invoice_id, CashAllocation.amount).where(CashAllocation.status.in_(APPLIED))
     offs = select(CashWriteOff.invoice_id, CashWriteOff.amount)
     if invoice_ids is not None:
+        settled = settled.where(SettlementRow.invoice_id.in_(invoice_ids))
         allocs = allocs.where(CashAllocation.invoice_id.in_(invoice_ids))
         offs = offs.where(CashWriteOff.invoice_id.in_(invoice_ids))
-    for q in (allocs, offs):
-        for inv_id, amount in s.execute(q):
-            applied[inv_id] += amount
+    for inv_id, erp_open, lines, type_code in s.execute(settled):
+        applied.erp_open[inv_id] = receivable_amount(type_code, erp_open)
+        seen[inv_id] = {m.group(1) for line in (lines or []) if (m := HUB_KEY.search(str(line.get("reference") or "")))}
+    rows = s.execute(allocs).all()
+    keys: dict[int, str] = {}
+    with_erp = [alloc_id for alloc_id, inv_id, _ in rows if inv_id in seen]
+    for i in range(0, len(with_erp), 500):
+        for alloc_id, key in s.execute(select(WriteBackRow.allocation_id, WriteBackRow.idempotency_key)
+                                       .where(WriteBackRow.allocation_id.in_(with_erp[i:i + 500]))):
+            keys[alloc_id] = key
+    for alloc_id, inv_id, amount in rows:
+        if keys.get(alloc_id) in seen.get(inv_id, ()):
+            applied.recorded[inv_id] += amount
+        else:
+            applied[inv_id] = applied.get(inv_id, Decimal(0)) + amount
+    for inv_id, amount in s.execute(offs):
+        applied[inv_id] = applied.get(inv_id, Decimal(0)) + amount
     return applied
 
 
 def open_amount(row: InvoiceRow, applied: dict[int, Decimal]) -> Decimal:
-    """What is still open on an invoice: its amount due (negative for a credit note) less what was applied."""
-    signed = receivable_amount(row.type_code, row.payable)
-    return signed - applied.get(row.id, Decimal(0))
+    """What is still open on an invoice (negative for a credit note): the ERP's open amount less
+    the hub's cash in transit when the source sends its settlement state, else BT-115 less the
+    hub's applied cash (``applied`` from :func:`applied_amounts`)."""
+    erp = getattr(applied, "erp_open", {}).get(row.id)
+    base = receivable_amount(row.type_code, row.payable) if erp is None else erp
+    return base - applied.get(row.id, Decimal(0))
 
 
 def ledger_frames(store: Store, session: Session | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
