@@ -25,7 +25,7 @@ def test_every_mapping_file_is_valid():
         ("version: 1\ndocument: invoice\nsource_id: id\nterms:\n  BT-1: {from: x, as: money}\n", "BT-1: unknown converter 'money'"),
         ("version: 1\ndocument: invoice\nsource_id: id\nterms:\n  BT-1: {from: x, table: t}\n", "BT-1: table 't' is not defined"),
         ("version: 1\ndocument: invoice\nsource_id: id\nterms:\n  BT-1: {fn: nope}\n", "BT-1: unknown function 'nope'"),
-        ("version: 1\ndocument: order\nsource_id: id\nterms: {}\n", "document: must be 'invoice' or 'customer'"),
+        ("version: 1\ndocument: order\nsource_id: id\nterms: {}\n", "document: must be one of 'invoice', 'customer', 'settlement'"),
         ("version: 1\ndocument: invoice\nterms: {}\n", "missing required key 'source_id'"),
         ("version: 1\ndocument: customer\nsource_id: id\nterms:\n  BT-44: {from: name}\n", "terms.BT-44: unknown customer field"),
         ("version: 1\ndocument: invoice\nsource_id: id\nterms: {}\ngroups:\n  BG-25: {from: lines, terms: {BT-1: {from: x}}}\n", "groups.BG-25.terms.BT-1: not a term of BG-25"),
