@@ -90,7 +90,7 @@ def write_sources(home: Path) -> Path:
     path.write_text(
         "# written by `make demo`: the demo's two sources (credentials come from the environment)\n"
         "sources:\n"
-        f"  - name: {SOURCE}\n    kind: tryton\n    connection: {CONN_ID}\n    streams: [customers, invoices]\n"
+        f"  - name: {SOURCE}\n    kind: tryton\n    connection: {CONN_ID}\n    streams: [customers, invoices, settlements]\n"
         f"  - name: crm_export\n    kind: filedrop\n    connection: {CRM_CONN_ID}\n    streams: [customers]\n"
         "    options: {files: {customers: 'clients_*.csv'}, id_column: code}\n"
     )

@@ -100,6 +100,7 @@ def preview(source: str, sources_file: str | None, stream: str, limit: int, sinc
     from schemas.errors import RejectedDocument
     from schemas.invoice import Invoice
     from schemas.jsonio import to_json
+    from schemas.party import Customer
     from schemas.validation import customer_issues, invoice_issues
 
     with exit_on_hub_errors():
@@ -120,7 +121,8 @@ def preview(source: str, sources_file: str | None, stream: str, limit: int, sinc
                         except RejectedDocument as exc:
                             item.update(canonical=None, rejected=str(exc), issues=[])
                         else:
-                            issues = invoice_issues(canonical) if isinstance(canonical, Invoice) else customer_issues(canonical)
+                            issues = (invoice_issues(canonical) if isinstance(canonical, Invoice)
+                                      else customer_issues(canonical) if isinstance(canonical, Customer) else [])
                             item.update(canonical=to_json(canonical), rejected=None,
                                         issues=[{"severity": i.severity, "term": i.term, "message": i.message,
                                                  "value": None if i.value is None else str(i.value)} for i in issues])

@@ -43,6 +43,7 @@ def sync(source: str, sources_file: str | None, streams: tuple[str, ...], since:
         return
     for st in summary.streams:
         click.echo(f"{st.source}/{st.stream}: read {st.read}, inserted {st.inserted}, updated {st.updated}, "
-                   f"unchanged {st.unchanged}, rejected {st.rejected} (run {st.run_id})")
+                   f"unchanged {st.unchanged}, rejected {st.rejected}"
+                   + (f", data-quality findings {st.findings}" if st.findings else "") + f" (run {st.run_id})")
         for rej in st.rejects:
             click.echo(f"  quarantined {rej['record']}: {rej['reason']}")

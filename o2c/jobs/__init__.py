@@ -2,7 +2,7 @@
 
 | module | job | DAG | command |
 |---|---|---|---|
-| ``sync`` | pull a source into the store | ``erp_invoice_sync`` | ``o2c sync SOURCE`` |
+| ``sync`` | pull a source into the store (``settlements``: its settlements stream) | ``erp_invoice_sync`` | ``o2c sync SOURCE`` |
 | ``bank`` | bank statements in, exactly once | ``bank_statement_ingest`` | ``o2c bank fetch BANK``, ``o2c bank ingest FILE`` |
 | ``einvoice`` | e-invoices out, lifecycle statuses in | ``einvoice_outbound``, ``einvoice_status_inbound`` | ``o2c einvoice outbound``, ``o2c einvoice statuses`` |
 | ``cash`` | cash application over the store | ``cash_application`` | ``o2c cash run`` |

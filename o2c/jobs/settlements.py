@@ -58,17 +58,18 @@ def _check(s: Session, source: str, settlement: Settlement, invoice: InvoiceRow,
     """Record the data-quality findings of one settlement against its stored invoice (and resolve
     those that no longer hold); return their messages."""
     open_amount, total = settlement.open_amount, invoice.payable
+    shown = (invoice.document or {}).get("totals", {}).get("payable") or total  # as the invoice wrote it (NUMERIC pads zeros)
     broken: dict[str, str] = {}
     if open_amount < 0:
         broken["open_amount_negative"] = "below zero"
     elif open_amount > total:
-        broken["open_amount_above_total"] = f"above the document total {total}"
+        broken["open_amount_above_total"] = f"above the document total {shown}"
     messages = []
     for rule, what in broken.items():
         message = (f"{source}: invoice {invoice.number} (id {settlement.invoice_id}): the ERP's open amount {open_amount} "
                    f"{settlement.currency} is {what}")
         record_finding(s, source=source, subject=KIND, source_id=settlement.invoice_id, rule=rule, message=message,
-                       details={"invoice_number": invoice.number, "open_amount": str(open_amount), "total": str(total),
+                       details={"invoice_number": invoice.number, "open_amount": str(open_amount), "total": str(shown),
                                 "currency": settlement.currency, "state": settlement.state},
                        run_id=run_id)
         messages.append(message)
