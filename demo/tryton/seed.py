@@ -5,8 +5,8 @@ Run in its own process (proteus runs trytond in-process and keeps a global pool)
     python -m demo.tryton.seed --config trytond.conf --database demo --invoices 40 --seed 1
 
 The database must already exist with the modules ``party company currency account account_invoice
-account_fr account_statement account_credit_limit edocument_uncefact`` activated (see
-:func:`demo.tryton.server.build_template`). The script creates, in this order:
+account_fr account_statement account_credit_limit edocument_uncefact stock account_invoice_stock
+sale`` activated (see :func:`demo.tryton.server.build_template`). The script creates, in this order:
 
 - currencies EUR (company currency) and USD, countries FR, DE, BE;
 - the company "Acme Industrie SAS" with SIREN, SIRET, FR VAT number, address and IBAN;
@@ -15,9 +15,12 @@ account_fr account_statement account_credit_limit edocument_uncefact`` activated
 - the French chart (``account_fr.root``) through the chart wizard, then ``unece_code='VAT'`` and
   the UNCL 5305 category on the sales taxes (S for 20/10/5.5 %, K and AE for intra-EU exemptions);
 - payment terms "30 jours net" and "45 jours fin de mois", units, product categories, products;
-- 8 customers (7 French with SIREN/SIRET/VAT computed with python-stdnum, 1 German with a DE VAT id);
+- 8 customers (7 French with SIREN/SIRET/VAT computed with python-stdnum, 1 German with a DE VAT id;
+  one French and the German one with a second, delivery address);
 - ``--invoices`` posted customer invoices in date order through 2026 (numbering is strictly
-  chronological), 4 posted partial credit notes shaped as Tryton's credit wizard makes them
+  chronological); an invoice that sells goods comes from a sale (invoiced and shipped on order)
+  whose customer shipment is done 0 to 3 days before the invoice date, so its goods lines are
+  linked to their stock moves; an invoice of services only is entered directly; 4 posted partial credit notes shaped as Tryton's credit wizard makes them
   (negative quantity, line ``origin`` = the credited invoice line, negative total), one cancelled
   invoice and one draft invoice (the hub must not pull either).
 
