@@ -174,6 +174,15 @@ class TrytonClient:
         self.http.close()
 
 
+def _ref_id(value: Any, model: str) -> int | None:
+    """The id in a Tryton Reference value ``"<model>,<id>"`` when it points at ``model``."""
+    if isinstance(value, str) and value.startswith(f"{model},"):
+        tail = value[len(model) + 1:]
+        if tail.isdigit():
+            return int(tail)
+    return None
+
+
 def _window(since: dt.datetime | None, until: dt.datetime) -> list[Any]:
     """Records changed in (since, until]; never-written records count by their creation date."""
     upper = ["OR", [("write_date", "<=", until)], [("write_date", "=", None), ("create_date", "<=", until)]]
@@ -186,7 +195,8 @@ def _window(since: dt.datetime | None, until: dt.datetime) -> list[Any]:
 INVOICE_FIELDS = ["number", "invoice_date", "type", "state", "currency", "party", "invoice_address", "company",
                   "payment_term", "reference", "description", "total_amount", "untaxed_amount", "tax_amount",
                   "lines", "taxes", "lines_to_pay", "write_date", "create_date"]
-LINE_FIELDS = ["invoice", "type", "sequence", "quantity", "unit", "unit_price", "amount", "description", "product", "taxes"]
+LINE_FIELDS = ["invoice", "type", "sequence", "quantity", "unit", "unit_price", "amount", "description", "product", "taxes",
+               "origin"]
 TAX_FIELDS = ["name", "description", "rate", "type", "unece_code", "unece_category_code", "childs"]
 PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms", "lang", "write_date", "create_date"]
 
@@ -484,14 +494,15 @@ class TrytonConnector(BaseConnector):
 
     def _complete_invoices(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         c = self.client
-        lines = c.read("account.invoice.line", [i for r in rows for i in r["lines"]], LINE_FIELDS)
+        lines = c.read("account.invoice.line", [i for r in rows for i in r["lines"]],
+                       self._fields("account.invoice.line", LINE_FIELDS, ["stock_moves"]))
         inv_taxes = c.read("account.invoice.tax", [i for r in rows for i in r["taxes"]],
                            self._fields("account.invoice.tax", ["base", "amount", "tax", "description"], ["legal_notice"]))
         to_pay = c.read("account.move.line", [i for r in rows for i in r["lines_to_pay"]], ["maturity_date"])
         taxes = self._read_cached("account.tax", {t for ln in lines.values() for t in ln["taxes"]} | {t["tax"] for t in inv_taxes.values()},
                                   TAX_FIELDS)
         units = self._read_cached("product.uom", [ln["unit"] for ln in lines.values()], ["name", "symbol", "unece_code"])
-        products = self._read_cached("product.product", [ln["product"] for ln in lines.values()], ["rec_name", "code"])
+        products = self._read_cached("product.product", [ln["product"] for ln in lines.values()], ["rec_name", "code", "type"])
         currencies = self._read_cached("currency.currency", [r["currency"] for r in rows], ["code"])
         terms = self._read_cached("account.invoice.payment_term", [r["payment_term"] for r in rows], ["name", "description"])
         companies = self._read_cached("company.company", [r["company"] for r in rows], ["party", "currency"])
@@ -526,6 +537,9 @@ class TrytonConnector(BaseConnector):
                 "due_date": min(maturities) if maturities else None,
                 "updated_at": r["write_date"] or r["create_date"],
             })
+        self._add_credited(out, lines)
+        self._add_shipments(out, lines)
+        self._add_tax_cash_basis(out)
         return out
 
     # -- settlements ----------------------------------------------------------------------
@@ -725,3 +739,86 @@ class _SettlementContext:
     def _line(self, line_id: int, kind: str, amount: Decimal | str, reference: str | None) -> dict[str, Any]:
         move = self.moves.get(self.lines[line_id]["move"], {})
         return {"id": line_id, "kind": kind, "amount": amount, "date": move.get("date"), "reference": reference}
+
+    def _add_credited(self, invoices: list[dict[str, Any]], lines: dict[int, dict[str, Any]]) -> None:
+        """Set each invoice's ``credited_invoices`` ({number, invoice_date}): the invoices whose
+        lines its lines credit (a credit note line's ``origin`` is the credited invoice line)."""
+        c = self.client
+        origin = {lid: _ref_id(ln.get("origin"), "account.invoice.line") for lid, ln in lines.items()}
+        originals = c.read("account.invoice.line", {i for i in origin.values() if i}, ["invoice"])
+        credited = c.read("account.invoice", {ln["invoice"] for ln in originals.values() if ln.get("invoice")},
+                          ["number", "invoice_date"])
+        for inv in invoices:
+            found = {originals[o]["invoice"] for o in (origin.get(ln["id"]) for ln in inv["lines"]) if o in originals}
+            inv["credited_invoices"] = [{"number": credited[i]["number"], "invoice_date": credited[i]["invoice_date"]}
+                                        for i in sorted(found) if i in credited and credited[i]["number"]]
+
+    # -- French mentions: deliveries and VAT on cash basis ---------------------------------
+    def _add_shipments(self, invoices: list[dict[str, Any]], lines: dict[int, dict[str, Any]]) -> None:
+        """Set each invoice's ``shipments``: the done customer shipments (``stock.shipment.out``)
+        its lines were delivered with, oldest first, each with its ``effective_date`` and
+        ``delivery_address`` (street, city, postal code, ``country_code``, ``name``: the address's
+        party name, else the customer's). Empty when nothing was shipped.
+
+        Tryton links a goods invoice line to its stock moves (``stock_moves``, module
+        account_invoice_stock; a sale fills it), and a move to its shipment (``shipment``,
+        ``"stock.shipment.out,7"``). A credit note line made by the credit wizard has no moves
+        of its own: it takes those of the line it credits (its ``origin``). Without
+        account_invoice_stock every invoice has an empty list.
+        """
+        for inv in invoices:
+            inv["shipments"] = []
+        if not any("stock_moves" in ln for ln in lines.values()):
+            return
+        c = self.client
+        credited = {lid: _ref_id(ln.get("origin"), "account.invoice.line") for lid, ln in lines.items()
+                    if not ln.get("stock_moves")}
+        originals = c.read("account.invoice.line", [i for i in credited.values() if i], ["stock_moves"])
+
+        def moves_of(lid: int) -> list[int]:
+            own = lines[lid].get("stock_moves") or []
+            return own or (originals.get(credited.get(lid) or 0) or {}).get("stock_moves") or []
+
+        invoice_moves = {inv["id"]: [m for lid in inv_line_ids for m in moves_of(lid)]
+                         for inv, inv_line_ids in ((inv, [ln["id"] for ln in inv["lines"]]) for inv in invoices)}
+        moves = c.read("stock.move", {m for ms in invoice_moves.values() for m in ms}, ["shipment", "state"])
+        shipment_of = {mid: _ref_id(m.get("shipment"), "stock.shipment.out") for mid, m in moves.items()
+                       if m.get("state") == "done"}
+        shipments = c.read("stock.shipment.out", {s for s in shipment_of.values() if s},
+                           ["number", "state", "effective_date", "delivery_address", "customer"])
+        shipments = {sid: s for sid, s in shipments.items() if s["state"] == "done" and s["effective_date"]}
+        addresses = c.read("party.address", [s["delivery_address"] for s in shipments.values()],
+                           [*self._address_fields(), "party_name"])
+        countries = self._read_cached("country.country", [a["country"] for a in addresses.values()], ["code"])
+        customers = self._parties(s["customer"] for s in shipments.values())
+        for inv in invoices:
+            found = {shipment_of.get(m) for m in invoice_moves[inv["id"]]} & shipments.keys()
+            out = []
+            for sid in sorted(found, key=lambda i: (shipments[i]["effective_date"], i)):
+                s = shipments[sid]
+                address = addresses.get(s["delivery_address"])
+                if address is not None:
+                    customer = customers.get(s["customer"]) or {}
+                    address = {**address, "country_code": countries.get(address["country"], {}).get("code"),
+                               "name": address.get("party_name") or customer.get("name")}
+                out.append({"id": sid, "number": s["number"], "effective_date": s["effective_date"],
+                            "delivery_address": address})
+            inv["shipments"] = out
+
+    def _add_tax_cash_basis(self, invoices: list[dict[str, Any]]) -> None:
+        """Set each invoice's ``tax_cash_basis``: True when Tryton booked some of its VAT on cash
+        basis (VAT due on receipt: a tax line of its move with ``on_cash_basis``, module
+        account_tax_cash, which marks the tax groups a fiscal year or period reports on cash
+        basis), False when none, None when that module is not active (Tryton then does not say)."""
+        if not self._fields("account.tax.line", [], ["on_cash_basis"]):
+            for inv in invoices:
+                inv["tax_cash_basis"] = None
+            return
+        c = self.client
+        move_of = {r["id"]: r["move"] for r in c.read("account.invoice", [inv["id"] for inv in invoices], ["move"]).values()}
+        moves = sorted({m for m in move_of.values() if m})
+        cash = c.search_read("account.tax.line", [("move_line.move", "in", moves), ("on_cash_basis", "=", True)],
+                             fields=["move_line"]) if moves else []
+        cash_moves = {ml["move"] for ml in c.read("account.move.line", {t["move_line"] for t in cash}, ["move"]).values()}
+        for inv in invoices:
+            inv["tax_cash_basis"] = move_of.get(inv["id"]) in cash_moves

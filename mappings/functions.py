@@ -429,3 +429,79 @@ def settlement_state(record: Any, root: Any, open_path: str, total_path: str, st
     if left >= total:
         return "open"
     return "partial"
+
+
+def _dig(item: Any, path: str) -> Any:
+    for part in path.split("."):
+        item = item.get(part) if isinstance(item, dict) else None
+    return item
+
+
+@register("operation_category")
+def operation_category(items: Any, record: Any, key: str, goods: str, services: str) -> str | None:
+    """The French operation category of an invoice (``goods``, ``services`` or ``both``) from
+    the kind of what its lines sell: ``key`` is the dotted path of that kind in a line,
+    ``goods`` and ``services`` the kinds (space-separated) that count as each. Lines of another
+    kind, or with none (no product), decide nothing; None when no line decides.
+
+    >>> lines = [{"product": {"type": "goods"}}, {"product": {"type": "service"}}, {"product": None}]
+    >>> operation_category(lines, {}, "product.type", "goods assets", "service")
+    'both'
+    >>> operation_category(lines[1:], {}, "product.type", "goods assets", "service")
+    'services'
+    >>> operation_category([{"product": None}], {}, "product.type", "goods assets", "service") is None
+    True
+    """
+    kinds = {_dig(item, key) for item in items or []}
+    has_goods = bool(kinds & set(goods.split()))
+    has_services = bool(kinds & set(services.split()))
+    if has_goods and has_services:
+        return "both"
+    return "goods" if has_goods else "services" if has_services else None
+
+
+@register("vat_on_debits")
+def vat_on_debits(cash_basis: Any, record: Any, lines: str, key: str, services: str) -> bool:
+    """Whether the invoice states the option for VAT on debits: the source keeps a cash-basis
+    (VAT on receipts) flag and it is ``False`` for an invoice that sells services (a line of
+    ``lines`` whose ``key`` is one of the space-separated ``services`` kinds). VAT on goods is
+    due on delivery whatever the option, and an unknown flag (``None``) states nothing.
+
+    >>> rec = {"lines": [{"product": {"type": "service"}}]}
+    >>> vat_on_debits(False, rec, "lines", "product.type", "service"), vat_on_debits(True, rec, "lines", "product.type", "service")
+    (True, False)
+    >>> vat_on_debits(None, rec, "lines", "product.type", "service")
+    False
+    >>> vat_on_debits(False, {"lines": [{"product": {"type": "goods"}}]}, "lines", "product.type", "service")
+    False
+    """
+    if cash_basis is not False:
+        return False
+    wanted = set(services.split())
+    return any(_dig(item, key) in wanted for item in _dig(record, lines) or [])
+
+
+@register("routing_address")
+def routing_address(party: Any, record: Any, part: str, siren_type: str = "fr_siren", email_type: str = "email") -> str | None:
+    """A buyer's electronic address (BT-49, ``part="id"``) or its scheme (BT-49-1,
+    ``part="scheme"``): the SIREN under scheme 0225 when the party has one (a French company's
+    line in the e-invoicing directory at SIREN level, the one every company has; BR-FR-21 wants
+    BT-49 to start with the SIREN), else its first e-mail under scheme EM. ``party`` holds
+    ``identifiers`` ({type, code}) and ``contact_mechanisms`` ({type, value}).
+
+    >>> p = {"identifiers": [{"type": "fr_siren", "code": "512 348 707"}], "contact_mechanisms": [{"type": "email", "value": "a@b.example"}]}
+    >>> routing_address(p, {}, "id"), routing_address(p, {}, "scheme")
+    ('512348707', '0225')
+    >>> q = {"identifiers": [], "contact_mechanisms": [{"type": "email", "value": "a@b.example"}]}
+    >>> routing_address(q, {}, "id"), routing_address(q, {}, "scheme")
+    ('a@b.example', 'EM')
+    """
+    if not isinstance(party, dict):
+        return None
+    siren = identifier(party.get("identifiers"), record, siren_type)
+    if siren:
+        return siren if part == "id" else "0225"
+    email = contact(party.get("contact_mechanisms"), record, email_type)
+    if email:
+        return email if part == "id" else "EM"
+    return None

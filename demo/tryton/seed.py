@@ -5,8 +5,8 @@ Run in its own process (proteus runs trytond in-process and keeps a global pool)
     python -m demo.tryton.seed --config trytond.conf --database demo --invoices 40 --seed 1
 
 The database must already exist with the modules ``party company currency account account_invoice
-account_fr account_statement account_credit_limit edocument_uncefact`` activated (see
-:func:`demo.tryton.server.build_template`). The script creates, in this order:
+account_fr account_statement account_credit_limit edocument_uncefact stock account_invoice_stock
+sale`` activated (see :func:`demo.tryton.server.build_template`). The script creates, in this order:
 
 - currencies EUR (company currency) and USD, countries FR, DE, BE;
 - the company "Acme Industrie SAS" with SIREN, SIRET, FR VAT number, address and IBAN;
@@ -15,9 +15,12 @@ account_fr account_statement account_credit_limit edocument_uncefact`` activated
 - the French chart (``account_fr.root``) through the chart wizard, then ``unece_code='VAT'`` and
   the UNCL 5305 category on the sales taxes (S for 20/10/5.5 %, K and AE for intra-EU exemptions);
 - payment terms "30 jours net" and "45 jours fin de mois", units, product categories, products;
-- 8 customers (7 French with SIREN/SIRET/VAT computed with python-stdnum, 1 German with a DE VAT id);
+- 8 customers (7 French with SIREN/SIRET/VAT computed with python-stdnum, 1 German with a DE VAT id;
+  one French and the German one with a second, delivery address);
 - ``--invoices`` posted customer invoices in date order through 2026 (numbering is strictly
-  chronological), 4 posted partial credit notes shaped as Tryton's credit wizard makes them
+  chronological); an invoice that sells goods comes from a sale (invoiced and shipped on order)
+  whose customer shipment is done 0 to 3 days before the invoice date, so its goods lines are
+  linked to their stock moves; an invoice of services only is entered directly; 4 posted partial credit notes shaped as Tryton's credit wizard makes them
   (negative quantity, line ``origin`` = the credited invoice line, negative total), one cancelled
   invoice and one draft invoice (the hub must not pull either).
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -127,6 +131,8 @@ class Customer:
     de_vat_base: str | None = None
     iban: tuple[str, str, str] | None = None  # bank, branch, account of a French RIB
     weight: int = 1
+    # a delivery address other than the invoice address: (site name, street, postal code, city, country)
+    delivery: tuple[str, str, str, str, str] | None = None
 
 
 COMPANY = Customer(
@@ -147,7 +153,8 @@ CUSTOMERS = [
     Customer("C0001", "Boulangeries Martin SARL", "51234870", "0002", "8 place Bellecour", "69002", "Lyon",
              "FR", "factures@boulangeries-martin.example", "30", Decimal("15000.00"), weight=3),
     Customer("C0002", "Transports Lefèvre et Fils SAS", "40211736", "0004", "145 avenue de Dunkerque", "59000",
-             "Lille", "FR", "comptabilite@lefevre-transports.example", "45FDM", Decimal("40000.00"), weight=3),
+             "Lille", "FR", "comptabilite@lefevre-transports.example", "45FDM", Decimal("40000.00"), weight=3,
+             delivery=("Lefèvre - Entrepôt de Lesquin", "Rue de la Haute Borne", "59810", "Lesquin", "FR")),
     Customer("C0003", "Clinique Vétérinaire du Parc", "79305521", "0001", "3 allée des Tilleuls", "44000",
              "Nantes", "FR", "accueil@cliniqueduparc.example", "30", weight=1),
     Customer("C0004", "Hôtel Le Grand Bleu SAS", "88120467", "0003", "27 promenade des Anglais", "06000",
@@ -159,7 +166,8 @@ CUSTOMERS = [
     Customer("C0007", "Librairie Rousseau", "61844093", "0002", "4 rue des Juifs", "67000", "Strasbourg", "FR",
              "librairie.rousseau@example.fr", "30", iban=("10278", "01234", "00020134501"), weight=2),
     Customer("C0008", "Müller Maschinenbau GmbH", None, None, "Landsberger Straße 110", "80339", "München",
-             "DE", "buchhaltung@mueller-maschinenbau.example", "45FDM", de_vat_base="81452963", weight=2),
+             "DE", "buchhaltung@mueller-maschinenbau.example", "45FDM", de_vat_base="81452963", weight=2,
+             delivery=("Müller Maschinenbau - Werk Augsburg", "Industriestraße 12", "86167", "Augsburg", "DE")),
 ]
 
 # (code, name, kind, unit, list price, category)
@@ -271,6 +279,11 @@ class Seeder:
         if c.iban:
             idents["iban"] = make_fr_iban(*c.iban)
             self.bank_account(party, idents["iban"])
+        if c.delivery:
+            site, street, postal_code, city, country = c.delivery
+            Address = self.get("party.address")
+            Address(party=party, party_name=site, street_unstructured=street, postal_code=postal_code, city=city,
+                    country=self.countries[country], delivery=True, invoice=False).save()
         party.reload()
         self.identifiers[c.code] = idents
         return party
@@ -408,7 +421,7 @@ class Seeder:
         self.product_lines: dict[str, dict[str, Any]] = {}
         for code, name, kind, unit, price, category in PRODUCTS:
             template = Template(name=name, code=code, type=kind, default_uom=units[unit], list_price=price,
-                                account_category=categories[category])
+                                account_category=categories[category], salable=True)
             template.save()
             (product,) = template.products
             _name, tax_xml_id, revenue = CATEGORY_TAXES[category]
@@ -462,8 +475,10 @@ class Seeder:
         values["reference"] = f"CMD-{date:%y%m}-{self.rng.randint(1000, 9999)}"
         values["description"] = f"Commande du {date:%d/%m/%Y}"
         lines = []
+        kinds = set()
         for _ in range(self.rng.choice([1, 1, 2, 2, 3, 4])):
             code, _name, kind, unit, price, _cat = self.rng.choice(PRODUCTS)
+            kinds.add(kind)
             product = self.product_lines[code]
             if unit == "kg":
                 quantity = float(self.rng.randrange(50, 1500, 10))
@@ -490,6 +505,8 @@ class Seeder:
                 "taxes": [("add", taxes)],
             })
         values["lines"] = [("create", lines)]
+        # goods are ordered and shipped first: the invoice comes from a sale (see create_and_post)
+        values["_from_sale"] = "goods" in kinds
         return values
 
     def credit_values(self, original_id: int, date: dt.date) -> dict[str, Any]:
@@ -520,12 +537,80 @@ class Seeder:
         return values
 
     def create_and_post(self, vlist: list[dict[str, Any]]) -> list[int]:
+        """Create the invoices of ``vlist`` (those marked ``_from_sale`` through a sale and its
+        shipment) and post them together, in date order; return their ids in ``vlist`` order."""
         if not vlist:
             return []
         proxy = self.get("account.invoice")._proxy
-        ids = proxy.create(vlist, self.config.context)
-        proxy.post(ids, self.config.context)
-        return list(ids)
+        ordered: list[int] = []
+        # runs of one kind at a time, so that invoice ids keep the date order as before
+        for from_sale, run in itertools.groupby(vlist, key=lambda v: bool(v.get("_from_sale"))):
+            items = list(run)
+            if from_sale:
+                ordered += self.sell_and_ship(items)
+            else:
+                ordered += proxy.create([{k: v for k, v in i.items() if not k.startswith("_")} for i in items],
+                                        self.config.context)
+        proxy.post(ordered, self.config.context)
+        return ordered
+
+    def sell_and_ship(self, vlist: list[dict[str, Any]]) -> list[int]:
+        """The order-to-invoice path for goods: a confirmed sale (invoiced on order, shipped on
+        order) with the invoice's lines, its customer shipment done a few days before the invoice
+        date (to the customer's delivery address), and the sale's draft invoice given the invoice
+        date, reference and description. Tryton links each goods invoice line to its stock moves
+        (account_invoice_stock): that link is where the hub reads the delivery date and address."""
+        ctx = self.config.context
+        Sale = self.get("sale.sale")._proxy
+        Shipment = self.get("stock.shipment.out")._proxy
+        Invoice = self.get("account.invoice")._proxy
+        if not hasattr(self, "warehouse"):
+            (self.warehouse,) = self.get("stock.location").find([("type", "=", "warehouse")], limit=1)
+        sales = []
+        for values in vlist:
+            party = self.get("party.party")(values["party"])
+            # Party.address_get("delivery") on the server: the first delivery address, else the first
+            address = next((a for a in party.addresses if a.delivery), party.addresses[0])
+            (lines,) = [v for op, v in values["lines"] if op == "create"]
+            sales.append({
+                "company": values["company"],
+                "party": values["party"],
+                "invoice_address": values["invoice_address"],
+                "shipment_address": address.id,
+                "currency": values["currency"],
+                "payment_term": values["payment_term"],
+                "warehouse": self.warehouse.id,
+                "sale_date": values["invoice_date"],
+                "reference": values["reference"],
+                "description": values["description"],
+                "invoice_method": "order",
+                "shipment_method": "order",
+                "lines": [("create", [
+                    {"type": "line", "product": ln["product"], "unit": ln["unit"], "quantity": ln["quantity"],
+                     "unit_price": ln["unit_price"], "taxes": ln["taxes"]} for ln in lines])],
+            })
+        sale_ids = Sale.create(sales, ctx)
+        Sale.quote(sale_ids, ctx)
+        Sale.confirm(sale_ids, ctx)
+        Sale.process(sale_ids, ctx)  # queued by confirm, but the queue only stores tasks here
+        done = Sale.read(sale_ids, ["invoices", "shipments"], ctx)
+        by_id = {d["id"]: d for d in done}
+        invoice_ids = []
+        for sale_id, values in zip(sale_ids, vlist, strict=True):
+            (invoice_id,) = by_id[sale_id]["invoices"]
+            (shipment_id,) = by_id[sale_id]["shipments"]
+            date = values["invoice_date"]
+            shipped = date - dt.timedelta(days=date.toordinal() % 4)  # delivered 0 to 3 days before
+            Shipment.write([shipment_id], {"effective_date": shipped}, ctx)
+            Invoice.write([invoice_id], {"invoice_date": date, "reference": values["reference"],
+                                         "description": values["description"]}, ctx)
+            invoice_ids.append(invoice_id)
+        shipment_ids = [by_id[i]["shipments"][0] for i in sale_ids]
+        Shipment.assign_force(shipment_ids, ctx)  # the demo keeps no stock levels
+        Shipment.pick(shipment_ids, ctx)
+        Shipment.pack(shipment_ids, ctx)
+        Shipment.do(shipment_ids, ctx)
+        return invoice_ids
 
     def pick_customer(self) -> tuple[Customer, Any]:
         weights = [c.weight for c, _ in self.customer_parties]
@@ -562,11 +647,13 @@ class Seeder:
         customer, party = self.customer_parties[2]
         values = self.invoice_values(LAST_DATE + dt.timedelta(days=3), customer, party)
         values["comment"] = "Annulée : commande en double"
+        values.pop("_from_sale")
         (cancelled_id,) = proxy.create([values], self.config.context)
         proxy.cancel([cancelled_id], self.config.context)
         customer, party = self.customer_parties[0]
         values = self.invoice_values(LAST_DATE + dt.timedelta(days=4), customer, party)
         values["comment"] = "Brouillon : en attente du bon de livraison"
+        values.pop("_from_sale")
         (draft_id,) = proxy.create([values], self.config.context)
 
         all_posted = Invoice.find([("type", "=", "out"), ("state", "=", "posted")], order=[("id", "ASC")])

@@ -55,6 +55,11 @@ MODULES: tuple[str, ...] = (
     "account_statement",
     "account_credit_limit",
     "edocument_uncefact",
+    # orders and deliveries: an invoice line's stock moves (account_invoice_stock) carry the
+    # shipment, its delivery address and date (the French delivery mentions, BG-13)
+    "stock",
+    "account_invoice_stock",
+    "sale",
 )
 ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "admin"

@@ -78,12 +78,21 @@ def test_tryton_invoice_maps_to_canonical():
     assert inv.seller.siren == "732829320" and inv.seller.vat_id == "FR44732829320"
     assert inv.seller.address.line2 == "Bat. A"
     assert inv.buyer.siren == "552081317" and inv.buyer.address.country == "FR"
-    assert inv.buyer.electronic_address.value == "ap@client.example"
+    # a French buyer's address in the e-invoicing directory is its SIREN (0225), not its e-mail
+    assert (inv.buyer.electronic_address.value, inv.buyer.electronic_address.scheme) == ("552081317", "0225")
     assert [ln.vat_rate for ln in inv.lines] == [D("20"), D("11")]
     assert inv.lines[1].unit_code == "KGM"
     assert inv.totals.payable == D("175.50")
     assert inv.source.system == "erp1" and inv.source.id == "7"
     assert invoice_issues(inv) == []
+
+
+def test_tryton_buyer_without_siren_keeps_its_email_address():
+    rec = tryton_like_record()
+    rec["party"] = {**rec["party"], "identifiers": [{"type": "eu_vat", "code": "DE136695976"}]}
+    inv = load_mapping(mapping_path("tryton", "invoice")).apply(rec, "erp1")
+    assert (inv.buyer.electronic_address.value, inv.buyer.electronic_address.scheme) == ("ap@client.example", "EM")
+    assert inv.delivery is None and inv.operation_category is None and inv.vat_on_debits is False
 
 
 def test_negative_tryton_invoice_becomes_positive_credit_note():
