@@ -175,7 +175,12 @@ class TrytonClient:
         return {r["id"]: r for r in self.call(model, "read", ids, fields)}
 
     def search_read(self, model: str, domain: list[Any], *, offset: int = 0, limit: int | None = None,
-                    order: list[list[str]] | None = None, fields: list[str]) -> list[dict[str, Any]]:
+                    order: list[list[str]] | None = None, fields: list[str],
+                    context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """``search_read``; ``context`` adds to the user's (``{"active_test": False}``: deactivated
+        records too, which a domain on ``active`` does not give once the domain nests)."""
+        if context:
+            return self._post(f"model.{model}.search_read", [domain, offset, limit, order, fields, {**self.context, **context}])
         return self.call(model, "search_read", domain, offset, limit, order, fields)
 
     def close(self) -> None:
@@ -198,6 +203,48 @@ LINE_FIELDS = ["invoice", "type", "sequence", "quantity", "unit", "unit_price", 
 TAX_FIELDS = ["name", "description", "rate", "type", "unece_code", "unece_category_code", "childs"]
 PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms", "lang", "write_date", "create_date"]
 
+# -- the customer master's collections part (docs/customer-master.md) --------------------------------
+# party.party: customer_payment_term (account_invoice, a MultiValue per company), categories (party),
+# active (DeactivableMixin: a deactivated party takes no new document)
+PARTY_MASTER_FIELDS = ["customer_payment_term", "categories", "active"]
+# party.contact_mechanism: name, language (party: "used to translate communication made using the
+# contact mechanism; leave empty for the party language"), invoice (account_invoice's usage flag)
+MECHANISM_MASTER_FIELDS = ["name", "language", "invoice"]
+TERM_FIELDS = ["name", "description", "lines"]
+TERM_LINE_FIELDS = ["type", "relativedeltas"]
+TERM_DELTA_FIELDS = ["day", "month", "weekday", "months", "weeks", "days"]
+RATE_FIELDS = ["date", "rate", "currency", "write_date", "create_date"]
+DUNNING_CONTACT_TYPES = ("email", "phone", "mobile")
+
+
+def _hold_categories(value: Iterable[str] | str | None) -> frozenset[str] | None:
+    """The party categories that mean "on hold" (the source option ``hold_categories``: a list, or
+    names separated by commas); None when not configured: Tryton has no hold flag of its own."""
+    if value is None:
+        return None
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return frozenset(n.strip() for n in names if str(n).strip()) or None
+
+
+def net_days(lines: list[dict[str, Any]]) -> int | None:
+    """The number of days of a Tryton payment term that is a plain "net N days": one ``remainder``
+    line whose deltas only add days and weeks (``relativedelta(days=..., weeks=...)``). None for
+    anything else (end of month ``day=31``, months, a weekday, instalments).
+
+    >>> net_days([{"type": "remainder", "relativedeltas": [{"days": 30, "weeks": 0, "months": 0}]}])
+    30
+    >>> net_days([{"type": "remainder", "relativedeltas": [{"days": 45, "weeks": 0, "months": 0}, {"day": 31, "days": 0}]}])
+    >>> net_days([{"type": "percent", "relativedeltas": []}, {"type": "remainder", "relativedeltas": []}])
+    """
+    if len(lines) != 1 or lines[0].get("type") != "remainder":
+        return None
+    days = 0
+    for delta in lines[0].get("relativedeltas") or []:
+        if any(delta.get(k) for k in ("day", "month", "weekday", "months")):
+            return None
+        days += int(delta.get("days") or 0) + 7 * int(delta.get("weeks") or 0)
+    return days
+
 
 class TrytonConnector(BaseConnector):
     """Posted customer invoices / credit notes and customers of one Tryton database."""
@@ -206,13 +253,16 @@ class TrytonConnector(BaseConnector):
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("invoices", ("id",), "updated_at", changed_on="account.invoice write_date (create_date when never written)"),
         StreamSpec("customers", ("id",), "updated_at", changed_on="party.party write_date (create_date when never written)"),
+        StreamSpec("rates", ("id",), "updated_at",
+                   changed_on="currency.currency.rate write_date (create_date when never written)"),
     )
     capabilities: ClassVar[Capabilities] = Capabilities(payments=True)  # push_payment, find_payment (the pay wizard)
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
-                 sleep: Sleep = time.sleep) -> None:
+                 hold_categories: Iterable[str] | str | None = None, sleep: Sleep = time.sleep) -> None:
         self.client = TrytonClient(conn, timeout=timeout, attempts=attempts, sleep=sleep)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
+        self.hold_categories = _hold_categories(hold_categories if hold_categories is not None else conn.extra.get("hold_categories"))
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
         self._optional: dict[str, list[str]] = {}
 
@@ -381,11 +431,12 @@ class TrytonConnector(BaseConnector):
         return self._fields("party.address", ["street", "postal_code", "city", "country", "sequence"], ["siret"])
 
     def _parties(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        parties = self._read_cached("party.party", ids, self._fields("party.party", PARTY_FIELDS, ["credit_limit_amount"]))
+        parties = self._read_cached("party.party", ids, self._fields("party.party", PARTY_FIELDS,
+                                                                      ["credit_limit_amount", *PARTY_MASTER_FIELDS]))
         idents = self._read_cached("party.identifier", [i for p in parties.values() for i in p["identifiers"]], ["type", "code"])
         addrs = self._read_cached("party.address", [a for p in parties.values() for a in p["addresses"]], self._address_fields())
         mechs = self._read_cached("party.contact_mechanism", [m for p in parties.values() for m in p["contact_mechanisms"]],
-                                  ["type", "value"])
+                                  self._fields("party.contact_mechanism", ["type", "value"], MECHANISM_MASTER_FIELDS))
         countries = self._read_cached("country.country", [a["country"] for a in addrs.values()], ["code"])
         out = {}
         for pid, p in parties.items():
@@ -397,6 +448,7 @@ class TrytonConnector(BaseConnector):
                 "address": addresses[0] if addresses else None,
                 "contact_mechanisms": [mechs[m] for m in p["contact_mechanisms"] if m in mechs],
             }
+        self._customer_master(out)
         return out
 
     # -- streams --------------------------------------------------------------------------
@@ -405,14 +457,18 @@ class TrytonConnector(BaseConnector):
             yield from self._pull_invoices(since, until)
         elif stream == "customers":
             yield from self._pull_customers(since, until)
+        elif stream == "rates":
+            yield from self._pull_rates(since, until)
         else:
             yield from super().pull(stream, since, until)
 
-    def _pages(self, model: str, domain: list[Any], fields: list[str]) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, model: str, domain: list[Any], fields: list[str],
+               context: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         offset = 0
         order = [["write_date", "ASC"], ["create_date", "ASC"], ["id", "ASC"]]
         while True:
-            rows = self.client.search_read(model, domain, offset=offset, limit=self.batch_size, order=order, fields=fields)
+            rows = self.client.search_read(model, domain, offset=offset, limit=self.batch_size, order=order, fields=fields,
+                                           context=context)
             if not rows:
                 return
             yield rows
@@ -424,8 +480,10 @@ class TrytonConnector(BaseConnector):
         companies = self.client.search_read("company.company", [], fields=["party"])
         own = [c["party"] for c in companies]
         domain = [("id", "not in", own), *_window(since, until)]
+
         def pages() -> Iterator[list[dict[str, Any]]]:
-            for rows in self._pages("party.party", domain, ["id"]):
+            # deactivated parties too: a customer deactivated after its invoices were pulled is "blocked"
+            for rows in self._pages("party.party", domain, ["id"], context={"active_test": False}):
                 parties = self._parties(r["id"] for r in rows)
                 records = [parties[r["id"]] for r in rows if r["id"] in parties]
                 for rec in records:
@@ -513,3 +571,80 @@ class TrytonConnector(BaseConnector):
                 "updated_at": r["write_date"] or r["create_date"],
             })
         return out
+
+    # -- customer master and currency rates ------------------------------------------------
+    def _customer_master(self, parties: dict[int, dict[str, Any]]) -> None:
+        """Add what collections need to each party record, in place: ``payment_term`` ({name,
+        description, days}), ``lang_code``, ``dunning_contacts``, ``category_names``, ``holds``
+        (the categories among ``hold_categories``; None when that option is not set).
+
+        Dunning contacts are the ones Tryton's own dunning e-mails pick
+        (``account_dunning_email``: ``party.contact_mechanism_get('email', usage=<the level's
+        usage>)``, the usage Tryton offers being account_invoice's ``invoice``): the e-mail and
+        phone mechanisms marked for invoices, else, as ``contact_mechanism_get`` falls back, the
+        first e-mail. Their language is the mechanism's own, else the party's.
+        """
+        read = self._read_master
+        terms = read("account.invoice.payment_term", [p.get("customer_payment_term") for p in parties.values()], TERM_FIELDS)
+        lines = read("account.invoice.payment_term.line", [i for t in terms.values() for i in t["lines"]], TERM_LINE_FIELDS)
+        deltas = read("account.invoice.payment_term.line.delta", [d for ln in lines.values() for d in ln["relativedeltas"]],
+                      TERM_DELTA_FIELDS)
+        langs = read("ir.lang", [p.get("lang") for p in parties.values()]
+                     + [m.get("language") for p in parties.values() for m in p["contact_mechanisms"]], ["code"])
+        categories = read("party.category", [c for p in parties.values() for c in p.get("categories") or []], ["name"])
+        for p in parties.values():
+            if p.get("active") is not None:
+                p["active"] = bool(p["active"])  # 0/1 on a SQLite-backed Tryton
+            term = terms.get(p.get("customer_payment_term"))
+            if term is not None:
+                term_lines = [{**lines[i], "relativedeltas": [deltas[d] for d in lines[i]["relativedeltas"] if d in deltas]}
+                              for i in term["lines"] if i in lines]
+                p["payment_term"] = {"name": term["name"], "description": term.get("description"), "days": net_days(term_lines)}
+            else:
+                p["payment_term"] = None
+            p["lang_code"] = langs.get(p.get("lang"), {}).get("code")
+            mechanisms = [m for m in p["contact_mechanisms"] if m.get("type") in DUNNING_CONTACT_TYPES and m.get("value")]
+            chosen = [m for m in mechanisms if m.get("invoice")]
+            if not any(m["type"] == "email" for m in chosen):
+                chosen += [m for m in mechanisms if m["type"] == "email"][:1]
+            p["dunning_contacts"] = [{"name": m.get("name"), "email" if m["type"] == "email" else "phone": m["value"],
+                                      "lang_code": langs.get(m.get("language"), {}).get("code")} for m in chosen]
+            p["dunning_lang_code"] = next((c["lang_code"] for c in p["dunning_contacts"] if c["lang_code"]), p["lang_code"])
+            names = sorted(categories[c]["name"] for c in p.get("categories") or [] if c in categories)
+            p["category_names"] = names
+            p["holds"] = None if self.hold_categories is None else [n for n in names if n in self.hold_categories]
+
+    def _read_master(self, model: str, ids: Iterable[int | None], fields: list[str]) -> dict[int, dict[str, Any]]:
+        """:meth:`_read_cached` with a cache of its own: the invoices read some of these models
+        with other fields (a payment term's name only)."""
+        cache = self.__dict__.setdefault("_master_cache", {})
+        wanted = {i for i in ids if i is not None}
+        missing = [i for i in wanted if (model, i) not in cache]
+        for rid, rec in self.client.read(model, missing, fields).items():
+            cache[(model, rid)] = rec
+        return {i: cache[(model, i)] for i in wanted if (model, i) in cache}
+
+    def _pull_rates(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        """``currency.currency.rate`` records changed in the window: {id, currency (ISO 4217 code),
+        date, rate, company_currency, updated_at}.
+
+        Tryton's rate is the number of units of the currency for one unit of the currency whose
+        rate is 1 (``Currency.compute`` converts ``amount * to.rate / from.rate``); the company's
+        currency comes with every record, so that the hub converts into it the way Tryton does.
+        """
+        companies = self.client.search_read("company.company", [], fields=["currency"])
+        currencies = self._read_cached("currency.currency", [c["currency"] for c in companies], ["code"])
+        codes = sorted({currencies[c["currency"]]["code"] for c in companies if c["currency"] in currencies})
+        if len(codes) > 1:
+            raise FatalError(f"Tryton {self.client.conn.schema}: companies in several currencies ({', '.join(codes)}); "
+                             "the rates stream serves one company currency")
+        company_currency = codes[0] if codes else None
+
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            for rows in self._pages("currency.currency.rate", _window(since, until), RATE_FIELDS):
+                found = self._read_cached("currency.currency", [r["currency"] for r in rows], ["code"])
+                yield [{**r, "currency": found.get(r["currency"], {}).get("code"), "company_currency": company_currency,
+                        "updated_at": r.get("write_date") or r.get("create_date")} for r in rows]
+
+        yield from self.cursor_batches("rates", pages())
+
