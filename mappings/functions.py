@@ -434,33 +434,3 @@ def nonempty(value: Any, record: Any) -> bool | None:
     (True, False, None)
     """
     return None if value is None else bool(value)
-
-
-@register("sap_blocks")
-def sap_blocks(record: Any, root: Any, *fields: str) -> str | None:
-    """The SAP block fields of ``record`` that are set, as one reason: ``OrderIsBlockedForCustomer 01,
-    BillingIsBlockedForCustomer 08``; a boolean block is named alone. None when none is set.
-
-    >>> sap_blocks({"OrderIsBlockedForCustomer": "01", "DeliveryIsBlockedForCustomer": "", "PostingIsBlocked": True}, {},
-    ...            "OrderIsBlockedForCustomer", "DeliveryIsBlockedForCustomer", "PostingIsBlocked")
-    'OrderIsBlockedForCustomer 01, PostingIsBlocked'
-    """
-    found = []
-    for name in fields:
-        value = record.get(name) if isinstance(record, dict) else None
-        if value is True:
-            found.append(name)
-        elif value not in (None, False, "") and str(value).strip():
-            found.append(f"{name} {str(value).strip()}")
-    return ", ".join(found) or None
-
-
-@register("sap_blocked")
-def sap_blocked(record: Any, root: Any, *fields: str) -> bool:
-    """Whether any of the SAP block fields of ``record`` is set (a code or ``true``).
-
-    >>> sap_blocked({"OrderIsBlockedForCustomer": "", "PostingIsBlocked": False}, {}, "OrderIsBlockedForCustomer", "PostingIsBlocked")
-    False
-    """
-    return sap_blocks(record, root, *fields) is not None
-
