@@ -1,4 +1,7 @@
-"""Tryton (8.x) over JSON-RPC: posted customer invoices, credit notes and customers.
+"""Tryton (8.x) over JSON-RPC: posted customer invoices, credit notes, customers and currency rates.
+
+Options: ``batch_size``; ``hold_categories``, the party categories that mean a customer is on hold
+(Tryton has no hold flag of its own; docs/customer-master.md); ``payment_method`` (write-back).
 
 Protocol (Tryton's own client protocol, https://docs.tryton.org/en/latest/server/topics/rpc.html
 is not published; this follows ``trytond/protocols/jsonrpc.py``):
