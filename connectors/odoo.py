@@ -66,8 +66,12 @@ LINE_FIELDS = ["move_id", "sequence", "display_type", "name", "product_id", "qua
                "discount", "price_subtotal", "price_total", "tax_ids"]
 TAX_FIELDS = ["name", "amount", "amount_type", "type_tax_use"]
 PARTNER_FIELDS = ["name", "ref", "vat", "street", "street2", "zip", "city", "country_id", "email", "phone", "lang",
-                  "is_company", "bank_ids", "write_date", "create_date"]
-PARTNER_OPTIONAL = ["company_registry", "siret", "credit_limit", "property_payment_term_id"]
+                  "is_company", "bank_ids", "type", "child_ids", "write_date", "create_date"]
+# sale_warn / invoice_warn ('no-message', 'warning', 'block') and their messages: the sale and
+# account modules' "Warning on the Sales Order" / "Warning on the Invoice" (docs/customer-master.md)
+PARTNER_OPTIONAL = ["company_registry", "siret", "credit_limit", "property_payment_term_id", "sale_warn", "sale_warn_msg",
+                    "invoice_warn", "invoice_warn_msg"]
+BLOCKING_WARNINGS = (("sale_warn", "sale_warn_msg", "sales orders blocked"), ("invoice_warn", "invoice_warn_msg", "invoicing blocked"))
 BANK_FIELDS = ["acc_number", "sanitized_acc_number", "bank_bic", "partner_id"]
 COMPANY_FIELDS = ["name", "vat", "company_registry", "street", "street2", "zip", "city", "country_id", "email", "phone",
                   "currency_id", "partner_id"]
@@ -238,7 +242,25 @@ class OdooConnector(BaseConnector):
                 "registry": p.get("company_registry") or p.get("siret") or None,
                 "banks": [banks[b] for b in p.get("bank_ids") or [] if b in banks],
             }
+        self._customer_master(out)
         return out
+
+    def _customer_master(self, partners: dict[int, dict[str, Any]]) -> None:
+        """Add ``dunning_contacts`` and ``holds`` to each partner record, in place.
+
+        Dunning contacts: the child contacts of type ``invoice`` (the address Odoo sends invoices
+        to, ``address_get(['invoice'])``), else the partner itself, as ``address_get`` falls back.
+        Holds: the "Blocking Message" warnings (``sale_warn`` / ``invoice_warn`` = ``block``) with
+        their message; None when the database has neither field (no sale nor account module)."""
+        fields = self._fields("res.partner", PARTNER_FIELDS, PARTNER_OPTIONAL)
+        children = self._read_cached("res.partner", [c for p in partners.values() for c in p.get("child_ids") or []], fields)
+        for p in partners.values():
+            invoice = [children[c] for c in p.get("child_ids") or [] if c in children and children[c].get("type") == "invoice"]
+            p["dunning_contacts"] = [{"name": c.get("name"), "email": c.get("email"), "phone": c.get("phone")} for c in invoice] \
+                or [{"name": None, "email": p.get("email"), "phone": p.get("phone")}]
+            known = [w for w in BLOCKING_WARNINGS if w[0] in fields]
+            p["holds"] = None if not known else [
+                f"{label}: {p.get(msg) or ''}".rstrip(": ") for flag, msg, label in known if p.get(flag) == "block"]
 
     def _window(self, since: dt.datetime | None, until: dt.datetime) -> list[Any]:
         domain: list[Any] = [["write_date", "<=", odoo_datetime(until)]]

@@ -1,4 +1,7 @@
-"""Tryton (8.x) over JSON-RPC: posted customer invoices, credit notes and customers.
+"""Tryton (8.x) over JSON-RPC: posted customer invoices, credit notes, customers and currency rates.
+
+Options: ``batch_size``; ``hold_categories``, the party categories that mean a customer is on hold
+(Tryton has no hold flag of its own; docs/customer-master.md); ``payment_method`` (write-back).
 
 Protocol (Tryton's own client protocol, https://docs.tryton.org/en/latest/server/topics/rpc.html
 is not published; this follows ``trytond/protocols/jsonrpc.py``):
@@ -167,7 +170,12 @@ class TrytonClient:
         return {r["id"]: r for r in self.call(model, "read", ids, fields)}
 
     def search_read(self, model: str, domain: list[Any], *, offset: int = 0, limit: int | None = None,
-                    order: list[list[str]] | None = None, fields: list[str]) -> list[dict[str, Any]]:
+                    order: list[list[str]] | None = None, fields: list[str],
+                    context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """``search_read``; ``context`` adds to the user's (``{"active_test": False}``: deactivated
+        records too, which a domain on ``active`` does not give once the domain nests)."""
+        if context:
+            return self._post(f"model.{model}.search_read", [domain, offset, limit, order, fields, {**self.context, **context}])
         return self.call(model, "search_read", domain, offset, limit, order, fields)
 
     def close(self) -> None:
@@ -200,6 +208,48 @@ LINE_FIELDS = ["invoice", "type", "sequence", "quantity", "unit", "unit_price", 
 TAX_FIELDS = ["name", "description", "rate", "type", "unece_code", "unece_category_code", "childs"]
 PARTY_FIELDS = ["name", "code", "identifiers", "addresses", "contact_mechanisms", "lang", "write_date", "create_date"]
 
+# -- the customer master's collections part (docs/customer-master.md) --------------------------------
+# party.party: customer_payment_term (account_invoice, a MultiValue per company), categories (party),
+# active (DeactivableMixin: a deactivated party takes no new document)
+PARTY_MASTER_FIELDS = ["customer_payment_term", "categories", "active"]
+# party.contact_mechanism: name, language (party: "used to translate communication made using the
+# contact mechanism; leave empty for the party language"), invoice (account_invoice's usage flag)
+MECHANISM_MASTER_FIELDS = ["name", "language", "invoice"]
+TERM_FIELDS = ["name", "description", "lines"]
+TERM_LINE_FIELDS = ["type", "relativedeltas"]
+TERM_DELTA_FIELDS = ["day", "month", "weekday", "months", "weeks", "days"]
+RATE_FIELDS = ["date", "rate", "currency", "write_date", "create_date"]
+DUNNING_CONTACT_TYPES = ("email", "phone", "mobile")
+
+
+def _hold_categories(value: Iterable[str] | str | None) -> frozenset[str] | None:
+    """The party categories that mean "on hold" (the source option ``hold_categories``: a list, or
+    names separated by commas); None when not configured: Tryton has no hold flag of its own."""
+    if value is None:
+        return None
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return frozenset(n.strip() for n in names if str(n).strip()) or None
+
+
+def net_days(lines: list[dict[str, Any]]) -> int | None:
+    """The number of days of a Tryton payment term that is a plain "net N days": one ``remainder``
+    line whose deltas only add days and weeks (``relativedelta(days=..., weeks=...)``). None for
+    anything else (end of month ``day=31``, months, a weekday, instalments).
+
+    >>> net_days([{"type": "remainder", "relativedeltas": [{"days": 30, "weeks": 0, "months": 0}]}])
+    30
+    >>> net_days([{"type": "remainder", "relativedeltas": [{"days": 45, "weeks": 0, "months": 0}, {"day": 31, "days": 0}]}])
+    >>> net_days([{"type": "percent", "relativedeltas": []}, {"type": "remainder", "relativedeltas": []}])
+    """
+    if len(lines) != 1 or lines[0].get("type") != "remainder":
+        return None
+    days = 0
+    for delta in lines[0].get("relativedeltas") or []:
+        if any(delta.get(k) for k in ("day", "month", "weekday", "months")):
+            return None
+        days += int(delta.get("days") or 0) + 7 * int(delta.get("weeks") or 0)
+    return days
+
 
 SETTLEMENT_SPECS = (
     StreamSpec("settlements", ("id",), "updated_at",
@@ -228,13 +278,16 @@ class TrytonConnector(BaseConnector):
         StreamSpec("invoices", ("id",), "updated_at", changed_on="account.invoice write_date (create_date when never written)"),
         StreamSpec("customers", ("id",), "updated_at", changed_on="party.party write_date (create_date when never written)"),
         *SETTLEMENT_SPECS,
+        StreamSpec("rates", ("id",), "updated_at",
+                   changed_on="currency.currency.rate write_date (create_date when never written)"),
     )
     capabilities: ClassVar[Capabilities] = Capabilities(payments=True)  # push_payment, find_payment (the pay wizard)
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
-                 sleep: Sleep = time.sleep) -> None:
+                 hold_categories: Iterable[str] | str | None = None, sleep: Sleep = time.sleep) -> None:
         self.client = TrytonClient(conn, timeout=timeout, attempts=attempts, sleep=sleep)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
+        self.hold_categories = _hold_categories(hold_categories if hold_categories is not None else conn.extra.get("hold_categories"))
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
         self._optional: dict[str, list[str]] = {}
 
@@ -403,11 +456,12 @@ class TrytonConnector(BaseConnector):
         return self._fields("party.address", ["street", "postal_code", "city", "country", "sequence"], ["siret"])
 
     def _parties(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        parties = self._read_cached("party.party", ids, self._fields("party.party", PARTY_FIELDS, ["credit_limit_amount"]))
+        parties = self._read_cached("party.party", ids, self._fields("party.party", PARTY_FIELDS,
+                                                                      ["credit_limit_amount", *PARTY_MASTER_FIELDS]))
         idents = self._read_cached("party.identifier", [i for p in parties.values() for i in p["identifiers"]], ["type", "code"])
         addrs = self._read_cached("party.address", [a for p in parties.values() for a in p["addresses"]], self._address_fields())
         mechs = self._read_cached("party.contact_mechanism", [m for p in parties.values() for m in p["contact_mechanisms"]],
-                                  ["type", "value"])
+                                  self._fields("party.contact_mechanism", ["type", "value"], MECHANISM_MASTER_FIELDS))
         countries = self._read_cached("country.country", [a["country"] for a in addrs.values()], ["code"])
         out = {}
         for pid, p in parties.items():
@@ -419,6 +473,7 @@ class TrytonConnector(BaseConnector):
                 "address": addresses[0] if addresses else None,
                 "contact_mechanisms": [mechs[m] for m in p["contact_mechanisms"] if m in mechs],
             }
+        self._customer_master(out)
         return out
 
     # -- streams --------------------------------------------------------------------------
@@ -429,14 +484,18 @@ class TrytonConnector(BaseConnector):
             yield from self._pull_customers(since, until)
         elif stream == "settlements":
             yield from self._pull_settlements(since, until)
+        elif stream == "rates":
+            yield from self._pull_rates(since, until)
         else:
             yield from super().pull(stream, since, until)
 
-    def _pages(self, model: str, domain: list[Any], fields: list[str]) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, model: str, domain: list[Any], fields: list[str],
+               context: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         offset = 0
         order = [["write_date", "ASC"], ["create_date", "ASC"], ["id", "ASC"]]
         while True:
-            rows = self.client.search_read(model, domain, offset=offset, limit=self.batch_size, order=order, fields=fields)
+            rows = self.client.search_read(model, domain, offset=offset, limit=self.batch_size, order=order, fields=fields,
+                                           context=context)
             if not rows:
                 return
             yield rows
@@ -448,8 +507,10 @@ class TrytonConnector(BaseConnector):
         companies = self.client.search_read("company.company", [], fields=["party"])
         own = [c["party"] for c in companies]
         domain = [("id", "not in", own), *_window(since, until)]
+
         def pages() -> Iterator[list[dict[str, Any]]]:
-            for rows in self._pages("party.party", domain, ["id"]):
+            # deactivated parties too: a customer deactivated after its invoices were pulled is "blocked"
+            for rows in self._pages("party.party", domain, ["id"], context={"active_test": False}):
                 parties = self._parties(r["id"] for r in rows)
                 records = [parties[r["id"]] for r in rows if r["id"] in parties]
                 for rec in records:
@@ -541,6 +602,82 @@ class TrytonConnector(BaseConnector):
         self._add_shipments(out, lines)
         self._add_tax_cash_basis(out)
         return out
+
+    # -- customer master and currency rates ------------------------------------------------
+    def _customer_master(self, parties: dict[int, dict[str, Any]]) -> None:
+        """Add what collections need to each party record, in place: ``payment_term`` ({name,
+        description, days}), ``lang_code``, ``dunning_contacts``, ``category_names``, ``holds``
+        (the categories among ``hold_categories``; None when that option is not set).
+
+        Dunning contacts are the ones Tryton's own dunning e-mails pick
+        (``account_dunning_email``: ``party.contact_mechanism_get('email', usage=<the level's
+        usage>)``, the usage Tryton offers being account_invoice's ``invoice``): the e-mail and
+        phone mechanisms marked for invoices, else, as ``contact_mechanism_get`` falls back, the
+        first e-mail. Their language is the mechanism's own, else the party's.
+        """
+        read = self._read_master
+        terms = read("account.invoice.payment_term", [p.get("customer_payment_term") for p in parties.values()], TERM_FIELDS)
+        lines = read("account.invoice.payment_term.line", [i for t in terms.values() for i in t["lines"]], TERM_LINE_FIELDS)
+        deltas = read("account.invoice.payment_term.line.delta", [d for ln in lines.values() for d in ln["relativedeltas"]],
+                      TERM_DELTA_FIELDS)
+        langs = read("ir.lang", [p.get("lang") for p in parties.values()]
+                     + [m.get("language") for p in parties.values() for m in p["contact_mechanisms"]], ["code"])
+        categories = read("party.category", [c for p in parties.values() for c in p.get("categories") or []], ["name"])
+        for p in parties.values():
+            if p.get("active") is not None:
+                p["active"] = bool(p["active"])  # 0/1 on a SQLite-backed Tryton
+            term = terms.get(p.get("customer_payment_term"))
+            if term is not None:
+                term_lines = [{**lines[i], "relativedeltas": [deltas[d] for d in lines[i]["relativedeltas"] if d in deltas]}
+                              for i in term["lines"] if i in lines]
+                p["payment_term"] = {"name": term["name"], "description": term.get("description"), "days": net_days(term_lines)}
+            else:
+                p["payment_term"] = None
+            p["lang_code"] = langs.get(p.get("lang"), {}).get("code")
+            mechanisms = [m for m in p["contact_mechanisms"] if m.get("type") in DUNNING_CONTACT_TYPES and m.get("value")]
+            chosen = [m for m in mechanisms if m.get("invoice")]
+            if not any(m["type"] == "email" for m in chosen):
+                chosen += [m for m in mechanisms if m["type"] == "email"][:1]
+            p["dunning_contacts"] = [{"name": m.get("name"), "email" if m["type"] == "email" else "phone": m["value"],
+                                      "lang_code": langs.get(m.get("language"), {}).get("code")} for m in chosen]
+            p["dunning_lang_code"] = next((c["lang_code"] for c in p["dunning_contacts"] if c["lang_code"]), p["lang_code"])
+            names = sorted(categories[c]["name"] for c in p.get("categories") or [] if c in categories)
+            p["category_names"] = names
+            p["holds"] = None if self.hold_categories is None else [n for n in names if n in self.hold_categories]
+
+    def _read_master(self, model: str, ids: Iterable[int | None], fields: list[str]) -> dict[int, dict[str, Any]]:
+        """:meth:`_read_cached` with a cache of its own: the invoices read some of these models
+        with other fields (a payment term's name only)."""
+        cache = self.__dict__.setdefault("_master_cache", {})
+        wanted = {i for i in ids if i is not None}
+        missing = [i for i in wanted if (model, i) not in cache]
+        for rid, rec in self.client.read(model, missing, fields).items():
+            cache[(model, rid)] = rec
+        return {i: cache[(model, i)] for i in wanted if (model, i) in cache}
+
+    def _pull_rates(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        """``currency.currency.rate`` records changed in the window: {id, currency (ISO 4217 code),
+        date, rate, company_currency, updated_at}.
+
+        Tryton's rate is the number of units of the currency for one unit of the currency whose
+        rate is 1 (``Currency.compute`` converts ``amount * to.rate / from.rate``); the company's
+        currency comes with every record, so that the hub converts into it the way Tryton does.
+        """
+        companies = self.client.search_read("company.company", [], fields=["currency"])
+        currencies = self._read_cached("currency.currency", [c["currency"] for c in companies], ["code"])
+        codes = sorted({currencies[c["currency"]]["code"] for c in companies if c["currency"] in currencies})
+        if len(codes) > 1:
+            raise FatalError(f"Tryton {self.client.conn.schema}: companies in several currencies ({', '.join(codes)}); "
+                             "the rates stream serves one company currency")
+        company_currency = codes[0] if codes else None
+
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            for rows in self._pages("currency.currency.rate", _window(since, until), RATE_FIELDS):
+                found = self._read_cached("currency.currency", [r["currency"] for r in rows], ["code"])
+                yield [{**r, "currency": found.get(r["currency"], {}).get("code"), "company_currency": company_currency,
+                        "updated_at": r.get("write_date") or r.get("create_date")} for r in rows]
+
+        yield from self.cursor_batches("rates", pages())
 
     # -- settlements ----------------------------------------------------------------------
     def _pull_settlements(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
@@ -647,6 +784,89 @@ class TrytonConnector(BaseConnector):
             })
         return out
 
+    def _add_credited(self, invoices: list[dict[str, Any]], lines: dict[int, dict[str, Any]]) -> None:
+        """Set each invoice's ``credited_invoices`` ({number, invoice_date}): the invoices whose
+        lines its lines credit (a credit note line's ``origin`` is the credited invoice line)."""
+        c = self.client
+        origin = {lid: _ref_id(ln.get("origin"), "account.invoice.line") for lid, ln in lines.items()}
+        originals = c.read("account.invoice.line", {i for i in origin.values() if i}, ["invoice"])
+        credited = c.read("account.invoice", {ln["invoice"] for ln in originals.values() if ln.get("invoice")},
+                          ["number", "invoice_date"])
+        for inv in invoices:
+            found = {originals[o]["invoice"] for o in (origin.get(ln["id"]) for ln in inv["lines"]) if o in originals}
+            inv["credited_invoices"] = [{"number": credited[i]["number"], "invoice_date": credited[i]["invoice_date"]}
+                                        for i in sorted(found) if i in credited and credited[i]["number"]]
+
+    # -- French mentions: deliveries and VAT on cash basis ---------------------------------
+    def _add_shipments(self, invoices: list[dict[str, Any]], lines: dict[int, dict[str, Any]]) -> None:
+        """Set each invoice's ``shipments``: the done customer shipments (``stock.shipment.out``)
+        its lines were delivered with, oldest first, each with its ``effective_date`` and
+        ``delivery_address`` (street, city, postal code, ``country_code``, ``name``: the address's
+        party name, else the customer's). Empty when nothing was shipped.
+
+        Tryton links a goods invoice line to its stock moves (``stock_moves``, module
+        account_invoice_stock; a sale fills it), and a move to its shipment (``shipment``,
+        ``"stock.shipment.out,7"``). A credit note line made by the credit wizard has no moves
+        of its own: it takes those of the line it credits (its ``origin``). Without
+        account_invoice_stock every invoice has an empty list.
+        """
+        for inv in invoices:
+            inv["shipments"] = []
+        if not any("stock_moves" in ln for ln in lines.values()):
+            return
+        c = self.client
+        credited = {lid: _ref_id(ln.get("origin"), "account.invoice.line") for lid, ln in lines.items()
+                    if not ln.get("stock_moves")}
+        originals = c.read("account.invoice.line", [i for i in credited.values() if i], ["stock_moves"])
+
+        def moves_of(lid: int) -> list[int]:
+            own = lines[lid].get("stock_moves") or []
+            return own or (originals.get(credited.get(lid) or 0) or {}).get("stock_moves") or []
+
+        invoice_moves = {inv["id"]: [m for lid in inv_line_ids for m in moves_of(lid)]
+                         for inv, inv_line_ids in ((inv, [ln["id"] for ln in inv["lines"]]) for inv in invoices)}
+        moves = c.read("stock.move", {m for ms in invoice_moves.values() for m in ms}, ["shipment", "state"])
+        shipment_of = {mid: _ref_id(m.get("shipment"), "stock.shipment.out") for mid, m in moves.items()
+                       if m.get("state") == "done"}
+        shipments = c.read("stock.shipment.out", {s for s in shipment_of.values() if s},
+                           ["number", "state", "effective_date", "delivery_address", "customer"])
+        shipments = {sid: s for sid, s in shipments.items() if s["state"] == "done" and s["effective_date"]}
+        addresses = c.read("party.address", [s["delivery_address"] for s in shipments.values()],
+                           [*self._address_fields(), "party_name"])
+        countries = self._read_cached("country.country", [a["country"] for a in addresses.values()], ["code"])
+        customers = self._parties(s["customer"] for s in shipments.values())
+        for inv in invoices:
+            found = {shipment_of.get(m) for m in invoice_moves[inv["id"]]} & shipments.keys()
+            out = []
+            for sid in sorted(found, key=lambda i: (shipments[i]["effective_date"], i)):
+                s = shipments[sid]
+                address = addresses.get(s["delivery_address"])
+                if address is not None:
+                    customer = customers.get(s["customer"]) or {}
+                    address = {**address, "country_code": countries.get(address["country"], {}).get("code"),
+                               "name": address.get("party_name") or customer.get("name")}
+                out.append({"id": sid, "number": s["number"], "effective_date": s["effective_date"],
+                            "delivery_address": address})
+            inv["shipments"] = out
+
+    def _add_tax_cash_basis(self, invoices: list[dict[str, Any]]) -> None:
+        """Set each invoice's ``tax_cash_basis``: True when Tryton booked some of its VAT on cash
+        basis (VAT due on receipt: a tax line of its move with ``on_cash_basis``, module
+        account_tax_cash, which marks the tax groups a fiscal year or period reports on cash
+        basis), False when none, None when that module is not active (Tryton then does not say)."""
+        if not self._fields("account.tax.line", [], ["on_cash_basis"]):
+            for inv in invoices:
+                inv["tax_cash_basis"] = None
+            return
+        c = self.client
+        move_of = {r["id"]: r["move"] for r in c.read("account.invoice", [inv["id"] for inv in invoices], ["move"]).values()}
+        moves = sorted({m for m in move_of.values() if m})
+        cash = c.search_read("account.tax.line", [("move_line.move", "in", moves), ("on_cash_basis", "=", True)],
+                             fields=["move_line"]) if moves else []
+        cash_moves = {ml["move"] for ml in c.read("account.move.line", {t["move_line"] for t in cash}, ["move"]).values()}
+        for inv in invoices:
+            inv["tax_cash_basis"] = move_of.get(inv["id"]) in cash_moves
+
 
 class _SettlementContext:
     """The move lines, reconciliations, moves, journals and documents read for one page of
@@ -740,85 +960,3 @@ class _SettlementContext:
         move = self.moves.get(self.lines[line_id]["move"], {})
         return {"id": line_id, "kind": kind, "amount": amount, "date": move.get("date"), "reference": reference}
 
-    def _add_credited(self, invoices: list[dict[str, Any]], lines: dict[int, dict[str, Any]]) -> None:
-        """Set each invoice's ``credited_invoices`` ({number, invoice_date}): the invoices whose
-        lines its lines credit (a credit note line's ``origin`` is the credited invoice line)."""
-        c = self.client
-        origin = {lid: _ref_id(ln.get("origin"), "account.invoice.line") for lid, ln in lines.items()}
-        originals = c.read("account.invoice.line", {i for i in origin.values() if i}, ["invoice"])
-        credited = c.read("account.invoice", {ln["invoice"] for ln in originals.values() if ln.get("invoice")},
-                          ["number", "invoice_date"])
-        for inv in invoices:
-            found = {originals[o]["invoice"] for o in (origin.get(ln["id"]) for ln in inv["lines"]) if o in originals}
-            inv["credited_invoices"] = [{"number": credited[i]["number"], "invoice_date": credited[i]["invoice_date"]}
-                                        for i in sorted(found) if i in credited and credited[i]["number"]]
-
-    # -- French mentions: deliveries and VAT on cash basis ---------------------------------
-    def _add_shipments(self, invoices: list[dict[str, Any]], lines: dict[int, dict[str, Any]]) -> None:
-        """Set each invoice's ``shipments``: the done customer shipments (``stock.shipment.out``)
-        its lines were delivered with, oldest first, each with its ``effective_date`` and
-        ``delivery_address`` (street, city, postal code, ``country_code``, ``name``: the address's
-        party name, else the customer's). Empty when nothing was shipped.
-
-        Tryton links a goods invoice line to its stock moves (``stock_moves``, module
-        account_invoice_stock; a sale fills it), and a move to its shipment (``shipment``,
-        ``"stock.shipment.out,7"``). A credit note line made by the credit wizard has no moves
-        of its own: it takes those of the line it credits (its ``origin``). Without
-        account_invoice_stock every invoice has an empty list.
-        """
-        for inv in invoices:
-            inv["shipments"] = []
-        if not any("stock_moves" in ln for ln in lines.values()):
-            return
-        c = self.client
-        credited = {lid: _ref_id(ln.get("origin"), "account.invoice.line") for lid, ln in lines.items()
-                    if not ln.get("stock_moves")}
-        originals = c.read("account.invoice.line", [i for i in credited.values() if i], ["stock_moves"])
-
-        def moves_of(lid: int) -> list[int]:
-            own = lines[lid].get("stock_moves") or []
-            return own or (originals.get(credited.get(lid) or 0) or {}).get("stock_moves") or []
-
-        invoice_moves = {inv["id"]: [m for lid in inv_line_ids for m in moves_of(lid)]
-                         for inv, inv_line_ids in ((inv, [ln["id"] for ln in inv["lines"]]) for inv in invoices)}
-        moves = c.read("stock.move", {m for ms in invoice_moves.values() for m in ms}, ["shipment", "state"])
-        shipment_of = {mid: _ref_id(m.get("shipment"), "stock.shipment.out") for mid, m in moves.items()
-                       if m.get("state") == "done"}
-        shipments = c.read("stock.shipment.out", {s for s in shipment_of.values() if s},
-                           ["number", "state", "effective_date", "delivery_address", "customer"])
-        shipments = {sid: s for sid, s in shipments.items() if s["state"] == "done" and s["effective_date"]}
-        addresses = c.read("party.address", [s["delivery_address"] for s in shipments.values()],
-                           [*self._address_fields(), "party_name"])
-        countries = self._read_cached("country.country", [a["country"] for a in addresses.values()], ["code"])
-        customers = self._parties(s["customer"] for s in shipments.values())
-        for inv in invoices:
-            found = {shipment_of.get(m) for m in invoice_moves[inv["id"]]} & shipments.keys()
-            out = []
-            for sid in sorted(found, key=lambda i: (shipments[i]["effective_date"], i)):
-                s = shipments[sid]
-                address = addresses.get(s["delivery_address"])
-                if address is not None:
-                    customer = customers.get(s["customer"]) or {}
-                    address = {**address, "country_code": countries.get(address["country"], {}).get("code"),
-                               "name": address.get("party_name") or customer.get("name")}
-                out.append({"id": sid, "number": s["number"], "effective_date": s["effective_date"],
-                            "delivery_address": address})
-            inv["shipments"] = out
-
-    def _add_tax_cash_basis(self, invoices: list[dict[str, Any]]) -> None:
-        """Set each invoice's ``tax_cash_basis``: True when Tryton booked some of its VAT on cash
-        basis (VAT due on receipt: a tax line of its move with ``on_cash_basis``, module
-        account_tax_cash, which marks the tax groups a fiscal year or period reports on cash
-        basis), False when none, None when that module is not active (Tryton then does not say)."""
-        if not self._fields("account.tax.line", [], ["on_cash_basis"]):
-            for inv in invoices:
-                inv["tax_cash_basis"] = None
-            return
-        c = self.client
-        move_of = {r["id"]: r["move"] for r in c.read("account.invoice", [inv["id"] for inv in invoices], ["move"]).values()}
-        moves = sorted({m for m in move_of.values() if m})
-        cash = c.search_read("account.tax.line", [("move_line.move", "in", moves), ("on_cash_basis", "=", True)],
-                             fields=["move_line"]) if moves else []
-        cash_moves = {ml["move"] for ml in c.read("account.move.line", {t["move_line"] for t in cash}, ["move"]).values()}
-        for inv in invoices:
-            inv["tax_cash_basis"] = move_of.get(inv["id"]) in cash_moves

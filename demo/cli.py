@@ -199,7 +199,7 @@ def _cash_and_risk(store: object) -> list[str]:
         kpi = s.scalars(select(KpiDaily).order_by(KpiDaily.day.desc())).first()
         if kpi is not None:
             dso = f"{kpi.dso_countback:.1f}" if kpi.dso_countback is not None else "n/a"
-            out.append(f"KPIs {kpi.day}: receivables {kpi.receivables:,.2f}, DSO (count-back) {dso} days, "
+            out.append(f"KPIs {kpi.day}: receivables {kpi.receivables:,.2f} {kpi.currency}, DSO (count-back) {dso} days, "
                        f"overdue >90 days {kpi.overdue_90_plus:,.2f}")
     return out
 

@@ -505,3 +505,67 @@ def routing_address(party: Any, record: Any, part: str, siren_type: str = "fr_si
     if email:
         return email if part == "id" else "EM"
     return None
+
+
+# -- customer master (docs/customer-master.md) ---------------------------------------------------
+@register("language_tag")
+def language_tag_of(value: Any, record: Any) -> str | None:
+    """A source's language code (Tryton ``fr``, Odoo ``fr_FR``, SAP ``FR``) as a BCP 47 tag; Odoo's
+    ``False`` is no language.
+
+    >>> language_tag_of("fr_FR", {}), language_tag_of("DE", {}), language_tag_of(False, {})
+    ('fr-FR', 'de', None)
+    """
+    from schemas.party import language_tag
+
+    return None if value is False else language_tag(value)
+
+
+@register("contact_list")
+def contact_list(items: Any, record: Any, name_key: str = "name", email_key: str = "email", phone_key: str = "phone") -> list[dict[str, str]]:
+    """Canonical contacts ({name, email, phone}) from a list of records, with the keys the source
+    uses; empty values (and Odoo's ``False``) left out, and an entry with neither e-mail nor phone
+    dropped (no one to send a reminder to).
+
+    >>> contact_list([{"name": "AP", "email": "ap@x.example", "phone": False}, {"name": "Nobody", "email": False}], {})
+    [{'name': 'AP', 'email': 'ap@x.example'}]
+    """
+    out = []
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        contact = {k: str(item[src]).strip() for k, src in (("name", name_key), ("email", email_key), ("phone", phone_key))
+                   if item.get(src) not in (None, False, "") and str(item[src]).strip()}
+        if "email" in contact or "phone" in contact:
+            out.append(contact)
+    return out
+
+
+@register("negate")
+def negate(value: Any, record: Any) -> bool | None:
+    """``not value`` for a flag the source states (``active`` -> blocked); None stays None.
+
+    >>> negate(False, {}), negate(True, {}), negate(None, {})
+    (True, False, None)
+    """
+    return None if value is None else not value
+
+
+@register("when_false")
+def when_false(value: Any, record: Any, text: str) -> str | None:
+    """``text`` when ``value`` is False (the reason going with a flag set by its absence).
+
+    >>> when_false(False, {}, "deactivated"), when_false(True, {}, "deactivated")
+    ('deactivated', None)
+    """
+    return text if value is False else None
+
+
+@register("nonempty")
+def nonempty(value: Any, record: Any) -> bool | None:
+    """Whether a list has anything in it; None when the source gives no list at all (not stated).
+
+    >>> nonempty(["Credit hold"], {}), nonempty([], {}), nonempty(None, {})
+    (True, False, None)
+    """
+    return None if value is None else bool(value)

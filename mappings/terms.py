@@ -156,6 +156,7 @@ CUSTOMER_FIELDS = frozenset(
     {
         "name", "code", "siren", "siret", "vat_id", "gln", "currency", "credit_limit", "payment_terms",
         "account_owner", "segment", "ibans", "aliases",
+        "payment_days", "dunning_contacts", "dunning_language", "blocked", "blocked_reason", "on_hold", "on_hold_reason",
         "address.line1", "address.line2", "address.line3", "address.city", "address.postcode",
         "address.subdivision", "address.country",
         "contact.name", "contact.phone", "contact.email",

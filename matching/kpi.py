@@ -21,6 +21,14 @@ Methods, stated:
   ``(AR(start-1) + sales - AR(end)) / (AR(start-1) + sales - current AR(end)) x 100``, where
   current AR is the part not yet due at ``end``.
 
+**Currencies.** Amounts of different currencies are never added up. With an ``invoices``
+column ``currency`` and a :class:`~schemas.rates.RateTable`, :func:`daily_kpis` gives one row per
+day in the company currency when every invoice's currency has a rate on that day: each invoice
+total and each settlement is converted at the rates of the KPI day (the closing rate, as
+receivables are translated in financial statements, IAS 21.23) and rounded to the cent, so a
+day's receivables, sales and ageing are in one currency. When some currency has no rate that
+day, the day gets one row per currency instead, each in its own currency (``converted`` False).
+
 >>> inv = pd.DataFrame({"invoice_id": ["A", "B"], "customer_id": ["C1", "C1"],
 ...     "issue_date": ["2026-01-10", "2026-02-20"], "due_date": ["2026-02-09", "2026-03-22"],
 ...     "amount_total": ["1000.00", "600.00"]})
@@ -36,10 +44,14 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import asdict, dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from schemas.rates import RateTable
 
 BUCKETS = ("not_due", "1-30", "31-60", "61-90", ">90")
 
@@ -180,6 +192,8 @@ def _cei(book: _Book, start: np.datetime64, end: np.datetime64) -> Decimal | Non
 @dataclass(frozen=True, slots=True)
 class DailyKpis:
     day: dt.date
+    currency: str | None  # of every amount of the row; None when the invoices carry no currency
+    converted: bool  # amounts of other currencies converted into ``currency`` at the day's rates
     receivables: Decimal
     dso_countback: Decimal | None
     dso_simple: Decimal | None
@@ -212,30 +226,74 @@ def cash_application_rates(result: object) -> dict[str, float | Decimal | None]:
 
 
 def daily_kpis(invoices: pd.DataFrame, payments: pd.DataFrame | None, days: list[dt.date], *,
-               period_days: int = 90, cash_results: dict[dt.date, object] | None = None) -> pd.DataFrame:
-    """One row of :class:`DailyKpis` per day (cash-application figures when a result is given for it)."""
-    book = _Book(invoices, payments)
+               period_days: int = 90, cash_results: dict[dt.date, object] | None = None,
+               rates: RateTable | None = None) -> pd.DataFrame:
+    """One row of :class:`DailyKpis` per day, or per day and currency (see the module doc: in the
+    company currency when ``rates`` convert every currency of the invoices on that day, else per
+    currency); cash-application figures when a result is given for the day."""
+    currencies = sorted(invoices["currency"].astype(str).unique()) if "currency" in invoices else []
+    whole = _Book(invoices, payments) if len(currencies) <= 1 else None
     rows = []
     for d in days:
-        day = _day(d)
-        b = _bucket_sums(book, day)
-        rates: dict = cash_application_rates(cash_results[d]) if cash_results and d in cash_results else {}
-        rows.append(DailyKpis(
-            day=d,
-            receivables=_money(sum(b.values())),
-            dso_countback=_dso_countback(book, d),
-            dso_simple=_dso_simple(book, day, period_days),
-            cei_30d=_cei(book, day - np.timedelta64(29, "D"), day),
-            not_due=_money(b["not_due"]),
-            overdue_1_30=_money(b["1-30"]),
-            overdue_31_60=_money(b["31-60"]),
-            overdue_61_90=_money(b["61-90"]),
-            overdue_90_plus=_money(b[">90"]),
-            unapplied_cash=rates.get("unapplied_cash"),
-            auto_match_rate=rates.get("auto_match_rate"),
-            invoice_hit_rate=rates.get("invoice_hit_rate"),
-        ))
-    return pd.DataFrame([asdict(r) for r in rows])
+        rates_of_day = {c: rates.factor(c, d) for c in currencies} if rates else {}
+        if rates and currencies and all(f is not None for f in rates_of_day.values()) \
+                and (len(currencies) > 1 or currencies[0] != rates.company_currency):
+            book = _Book(*_converted(invoices, payments, rates_of_day))
+            rows.append(_kpi_row(book, d, period_days, cash_results, rates.company_currency, converted=True))
+        elif whole is not None:
+            rows.append(_kpi_row(whole, d, period_days, cash_results, currencies[0] if currencies else None))
+        else:
+            for c in currencies:
+                mine = invoices[invoices["currency"].astype(str) == c]
+                paid = None if payments is None else payments[payments["invoice_id"].astype(str).isin(set(mine["invoice_id"].astype(str)))]
+                rows.append(_kpi_row(_Book(mine, paid), d, period_days, cash_results, c))
+    return pd.DataFrame([asdict(r) for r in rows], columns=list(DailyKpis.__dataclass_fields__))
+
+
+def _converted(invoices: pd.DataFrame, payments: pd.DataFrame | None,
+               factors: dict[str, Decimal | None]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``invoices`` and ``payments`` with every amount in the company currency (each converted with
+    its invoice currency's factor and rounded half-even to the cent)."""
+    cent = Decimal("0.01")
+
+    def conv(amount: object, currency: str) -> str:
+        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+        factor = factors[currency]
+        assert factor is not None
+        return str((value * factor).quantize(cent, rounding=ROUND_HALF_EVEN))
+
+    inv = invoices.copy()
+    inv["amount_total"] = [conv(a, str(c)) for a, c in zip(invoices["amount_total"], invoices["currency"], strict=True)]
+    if payments is None or not len(payments):
+        return inv, payments
+    currency_of = dict(zip(invoices["invoice_id"].astype(str), invoices["currency"].astype(str), strict=False))
+    pay = payments[payments["invoice_id"].astype(str).isin(currency_of)].copy()
+    pay["amount"] = [conv(a, currency_of[str(i)]) for a, i in zip(pay["amount"], pay["invoice_id"], strict=True)]
+    return inv, pay
+
+
+def _kpi_row(book: _Book, d: dt.date, period_days: int, cash_results: dict[dt.date, object] | None,
+             currency: str | None, *, converted: bool = False) -> DailyKpis:
+    day = _day(d)
+    b = _bucket_sums(book, day)
+    rates: dict = cash_application_rates(cash_results[d]) if cash_results and d in cash_results else {}
+    return DailyKpis(
+        day=d,
+        currency=currency,
+        converted=converted,
+        receivables=_money(sum(b.values())),
+        dso_countback=_dso_countback(book, d),
+        dso_simple=_dso_simple(book, day, period_days),
+        cei_30d=_cei(book, day - np.timedelta64(29, "D"), day),
+        not_due=_money(b["not_due"]),
+        overdue_1_30=_money(b["1-30"]),
+        overdue_31_60=_money(b["31-60"]),
+        overdue_61_90=_money(b["61-90"]),
+        overdue_90_plus=_money(b[">90"]),
+        unapplied_cash=rates.get("unapplied_cash"),
+        auto_match_rate=rates.get("auto_match_rate"),
+        invoice_hit_rate=rates.get("invoice_hit_rate"),
+    )
 
 
 def days_in_month(d: dt.date) -> int:

@@ -26,11 +26,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from matching.kpi import BUCKETS, _cents, _dates, _day, _money
+
+if TYPE_CHECKING:
+    from schemas.rates import RateTable
 
 LOW, MEDIUM, HIGH = "low", "medium", "high"
 #: exposure() column of each ageing bucket
@@ -57,48 +61,86 @@ class RiskFlag:
     severity: str  # low | medium | high
     reason: str
     amount: Decimal | None = None
+    currency: str | None = None  # of ``amount`` (None when the inputs carry no currency)
 
 
 def _fmt(d: Decimal) -> str:
     return f"{d:,.2f}"
 
 
+def _reporting_items(open_items: pd.DataFrame, as_of: dt.date, rates: RateTable | None) -> pd.DataFrame:
+    """``open_items`` with ``cur`` (the currency its amount is counted in) and ``cents``: the
+    company currency (amount converted at ``as_of``, rounded to the cent) when ``rates`` convert
+    its currency, else its own currency; None for items without a currency column."""
+    items = open_items.copy()
+    if "currency" not in items:
+        items["cur"] = None
+        items["cents"] = _cents(items["amount_open"])
+        return items
+    curs, cents = [], []
+    for amount, currency in zip(items["amount_open"], items["currency"].astype(str), strict=True):
+        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+        converted = rates.convert(value, currency, as_of) if rates else None
+        curs.append(rates.company_currency if converted is not None and rates else currency)
+        cents.append(int((converted if converted is not None else value).scaleb(2).to_integral_value()))
+    items["cur"] = curs
+    items["cents"] = np.array(cents, dtype=np.int64)
+    return items
+
+
 def exposure(customers: pd.DataFrame, open_items: pd.DataFrame, as_of: dt.date,
-             open_orders: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per customer: ageing buckets of open items at ``as_of``, open orders, exposure, limit, headroom."""
+             open_orders: pd.DataFrame | None = None, rates: RateTable | None = None) -> pd.DataFrame:
+    """Per customer: ageing buckets of open items at ``as_of``, open orders, exposure, limit, headroom.
+
+    With a ``currency`` column in ``open_items``, one row per customer and currency (column
+    ``currency``): the company currency for every item ``rates`` convert at ``as_of``, each item's
+    own currency otherwise; amounts of different currencies are never added up. The credit limit
+    (in the company currency) goes with the company-currency row; without rates, with the
+    customer's row when it has only one currency. Open orders count in the company currency
+    (or the customer's only currency)."""
     ids = customers["customer_id"].astype(str).tolist()
-    pos = {c: i for i, c in enumerate(ids)}
-    n = len(ids)
-    cols: dict[str, np.ndarray] = {}
-    ci = open_items["customer_id"].astype(str).map(pos).fillna(-1).astype(np.int64).to_numpy()
-    amt = _cents(open_items["amount_open"])
-    late = (_day(as_of) - _dates(open_items["due_date"])).astype(np.int64)
-    keep = ci >= 0
+    names = customers["name"].astype(str).tolist() if "name" in customers else ids
+    limits = customers["credit_limit"].astype(str).tolist() if "credit_limit" in customers else [""] * len(ids)
+    company = rates.company_currency if rates else None
+    items = _reporting_items(open_items, as_of, rates)
+    items = items[items["customer_id"].astype(str).isin(set(ids))]
+    late = (_day(as_of) - _dates(items["due_date"])).astype(np.int64)
     masks = {
         "not_due": late <= 0, "1-30": (late >= 1) & (late <= 30), "31-60": (late >= 31) & (late <= 60),
         "61-90": (late >= 61) & (late <= 90), ">90": late > 90,
     }
+    sums: dict[tuple[str, str | None], dict[str, int]] = {}
     for b in BUCKETS:
-        m = keep & masks[b]
-        cols[b] = np.bincount(ci[m], weights=amt[m], minlength=n).astype(np.int64)
-    recv = sum(cols[b] for b in BUCKETS)
-    orders = np.zeros(n, np.int64)
+        sel = items[masks[b]]
+        for (cust, cur), cents in zip(zip(sel["customer_id"].astype(str), sel["cur"], strict=True), sel["cents"], strict=True):
+            sums.setdefault((cust, cur), dict.fromkeys(BUCKETS, 0))[b] += int(cents)
+    for cust, cur in zip(items["customer_id"].astype(str), items["cur"], strict=True):
+        sums.setdefault((cust, cur), dict.fromkeys(BUCKETS, 0))
+    orders: dict[str, int] = {}
     if open_orders is not None and len(open_orders):
-        oc = open_orders["customer_id"].astype(str).map(pos).fillna(-1).astype(np.int64).to_numpy()
-        oa = _cents(open_orders["amount_open"])
-        orders = np.bincount(oc[oc >= 0], weights=oa[oc >= 0], minlength=n).astype(np.int64)
-    limits = customers["credit_limit"].astype(str).tolist() if "credit_limit" in customers else [""] * n
-    out = pd.DataFrame({"customer_id": ids,
-                        "name": customers["name"].astype(str).tolist() if "name" in customers else ids})
-    for b in BUCKETS:
-        out[COLUMN[b]] = [_money(v) for v in cols[b]]
-    out["open_receivables"] = [_money(v) for v in recv]
-    out["open_orders"] = [_money(v) for v in orders]
-    out["exposure"] = [_money(v) for v in recv + orders]
-    lim = [Decimal(x) if x not in ("", "nan", "None") else None for x in limits]
-    out["credit_limit"] = lim
-    out["headroom"] = [None if L is None else L - _money(e) for L, e in zip(lim, recv + orders, strict=False)]
-    return out
+        for cust, cents in zip(open_orders["customer_id"].astype(str), _cents(open_orders["amount_open"]), strict=True):
+            orders[cust] = orders.get(cust, 0) + int(cents)
+    rows = []
+    for cust, name, limit_text in zip(ids, names, limits, strict=True):
+        currencies = sorted((cur for c, cur in sums if c == cust), key=lambda c: (c != company, c or ""))
+        if not currencies:
+            currencies = [company]
+        home = company if company is not None else (currencies[0] if len(currencies) == 1 else None)
+        if home not in currencies and (cust in orders):
+            currencies.insert(0, home)
+        for cur in currencies:
+            b = sums.get((cust, cur), dict.fromkeys(BUCKETS, 0))
+            recv = sum(b.values())
+            ordered = orders.get(cust, 0) if cur == home else 0
+            limit = Decimal(limit_text) if limit_text not in ("", "nan", "None") and cur == home else None
+            row = {"customer_id": cust, "name": name, "currency": cur}
+            row.update({COLUMN[k]: _money(v) for k, v in b.items()})
+            row.update(open_receivables=_money(recv), open_orders=_money(ordered), exposure=_money(recv + ordered),
+                       credit_limit=limit, headroom=None if limit is None else limit - _money(recv + ordered))
+            rows.append(row)
+    columns = ["customer_id", "name", "currency", *COLUMN.values(), "open_receivables", "open_orders", "exposure",
+               "credit_limit", "headroom"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def payment_behaviour(settlements: pd.DataFrame, as_of: dt.date, window_days: int = 90) -> pd.DataFrame:
@@ -133,36 +175,41 @@ def payment_behaviour(settlements: pd.DataFrame, as_of: dt.date, window_days: in
 def risk_flags(customers: pd.DataFrame, open_items: pd.DataFrame, *, as_of: dt.date,
                open_orders: pd.DataFrame | None = None, disputes: pd.DataFrame | None = None,
                promises: pd.DataFrame | None = None, settlements: pd.DataFrame | None = None,
-               policy: RiskPolicy | None = None) -> list[RiskFlag]:
-    """Every flag at ``as_of``, ordered by customer then kind; each carries a reason sentence."""
+               policy: RiskPolicy | None = None, rates: RateTable | None = None) -> list[RiskFlag]:
+    """Every flag at ``as_of``, ordered by customer then kind; each carries a reason sentence.
+
+    Exposure flags are per customer and currency as :func:`exposure` counts them (in the company
+    currency when ``rates`` convert), the currency named in the reason and carried by the flag."""
     pol = policy or RiskPolicy()
     flags: list[RiskFlag] = []
-    exp = exposure(customers, open_items, as_of, open_orders)
+    exp = exposure(customers, open_items, as_of, open_orders, rates)
+    items = _reporting_items(open_items, as_of, rates)
     names = dict(zip(exp.customer_id, exp.name, strict=False))
     for r in exp.itertuples(index=False):
         e: Decimal = r.exposure
         lim = r.credit_limit
+        cur = f" {r.currency}" if r.currency else ""
         if lim is not None and e > lim:
             ratio = e / lim if lim > 0 else Decimal("Infinity")
             sev = HIGH if ratio >= pol.limit_high_ratio else MEDIUM
             orders = f" (including {_fmt(r.open_orders)} of open orders)" if r.open_orders else ""
             used = f"{ratio * 100:.0f} % used" if lim > 0 else "no credit allowed"
             flags.append(RiskFlag(r.customer_id, "credit_limit_exceeded", sev,
-                                  f"{r.name} owes {_fmt(e)}{orders} against a credit limit of {_fmt(lim)} ({used}).",
-                                  e - lim))
+                                  f"{r.name} owes {_fmt(e)}{cur}{orders} against a credit limit of {_fmt(lim)}{cur} ({used}).",
+                                  e - lim, r.currency))
         beyond = Decimal(0)
         edges = [("31-60", 31, 60), ("61-90", 61, 90), (">90", 91, 10**6)]
         for b, lo, _hi in edges:
             if lo > pol.overdue_days:
                 beyond += getattr(r, _attr(b))
         if pol.overdue_days not in (30, 60, 90):  # policy between bucket edges: compute exactly
-            beyond = _beyond(open_items, r.customer_id, as_of, pol.overdue_days)
+            beyond = _beyond(items, r.customer_id, r.currency, as_of, pol.overdue_days)
         if beyond > 0:
             share = beyond / e if e > 0 else Decimal(1)
             sev = HIGH if share >= pol.overdue_high_share or getattr(r, _attr(">90")) > 0 else MEDIUM
             flags.append(RiskFlag(r.customer_id, "overdue_beyond_policy", sev,
-                                  f"{r.name} has {_fmt(beyond)} more than {pol.overdue_days} days past due "
-                                  f"({share * 100:.0f} % of its exposure).", beyond))
+                                  f"{r.name} has {_fmt(beyond)}{cur} more than {pol.overdue_days} days past due "
+                                  f"({share * 100:.0f} % of its exposure{cur and ' in' + cur}).", beyond, r.currency))
     if disputes is not None and len(disputes):
         d = disputes[disputes.get("status", pd.Series(["open"] * len(disputes))).astype(str).str.lower() == "open"]
         opened = _dates(d["opened_date"])
@@ -197,7 +244,7 @@ def risk_flags(customers: pd.DataFrame, open_items: pd.DataFrame, *, as_of: dt.d
                                       f"average, {r.trend_days} days later than in the previous {pol.behaviour_window_days} days."))
     order = {"credit_limit_exceeded": 0, "overdue_beyond_policy": 1, "dispute_ageing": 2, "promise_broken": 3,
              "behaviour_worsening": 4}
-    flags.sort(key=lambda f: (f.customer_id, order.get(f.kind, 9)))
+    flags.sort(key=lambda f: (f.customer_id, order.get(f.kind, 9), f.currency or ""))
     return flags
 
 
@@ -205,12 +252,11 @@ def _attr(bucket: str) -> str:
     return COLUMN[bucket]
 
 
-def _beyond(open_items: pd.DataFrame, cust: str, as_of: dt.date, days: int) -> Decimal:
-    m = open_items["customer_id"].astype(str) == cust
-    sub = open_items[m]
+def _beyond(items: pd.DataFrame, cust: str, currency: str | None, as_of: dt.date, days: int) -> Decimal:
+    """Of ``items`` (:func:`_reporting_items`), what ``cust`` owes in ``currency`` more than ``days`` past due."""
+    sub = items[(items["customer_id"].astype(str) == cust) & (items["cur"].map(lambda c: c == currency))]
     late = (_day(as_of) - _dates(sub["due_date"])).astype(np.int64)
-    amt = _cents(sub["amount_open"])
-    return _money(int(amt[late > days].sum()))
+    return _money(int(sub["cents"].to_numpy()[late > days].sum()))
 
 
 def flags_frame(flags: list[RiskFlag]) -> pd.DataFrame:

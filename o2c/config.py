@@ -57,14 +57,17 @@ from schemas.errors import ConfigError
 
 __all__ = [
     "BankConfig", "Channel", "ConfigFile", "CustomerFormat", "EInvoicingConfig", "FolderChannel", "HttpChannel",
-    "MAX_CONFIG_BYTES", "STREAM_DOCUMENTS", "SftpChannel", "SourceConfig", "banks_file", "load_banks_section",
+    "MAPPED_DOCUMENTS", "MAX_CONFIG_BYTES", "STREAM_DOCUMENTS", "SftpChannel", "SourceConfig", "banks_file", "load_banks_section",
     "load_config", "load_einvoicing", "load_sources_section",
 ]
 
 #: a configuration file is a few kilobytes; a larger one is refused before it is parsed
 MAX_CONFIG_BYTES = 2**20
 #: stream -> the canonical document its records map to
-STREAM_DOCUMENTS = {"invoices": "invoice", "customers": "customer", "settlements": "settlement"}
+STREAM_DOCUMENTS = {"invoices": "invoice", "customers": "customer", "settlements": "settlement", "rates": "currency_rate"}
+#: the documents read through a YAML mapping (mappings/<kind>/<document>.yaml); a currency rate is
+#: the connector's record as it is, checked by o2c.store.rates.check_rate
+MAPPED_DOCUMENTS = frozenset({"invoice", "customer", "settlement"})
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 MAX_PROBLEMS = 20  # lines of one error message; the rest are counted
 
@@ -153,9 +156,12 @@ class SourceConfig(_Section):
         return self.mapping or self.kind
 
     def load_mapping(self, stream: str) -> Any:
-        """The checked mapping of ``stream`` (a :class:`mappings.mapper.Mapping`)."""
+        """The checked mapping of ``stream`` (a :class:`mappings.mapper.Mapping`); None for a stream
+        whose records are not mapped (``rates``)."""
         from mappings.mapper import load_mapping, mapping_path
 
+        if STREAM_DOCUMENTS[stream] not in MAPPED_DOCUMENTS:
+            return None
         return load_mapping(mapping_path(self.mapping_folder, STREAM_DOCUMENTS[stream]))
 
 

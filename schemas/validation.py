@@ -16,7 +16,7 @@ from decimal import Decimal
 from schemas.errors import Issue, ValidationFailed
 from schemas.invoice import TYPE_CODES, VAT_CATEGORIES, Invoice, TradeParty
 from schemas.money import ZERO, is_currency, minor_units, quantize
-from schemas.party import Customer
+from schemas.party import Customer, is_language_tag
 
 
 def _unit(currency: str) -> Decimal:
@@ -169,6 +169,16 @@ def customer_issues(cust: Customer) -> list[Issue]:
         check_iban(rec, "ibans", iban, issues)
     if cust.currency and not is_currency(cust.currency):
         issues.append(Issue(rec, "currency", "unknown ISO 4217 currency code", cust.currency))
+    if cust.dunning_language and not is_language_tag(cust.dunning_language):
+        issues.append(Issue(rec, "dunning_language", "not a BCP 47 language tag of a known language (fr, de, pt-BR)",
+                            cust.dunning_language))
+    if cust.payment_days is not None and not 0 <= cust.payment_days <= 3660:
+        issues.append(Issue(rec, "payment_days", "payment days must be between 0 and 3660", cust.payment_days))
+    if cust.credit_limit is not None and cust.credit_limit < 0:
+        issues.append(Issue(rec, "credit_limit", "a credit limit cannot be negative", cust.credit_limit))
+    for contact in cust.dunning_contacts:
+        if not (contact.email or contact.phone):
+            issues.append(Issue(rec, "dunning_contacts", "a dunning contact needs an email or a phone", contact.name))
     return issues
 
 

@@ -16,7 +16,10 @@ sale`` activated (see :func:`demo.tryton.server.build_template`). The script cre
   the UNCL 5305 category on the sales taxes (S for 20/10/5.5 %, K and AE for intra-EU exemptions);
 - payment terms "30 jours net" and "45 jours fin de mois", units, product categories, products;
 - 8 customers (7 French with SIREN/SIRET/VAT computed with python-stdnum, 1 German with a DE VAT id;
-  one French and the German one with a second, delivery address);
+  one French and the German one with a second, delivery address), with what collections read
+  (:data:`MASTER`): the party's language, a named accounts-receivable contact for invoices beside
+  the general e-mail, a party category "Blocage encours" (a hold, when the source option
+  ``hold_categories`` names it) and one deactivated former customer;
 - ``--invoices`` posted customer invoices in date order through 2026 (numbering is strictly
   chronological); an invoice that sells goods comes from a sale (invoiced and shipped on order)
   whose customer shipment is done 0 to 3 days before the invoice date, so its goods lines are
@@ -169,6 +172,17 @@ CUSTOMERS = [
              "DE", "buchhaltung@mueller-maschinenbau.example", "45FDM", de_vat_base="81452963", weight=2,
              delivery=("Müller Maschinenbau - Werk Augsburg", "Industriestraße 12", "86167", "Augsburg", "DE")),
 ]
+
+# the customer master's collections part, per customer code: language, a contact for invoices
+# (name, e-mail) marked with Tryton's "invoice" usage beside the general e-mail, party categories
+MASTER: dict[str, dict[str, Any]] = {
+    "C0002": {"contact": ("Service comptabilité clients", "relances@lefevre-transports.example")},
+    "C0006": {"categories": ["Blocage encours"]},
+    "C0008": {"lang": "de"},
+}
+HOLD_CATEGORY = "Blocage encours"
+FORMER_CUSTOMER = Customer("C0099", "Ancienne Imprimerie Lambert SA", "39912046", "0001", "2 rue de la Paix", "75002",
+                           "Paris", "FR", "contact@imprimerie-lambert.example", "30")
 
 # (code, name, kind, unit, list price, category)
 PRODUCTS = [
@@ -434,13 +448,33 @@ class Seeder:
 
     def customers(self) -> None:
         self.customer_parties = []
+        Lang = self.get("ir.lang")
+        Category = self.get("party.category")
+        langs = {lang.code: lang for lang in Lang.find([("code", "in", ["fr", "de"])])}
+        categories = {HOLD_CATEGORY: Category(name=HOLD_CATEGORY)}
+        categories[HOLD_CATEGORY].save()
         for c in CUSTOMERS:
             party = self.party(c)
+            master = MASTER.get(c.code, {})
             party.customer_payment_term = self.terms[c.payment_term]
             if c.credit_limit is not None:
                 party.credit_limit_amount = c.credit_limit
+            party.lang = langs[master.get("lang", "fr")]
+            if "contact" in master:
+                # the general e-mail stays, without the invoice usage; reminders go to this one
+                for mechanism in party.contact_mechanisms:
+                    mechanism.invoice = False
+                name, email = master["contact"]
+                party.contact_mechanisms.new(type="email", value=email, name=name, invoice=True)
+            for category in master.get("categories", []):
+                party.categories.append(Category(categories[category].id))
             party.save()
             self.customer_parties.append((c, party))
+        former = self.party(FORMER_CUSTOMER)
+        former.lang = langs["fr"]
+        former.active = False
+        former.save()
+        self.former_party = former
 
     # invoices
     #
@@ -731,6 +765,7 @@ def seed(database: str, config_file: str | None, invoices: int, seed_value: int)
              "credit_limit": None if c.credit_limit is None else str(c.credit_limit), **s.identifiers[c.code]}
             for c, p in s.customer_parties
         ],
+        "former_customer": {"id": s.former_party.id, "code": FORMER_CUSTOMER.code, "name": FORMER_CUSTOMER.name},
         "products": len(PRODUCTS),
         "posted_count": len(result["posted"]),
         "posted_total": total(result["posted"]),

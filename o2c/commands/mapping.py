@@ -48,7 +48,7 @@ def mapping() -> None:
 def check(source: str, sources_file: str | None) -> None:
     """Check SOURCE's mapping files (a configured source, or a folder under mappings/)."""
     from mappings.mapper import MAPPINGS_DIR, load_mapping, mapping_path
-    from o2c.config import STREAM_DOCUMENTS
+    from o2c.config import MAPPED_DOCUMENTS, STREAM_DOCUMENTS
     from schemas.errors import ConfigError
 
     try:
@@ -57,7 +57,8 @@ def check(source: str, sources_file: str | None) -> None:
         if sources_file or not folder.is_dir():
             src = _source(source, sources_file)
         if src is not None:
-            files = [mapping_path(src.mapping_folder, STREAM_DOCUMENTS[s]) for s in src.streams]
+            files = [mapping_path(src.mapping_folder, STREAM_DOCUMENTS[s]) for s in src.streams
+                     if STREAM_DOCUMENTS[s] in MAPPED_DOCUMENTS]
         else:
             files = sorted(folder.glob("*.yaml"))
             if not files:

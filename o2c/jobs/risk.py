@@ -4,6 +4,10 @@ Customers are the parties (one per company across sources) with the credit limit
 give (the lowest when they disagree: the prudent one; the disagreement itself is a party
 conflict). Open items and payments come from the stored invoices and applied allocations.
 The flags of one as-of date replace that date's previous flags (a re-run changes nothing).
+
+Amounts are shown in the company currency, converted with the stored rates (the ``rates``
+stream, :func:`o2c.store.rates.rate_table`), when every currency has a rate on the day; else per
+currency, never added up across currencies (:mod:`matching.kpi`, :func:`matching.risk.exposure`).
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from o2c.store.cash import (
 )
 from o2c.store.models import CustomerRow, InvoiceRow
 from o2c.store.parties import PartyLink
+from o2c.store.rates import rate_table
 from schemas.invoice import receivable_amount
+from schemas.rates import RateTable
 
 
 @dataclass
@@ -81,12 +87,12 @@ def _invoices_and_payments(store: Store, customers: pd.DataFrame, open_items: pd
     with store.session() as s:
         invoices = [{"invoice_id": str(r.id), "customer_id": party_of.get(str(r.id), r.buyer_key or ""),
                      "issue_date": r.issue_date.isoformat(), "due_date": (r.due_date or r.issue_date).isoformat(),
-                     "amount_total": str(receivable_amount(r.type_code, r.payable))}
+                     "amount_total": str(receivable_amount(r.type_code, r.payable)), "currency": r.currency}
                     for r in s.scalars(select(InvoiceRow))]
         payments = [{"invoice_id": str(a.invoice_id), "date": (a.booking_date or a.created_at.date()).isoformat(), "amount": str(a.amount)}
                     for a in s.scalars(select(CashAllocation).where(CashAllocation.status.in_(APPLIED)))]
         payments += _erp_only_settlements(s)
-    return (pd.DataFrame(invoices, columns=["invoice_id", "customer_id", "issue_date", "due_date", "amount_total"]),
+    return (pd.DataFrame(invoices, columns=["invoice_id", "customer_id", "issue_date", "due_date", "amount_total", "currency"]),
             pd.DataFrame(payments, columns=["invoice_id", "date", "amount"]))
 
 
@@ -101,21 +107,25 @@ def run_risk_scoring(store: Store, as_of: dt.date, *, kpi_days: int = 1,
         customers, open_items = ledger_frames(store)
         cust = _customers_with_limits(store, customers)
         invoices, payments = _invoices_and_payments(store, customers, open_items)
+        with store.session() as s:
+            rates = rate_table(s)
         names = dict(zip(cust["customer_id"], cust["name"], strict=False))
-        flags = risk_flags(cust, open_items, as_of=as_of, settlements=None) if len(cust) else []
+        flags = risk_flags(cust, open_items, as_of=as_of, settlements=None, rates=rates) if len(cust) else []
         days = [as_of - dt.timedelta(days=i) for i in range(kpi_days - 1, -1, -1)]
-        kpis = daily_kpis(invoices, payments, days) if len(invoices) else pd.DataFrame()
+        kpis = daily_kpis(invoices, payments, days, rates=rates) if len(invoices) else pd.DataFrame()
         unapplied, auto_rate, hit_rate = _cash_figures(store)
         now = utcnow()
         with store.session() as s:
             s.execute(delete(RiskFlagRow).where(RiskFlagRow.as_of == as_of))
             for f in flags:
                 s.add(RiskFlagRow(run_id=run.id, as_of=as_of, customer_key=f.customer_id, customer_name=names.get(f.customer_id, ""),
-                                  kind=f.kind, severity=f.severity, reason=f.reason, amount=f.amount, created_at=now))
-            for row in kpis.to_dict("records"):
-                day = row["day"]
+                                  kind=f.kind, severity=f.severity, reason=f.reason, amount=f.amount, currency=f.currency,
+                                  created_at=now))
+            for day in sorted(set(kpis["day"])) if len(kpis) else []:
                 s.execute(delete(KpiDaily).where(KpiDaily.day == day))
-                s.add(KpiDaily(run_id=run.id, computed_at=now, **{**row, "unapplied_cash": unapplied, "auto_match_rate": auto_rate,
+            for row in kpis.to_dict("records"):
+                cash = _unapplied_in(unapplied, row["currency"], row["converted"], row["day"], rates)
+                s.add(KpiDaily(run_id=run.id, computed_at=now, **{**row, "unapplied_cash": cash, "auto_match_rate": auto_rate,
                                                                    "invoice_hit_rate": hit_rate}))
         summary.customers = len(cust)
         summary.flags = len(flags)
@@ -125,12 +135,31 @@ def run_risk_scoring(store: Store, as_of: dt.date, *, kpi_days: int = 1,
     return summary
 
 
-def _cash_figures(store: Store) -> tuple[Decimal | None, float | None, float | None]:
-    """Unapplied cash, auto-match rate (credit lines auto-allocated / credit lines decided) and
-    invoice-level hit rate (invoices allocated automatically / invoices allocated at all)."""
+def _unapplied_in(unapplied: dict[str, Decimal] | None, currency: str | None, converted: bool, day: dt.date,
+                  rates: RateTable) -> Decimal | None:
+    """The unapplied cash of a KPI row: in its currency; for a row in the company currency with
+    other currencies converted into it, every currency's converted at the day's rates (None when
+    one has no rate: unknown rather than a partial sum)."""
+    if unapplied is None:
+        return None
+    if not converted:
+        return unapplied.get(currency or "", Decimal(0)) if currency else sum(unapplied.values(), Decimal(0))
+    total = Decimal(0)
+    for cur, amount in unapplied.items():
+        value = rates.convert(amount, cur, day)
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def _cash_figures(store: Store) -> tuple[dict[str, Decimal] | None, float | None, float | None]:
+    """Unapplied cash per currency, auto-match rate (credit lines auto-allocated / credit lines
+    decided) and invoice-level hit rate (invoices allocated automatically / invoices allocated at all)."""
     with store.session() as s:
-        unapplied = sum((u.amount for u in s.scalars(select(CashUnapplied).where(CashUnapplied.resolved_at.is_(None)))),
-                        Decimal(0))
+        unapplied: dict[str, Decimal] = defaultdict(Decimal)
+        for u in s.scalars(select(CashUnapplied).where(CashUnapplied.resolved_at.is_(None))):
+            unapplied[u.currency] += u.amount
         outcomes: dict[str, int] = defaultdict(int)
         for d in s.scalars(select(CashEntryDecision)):
             outcomes[d.outcome] += 1
@@ -138,7 +167,7 @@ def _cash_figures(store: Store) -> tuple[Decimal | None, float | None, float | N
         allocs = s.execute(select(CashAllocation.invoice_id, CashAllocation.status)).all()
     items = {i for i, _ in allocs}
     auto_items = {i for i, st in allocs if st == "auto"}
-    return (unapplied if credit_lines else None, outcomes["auto"] / credit_lines if credit_lines else None,
+    return (dict(unapplied) if credit_lines else None, outcomes["auto"] / credit_lines if credit_lines else None,
             len(auto_items) / len(items) if items else None)
 
 

@@ -107,11 +107,14 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
             log.info("%s/%s: window (%s, %s] is empty: nothing to pull", source.name, stream, since, until)
         else:
             spec = connector.spec(stream)  # NotSupported for a stream it does not offer: a failed run, as pull()
-            if spec.primary_key != (mapping.source_id,):
+            if mapping is not None and spec.primary_key != (mapping.source_id,):
                 log.warning("%s/%s: the mapping %s reads the record id at %r but the connector declares the key %s: "
                             "a quarantined record will not be marked superseded by its corrected version",
                             source.name, stream, mapping.name, mapping.source_id, "/".join(spec.primary_key))
             for batch in connector.pull(stream, since, until):
+                if mapping is None:  # currency rates: no mapping, checked and stored as they come
+                    _store_rates(store, source.name, spec, batch, summary, run.id)
+                    continue
                 with store.session() as s:
                     accepted: list[Invoice | Customer] = []
                     settled: list[tuple[Settlement, dict[str, Any]]] = []
@@ -221,6 +224,33 @@ def _count_settlements(summary: StreamSummary, done: _settlements.SettlementBatc
     for message in done.findings:
         summary.findings += 1
         log.warning("data-quality finding: %s", message)
+
+
+def _store_rates(store: Store, source: str, spec: Any, batch: Any, summary: StreamSummary, run_id: str) -> None:
+    """One batch of the ``rates`` stream in one transaction: each record checked
+    (:func:`o2c.store.rates.check_rate`) and upserted, or quarantined; then the watermark."""
+    from o2c.store import utcnow
+    from o2c.store.rates import check_rate, upsert_rates
+
+    with store.session() as s:
+        accepted = []
+        for record in batch.records:
+            summary.read += 1
+            rid = spec.record_id(record)
+            try:
+                accepted.append(check_rate(record, rid))
+            except RejectedDocument as exc:
+                summary.rejected += 1
+                store.quarantine(s, source=source, kind="currency_rate", source_id=rid or "?", payload=record,
+                                 reason=str(exc), field=exc.field, run_id=run_id)
+                summary.rejects.append({"id": rid or "?", "record": str(record.get("currency")), "reason": str(exc)})
+                log.warning("%s/rates: quarantined %s: %s", source, rid, exc)
+        for outcome in upsert_rates(s, source, accepted, run_id=run_id, now=utcnow()):
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+        store.resolve_quarantine_many(s, source=source, kind="currency_rate", source_ids=[r.source_id for r in accepted],
+                                      resolution="superseded")
+        if batch.watermark is not None:
+            store.set_watermark(s, source, "rates", batch.watermark, cursor=batch.cursor, run_id=run_id)
 
 
 def sync_source(

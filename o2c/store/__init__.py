@@ -30,6 +30,7 @@ from o2c.store import bank as _bank  # noqa: F401  (registers the bank statement
 from o2c.store import cash as _cash  # noqa: F401  (registers the cash application tables)
 from o2c.store import einvoice as _einvoice  # noqa: F401  (registers the e-invoice tables)
 from o2c.store import parties as _parties  # noqa: F401  (registers the party tables)
+from o2c.store import rates as _rates  # noqa: F401  (registers the currency rates)
 from o2c.store import receivables as _receivables  # noqa: F401  (registers the settlement and data-quality tables)
 from o2c.store import writeback as _writeback  # noqa: F401  (registers the write-back outbox)
 from o2c.store.models import (
@@ -375,6 +376,8 @@ class Store:
             items.append((cust.source.system, cust.source.id, to_json(cust), dict(
                 name=cust.name, code=cust.code, siren=cust.siren, vat_id=cust.vat_id,
                 country=cust.address.country if cust.address else None, credit_limit=cust.credit_limit,
+                payment_terms=(cust.payment_terms or "")[:100] or None, payment_days=cust.payment_days,
+                dunning_language=cust.dunning_language, blocked=cust.blocked, on_hold=cust.on_hold,
                 source_updated_at=cust.source.updated_at)))
         return _upsert_versioned(s, CustomerRow, CustomerVersion, "customer_id", items, run_id)
 

@@ -23,7 +23,19 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+    text,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -335,7 +347,7 @@ class RiskFlagRow(Base):
     """A customer risk flag computed by a risk-scoring run at an as-of date."""
 
     __tablename__ = "risk_flag"
-    __table_args__ = (UniqueConstraint("as_of", "customer_key", "kind", name="uq_risk_flag"),)
+    __table_args__ = (UniqueConstraint("as_of", "customer_key", "kind", "currency", name="uq_risk_flag"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(64))
@@ -346,15 +358,24 @@ class RiskFlagRow(Base):
     severity: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str] = mapped_column(Text)
     amount: Mapped[Decimal | None] = mapped_column(Amount())
+    currency: Mapped[str | None] = mapped_column(String(3))  # of ``amount`` (revision 0010)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class KpiDaily(Base):
-    """Company KPIs of one day (DSO by count-back and simple method, CEI, ageing, cash application)."""
+    """Company KPIs of one day (DSO by count-back and simple method, CEI, ageing, cash application).
+
+    One row per day in the company currency when every amount could be converted at the rates of
+    that day (``converted``: amounts of other currencies are in it), else one row per currency,
+    each in its own currency: amounts of different currencies are never added up (revision
+    0010; rows computed before it, summed whatever their currency, carry ``XXX``).
+    """
 
     __tablename__ = "kpi_daily"
 
     day: Mapped[dt.date] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    converted: Mapped[bool] = mapped_column(Boolean, default=False)
     run_id: Mapped[str] = mapped_column(String(64))
     receivables: Mapped[Decimal] = mapped_column(Amount())
     dso_countback: Mapped[Decimal | None] = mapped_column(Amount())

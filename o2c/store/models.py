@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -202,6 +203,12 @@ class CustomerRow(_Versioned, Base):
     vat_id: Mapped[str | None] = mapped_column(String(20))
     country: Mapped[str | None] = mapped_column(String(2))
     credit_limit: Mapped[Decimal | None] = mapped_column(Amount())
+    # the collections part of the master (revision 0010); the whole record is in ``document``
+    payment_terms: Mapped[str | None] = mapped_column(String(100))
+    payment_days: Mapped[int | None] = mapped_column(Integer)
+    dunning_language: Mapped[str | None] = mapped_column(String(35))
+    blocked: Mapped[bool | None] = mapped_column(Boolean)
+    on_hold: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class CustomerVersion(Base):

@@ -110,6 +110,22 @@ def test_customers_with_registry_and_bank_accounts(odoo):
     assert all(not customer_issues(c) for c in customers)
 
 
+def test_customer_master_for_collections(odoo):
+    """res.partner's documented fields: lang, the child contact of type invoice, the sale module's
+    blocking warning (sale_warn = block, sale_warn_msg), property_payment_term_id's name."""
+    mapping = load_mapping(mapping_path("odoo", "customer"))
+    with connect(odoo) as c:
+        _, records = pull(c, "customers")
+    client, boulangerie, muller = (mapping.apply(r, "odoo_acme") for r in records)
+    assert [(x.name, x.email) for x in client.dunning_contacts] == [("Service comptabilité fournisseurs", "factures@client.example")]
+    assert (client.dunning_language, muller.dunning_language) == ("fr-FR", "de-DE")
+    assert (client.on_hold, client.on_hold_reason) == (False, None)
+    assert boulangerie.on_hold and boulangerie.on_hold_reason == "sales orders blocked: Impayés : commandes bloquées jusqu'au règlement"
+    assert boulangerie.dunning_contacts == []  # no e-mail, no invoice contact: no one to remind
+    assert client.payment_terms == "30 Days" and client.payment_days is None  # the term's lines are not read
+    assert client.blocked is None  # Odoo has no customer block; archived partners are not pulled
+
+
 def test_optional_fields_follow_the_version(odoo):
     with connect(odoo) as c:
         pull(c, "customers")

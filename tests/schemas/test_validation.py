@@ -93,3 +93,16 @@ def test_customer_identifiers_checked():
     assert customer_issues(good) == []
     bad = Customer(name="Acme", siren="732829321", ibans=["FR7630006000011234567890188"])
     assert {i.term for i in customer_issues(bad)} == {"siren", "ibans"}
+
+
+def test_customer_master_fields_checked():
+    from schemas.invoice import Contact
+
+    good = Customer(name="Dumont SAS", dunning_language="fr-FR", payment_days=30, credit_limit=D("0"),
+                    dunning_contacts=[Contact(name="AP", email="ap@dumont.example")], blocked=False, on_hold=True,
+                    on_hold_reason="Blocage encours")
+    assert customer_issues(good) == []
+    assert from_json(Customer, to_json(good)) == good
+    bad = Customer(name="Dumont SAS", dunning_language="fr_FR", payment_days=-1, credit_limit=D("-5"),
+                   dunning_contacts=[Contact(name="Nobody")])
+    assert sorted(i.term for i in customer_issues(bad)) == ["credit_limit", "dunning_contacts", "dunning_language", "payment_days"]
