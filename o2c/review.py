@@ -47,6 +47,7 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
             totals.setdefault(source, SourceTotals(source)).open_rejects = count
     from o2c.store.cash import CashAllocation, CashReviewDecision, CashUnapplied, RiskFlagRow
     from o2c.store.einvoice import EInvoiceDocument
+    from o2c.store.receivables import DataQualityFinding
     from o2c.store.writeback import WriteBackRow
 
     with store.session() as s:
@@ -63,6 +64,8 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
                           .order_by(RiskFlagRow.severity, RiskFlagRow.customer_name)).all() if latest else []
         held = s.scalars(select(EInvoiceDocument).where(EInvoiceDocument.status != "delivered")
                          .order_by(EInvoiceDocument.id.desc()).limit(20)).all()
+        findings = s.scalars(select(DataQualityFinding).where(DataQualityFinding.resolved_at.is_(None))
+                             .order_by(DataQualityFinding.id.desc()).limit(30)).all()
     return {
         "runs": store.runs(limit=runs),
         "quarantine": store.quarantined(open_only=True),
@@ -75,7 +78,17 @@ def overview(store: Store, *, runs: int = 50) -> dict[str, Any]:
         "flags": flags,
         "flags_as_of": latest,
         "held_einvoices": held,
+        "receivables": receivables(store, sorted(totals)),
+        "findings": findings,
     }
+
+
+def receivables(store: Store, sources: list[str]) -> list[Any]:
+    """The reconciliation of each source's open items with its ERP (:func:`o2c.jobs.receivables.reconcile`):
+    totals, the customers whose figures differ, invoices unknown to the hub."""
+    from o2c.jobs.receivables import reconcile
+
+    return [reconcile(store, source) for source in sources]
 
 
 def quarantine_item(store: Store, item_id: int) -> Quarantine | None:

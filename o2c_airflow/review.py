@@ -29,6 +29,9 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from schemas.errors import ConfigError
+from transport.redact import redact
+
 log = logging.getLogger(__name__)
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -61,6 +64,13 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
 async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
     """A malformed path or query (e.g. a non-numeric payload id): a plain 400, not the validator's dump."""
     return PlainTextResponse("bad request: check the address", status_code=400)
+
+
+@app.exception_handler(ConfigError)
+async def _config_error(request: Request, exc: ConfigError) -> Response:
+    """The hub is not set up for the page (store not migrated, bad settings): say what to do."""
+    log.error("o2c review page: %s", exc)
+    return PlainTextResponse(f"the hub store cannot be shown: {redact(str(exc))}", status_code=503)
 
 
 @app.exception_handler(Exception)
@@ -158,9 +168,14 @@ a_reviewer = requires(FINANCE_VIEWER, FINANCE_REVIEWER)
 
 
 def _store() -> Any:
+    """The hub store, its schema revision checked (a store not migrated, or migrated by newer code,
+    is refused with the page's one-line message: the page never migrates and never reads tables
+    it does not know)."""
     from o2c.store import Store
 
-    return Store.from_settings()
+    store = Store.from_settings()
+    store.check_revision()
+    return store
 
 
 def form_token(user_name: str) -> str:

@@ -338,3 +338,53 @@ def test_the_access_lists_fail_closed(monkeypatch):
         monkeypatch.setenv("O2C_REVIEW_REVIEWERS", f"role:admin,{bad}")
         with pytest.raises(ConfigError, match="O2C_REVIEW_REVIEWERS"):
             _grants(FINANCE_REVIEWER)
+
+
+def test_page_shows_the_hub_against_each_erp(tmp_path):
+    """The reconciliation per source: the ERP's open amount, the hub's, what is unexplained, and
+    the open data-quality findings (their text escaped)."""
+    from decimal import Decimal
+
+    from o2c.review import overview
+    from o2c.store.models import InvoiceRow
+    from o2c.store.receivables import record_finding, upsert_settlements
+    from o2c_airflow.review import render_overview
+    from schemas import SourceRef
+    from schemas.settlement import Settlement, SettlementLine
+
+    store = _filled_store(tmp_path / "hub.sqlite")
+    with store.session() as s:
+        inv = s.query(InvoiceRow).one()
+        paid = Decimal("100.00")
+        settlement = Settlement(invoice_id=inv.source_id, state="partial", open_amount=inv.payable - paid, currency=inv.currency,
+                                lines=[SettlementLine(id="77", kind="payment", amount=paid, reference="cheque 4411")],
+                                source=SourceRef(system="erp1", id=inv.source_id))
+        assert upsert_settlements(s, [(settlement, inv.id)], run_id=None) == ["inserted"]
+        record_finding(s, source="tryton_demo", subject="settlement", source_id="98", rule="open_amount_negative",
+                       message="<b>tryton_demo:98</b> open -5.00", details={}, run_id=None)
+        erp_open = inv.payable - paid
+    html = render_overview(overview(store), "admin")
+    assert "Open items: the hub against each ERP" in html
+    row = re.search(r"<td>erp1</td>(.*?)</tr>", html, re.S).group(1)
+    cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+    money = "{:,.2f}".format
+    assert cells == ["1", money(erp_open), money(erp_open), "0.00", money(paid), "0.00", "0.00"], cells
+    assert "&lt;b&gt;tryton_demo:98&lt;/b&gt; open -5.00" in html and "<b>tryton_demo:98" not in html
+
+
+def test_the_page_refuses_a_store_not_migrated(tmp_path, monkeypatch):
+    """The page never migrates: on an empty store it answers 503 with what to do, not a traceback
+    and not a half-drawn page."""
+    from starlette.testclient import TestClient
+
+    from o2c_airflow import review
+
+    monkeypatch.setenv("O2C_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    review.app.dependency_overrides[review.a_viewer] = lambda: {"name": "victor"}
+    try:
+        answer = TestClient(review.app, raise_server_exceptions=False).get("/")
+    finally:
+        review.app.dependency_overrides.clear()
+    assert answer.status_code == 503, answer.text
+    assert "o2c db upgrade" in answer.text and "Traceback" not in answer.text
+    assert Store(f"sqlite:///{tmp_path / 'empty.sqlite'}").current_revision() is None  # nothing created
