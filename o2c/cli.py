@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("o2c.commands.cash", "cash"),
     ("o2c.commands.risk", "risk"),
     ("o2c.commands.receivables", "receivables"),
+    ("o2c.commands.audit", "audit"),
     ("o2c.commands.writeback", "writeback"),
     ("o2c.commands.einvoice", "einvoice"),
     ("o2c.commands.mapping", "mapping"),

@@ -40,7 +40,7 @@ from sqlalchemy import select
 
 from matching.learning import ACCEPT, REALLOCATE, REJECT, Learned
 from o2c.jobs.cash import emit_collected
-from o2c.store import Store, utcnow
+from o2c.store import Store, audit, utcnow
 from o2c.store.bank import BankEntryRow
 from o2c.store.cash import (
     APPLIED,
@@ -252,6 +252,10 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
             payer_name=doc.get("counterparty_name") or entry.counterparty_name,
             payer_iban=doc.get("counterparty_iban") or entry.counterparty_iban,
             reviewer=reviewer.strip(), note=note or None, decided_at=now))
+        audit.append(s, actor=reviewer.strip(), action=f"review.{action}", subject=f"bank_entry:E{entry.id}",
+                     details={"bank_ref": result.bank_ref, "customer": result.customer_key, "note": note or None,
+                              "allocations": [[n, str(a), st] for n, a, st in result.allocations],
+                              "unapplied": str(result.unapplied) if result.unapplied else None}, at=now)
     if einvoicing is not None and settled:
         result.encaissee_sent = emit_collected(store, einvoicing, settled)
     return result

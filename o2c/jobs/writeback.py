@@ -54,7 +54,7 @@ from sqlalchemy import select
 from connectors import capabilities
 from connectors.base import NotSupported
 from o2c.config import SourceConfig
-from o2c.store import Store, utcnow
+from o2c.store import Store, audit, utcnow
 from o2c.store.bank import BankEntryRow
 from o2c.store.cash import (
     APPLIED,  # allocation statuses that are applied cash
@@ -66,6 +66,7 @@ from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument,
 from schemas.receivables import WriteBackCommand
 
 log = logging.getLogger(__name__)
+ACTOR = "o2c:writeback"  # who the audit trail names for what the write-back job does by itself
 
 INVOICE_TYPE = "380"  # commercial invoices take payments; credit notes are settled otherwise
 ERROR_CHARS = 2000  # last_error is kept readable, not a whole traceback
@@ -188,6 +189,9 @@ def enqueue_payments(store: Store, *, sources: Iterable[SourceConfig] | None = N
             s.add(WriteBackRow(source=cmd.source, kind=cmd.kind, target_id=cmd.target_id, payload=cmd.payload,
                                reason=cmd.reason, idempotency_key=key, allocation_id=alloc.id, status="pending",
                                attempts=0, created_at=now))
+            audit.append(s, actor=ACTOR, action="writeback.enqueued", subject=f"invoice:{cmd.source}:{cmd.target_id}",
+                         details={"kind": cmd.kind, "key": key, "allocation": alloc.id, "allocation_status": alloc.status,
+                                  "payload": cmd.payload}, at=now)
             added += 1
     log.info("write-back: %d payment command(s) enqueued", added)
     return added
@@ -231,7 +235,14 @@ def _record(store: Store, row: WriteBackRow, owner: str, **values: Any) -> None:
     """Write the outcome of one claimed command in its own transaction (each result is kept at
     once); a claim taken over meanwhile is left to its new owner."""
     with store.session() as s:
-        if not finish_claim(s, row.id, owner, **values):
+        if finish_claim(s, row.id, owner, **values):
+            status = values.get("status")
+            if status in ("sent", "failed") or values.get("last_error"):
+                action = {"sent": "writeback.sent", "failed": "writeback.failed"}.get(str(status), "writeback.retry_later")
+                audit.append(s, actor=ACTOR, action=action, subject=f"invoice:{row.source}:{row.target_id}",
+                             details={"kind": row.kind, "key": row.idempotency_key, "remote_ref": values.get("remote_ref"),
+                                      "error": values.get("last_error"), "attempts": values.get("attempts", row.attempts)})
+        else:
             log.warning("write-back %s: command %s was taken over by another pusher before its outcome was recorded "
                         "(is %s shorter than a push?); the new owner checks it in the ERP", row.source, row.id,
                         CLAIM_TIMEOUT_ENV)

@@ -145,6 +145,13 @@ def test_suggestions_accepted_and_rejected(synced, tmp_path):
     with pytest.raises(ConfigError, match="a debit of -40.00 EUR"):
         decide(store, "D1", "reallocate", reviewer="marc", invoices=[a.number])
 
+    # the two decisions taken (and none of the refused ones) are in the audit trail, by marc
+    from o2c.store.audit import trail, verify
+
+    entries = trail(store, "bank_entry:")
+    assert [(e.actor, e.action) for e in entries] == [("marc", "review.accept"), ("marc", "review.reject")]
+    assert entries[1].details["note"] == "customer disputes both" and verify(store).ok
+
 
 def test_cli_review(synced, tmp_path, monkeypatch):
     from o2c.cli import cli

@@ -71,6 +71,13 @@ def test_cash_in_transit_is_counted_once(writable_tryton, tmp_path, monkeypatch)
     ex = explain(store, inv.number)
     assert (ex.in_transit, ex.open) == (part, total - part)
     assert ex.allocations[0]["writeback"] == "sent" and ex.allocations[0]["counted"] == "in transit"
+    # the audit trail holds the enqueue and the send, chained and intact
+    from o2c.store.audit import trail, verify
+
+    entries = trail(store, f"invoice:tryton_demo:{inv.source_id}")
+    assert [e.action for e in entries] == ["writeback.enqueued", "writeback.sent"]
+    assert entries[0].details["key"] == entries[1].details["key"] and entries[1].details["remote_ref"]
+    assert verify(store).ok
 
     # the next sync brings the ERP's figure with our key in it: counted once, by the ERP
     sync_source(store, SOURCE, conn, until=FAR_FUTURE)
