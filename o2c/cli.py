@@ -21,6 +21,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("o2c.commands.risk", "risk"),
     ("o2c.commands.receivables", "receivables"),
     ("o2c.commands.audit", "audit"),
+    ("o2c.commands.collections", "dispute"),
+    ("o2c.commands.collections", "promise"),
     ("o2c.commands.writeback", "writeback"),
     ("o2c.commands.einvoice", "einvoice"),
     ("o2c.commands.mapping", "mapping"),

@@ -110,7 +110,12 @@ def run_risk_scoring(store: Store, as_of: dt.date, *, kpi_days: int = 1,
         with store.session() as s:
             rates = rate_table(s)
         names = dict(zip(cust["customer_id"], cust["name"], strict=False))
-        flags = risk_flags(cust, open_items, as_of=as_of, settlements=None, rates=rates) if len(cust) else []
+        from o2c.store.collections import risk_frames
+
+        party_of = {int(i): c for i, c in zip(open_items["invoice_id"], open_items["customer_id"], strict=True)}
+        disputes, promises = risk_frames(store, party_of)
+        flags = risk_flags(cust, open_items, as_of=as_of, settlements=None, rates=rates, disputes=disputes,
+                           promises=promises) if len(cust) or len(disputes) or len(promises) else []
         days = [as_of - dt.timedelta(days=i) for i in range(kpi_days - 1, -1, -1)]
         kpis = daily_kpis(invoices, payments, days, rates=rates) if len(invoices) else pd.DataFrame()
         unapplied, auto_rate, hit_rate = _cash_figures(store)

@@ -29,6 +29,7 @@ from o2c.context import RunContext
 from o2c.store import audit as _audit  # noqa: F401  (registers the audit trail)
 from o2c.store import bank as _bank  # noqa: F401  (registers the bank statement tables)
 from o2c.store import cash as _cash  # noqa: F401  (registers the cash application tables)
+from o2c.store import collections as _collections  # noqa: F401  (registers disputes and promises)
 from o2c.store import einvoice as _einvoice  # noqa: F401  (registers the e-invoice tables)
 from o2c.store import parties as _parties  # noqa: F401  (registers the party tables)
 from o2c.store import rates as _rates  # noqa: F401  (registers the currency rates)

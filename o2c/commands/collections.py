@@ -1,0 +1,120 @@
+"""``o2c dispute`` and ``o2c promise``: disputes (litiges) and promises to pay (:mod:`o2c.store.collections`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+
+from o2c.commands import exit_on_hub_errors, open_store
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group()
+def dispute() -> None:
+    """Disputes: an open dispute keeps its invoice out of every reminder."""
+
+
+@dispute.command("open")
+@click.argument("invoice")
+@click.option("--reason", required=True, help="A reason code: price, quantity, quality, delivery, duplicate, deduction, other.")
+@click.option("--by", "by", required=True, help="Who opens it (kept in the audit trail).")
+@click.option("--amount", default=None, help="The amount in dispute (default: the whole open amount).")
+@click.option("--owner", default=None, help="Who follows it up.")
+@click.option("--comment", default=None, help="What the customer says.")
+def open_(invoice: str, reason: str, by: str, amount: str | None, owner: str | None, comment: str | None) -> None:
+    """Open a dispute on INVOICE (its number, SOURCE:NUMBER or SOURCE:ID)."""
+    from o2c.store.collections import open_dispute
+
+    with exit_on_hub_errors():
+        row = open_dispute(open_store(), invoice, reason=reason, by=by, amount=amount, owner=owner, comment=comment)
+    click.echo(f"dispute {row.id} on {row.source}:{row.invoice_number}: {row.reason_code}, {row.status}"
+               f"{'' if row.amount is None else f', {row.amount} {row.currency} in dispute'}")
+
+
+@dispute.command("resolve")
+@click.argument("dispute_id", type=int)
+@click.option("--outcome", required=True, type=click.Choice(["credit_note", "rejected", "paid"]))
+@click.option("--by", "by", required=True, help="Who resolves it.")
+@click.option("--comment", default=None)
+def resolve(dispute_id: int, outcome: str, by: str, comment: str | None) -> None:
+    """Resolve a dispute: a credit note follows, the claim is rejected (reminders resume), or it was paid."""
+    from o2c.store.collections import resolve_dispute
+
+    with exit_on_hub_errors():
+        row = resolve_dispute(open_store(), dispute_id, outcome=outcome, by=by, comment=comment)
+    click.echo(f"dispute {row.id} on {row.source}:{row.invoice_number}: resolved, {row.outcome}")
+
+
+@dispute.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Resolved ones too.")
+@click.option("--json", "as_json", is_flag=True)
+def list_(show_all: bool, as_json: bool) -> None:
+    """The open disputes (oldest first)."""
+    from o2c.store.collections import disputes
+
+    with exit_on_hub_errors():
+        rows = disputes(open_store(), open_only=not show_all)
+    if as_json:
+        click.echo(json.dumps([{"id": d.id, "invoice": f"{d.source}:{d.invoice_number}", "reason": d.reason_code,
+                                "adjustment_code": d.adjustment_code, "amount": None if d.amount is None else str(d.amount),
+                                "currency": d.currency, "status": d.status, "outcome": d.outcome, "owner": d.owner,
+                                "opened_on": d.opened_on.isoformat(), "opened_by": d.opened_by} for d in rows], indent=2))
+        return
+    for d in rows:
+        click.echo(f"{d.id}  {d.opened_on}  {d.source}:{d.invoice_number}  {d.reason_code}  {d.status}"
+                   f"{'' if d.outcome is None else ' (' + d.outcome + ')'}  owner {d.owner or '-'}")
+    if not rows:
+        click.echo("no dispute")
+
+
+@click.group()
+def promise() -> None:
+    """Promises to pay: the reminders of their invoices wait until the promised date."""
+
+
+@promise.command("add")
+@click.argument("invoices", nargs=-1, required=True)
+@click.option("--amount", required=True)
+@click.option("--due", "due", required=True, type=DATE, help="The date the cash is promised for (YYYY-MM-DD).")
+@click.option("--by", "by", required=True, help="Who took the promise.")
+@click.option("--note", default=None)
+@click.option("--on", "taken_on", type=DATE, default=None, help="The day the customer promised (default today).")
+def add(invoices: tuple[str, ...], amount: str, due: dt.datetime, by: str, note: str | None,
+        taken_on: dt.datetime | None) -> None:
+    """Record that the customer of INVOICES promises AMOUNT by DUE."""
+    from o2c.store.collections import add_promise
+
+    with exit_on_hub_errors():
+        row = add_promise(open_store(), invoices, amount=amount, due_on=due.date(), by=by, note=note,
+                          on=taken_on.date() if taken_on else None)
+    click.echo(f"promise {row.id}: {row.customer_name} promises {row.amount} {row.currency} by {row.due_on}")
+
+
+@promise.command("check")
+@click.option("--date", "as_of", type=DATE, default=None, help="As of this day (default today).")
+@click.option("--grace", default=3, show_default=True, help="Days after the promised date before it is broken.")
+def check(as_of: dt.datetime | None, grace: int) -> None:
+    """Mark open promises kept (cash applied covers them) or broken (date and grace passed)."""
+    from o2c.store.collections import check_promises
+
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    with exit_on_hub_errors():
+        res = check_promises(open_store(), day, grace_days=grace)
+    click.echo(f"promises at {day}: {res.kept} kept, {res.broken} broken, {res.open} still open")
+
+
+@promise.command("list")
+@click.option("--status", default="open", type=click.Choice(["open", "kept", "broken", "all"]))
+def plist(status: str) -> None:
+    """Promises (open ones by default), soonest first."""
+    from o2c.store.collections import promises
+
+    with exit_on_hub_errors():
+        rows = promises(open_store(), status=None if status == "all" else status)
+    for p in rows:
+        click.echo(f"{p.id}  due {p.due_on}  {p.customer_name}  {p.amount} {p.currency}  paid {p.paid_amount}  {p.status}")
+    if not rows:
+        click.echo("no promise")
