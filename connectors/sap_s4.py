@@ -410,6 +410,8 @@ class SapS4Connector(BaseConnector):
         stamps: dict[str, dt.datetime] = {}
         for rows in self.client.entities(PARTNER_SERVICE, "A_BusinessPartner", params, top=SCAN_PAGE):
             for bp in rows:
+                if not isinstance(bp, dict) or not isinstance(bp.get("BusinessPartner"), str) or not bp["BusinessPartner"]:
+                    raise FatalError(f"SAP {self.client.conn.host}: A_BusinessPartner answered a row without BusinessPartner")
                 stamp = self._partner_stamp(bp)
                 if stamp is not None and (since is None or stamp > since) and stamp <= until:
                     stamps[bp["BusinessPartner"]] = stamp
@@ -447,7 +449,7 @@ class SapS4Connector(BaseConnector):
         if company is None and not self.company_code and companies:
             company = companies[0]
         company = company or {}
-        dunning = (company.get("to_CustomerDunning") or [{}])[0] if company.get("to_CustomerDunning") else {}
+        dunning = next(iter(company.get("to_CustomerDunning") or []), {})  # the first dunning area
         areas = [a for a in customer.get("to_CustomerSalesArea") or [] if not a.get("DeletionIndicator")]
 
         def default_first(rows: list[dict[str, Any]], flag: str) -> list[dict[str, Any]]:
@@ -513,7 +515,10 @@ class SapS4Connector(BaseConnector):
         params = {"$filter": f"FinancialAccountType eq 'D' and ({where})", "$select": ",".join(fields),
                   "$orderby": ",".join(ITEM_KEY)}
         for rows in self.client.entities(ITEM_SERVICE, ITEM_SET, params, top=top):
-            yield from rows
+            for row in rows:
+                if not isinstance(row, dict) or any(not isinstance(row.get(k), str) or not row[k] for k in ITEM_KEY):
+                    raise FatalError(f"SAP {self.client.conn.host}: {ITEM_SET} answered an item without its key {ITEM_KEY}")
+                yield row
 
     def _items_where(self, clauses: list[str]) -> Iterator[dict[str, Any]]:
         """Customer items matching any of ``clauses`` (read in chunks of "or")."""

@@ -16,7 +16,7 @@ from o2c.config import SourceConfig
 from o2c.jobs.sync import sync_source
 from o2c.store import Store
 from o2c.store.receivables import findings, settlements_of
-from schemas.errors import AuthError, ConfigError
+from schemas.errors import AuthError, ConfigError, FatalError
 from schemas.validation import customer_issues, invoice_issues
 from tests.fixtures.sap_s4.server import FakeSap
 
@@ -176,6 +176,13 @@ def test_settlement_window_reads_only_documents_changed_in_it():
     # 90000001 and 90000004 (cleared on 5 February, cursor the 6th) are not after `since`; 90000006 changed after `until`
     assert [r["BillingDocument"] for r in records] == ["90000005", "90000002"]
     assert "ClearingCreationDate ge datetime'2026-02-06T00:00:00'" in scan["params"]["$filter"]
+
+
+def test_an_item_without_its_key_is_a_broken_answer():
+    with FakeSap() as sap, connect(sap) as c:
+        del sap.state.entities["A_OperationalAcctgDocItemCube"][0]["AccountingDocumentItem"]
+        with pytest.raises(FatalError, match="without its key"):
+            pull(c, stream="settlements")
 
 
 def test_system_time_zone_moves_the_end_of_the_day():
