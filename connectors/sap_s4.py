@@ -29,7 +29,39 @@ company code (``{"1010": {name, siren, vat, street, city, zip, country}}``).
 Lines are ``to_Item``; the VAT rate and tax code of a line come from its tax pricing element
 (condition types ``MWST``/``TTX1`` by default, option ``tax_conditions``); the VAT breakdown is
 the items grouped by tax code (base = sum of ``NetAmount``, tax = sum of ``TaxAmount``).
-Only the ``invoices`` stream is offered (customers: ``API_BUSINESS_PARTNER``, not yet).
+
+Two more streams (docs/customer-master.md, docs/receivables.md):
+
+- ``customers``: the customer master from ``API_BUSINESS_PARTNER`` (*Business Partner (A2X)*):
+  ``A_BusinessPartner`` with ``to_BusinessPartnerAddress`` (and its ``to_EmailAddress``,
+  ``to_PhoneNumber``), ``to_BusinessPartnerTax``, ``to_BusinessPartnerBank`` and ``to_Customer``
+  (``A_Customer``: central order / delivery / billing / posting blocks, deletion flag) with
+  ``to_CustomerCompany`` (``A_CustomerCompany``: payment terms, company code posting block, the
+  clerk at the customer; ``to_CustomerDunning``: procedure, level, block, clerk) and
+  ``to_CustomerSalesArea`` (``A_CustomerSalesArea``: order / delivery / billing blocks per sales
+  area). Changed since: ``A_BusinessPartner.LastChangeDate`` + ``LastChangeTime``
+  (``CreationDate`` + ``CreationTime`` when never changed), the system's local time (option
+  ``system_timezone``). SAP documents no change stamp on ``A_Customer`` and its company code or
+  sales area data: a change made there alone is read when the business partner changes next, or
+  by a full sync (the limitation is in docs/customer-master.md).
+- ``settlements``: the open / cleared state of each billing document's receivable, from
+  ``API_OPLACCTGDOCITEMCUBE_SRV`` (*Operational Accounting Document Item - Read*, released for
+  communication scenario SAP_COM_0303 "Finance - Accounting Analytics Integration"; entity set
+  ``A_OperationalAcctgDocItemCube``, one row per journal entry item, i.e. BSEG). The customer
+  items (``FinancialAccountType`` ``D``) of a billing document's journal entry are those with
+  ``ReferenceDocumentType`` ``VBRK`` and ``OriginalReferenceDocument`` = the billing document
+  (the reference key SD writes); partial payments and residual items refer to that journal entry
+  with ``InvoiceReference`` / ``InvoiceReferenceFiscalYear``. The open amount is the sum of
+  ``AmountInTransactionCurrency`` of those items that are not ``IsCleared``; the settling lines are
+  the clearing documents (``ClearingAccountingDocument``) and the documents that posted partial
+  payments or residual items, each with what it took off, its kind told from the other items it
+  cleared (payment document types, option ``payment_document_types``, default ``DZ``; credit memo
+  types, option ``credit_document_types``, default ``DG``, and SD credit memos). The service has
+  no change timestamp: a billing document changed on the day its items were entered
+  (``AccountingDocumentCreationDate``), cleared (``ClearingCreationDate``) or changed
+  (``LastChangeDate``), and its cursor is the end of the latest of those days in the system's
+  time zone, so a day is read once it is over. A clearing reset (FBRA) leaves no date on the
+  item: it is read with the document's next change, or by a full sync (docs/receivables.md).
 """
 
 from __future__ import annotations
@@ -53,6 +85,24 @@ log = logging.getLogger(__name__)
 
 BILLING_SERVICE = "sap/opu/odata/sap/API_BILLING_DOCUMENT_SRV"
 PARTNER_SERVICE = "sap/opu/odata/sap/API_BUSINESS_PARTNER"
+ITEM_SERVICE = "sap/opu/odata/sap/API_OPLACCTGDOCITEMCUBE_SRV"
+ITEM_SET = "A_OperationalAcctgDocItemCube"
+ITEM_KEY = ("CompanyCode", "FiscalYear", "AccountingDocument", "AccountingDocumentItem")
+# what the settlements read of a journal entry item (always with its key: the service is a cube, and
+# selecting the key keeps one row per item)
+ITEM_FIELDS = (*ITEM_KEY, "AccountingDocumentType", "FinancialAccountType", "Customer", "DebitCreditCode", "PostingDate",
+               "AccountingDocumentCreationDate", "LastChangeDate", "ClearingAccountingDocument", "ClearingDocFiscalYear",
+               "ClearingDate", "ClearingCreationDate", "IsCleared", "IsReversal", "IsReversed", "ReferenceDocumentType",
+               "OriginalReferenceDocument", "InvoiceReference", "InvoiceReferenceFiscalYear", "TransactionCurrency",
+               "AmountInTransactionCurrency", "DocumentItemText", "AssignmentReference", "PaymentReference")
+SCAN_FIELDS = (*ITEM_KEY, "ReferenceDocumentType", "OriginalReferenceDocument", "InvoiceReference", "InvoiceReferenceFiscalYear",
+               "AccountingDocumentCreationDate", "ClearingCreationDate", "LastChangeDate")
+CHANGE_DATES = ("AccountingDocumentCreationDate", "ClearingCreationDate", "LastChangeDate")
+CUSTOMER_EXPAND = ("to_BusinessPartnerAddress,to_BusinessPartnerAddress/to_EmailAddress,to_BusinessPartnerAddress/to_PhoneNumber,"
+                   "to_BusinessPartnerTax,to_BusinessPartnerBank,to_Customer,to_Customer/to_CustomerCompany,"
+                   "to_Customer/to_CustomerCompany/to_CustomerDunning,to_Customer/to_CustomerSalesArea")
+SCAN_PAGE = 1000  # rows per page of the change scans (a few small fields per row)
+OR_CHUNK = 20  # ids per "or" filter (URL length)
 _DATE_RE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 
 
@@ -79,6 +129,68 @@ def parse_odata_datetime(value: Any) -> dt.datetime | None:
         return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=int(m.group(1)))
     d = dt.datetime.fromisoformat(str(value))
     return d if d.tzinfo else d.replace(tzinfo=dt.UTC)
+
+
+def odata_date_literal(day: dt.date) -> str:
+    """A ``datetime`` literal for a date property (``Edm.DateTime`` holding a date).
+
+    >>> odata_date_literal(dt.date(2026, 2, 5))
+    "datetime'2026-02-05T00:00:00'"
+    """
+    return f"datetime'{day.isoformat()}T00:00:00'"
+
+
+def _quoted(value: str) -> str:
+    """A string literal for ``$filter`` (quotes doubled).
+
+    >>> _quoted("O'Neil")
+    "'O''Neil'"
+    """
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_TIME_RE = re.compile(r"PT(\d+)H(\d+)M(\d+)S")
+
+
+def local_stamp(day: Any, time_of_day: Any, tz: dt.tzinfo) -> dt.datetime | None:
+    """An ``Edm.DateTime`` date and an ``Edm.Time`` (``PT16H40M00S``) of the system's local time
+    ``tz`` as an aware UTC datetime; None without a date.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> local_stamp("/Date(1771027200000)/", "PT16H40M00S", ZoneInfo("Europe/Paris")).isoformat()
+    '2026-02-14T15:40:00+00:00'
+    """
+    d = parse_odata_datetime(day)
+    if d is None:
+        return None
+    m = _TIME_RE.fullmatch(str(time_of_day or ""))
+    h, mi, sec = (int(g) for g in m.groups()) if m else (0, 0, 0)
+    return dt.datetime(d.year, d.month, d.day, h, mi, sec, tzinfo=tz).astimezone(dt.UTC)
+
+
+def end_of_day(day: Any, tz: dt.tzinfo) -> dt.datetime | None:
+    """The end of a system date (midnight after it, in the system's time zone ``tz``) in UTC: the
+    cursor of a change known by its day only, reached once the day is over.
+
+    >>> end_of_day("/Date(1770249600000)/", dt.UTC).isoformat()
+    '2026-02-06T00:00:00+00:00'
+    """
+    d = parse_odata_datetime(day)
+    if d is None:
+        return None
+    nxt = d.date() + dt.timedelta(days=1)
+    return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(dt.UTC)
+
+
+def _timezone(name: Any) -> dt.tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name in (None, "", "UTC"):
+        return dt.UTC
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"SAP S/4HANA: system_timezone {name!r} is not an IANA time zone (e.g. Europe/Paris)") from None
 
 
 def _unwrap(entity: Any) -> Any:
@@ -176,11 +288,19 @@ class SapS4Connector(BaseConnector):
     kind: ClassVar[str] = "sap_s4"
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("invoices", ("BillingDocument",), "updated_at", changed_on="A_BillingDocument.LastChangeDateTime"),
+        StreamSpec("customers", ("Customer",), "updated_at",
+                   changed_on="A_BusinessPartner.LastChangeDate + LastChangeTime (CreationDate + CreationTime when never "
+                              "changed), system local time"),
+        StreamSpec("settlements", ("BillingDocument",), "updated_at",
+                   changed_on="the end of the latest day among AccountingDocumentCreationDate, ClearingCreationDate and "
+                              "LastChangeDate of the billing document's customer items in A_OperationalAcctgDocItemCube"),
     )
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 100, billing_types: Iterable[str] = ("F2", "G2", "L2"),
                  companies: dict[str, dict[str, Any]] | None = None, tax_conditions: Iterable[str] = ("MWST", "TTX1"),
-                 bill_to_functions: Iterable[str] = ("RE", "AG"), timeout: float = 60.0, attempts: int = 4,
+                 bill_to_functions: Iterable[str] = ("RE", "AG"), company_code: str | None = None,
+                 system_timezone: str | None = None, payment_document_types: Iterable[str] = ("DZ",),
+                 credit_document_types: Iterable[str] = ("DG",), timeout: float = 60.0, attempts: int = 4,
                  sleep: Sleep = time.sleep) -> None:
         self.client = SapS4Client(conn, timeout=timeout, attempts=attempts, sleep=sleep)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
@@ -188,6 +308,12 @@ class SapS4Connector(BaseConnector):
         self.companies = {str(k): v for k, v in (companies or {}).items()}
         self.tax_conditions = set(tax_conditions)
         self.bill_to_functions = list(bill_to_functions)
+        # the company code whose customer data (payment terms, dunning, posting block) is read:
+        # the option, else the only one in `companies`, else the first the customer has
+        self.company_code = company_code or (next(iter(self.companies)) if len(self.companies) == 1 else None)
+        self.tz = _timezone(system_timezone or conn.extra.get("system_timezone"))
+        self.payment_types = set(payment_document_types)
+        self.credit_types = set(credit_document_types)
         self._partners: dict[str, dict[str, Any]] = {}
 
     def close(self) -> None:
@@ -215,6 +341,12 @@ class SapS4Connector(BaseConnector):
         return {i: self._partners[i] for i in ids if i in self._partners}
 
     def pull(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        if stream == "customers":
+            yield from self._pull_customers(since, until)
+            return
+        if stream == "settlements":
+            yield from self._pull_settlements(since, until)
+            return
         if stream != "invoices":
             yield from super().pull(stream, since, until)
             return
@@ -258,3 +390,268 @@ class SapS4Connector(BaseConnector):
                 "updated_at": parse_odata_datetime(r.get("LastChangeDateTime")),
             })
         return out
+
+    # -- customers ------------------------------------------------------------------------
+    def _since_date(self, since: dt.datetime | None) -> dt.date | None:
+        return since.astimezone(self.tz).date() if since is not None else None
+
+    def _pull_customers(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        """Customers whose business partner changed in ``(since, until]``, oldest first.
+
+        A scan of the business partners that are customers (``Customer ne ''``), changed or
+        created on or after the day of ``since`` (a few fields each), gives every candidate its
+        change stamp; those in the window are read in pages with their expansions."""
+        day = self._since_date(since)
+        where = "Customer ne ''"
+        if day is not None:
+            where += f" and (LastChangeDate ge {odata_date_literal(day)} or CreationDate ge {odata_date_literal(day)})"
+        params = {"$filter": where, "$orderby": "BusinessPartner",
+                  "$select": "BusinessPartner,Customer,CreationDate,CreationTime,LastChangeDate,LastChangeTime"}
+        stamps: dict[str, dt.datetime] = {}
+        for rows in self.client.entities(PARTNER_SERVICE, "A_BusinessPartner", params, top=SCAN_PAGE):
+            for bp in rows:
+                if not isinstance(bp, dict) or not isinstance(bp.get("BusinessPartner"), str) or not bp["BusinessPartner"]:
+                    raise FatalError(f"SAP {self.client.conn.host}: A_BusinessPartner answered a row without BusinessPartner")
+                stamp = self._partner_stamp(bp)
+                if stamp is not None and (since is None or stamp > since) and stamp <= until:
+                    stamps[bp["BusinessPartner"]] = stamp
+        order = sorted(stamps, key=lambda b: (stamps[b], b))
+        pages = (self._customer_records(order[i:i + self.batch_size], stamps) for i in range(0, len(order), self.batch_size))
+        yield from self.cursor_batches("customers", pages)
+
+    def _partner_stamp(self, bp: dict[str, Any]) -> dt.datetime | None:
+        if bp.get("LastChangeDate"):
+            return local_stamp(bp["LastChangeDate"], bp.get("LastChangeTime"), self.tz)
+        return local_stamp(bp.get("CreationDate"), bp.get("CreationTime"), self.tz)
+
+    def _customer_records(self, ids: list[str], stamps: dict[str, dt.datetime]) -> list[dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in (ids[i:i + OR_CHUNK] for i in range(0, len(ids), OR_CHUNK)):
+            params = {"$filter": " or ".join(f"BusinessPartner eq {_quoted(bp)}" for bp in chunk), "$expand": CUSTOMER_EXPAND}
+            for rows in self.client.entities(PARTNER_SERVICE, "A_BusinessPartner", params, top=len(chunk)):
+                for bp in rows:
+                    found[bp["BusinessPartner"]] = bp
+        out = []
+        for bp_id in ids:
+            bp = found.get(bp_id)
+            if bp is None or not bp.get("Customer"):
+                continue  # gone, or no longer a customer, since the scan
+            out.append(self._customer_master(bp, stamps[bp_id]))
+        return out
+
+    def _customer_master(self, bp: dict[str, Any], stamp: dt.datetime) -> dict[str, Any]:
+        """The business partner with what collections need, read from its customer data."""
+        addresses = bp.get("to_BusinessPartnerAddress") or []
+        address = addresses[0] if addresses else {}
+        customer = bp.get("to_Customer") or {}
+        companies = customer.get("to_CustomerCompany") or []
+        company = next((c for c in companies if c.get("CompanyCode") == self.company_code), None) if self.company_code else None
+        if company is None and not self.company_code and companies:
+            company = companies[0]
+        company = company or {}
+        dunning = next(iter(company.get("to_CustomerDunning") or []), {})  # the first dunning area
+        areas = [a for a in customer.get("to_CustomerSalesArea") or [] if not a.get("DeletionIndicator")]
+
+        def default_first(rows: list[dict[str, Any]], flag: str) -> list[dict[str, Any]]:
+            return sorted(rows or [], key=lambda r: (not r.get(flag), r.get("OrdinalNumber") or ""))
+
+        emails = [e["EmailAddress"] for e in default_first(address.get("to_EmailAddress") or [], "IsDefaultEmailAddress")
+                  if e.get("EmailAddress")]
+        phones = [p.get("InternationalPhoneNumber") or p.get("PhoneNumber") for p in
+                  default_first(address.get("to_PhoneNumber") or [], "IsDefaultPhoneNumber")
+                  if p.get("InternationalPhoneNumber") or p.get("PhoneNumber")]
+        # who reminders go to: the clerk at the customer of the company code (KNB1 ZSABE / INTAD /
+        # TLFNS), else the standard address's e-mail and phone (where SAP's dunning by e-mail looks)
+        contacts = []
+        if company.get("AccountingClerkInternetAddress") or company.get("AccountingClerkPhoneNumber"):
+            contacts.append({"name": company.get("UserAtCustomer") or None, "email": company.get("AccountingClerkInternetAddress") or None,
+                             "phone": company.get("AccountingClerkPhoneNumber") or None})
+        elif emails or phones:
+            contacts.append({"name": bp.get("BusinessPartnerFullName"), "email": emails[0] if emails else None,
+                             "phone": phones[0] if phones else None})
+        blocks = []
+        if customer.get("PostingIsBlocked"):
+            blocks.append("central posting block")
+        if customer.get("DeletionIndicator"):
+            blocks.append("central deletion flag")
+        if bp.get("BusinessPartnerIsBlocked"):
+            blocks.append("business partner central block")
+        if company.get("PhysicalInventoryBlockInd"):  # KNB1-SPERR, labelled "Co.code post.block" in the metadata
+            blocks.append(f"posting block in company code {company.get('CompanyCode')}")
+        if company.get("DeletionIndicator"):
+            blocks.append(f"deletion flag in company code {company.get('CompanyCode')}")
+        holds = []
+        for label, field_name in (("order block", "OrderIsBlockedForCustomer"), ("delivery block", "DeliveryIsBlocked"),
+                                  ("billing block", "BillingIsBlockedForCustomer")):
+            if customer.get(field_name):
+                holds.append(f"central {label} {customer[field_name]}")
+        for area in areas:
+            where = f"{area.get('SalesOrganization')}/{area.get('DistributionChannel')}/{area.get('Division')}"
+            for label, field_name in (("order block", "OrderIsBlockedForCustomer"), ("delivery block", "DeliveryIsBlockedForCustomer"),
+                                      ("billing block", "BillingIsBlockedForCustomer")):
+                if area.get(field_name):
+                    holds.append(f"{label} {area[field_name]} in sales area {where}")
+        return {
+            **{k: v for k, v in bp.items() if not k.startswith("to_")},
+            "address": {k: v for k, v in address.items() if not k.startswith("to_")} or None,
+            "tax_numbers": {t["BPTaxType"]: t["BPTaxNumber"] for t in bp.get("to_BusinessPartnerTax") or []},
+            "ibans": [b["IBAN"] for b in bp.get("to_BusinessPartnerBank") or [] if b.get("IBAN")],
+            "emails": emails,
+            "phones": phones,
+            "customer": {k: v for k, v in customer.items() if not k.startswith("to_")},
+            "company": {k: v for k, v in company.items() if not k.startswith("to_")} or None,
+            "dunning": dunning or None,
+            "sales_areas": areas,
+            "currency": next((a.get("Currency") for a in areas if a.get("Currency")), None),
+            "dunning_lang": address.get("Language") or bp.get("CorrespondenceLanguage") or bp.get("Language") or None,
+            "dunning_contacts": contacts,
+            "blocks": blocks,
+            "holds": holds,
+            "updated_at": stamp,
+        }
+
+    # -- settlements ----------------------------------------------------------------------
+    def _items(self, where: str, *, fields: tuple[str, ...] = ITEM_FIELDS, top: int = SCAN_PAGE) -> Iterator[dict[str, Any]]:
+        params = {"$filter": f"FinancialAccountType eq 'D' and ({where})", "$select": ",".join(fields),
+                  "$orderby": ",".join(ITEM_KEY)}
+        for rows in self.client.entities(ITEM_SERVICE, ITEM_SET, params, top=top):
+            for row in rows:
+                if not isinstance(row, dict) or any(not isinstance(row.get(k), str) or not row[k] for k in ITEM_KEY):
+                    raise FatalError(f"SAP {self.client.conn.host}: {ITEM_SET} answered an item without its key {ITEM_KEY}")
+                yield row
+
+    def _items_where(self, clauses: list[str]) -> Iterator[dict[str, Any]]:
+        """Customer items matching any of ``clauses`` (read in chunks of "or")."""
+        for i in range(0, len(clauses), OR_CHUNK):
+            yield from self._items(" or ".join(clauses[i:i + OR_CHUNK]))
+
+    def _pull_settlements(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        """The settlement state of every billing document whose receivable changed in ``(since, until]``.
+
+        A scan of the customer items entered, cleared or changed on or after the day of ``since``
+        gives the billing documents concerned (an item referring to an invoice's journal entry
+        counts for that invoice) and each one's latest change; those whose cursor (the end of
+        that day) is in the window are read in pages, oldest first."""
+        day = self._since_date(since)
+        where = " or ".join(f"{f} ge {odata_date_literal(day)}" for f in CHANGE_DATES) if day else "CompanyCode ne ''"
+        latest: dict[str, dt.datetime] = {}
+        referring: dict[tuple[str, str, str], dt.datetime] = {}  # invoice journal entry -> latest change of an item referring to it
+
+        def seen(target: dict[Any, dt.datetime], key: Any, stamp: dt.datetime | None) -> None:
+            if stamp is not None and (key not in target or stamp > target[key]):
+                target[key] = stamp
+
+        for item in self._items(where, fields=SCAN_FIELDS):
+            stamp = max((s for f in CHANGE_DATES if (s := end_of_day(item.get(f), self.tz)) is not None), default=None)
+            if item.get("ReferenceDocumentType") == "VBRK" and item.get("OriginalReferenceDocument"):
+                seen(latest, item["OriginalReferenceDocument"], stamp)
+            if item.get("InvoiceReference"):
+                seen(referring, (item["CompanyCode"], item.get("InvoiceReferenceFiscalYear") or "", item["InvoiceReference"]), stamp)
+        if referring:  # which billing documents those journal entries are
+            clauses = [f"(CompanyCode eq {_quoted(c)} and FiscalYear eq {_quoted(y)} and AccountingDocument eq {_quoted(d)})"
+                       for c, y, d in sorted(referring)]
+            for item in self._items_where(clauses):
+                if item.get("ReferenceDocumentType") == "VBRK" and item.get("OriginalReferenceDocument"):
+                    key = (item["CompanyCode"], item["FiscalYear"], item["AccountingDocument"])
+                    seen(latest, item["OriginalReferenceDocument"], referring.get(key))
+        stamps = {b: s for b, s in latest.items() if (since is None or s > since) and s <= until}
+        order = sorted(stamps, key=lambda b: (stamps[b], b))
+        pages = (self._settlement_records(order[i:i + self.batch_size], stamps) for i in range(0, len(order), self.batch_size))
+        yield from self.cursor_batches("settlements", pages)
+
+    def _settlement_records(self, billing_docs: list[str], stamps: dict[str, dt.datetime]) -> list[dict[str, Any]]:
+        own: dict[str, list[dict[str, Any]]] = {}
+        for item in self._items_where([f"(ReferenceDocumentType eq 'VBRK' and OriginalReferenceDocument eq {_quoted(b)})"
+                                       for b in billing_docs]):
+            own.setdefault(item["OriginalReferenceDocument"], []).append(item)
+        entries = {(i["CompanyCode"], i["FiscalYear"], i["AccountingDocument"]) for items in own.values() for i in items}
+        related: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for item in self._items_where([f"(CompanyCode eq {_quoted(c)} and InvoiceReferenceFiscalYear eq {_quoted(y)} and "
+                                       f"InvoiceReference eq {_quoted(d)})" for c, y, d in sorted(entries)]):
+            related.setdefault((item["CompanyCode"], item["InvoiceReferenceFiscalYear"], item["InvoiceReference"]), []).append(item)
+        clearings = {(i["CompanyCode"], i.get("ClearingDocFiscalYear") or "", i["ClearingAccountingDocument"])
+                     for items in [*own.values(), *related.values()] for i in items if i.get("ClearingAccountingDocument")}
+        cleared_by: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for item in self._items_where([f"(CompanyCode eq {_quoted(c)} and ClearingDocFiscalYear eq {_quoted(y)} and "
+                                       f"ClearingAccountingDocument eq {_quoted(d)})" for c, y, d in sorted(clearings)]):
+            cleared_by.setdefault((item["CompanyCode"], item["ClearingDocFiscalYear"], item["ClearingAccountingDocument"]), []).append(item)
+        out = []
+        for billing in billing_docs:
+            items = own.get(billing)
+            if not items:
+                continue  # its journal entry is gone since the scan (deleted in a test system...)
+            mine = [i for e in sorted({(i["CompanyCode"], i["FiscalYear"], i["AccountingDocument"]) for i in items})
+                    for i in related.get(e, [])]
+            out.append(self._settlement(billing, items, mine, cleared_by, stamps[billing]))
+        return out
+
+    def _kind(self, items: list[dict[str, Any]]) -> str:
+        """payment / credit_note / other from the items a settling document posted or cleared."""
+        types = {i.get("AccountingDocumentType") for i in items}
+        if types & self.payment_types:
+            return "payment"
+        if types & self.credit_types or any(i.get("ReferenceDocumentType") == "VBRK" and i.get("DebitCreditCode") == "H"
+                                            for i in items):
+            return "credit_note"
+        return "other"
+
+    def _settlement(self, billing: str, own: list[dict[str, Any]], related: list[dict[str, Any]],
+                    cleared_by: dict[tuple[str, str, str], list[dict[str, Any]]], stamp: dt.datetime) -> dict[str, Any]:
+        """One billing document's receivable: its own customer items and those referring to them.
+
+        What settled it, per settling document: each of its items cleared by a clearing document
+        counts its amount for that document, and each item referring to it (a partial payment, a
+        residual item) counts minus its amount for the document that posted it, so the lines add
+        up to the total less the open amount."""
+        items = own + related
+        mine = {key_of(i) for i in items}
+        referring = {key_of(i) for i in related}
+        total = add_amounts(*(source_amount(i.get("AmountInTransactionCurrency")) for i in own))
+        open_amount = add_amounts(*(source_amount(i.get("AmountInTransactionCurrency")) for i in items if not i.get("IsCleared")))
+        lines: dict[str, dict[str, Any]] = {}
+
+        def take(doc: tuple[str, str, str], amount: Decimal | str, day: Any, counter: list[dict[str, Any]]) -> None:
+            line_id = "/".join(doc)
+            line = lines.setdefault(line_id, {"id": line_id, "amount": Decimal(0), "date": None, "counter": []})
+            line["amount"] = add_amounts(line["amount"], amount) if not isinstance(line["amount"], str) else line["amount"]
+            line["date"] = max(filter(None, [line["date"], parse_odata_datetime(day)]), default=None)
+            line["counter"] += counter
+
+        for item in items:
+            amount = source_amount(item.get("AmountInTransactionCurrency"))
+            if item.get("IsCleared") and item.get("ClearingAccountingDocument"):
+                doc = (item["CompanyCode"], item.get("ClearingDocFiscalYear") or "", item["ClearingAccountingDocument"])
+                counter = [c for c in cleared_by.get(doc, []) if key_of(c) not in mine]
+                take(doc, amount, item.get("ClearingDate"), counter)
+            if key_of(item) in referring:
+                posted = (item["CompanyCode"], item["FiscalYear"], item["AccountingDocument"])
+                take(posted, -amount if not isinstance(amount, str) else amount, item.get("PostingDate"), [item])
+        settlement_lines = []
+        for line in lines.values():
+            counter = line.pop("counter")
+            if line["amount"] == 0:
+                continue  # took nothing off (an item it posted, cleared by itself)
+            reference = next((c.get(f) for c in counter for f in ("DocumentItemText", "PaymentReference") if c.get(f)), None)
+            settlement_lines.append({**line, "amount": str(line["amount"]), "kind": self._kind(counter),
+                                     "date": line["date"].date() if line["date"] else None, "reference": reference})
+        settlement_lines.sort(key=lambda ln: (ln["date"] or dt.date.min, ln["id"]))
+        cleared = all(i.get("IsCleared") for i in items)
+        reversed_ = all(i.get("IsReversed") for i in own)
+        first = own[0]
+        return {
+            "BillingDocument": billing,
+            "CompanyCode": first["CompanyCode"], "FiscalYear": first["FiscalYear"], "AccountingDocument": first["AccountingDocument"],
+            "Customer": first.get("Customer"),
+            "currency": first.get("TransactionCurrency"),
+            "total_amount": str(total), "open_amount": str(open_amount),
+            "status": "reversed" if reversed_ else "cleared" if cleared else "open",
+            "cleared_on": max(filter(None, (parse_odata_datetime(i.get("ClearingDate")) for i in items)), default=None) if cleared else None,
+            "items": items,
+            "settlement_lines": settlement_lines,
+            "updated_at": stamp,
+        }
+
+
+def key_of(item: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The key of a journal entry item (company code, fiscal year, journal entry, item)."""
+    return (item["CompanyCode"], item["FiscalYear"], item["AccountingDocument"], item["AccountingDocumentItem"])

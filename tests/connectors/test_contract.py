@@ -2,7 +2,7 @@
 
 Each case is one connector on its own test data: the real PostgreSQL and MariaDB servers for
 ``sql``, a real folder for ``filedrop``, the documented-contract servers on loopback for
-``odoo`` (16, 17, 18), ``sap_s4``, ``salesforce`` and ``hubspot`` (customers), and the live
+``odoo`` (16, 17, 18), ``sap_s4`` (invoices, customers, settlements), ``salesforce`` and ``hubspot`` (customers), and the live
 Tryton server of the test session for ``tryton``'s ``settlements`` stream. The checks:
 
 - paging: more records than one page arrive in several batches, each once, oldest first;
@@ -132,14 +132,15 @@ def odoo_case(version: int) -> Iterator[Case]:
 
 
 @contextlib.contextmanager
-def sap_case() -> Iterator[Case]:
+def sap_case(stream: str = "invoices") -> Iterator[Case]:  # cases sap_s4, sap_s4-customers, sap_s4-settlements
     from connectors.sap_s4 import SapS4Connector
     from tests.connectors.test_sap_s4 import COMPANIES
     from tests.fixtures.sap_s4.server import FakeSap
 
     with FakeSap() as server:
-        yield Case("sap_s4", lambda n, **kw: SapS4Connector(ConnectionInfo.from_uri(server.uri()), companies=COMPANIES, batch_size=n, **kw),
-                   "sap_s4", server=server)
+        yield Case("sap_s4" if stream == "invoices" else f"sap_s4-{stream}",
+                   lambda n, **kw: SapS4Connector(ConnectionInfo.from_uri(server.uri()), companies=COMPANIES, batch_size=n, **kw),
+                   "sap_s4", stream=stream, server=server)
 
 
 @contextlib.contextmanager
@@ -197,6 +198,7 @@ def tryton_settlements_case(server: Any) -> Iterator[Case]:
 
 CASES = ["sql-postgresql", "sql-mariadb", "filedrop", "odoo-16", "odoo-17", "odoo-18", "sap_s4", "salesforce", "hubspot",
          pytest.param("tryton-settlements", marks=pytest.mark.tryton)]
+CASES += ["sap_s4-customers", "sap_s4-settlements"]  # SAP S/4HANA's other streams (sap_case)
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +223,7 @@ def case(request, tmp_path, sql_databases) -> Iterator[Case]:
     elif name == "tryton-settlements":
         cm = tryton_settlements_case(request.getfixturevalue("tryton_server"))
     else:
-        cm = sap_case()
+        cm = sap_case(name.partition("-")[2] or "invoices")
     with cm as c:
         yield c
 
