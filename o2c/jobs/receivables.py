@@ -81,11 +81,9 @@ def explain(store: Store, ref: str) -> Explained:
                         in_transit=applied.get(inv.id, ZERO), recorded_by_erp=applied.recorded.get(inv.id, ZERO),
                         open=open_amount(inv, applied))
         row = s.scalar(select(SettlementRow).where(SettlementRow.invoice_id == inv.id))
-        seen: set[str] = set()
         if row is not None:
             out.erp_state = row.state
             out.erp_lines = list(row.lines or [])
-            seen = {m.group(1) for line in out.erp_lines if (m := HUB_KEY.search(str(line.get("reference") or "")))}
             for v in s.scalars(select(SettlementVersion).where(SettlementVersion.settlement_id == row.id)
                                .order_by(SettlementVersion.version)):
                 out.erp_history.append({"version": v.version, "state": v.state, "open": str(v.open_amount),
@@ -95,11 +93,13 @@ def explain(store: Store, ref: str) -> Explained:
                                .outerjoin(WriteBackRow, WriteBackRow.allocation_id == CashAllocation.id)
                                .where(CashAllocation.invoice_id == inv.id).order_by(CashAllocation.id)):
             applied_ = a.status in APPLIED
-            in_erp = wb is not None and wb.idempotency_key in seen
+            how = applied.matched.get(a.id)
+            in_erp = how is not None
             out.allocations.append({
                 "allocation": a.id, "bank_ref": a.bank_ref, "amount": str(a.amount), "status": a.status, "rule": a.rule,
                 "writeback": wb.status if wb is not None else None, "key": wb.idempotency_key if wb is not None else None,
-                "counted": ("not applied" if not applied_ else "recorded by the ERP" if in_erp
+                "counted": ("not applied" if not applied_
+                            else "recorded by the ERP" + ("" if how == "key" else f": {how}") if in_erp
                             else "in transit" if row is not None else "applied (hub estimate)"),
             })
         for w in s.scalars(select(CashWriteOff).where(CashWriteOff.invoice_id == inv.id)):
@@ -183,7 +183,8 @@ def reconcile(store: Store, source: str, *, sends_settlements: bool | None = Non
             line.erp_open += erp
             line.in_transit += applied.get(inv.id, ZERO)
             for item in erp_lines.get(inv.id) or []:
-                if not HUB_KEY.search(str(item.get("reference") or "")):
+                if not HUB_KEY.search(str(item.get("reference") or "")) and \
+                        (inv.id, str(item.get("id"))) not in applied.matched_lines:
                     line.settled_in_erp_only += receivable_amount(inv.type_code, Decimal(str(item.get("amount") or "0")))
             # the arithmetic itself: the hub's figure is the ERP's less what is in transit
             line.unexplained += open_ - (erp - applied.get(inv.id, ZERO))

@@ -68,12 +68,15 @@ def _erp_only_settlements(s: Any) -> list[dict[str, str]]:
     from o2c.store.receivables import SettlementRow
     from schemas.settlement import HUB_KEY
 
+    from o2c.store.cash import applied_amounts
+
+    hubs = applied_amounts(s).matched_lines  # keyless ERP lines recognised as the hub's own payments
     out = []
     rows = s.execute(select(SettlementRow.invoice_id, SettlementRow.lines, SettlementRow.settled_on, InvoiceRow.type_code)
                      .join(InvoiceRow, InvoiceRow.id == SettlementRow.invoice_id))
     for inv_id, lines, settled_on, type_code in rows:
         for line in lines or []:
-            if HUB_KEY.search(str(line.get("reference") or "")):
+            if HUB_KEY.search(str(line.get("reference") or "")) or (inv_id, str(line.get("id"))) in hubs:
                 continue
             day = line.get("date") or (settled_on.isoformat() if settled_on else None)
             if day:

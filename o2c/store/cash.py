@@ -84,20 +84,37 @@ class Applied(dict[int, Decimal]):
         super().__init__()
         self.erp_open: dict[int, Decimal] = {}
         self.recorded: dict[int, Decimal] = defaultdict(Decimal)
+        self.matched: dict[int, str] = {}  # allocation id -> how the ERP's record of it was found
+        self.matched_lines: set[tuple[int, str]] = set()  # (invoice id, ERP line id) taken as the hub's payments
+
+
+#: how many days an ERP payment's date may be from the hub's booking date to be recognised as the
+#: same payment when it carries no key of the hub (an ERP the hub does not write payments to)
+SAME_PAYMENT_DAYS = 7
 
 
 def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> Applied:
     """The hub's cash counted against each invoice (all invoices, or only ``invoice_ids``): see
-    :class:`Applied`."""
+    :class:`Applied`.
+
+    The ERP records an allocation when one of the invoice's settlement lines carries the key of
+    its write-back command. A payment someone entered in the ERP by hand (or an ERP the hub does
+    not write payments to) carries no key: a settlement line of kind ``payment`` without a key, of
+    the allocation's amount, dated within :data:`SAME_PAYMENT_DAYS` of the bank booking (or naming
+    the bank reference), is taken as that same payment, each ERP line for one allocation at most.
+    ``Applied.matched`` says which way each recorded allocation was recognised.
+    """
     from o2c.store.receivables import SettlementRow
     from o2c.store.writeback import WriteBackRow
     from schemas.settlement import HUB_KEY
 
     applied = Applied()
     seen: dict[int, set[str]] = {}
+    unkeyed: dict[int, list[dict[str, Any]]] = {}
     settled = select(SettlementRow.invoice_id, SettlementRow.open_amount, SettlementRow.lines, InvoiceRow.type_code) \
         .join(InvoiceRow, InvoiceRow.id == SettlementRow.invoice_id)
-    allocs = select(CashAllocation.id, CashAllocation.invoice_id, CashAllocation.amount).where(CashAllocation.status.in_(APPLIED))
+    allocs = select(CashAllocation.id, CashAllocation.invoice_id, CashAllocation.amount, CashAllocation.booking_date,
+                    CashAllocation.bank_ref).where(CashAllocation.status.in_(APPLIED)).order_by(CashAllocation.id)
     offs = select(CashWriteOff.invoice_id, CashWriteOff.amount)
     if invoice_ids is not None:
         settled = settled.where(SettlementRow.invoice_id.in_(invoice_ids))
@@ -105,22 +122,63 @@ def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> Applied:
         offs = offs.where(CashWriteOff.invoice_id.in_(invoice_ids))
     for inv_id, erp_open, lines, type_code in s.execute(settled):
         applied.erp_open[inv_id] = receivable_amount(type_code, erp_open)
-        seen[inv_id] = {m.group(1) for line in (lines or []) if (m := HUB_KEY.search(str(line.get("reference") or "")))}
+        seen[inv_id] = set()
+        unkeyed[inv_id] = []
+        for line in lines or []:
+            found = HUB_KEY.search(str(line.get("reference") or ""))
+            if found:
+                seen[inv_id].add(found.group(1))
+            elif line.get("kind") == "payment":
+                unkeyed[inv_id].append(line)
     rows = s.execute(allocs).all()
     keys: dict[int, str] = {}
-    with_erp = [alloc_id for alloc_id, inv_id, _ in rows if inv_id in seen]
+    with_erp = [row[0] for row in rows if row[1] in seen]
     for i in range(0, len(with_erp), 500):
         for alloc_id, key in s.execute(select(WriteBackRow.allocation_id, WriteBackRow.idempotency_key)
                                        .where(WriteBackRow.allocation_id.in_(with_erp[i:i + 500]))):
             keys[alloc_id] = key
-    for alloc_id, inv_id, amount in rows:
+    pending: list[tuple[int, int, Decimal, Any, str]] = []
+    for alloc_id, inv_id, amount, booked, bank_ref in rows:
         if keys.get(alloc_id) in seen.get(inv_id, ()):
             applied.recorded[inv_id] += amount
+            applied.matched[alloc_id] = "key"
+        elif inv_id in unkeyed:
+            pending.append((alloc_id, inv_id, amount, booked, bank_ref))
+        else:
+            applied[inv_id] = applied.get(inv_id, Decimal(0)) + amount
+    for alloc_id, inv_id, amount, booked, bank_ref in pending:
+        line = _same_payment(unkeyed[inv_id], amount, booked, bank_ref)
+        if line is not None:
+            unkeyed[inv_id].remove(line)
+            applied.matched_lines.add((inv_id, str(line.get("id"))))
+            applied.recorded[inv_id] += amount
+            applied.matched[alloc_id] = f"ERP line {line.get('id')} (same amount and date, no key)"
         else:
             applied[inv_id] = applied.get(inv_id, Decimal(0)) + amount
     for inv_id, amount in s.execute(offs):
         applied[inv_id] = applied.get(inv_id, Decimal(0)) + amount
     return applied
+
+
+def _same_payment(lines: list[dict[str, Any]], amount: Decimal, booked: dt.date | None, bank_ref: str) -> dict[str, Any] | None:
+    """The ERP payment line (without the hub's key) that is this allocation's payment, if any."""
+    for line in lines:
+        try:
+            same_amount = Decimal(str(line.get("amount"))) == abs(amount)
+        except ArithmeticError:
+            continue
+        if not same_amount:
+            continue
+        if bank_ref and bank_ref in str(line.get("reference") or ""):
+            return line
+        day = line.get("date")
+        if booked is not None and day:
+            try:
+                if abs((dt.date.fromisoformat(str(day)[:10]) - booked).days) <= SAME_PAYMENT_DAYS:
+                    return line
+            except ValueError:
+                continue
+    return None
 
 
 def open_amount(row: InvoiceRow, applied: dict[int, Decimal]) -> Decimal:
