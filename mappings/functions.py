@@ -569,3 +569,21 @@ def nonempty(value: Any, record: Any) -> bool | None:
     (True, False, None)
     """
     return None if value is None else bool(value)
+
+
+@register("zero_when")
+def zero_when(value: Any, record: Any, state_path: str, *states: str) -> Decimal | None:
+    """An amount, or 0 when the record's state (at ``state_path``) is one of ``states``: a cancelled
+    document has nothing left to pay, whatever residual its source still shows on it (Odoo keeps
+    the ``amount_residual`` of a cancelled invoice).
+
+    >>> zero_when("44.31", {"state": "cancel"}, "state", "cancel"), zero_when("44.31", {"state": "posted"}, "state", "cancel")
+    (Decimal('0'), Decimal('44.31'))
+    >>> zero_when(None, {"state": "posted"}, "state", "cancel") is None
+    True
+    """
+    if str(_at(record, state_path)) in states:
+        return Decimal(0)
+    if value is None or value == "":
+        return None
+    return to_decimal(value)
