@@ -230,7 +230,7 @@ def test_open_items_export_is_the_erps_settlement_state(tmp_path):
     c = connector(tmp_path, **options)
     assert sync_stream(store, source, c, "invoices", until=UNTIL).inserted == 3
     summary = sync_stream(store, source, c, "settlements", until=UNTIL)
-    assert (summary.read, summary.inserted, summary.rejected, summary.findings) == (5, 3, 1, 0)
+    assert (summary.read, summary.inserted, summary.rejected, summary.findings, summary.status) == (5, 3, 1, 0, "success")
     assert summary.rejects[0]["id"] == "FA-1042" and "31O,00" in summary.rejects[0]["reason"]
     with store.session() as s:
         got = {n: settlement_of(s, "drop_fr", n) for n in ("FA-1001", "FA-1002", "AV-0007", "FA-0999")}

@@ -236,7 +236,7 @@ def test_sync_stores_odoo_settlements_quarantines_bad_ones_and_records_findings(
         moves[106].update(amount_residual=50.0, write_date="2026-02-10 08:00:00")
         later = sync_stream(store, source, c, "settlements", until=UNTIL)
     # the quarantined ones are stored once their invoices are, then the window's changes
-    assert (later.inserted, later.rejected, later.findings) == (7, 1, 1), later
+    assert (later.inserted, later.rejected, later.findings, later.status) == (7, 1, 1, "success"), later
     assert later.rejects[0]["id"] == "105"
     with store.session() as s:
         stored = {mid: settlement_of(s, "odoo_acme", str(mid)) for mid in POSTED_CUSTOMER_MOVES}

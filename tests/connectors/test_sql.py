@@ -392,7 +392,7 @@ def _sync_settlements_and_change_the_erp(erp_db, tmp_path):
                 db.execute(text("UPDATE invoice SET amount_open = NULL, updated_at = :t WHERE id = 4"), {"t": stamp})
                 db.execute(text("UPDATE invoice SET amount_open = total_gross + 1, updated_at = :t WHERE id = 5"), {"t": stamp})
             second = sync_stream(store, source, c, "settlements", until=UNTIL)
-            assert (second.read, second.updated, second.rejected, second.findings) == (3, 2, 1, 1)
+            assert (second.read, second.updated, second.rejected, second.findings, second.status) == (3, 2, 1, 1, "success")
             assert second.rejects[0]["id"] == "4"
             again = sync_stream(store, source, c, "settlements", until=UNTIL)
             assert (again.read, again.updated) == (0, 0)
