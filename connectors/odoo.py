@@ -420,8 +420,10 @@ class OdooConnector(BaseConnector):
                                                                          "create_date"]))
         if not partials:
             return changed
-        lines = self.client.read("account.move.line", [_ref_id(p[side]) for p in partials
-                                                       for side in ("debit_move_id", "credit_move_id")], ["move_id"])
+        wanted = sorted({i for p in partials for side in ("debit_move_id", "credit_move_id") if (i := _ref_id(p[side]))})
+        lines: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(wanted), SETTLEMENT_SCAN_PAGE):  # bounded requests on a first, full read
+            lines.update(self.client.read("account.move.line", wanted[i:i + SETTLEMENT_SCAN_PAGE], ["move_id"]))
         touched: dict[int, dt.datetime] = {}
         for p in partials:
             for side in ("debit_move_id", "credit_move_id"):
