@@ -23,7 +23,7 @@ server's modification time. Remote files are never moved or deleted.
 Source options:
 
 - ``files``: per stream, a glob (``{invoices: "factures_*.csv", customers: "clients_*.xlsx"}``;
-  default ``invoices*`` and ``customers*``). Hidden, ``~$`` (Excel lock), ``.part`` and
+  default ``invoices*``, ``customers*`` and ``settlements*``). Hidden, ``~$`` (Excel lock), ``.part`` and
   ``.tmp`` files are ignored; ``.csv``, ``.txt`` and ``.xlsx`` are read.
 - ``encoding``: ``auto`` (default: a UTF-8 BOM means UTF-8, else strict UTF-8, else
   Windows-1252) or a Python codec name (``utf-8``, ``cp1252``, ``latin-1``...).
@@ -37,6 +37,15 @@ Source options:
 - ``parser``: read ``.xml`` files with a format module of ``edi/`` instead of as tables:
   ``idoc_invoic02`` (SAP IDoc INVOIC02, :mod:`edi.idoc_invoic02`: one record per IDoc, id =
   the invoice number; use with ``mapping: sap_idoc``).
+
+Settlements (optional: only for a source whose ``streams`` list ``settlements``): the ERP's open
+amount per invoice, from an open-items export (``files: {settlements: "soldes_*.csv"}``: one
+row per invoice, its id column, ``open_amount``, and optionally ``total_gross``, ``status``,
+``currency``, ``settled_on``) or from the invoice export itself when it carries an open-amount
+column (``files: {settlements: "factures_*.csv"}``: the same file read by both streams). The
+records are made as for the invoices (same ``group_by`` / ``id_column``), so a settlement's id is
+its invoice's; a file drop without one sends no state, and the hub's open amount for its
+invoices is its own estimate.
 
 Values are text as written (``1 234,56`` stays a string: the mapping's ``decimal`` converter
 reads French and English number formats through :func:`schemas.money.to_decimal`); Excel
@@ -69,7 +78,7 @@ log = logging.getLogger(__name__)
 
 READABLE = (".csv", ".txt", ".xlsx")
 PARSERS = {"idoc_invoic02": "edi.idoc_invoic02"}
-DEFAULT_FILES = {"invoices": "invoices*", "customers": "customers*"}
+DEFAULT_FILES = {"invoices": "invoices*", "customers": "customers*", "settlements": "settlements*"}
 
 
 def detect_encoding(data: bytes) -> str:
@@ -122,6 +131,7 @@ class FileDropConnector(BaseConnector):
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("invoices", ("id",), "updated_at", changed_on="the file's modification time"),
         StreamSpec("customers", ("id",), "updated_at", changed_on="the file's modification time"),
+        StreamSpec("settlements", ("id",), "updated_at", changed_on="the file's modification time"),
     )
 
     def __init__(self, conn: ConnectionInfo, *, folder: str | None = None, files: dict[str, str] | None = None,

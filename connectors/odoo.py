@@ -23,6 +23,21 @@ Read here (field names identical in 16, 17 and 18 unless noted):
   when the accounting app provides it), its country, its bank accounts (``res.partner.bank``),
   the issuing company (``res.company``) and the invoice's bank account (``partner_bank_id``).
 
+Settlements (the ``settlements`` stream, :meth:`OdooConnector._pull_settlements`): per customer
+invoice or credit note (posted or cancelled), ``amount_residual`` (what is left to pay, in the
+document currency, positive for credit notes too), ``amount_total``, ``payment_state`` and ``state``,
+and the reconciliations that settled it: the ``account.partial.reconcile`` records of its
+receivable lines (``matched_debit_ids`` / ``matched_credit_ids``), the counterpart line, its move
+and journal. That is what Odoo's own "Paid on ..." widget shows (``invoice_payments_widget``,
+built by ``_get_reconciled_info_JSON_values`` from ``_get_reconciled_invoices_partials``,
+addons/account/models/account_move.py 16.0-18.0); the widget itself is not read: a non-stored
+computed Binary field for the web client (currency symbol, digits, position; ``exportable=False``,
+restricted to the accounting groups) whose keys change between versions, and the method is
+private (a leading underscore: not callable through ``execute_kw``). The partials are stored
+records with documented fields (addons/account/models/account_partial_reconcile.py:
+``debit_move_id``, ``credit_move_id``, ``amount`` in the company currency,
+``debit_amount_currency`` / ``credit_amount_currency`` in each line's currency, ``max_date``).
+
 Paging: pages of ``batch_size`` ordered by ``write_date, id``; a page's watermark never
 splits records that share a ``write_date`` (:func:`connectors.sql.tie_safe_batches`). Instead of a growing
 ``offset`` (a record written during the pull would leave the window and shift the later
@@ -75,6 +90,18 @@ BLOCKING_WARNINGS = (("sale_warn", "sale_warn_msg", "sales orders blocked"), ("i
 BANK_FIELDS = ["acc_number", "sanitized_acc_number", "bank_bic", "partner_id"]
 COMPANY_FIELDS = ["name", "vat", "company_registry", "street", "street2", "zip", "city", "country_id", "email", "phone",
                   "currency_id", "partner_id"]
+
+# the settlements stream (see the module docstring)
+SETTLEMENT_DOMAIN: list[Any] = [["move_type", "in", ["out_invoice", "out_refund"]], ["state", "in", ["posted", "cancel"]]]
+SETTLEMENT_MOVE_FIELDS = ["name", "move_type", "state", "amount_total", "amount_residual", "payment_state", "currency_id",
+                          "write_date", "create_date"]
+SETTLEMENT_LINE_FIELDS = ["move_id", "matched_debit_ids", "matched_credit_ids"]
+PARTIAL_FIELDS = ["debit_move_id", "credit_move_id", "amount", "debit_amount_currency", "credit_amount_currency", "max_date",
+                  "write_date", "create_date"]
+COUNTERPART_LINE_FIELDS = ["move_id", "name", "date"]
+COUNTERPART_MOVE_FIELDS = ["name", "ref", "move_type", "journal_id", "date"]
+DOCUMENT_TYPES = ("out_invoice", "out_refund", "in_invoice", "in_refund", "out_receipt", "in_receipt")
+SETTLEMENT_SCAN_PAGE = 1000  # ids per page of the change scans (a few small fields per row)
 
 _FMT = "%Y-%m-%d %H:%M:%S"
 
@@ -198,6 +225,9 @@ class OdooConnector(BaseConnector):
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("invoices", ("id",), "updated_at", changed_on="account.move write_date"),
         StreamSpec("customers", ("id",), "updated_at", changed_on="res.partner write_date"),
+        StreamSpec("settlements", ("id",), "updated_at",
+                   changed_on="the latest write_date among the account.move and the account.partial.reconcile "
+                              "records of its receivable lines"),
     )
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
@@ -289,6 +319,8 @@ class OdooConnector(BaseConnector):
         elif stream == "customers":
             domain = [*self.customer_domain, *self._window(since, until)]
             yield from self.cursor_batches(stream, self._customer_pages(domain))
+        elif stream == "settlements":
+            yield from self._pull_settlements(since, until)
         else:
             yield from super().pull(stream, since, until)
 
@@ -340,3 +372,140 @@ class OdooConnector(BaseConnector):
                 "updated_at": parse_odoo_datetime(r.get("write_date") or r.get("create_date")),
             })
         return out
+
+    # -- settlements ----------------------------------------------------------------------
+    def _pull_settlements(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
+        """The settlement state of every customer invoice / credit note that changed in ``(since, until]``.
+
+        Two scans: the documents by their own ``write_date`` (Odoo's ORM stamps a record whose
+        stored computed fields are recomputed, so registering a payment or reconciling a credit
+        note writes the invoice's ``amount_residual`` and ``payment_state`` and its write date:
+        odoo/models.py ``_write``/``_write_multi``), and the ``account.partial.reconcile``
+        records created or written in the window, each mapped back to the documents of its two
+        lines (``debit_move_id`` / ``credit_move_id`` -> ``move_id``), in case a reconciliation
+        leaves a document's computed fields as they were. A removed reconciliation deletes its
+        partial: only the documents' recomputed residuals show it, through the first scan. A
+        document's cursor is the latest of these changes in the window; records come oldest first.
+        """
+        changed = self._settlement_changes(since, until)
+        order = sorted(changed, key=lambda i: (changed[i], i))
+        pages = (self._settlement_records(order[i:i + self.batch_size], changed)
+                 for i in range(0, len(order), self.batch_size))
+        yield from self.cursor_batches("settlements", pages)
+
+    def _scan(self, model: str, domain: list[Any], fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Rows of ``model`` matching ``domain``, read by id ranges (keyset pages: a row changing
+        during the scan cannot shift a page as an offset would)."""
+        last = 0
+        while True:
+            rows = self.client.search_read(model, [*domain, ["id", ">", last]], fields, limit=SETTLEMENT_SCAN_PAGE,
+                                           order="id asc")
+            yield from rows
+            if len(rows) < SETTLEMENT_SCAN_PAGE:
+                return
+            last = rows[-1]["id"]
+
+    def _settlement_changes(self, since: dt.datetime | None, until: dt.datetime) -> dict[int, dt.datetime]:
+        """Document id -> the latest change in the window among it and its reconciliations."""
+        changed: dict[int, dt.datetime] = {}
+
+        def seen(move_id: int, stamp: dt.datetime) -> None:
+            if move_id not in changed or stamp > changed[move_id]:
+                changed[move_id] = stamp
+
+        window = self._window(since, until)
+        for row in self._scan("account.move", [*SETTLEMENT_DOMAIN, *window], ["write_date", "create_date"]):
+            seen(row["id"], _stamp(row))
+        partials = list(self._scan("account.partial.reconcile", window, ["debit_move_id", "credit_move_id", "write_date",
+                                                                         "create_date"]))
+        if not partials:
+            return changed
+        wanted = sorted({i for p in partials for side in ("debit_move_id", "credit_move_id") if (i := _ref_id(p[side]))})
+        lines: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(wanted), SETTLEMENT_SCAN_PAGE):  # bounded requests on a first, full read
+            lines.update(self.client.read("account.move.line", wanted[i:i + SETTLEMENT_SCAN_PAGE], ["move_id"]))
+        touched: dict[int, dt.datetime] = {}
+        for p in partials:
+            for side in ("debit_move_id", "credit_move_id"):
+                move_id = _ref_id(lines.get(_ref_id(p[side]) or 0, {}).get("move_id"))
+                if move_id and (move_id not in touched or _stamp(p) > touched[move_id]):
+                    touched[move_id] = _stamp(p)
+        ids = sorted(touched)
+        for i in range(0, len(ids), SETTLEMENT_SCAN_PAGE):  # keep the customer documents among them
+            chunk = ids[i:i + SETTLEMENT_SCAN_PAGE]
+            for row in self.client.search_read("account.move", [*SETTLEMENT_DOMAIN, ["id", "in", chunk]], ["id"]):
+                seen(row["id"], touched[row["id"]])
+        return changed
+
+    def _settlement_records(self, ids: list[int], cursors: dict[int, dt.datetime]) -> list[dict[str, Any]]:
+        c = self.client
+        moves = c.read("account.move", ids, SETTLEMENT_MOVE_FIELDS)
+        # the receivable lines ("lines to pay") of these documents, as _get_reconciled_invoices_partials takes them
+        own = c.search_read("account.move.line", [["move_id", "in", sorted(moves)], ["account_type", "=", "asset_receivable"]],
+                            SETTLEMENT_LINE_FIELDS, order="id asc")
+        partials = c.read("account.partial.reconcile",
+                          [p for ln in own for p in (ln.get("matched_debit_ids") or []) + (ln.get("matched_credit_ids") or [])],
+                          PARTIAL_FIELDS)
+        own_ids = {ln["id"] for ln in own}
+        others = {_ref_id(p[side]) for p in partials.values() for side in ("debit_move_id", "credit_move_id")} - own_ids
+        counterparts = c.read("account.move.line", [i for i in others if i], COUNTERPART_LINE_FIELDS)
+        other_moves = c.read("account.move", [_ref_id(ln.get("move_id")) for ln in counterparts.values()], COUNTERPART_MOVE_FIELDS)
+        journals = self._read_cached("account.journal", [_ref_id(m.get("journal_id")) for m in other_moves.values()], ["type"])
+        by_move: dict[int, list[dict[str, Any]]] = {}
+        for ln in own:
+            by_move.setdefault(_ref_id(ln["move_id"]) or 0, []).append(ln)
+        out = []
+        for move_id in ids:
+            move = moves.get(move_id)
+            if move is None:
+                continue  # deleted since the scan
+            settling, dates = [], []
+            for ln in by_move.get(move_id, []):
+                for pid in (ln.get("matched_debit_ids") or []) + (ln.get("matched_credit_ids") or []):
+                    p = partials.get(pid)
+                    if p is None:
+                        continue
+                    mine_is_debit = _ref_id(p["debit_move_id"]) == ln["id"]
+                    # what this partial took off the document, in its currency (the widget's 'amount')
+                    amount = p["debit_amount_currency" if mine_is_debit else "credit_amount_currency"]
+                    other = counterparts.get(_ref_id(p["credit_move_id" if mine_is_debit else "debit_move_id"]) or 0)
+                    if other is None or not amount:
+                        continue  # an exchange difference: nothing taken off in the document currency
+                    other_move = other_moves.get(_ref_id(other.get("move_id")) or 0, {})
+                    settling.append({"id": pid, "kind": _settling_kind(move, other_move, journals),
+                                     "amount": amount, "date": other.get("date") or other_move.get("date") or None,
+                                     "reference": _reconciliation_ref(other_move) or other.get("name") or None})
+                    if p.get("max_date"):
+                        dates.append(str(p["max_date"]))
+            settled = move.get("state") == "posted" and move.get("amount_residual") == 0 and bool(settling)
+            out.append({**move, "settlement_lines": settling, "settled_on": max(dates) if settled and dates else None,
+                        "updated_at": cursors[move_id]})
+        return out
+
+
+def _stamp(row: dict[str, Any]) -> dt.datetime:
+    stamp = parse_odoo_datetime(row.get("write_date") or row.get("create_date"))
+    if stamp is None:
+        raise FatalError(f"Odoo record {row.get('id')} has neither write_date nor create_date")
+    return stamp
+
+
+def _reconciliation_ref(move: dict[str, Any]) -> str | None:
+    """The widget's ``ref``: the counterpart move's name, with its reference (a payment's memo) in
+    brackets (``PBNK1/2026/00001 (Virement client)``)."""
+    name, ref = move.get("name") or None, move.get("ref") or None
+    if name and ref:
+        return f"{name} ({ref})"
+    return name or ref
+
+
+def _settling_kind(move: dict[str, Any], other: dict[str, Any], journals: dict[int, dict[str, Any]]) -> str:
+    """``credit_note`` (a customer credit note reconciled with this invoice), ``payment`` (a move of
+    a bank or cash journal: a payment or a bank statement line), else ``other`` (the invoice a
+    credit note was used against, a miscellaneous entry: Odoo has no write-off journal type, a
+    write-off booked by hand is a miscellaneous entry)."""
+    other_type = other.get("move_type")
+    if other_type in DOCUMENT_TYPES:
+        return "credit_note" if other_type == "out_refund" and move.get("move_type") == "out_invoice" else "other"
+    journal = journals.get(_ref_id(other.get("journal_id")) or 0, {})
+    return "payment" if journal.get("type") in ("bank", "cash") else "other"

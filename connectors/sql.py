@@ -1,4 +1,4 @@
-"""Any SQL database reachable by SQLAlchemy: invoices and customers read by query files.
+"""Any SQL database reachable by SQLAlchemy: invoices, customers and settlements read by query files.
 
 An ERP without an API (or a reporting replica of one) is read with plain ``SELECT`` queries
 kept beside its mapping, one file per stream. The connector adds the window, the paging and the
@@ -24,7 +24,12 @@ Source options (``sources.yaml``):
   database returns without one (MariaDB ``DATETIME``, PostgreSQL ``timestamp``);
 - ``json_columns``: columns holding JSON text (MariaDB ``JSON_ARRAYAGG``) to decode.
 
-Query files, per stream ``<stream>.sql`` (``invoices.sql``, ``customers.sql``):
+Query files, per stream ``<stream>.sql`` (``invoices.sql``, ``customers.sql``, and for a source
+whose ``streams`` list ``settlements``, ``settlements.sql``: one row per invoice id with the ERP's
+own open amount, state and the latest change among the invoice and what settled it, and
+optionally ``settlements.lines.sql``, the payments, credit notes and write-offs that settled it;
+mapped by the folder's ``settlement.yaml``. A source without it sends no settlement state: the
+hub's open amount for its invoices is its own estimate):
 
 - select one row per document with the id and watermark columns, and restrict the window
   with the named parameters ``:since`` and ``:until`` (``WHERE updated_at > :since AND
@@ -149,6 +154,7 @@ class SqlConnector(BaseConnector):
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("invoices", ("id",), "updated_at", changed_on="the watermark_column of invoices.sql"),
         StreamSpec("customers", ("id",), "updated_at", changed_on="the watermark_column of customers.sql"),
+        StreamSpec("settlements", ("id",), "updated_at", changed_on="the watermark_column of settlements.sql"),
     )
 
     def __init__(self, conn: ConnectionInfo, *, queries: str = "sql", watermark_column: str = "updated_at",

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from schemas.money import to_decimal
+from schemas.money import AmountError, to_decimal
 
 Converter = Callable[..., Any]
 _REGISTRY: dict[str, Converter] = {}
@@ -420,8 +420,8 @@ def settlement_state(record: Any, root: Any, open_path: str, total_path: str, st
     """
     if str(_at(record, state_path)) in cancelled:
         return "cancelled"
-    total = to_decimal(_at(record, total_path) or 0)
-    left = to_decimal(_at(record, open_path) or 0)
+    total = _amount(_at(record, total_path) or 0)
+    left = _amount(_at(record, open_path) or 0)
     if total < 0:
         total, left = -total, -left
     if left <= 0:
@@ -569,3 +569,36 @@ def nonempty(value: Any, record: Any) -> bool | None:
     (True, False, None)
     """
     return None if value is None else bool(value)
+
+
+@register("zero_when")
+def zero_when(value: Any, record: Any, state_path: str, *states: str) -> Decimal | None:
+    """An amount, or 0 when the record's state (at ``state_path``) is one of ``states``: a cancelled
+    document has nothing left to pay, whatever residual its source still shows on it (Odoo keeps
+    the ``amount_residual`` of a cancelled invoice).
+
+    >>> zero_when("44.31", {"state": "cancel"}, "state", "cancel"), zero_when("44.31", {"state": "posted"}, "state", "cancel")
+    (Decimal('0'), Decimal('44.31'))
+    >>> zero_when(None, {"state": "posted"}, "state", "cancel") is None
+    True
+    """
+    if str(_at(record, state_path)) in states:
+        return Decimal(0)
+    if value is None or value == "":
+        return None
+    return _amount(value)
+
+
+def _amount(value: Any) -> Decimal:
+    """:func:`~schemas.money.to_decimal`, a value of another type (a date in an amount column of
+    a spreadsheet, a float) refused as an unreadable amount: the record is quarantined, the run goes on.
+
+    >>> _amount(__import__("datetime").date(2026, 1, 5))
+    Traceback (most recent call last):
+    ...
+    schemas.money.AmountError: not an amount: datetime.date(2026, 1, 5)
+    """
+    try:
+        return to_decimal(value)
+    except TypeError as exc:
+        raise AmountError(f"not an amount: {value!r}") from exc

@@ -65,10 +65,9 @@ def _erp_only_settlements(s: Any) -> list[dict[str, str]]:
     """What the ERPs settled without the hub's cash (cheques, hand reconciliations, credit notes
     netted, write-offs), dated: counted as payments by the KPIs. A line carrying the hub's key is
     the hub's own allocation, already counted."""
+    from o2c.store.cash import applied_amounts
     from o2c.store.receivables import SettlementRow
     from schemas.settlement import HUB_KEY
-
-    from o2c.store.cash import applied_amounts
 
     hubs = applied_amounts(s).matched_lines  # keyless ERP lines recognised as the hub's own payments
     out = []

@@ -1,8 +1,8 @@
 """The contract every connector passes with its own fixtures (as Singer's standard tap tests).
 
 Each case is one connector on its own test data: the real PostgreSQL and MariaDB servers for
-``sql``, a real folder for ``filedrop``, the documented-contract servers on loopback for
-``odoo`` (16, 17, 18), ``sap_s4`` (invoices, customers, settlements), ``salesforce`` and ``hubspot`` (customers), and the live
+``sql`` (and its ``settlements`` stream on PostgreSQL), a real folder for ``filedrop``, the documented-contract servers on loopback for
+``odoo`` (16, 17, 18, and its ``settlements`` stream), ``sap_s4`` (invoices, customers, settlements), ``salesforce`` and ``hubspot`` (customers), and the live
 Tryton server of the test session for ``tryton``'s ``settlements`` stream. The checks:
 
 - paging: more records than one page arrive in several batches, each once, oldest first;
@@ -71,7 +71,7 @@ def pull(connector: Any, stream: str, since: dt.datetime | None = None, until: d
 
 # -- cases -------------------------------------------------------------------------------
 @contextlib.contextmanager
-def sql_case(dialect: str, databases: dict[str, Any], stack: contextlib.ExitStack) -> Iterator[Case]:
+def sql_case(dialect: str, databases: dict[str, Any], stack: contextlib.ExitStack, stream: str = "invoices") -> Iterator[Case]:
     from sqlalchemy.exc import OperationalError
 
     from connectors.sql import SqlConnector
@@ -98,8 +98,8 @@ def sql_case(dialect: str, databases: dict[str, Any], stack: contextlib.ExitStac
         return SqlConnector(ConnectionInfo(host=conn.host, port=conn.port, login=login, password="wrong", schema=conn.schema,
                                            extra=conn.extra), **options)
 
-    yield Case(f"sql-{dialect}", lambda n, **kw: SqlConnector(conn, batch_size=n, **kw), "sql", transient_failure=transient,
-               refused_login=refused)
+    yield Case(f"sql-{dialect}", lambda n, **kw: SqlConnector(conn, batch_size=n, **kw), "sql", stream=stream,
+               transient_failure=transient, refused_login=refused)
 
 
 @contextlib.contextmanager
@@ -129,6 +129,16 @@ def odoo_case(version: int) -> Iterator[Case]:
     with FakeOdoo(version=version) as server:
         yield Case(f"odoo-{version}", lambda n, **kw: OdooConnector(ConnectionInfo.from_uri(server.uri()), batch_size=n, **kw), "odoo",
                    server=server, small_batch=2)
+
+
+@contextlib.contextmanager
+def odoo_settlements_case() -> Iterator[Case]:
+    from connectors.odoo import OdooConnector
+    from tests.fixtures.odoo.server import FakeOdoo
+
+    with FakeOdoo(version=17) as server:
+        yield Case("odoo-settlements", lambda n, **kw: OdooConnector(ConnectionInfo.from_uri(server.uri()), batch_size=n, **kw),
+                   "odoo", stream="settlements", server=server, small_batch=3)
 
 
 @contextlib.contextmanager
@@ -196,7 +206,8 @@ def tryton_settlements_case(server: Any) -> Iterator[Case]:
                until=dt.datetime(2100, 1, 1, tzinfo=dt.UTC))  # the server stamps records with its own clock
 
 
-CASES = ["sql-postgresql", "sql-mariadb", "filedrop", "odoo-16", "odoo-17", "odoo-18", "sap_s4", "salesforce", "hubspot",
+CASES = ["sql-postgresql", "sql-mariadb", "sql-postgresql-settlements", "filedrop", "odoo-16", "odoo-17", "odoo-18", "odoo-settlements", "sap_s4", "salesforce",
+         "hubspot",
          pytest.param("tryton-settlements", marks=pytest.mark.tryton)]
 CASES += ["sap_s4-customers", "sap_s4-settlements"]  # SAP S/4HANA's other streams (sap_case)
 
@@ -211,9 +222,12 @@ def sql_databases() -> Iterator[tuple[dict[str, Any], contextlib.ExitStack]]:
 def case(request, tmp_path, sql_databases) -> Iterator[Case]:
     name = request.param
     if name.startswith("sql-"):
-        cm = sql_case(name.removeprefix("sql-"), *sql_databases)
+        dialect, _, stream = name.removeprefix("sql-").partition("-")
+        cm = sql_case(dialect, *sql_databases, stream=stream or "invoices")
     elif name == "filedrop":
         cm = filedrop_case(tmp_path)
+    elif name == "odoo-settlements":
+        cm = odoo_settlements_case()
     elif name.startswith("odoo-"):
         cm = odoo_case(int(name.removeprefix("odoo-")))
     elif name == "salesforce":

@@ -205,3 +205,40 @@ def _refuse_reading(big: Path, original):
         assert self != big, "a file over the limit must not be read"
         return original(self)
     return read_bytes
+
+
+SETTLEMENT_HEADERS = {**FR_HEADERS, "Montant TTC": "total_gross", "Reste dû": "open_amount", "Statut": "status",
+                      "Date de règlement": "settled_on"}
+
+
+def test_open_items_export_is_the_erps_settlement_state(tmp_path):
+    """A French open-items export (UTF-8 with BOM, ';', CRLF): the hub stores its open amounts for
+    the invoices it has from the invoice export; a cancelled invoice the hub never had is skipped,
+    an unreadable amount quarantined; the next export of the same file changes nothing."""
+    from o2c.config import SourceConfig
+    from o2c.jobs.sync import sync_stream
+    from o2c.store import Store
+    from o2c.store.receivables import settlement_of
+
+    drop(tmp_path, "factures_2026-01_cp1252.csv", T0)
+    later = T0 + dt.timedelta(days=6)
+    drop(tmp_path, "soldes_2026-02_utf8bom.csv", later)
+    options = {**OPTIONS, "files": {"invoices": "factures_*", "settlements": "soldes_*"}, "headers": SETTLEMENT_HEADERS}
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    store.upgrade()
+    source = SourceConfig(name="drop_fr", kind="filedrop", connection="x", streams=["invoices", "settlements"], options=options)
+    c = connector(tmp_path, **options)
+    assert sync_stream(store, source, c, "invoices", until=UNTIL).inserted == 3
+    summary = sync_stream(store, source, c, "settlements", until=UNTIL)
+    assert (summary.read, summary.inserted, summary.rejected, summary.findings, summary.status) == (5, 3, 1, 0, "success")
+    assert summary.rejects[0]["id"] == "FA-1042" and "31O,00" in summary.rejects[0]["reason"]
+    with store.session() as s:
+        got = {n: settlement_of(s, "drop_fr", n) for n in ("FA-1001", "FA-1002", "AV-0007", "FA-0999")}
+    assert got["FA-0999"] is None  # cancelled, and never in the hub
+    assert {n: (st.state, st.open_amount, st.currency, st.settled_on) for n, st in got.items() if st} == {
+        "FA-1001": ("partial", D("1420.00"), "EUR", None),
+        "FA-1002": ("paid", D("0.00"), "EUR", dt.date(2026, 2, 5)),
+        "AV-0007": ("open", D("120.00"), "EUR", None)}
+    assert store.get_watermark("drop_fr", "settlements").value == later
+    again = sync_stream(store, source, c, "settlements", until=UNTIL, since=T0)
+    assert (again.read, again.inserted, again.updated, again.unchanged) == (5, 0, 0, 3)

@@ -67,8 +67,46 @@ def erp_rows() -> dict[str, list[dict]]:
         invoices.append({"id": n, "doc_number": f"FA2026-{n:04d}", "doc_type": "CRN" if n == 6 else "INV",
                          "customer_id": 10 + (n % 3) + 1, "issue_date": stamp.date(), "due_date": stamp.date() + dt.timedelta(days=30),
                          "currency": "EUR", "payment_terms": "30N", "customer_ref": f"PO-{n}", "total_net": net,
-                         "total_tax": tax, "total_gross": net + tax, "updated_at": stamp})
-    return {"company": company, "customer": customers, "invoice": invoices, "invoice_line": lines}
+                         "total_tax": tax, "total_gross": net + tax, "status": "OPEN", "amount_open": net + tax,
+                         "updated_at": stamp})
+    receipts, allocations = settlement_rows(invoices)
+    return {"company": company, "customer": customers, "invoice": invoices, "invoice_line": lines, "receipt": receipts,
+            "receipt_allocation": allocations}
+
+
+SETTLED = T0 + dt.timedelta(days=20)  # receipts are entered after the last invoice changed
+
+
+def settlement_rows(invoices: list[dict]) -> tuple[list[dict], list[dict]]:
+    """What the ERP says settled the invoices (and sets their open amount and status, in place):
+    1 paid by transfer, 2 paid in part, 3 paid by cheque less a written-off difference, 7 netted by
+    the credit note 6 (then open for the rest), 8 cancelled; 4 and 5 untouched."""
+    by_id = {inv["id"]: inv for inv in invoices}
+    receipts = [
+        {"id": 1, "receipt_ref": "VIR-0001", "kind": "PAY", "receipt_date": dt.date(2026, 1, 26), "memo": "Virement client", "updated_at": SETTLED},
+        {"id": 2, "receipt_ref": "VIR-0002", "kind": "PAY", "receipt_date": dt.date(2026, 1, 27), "memo": None,
+         "updated_at": SETTLED + dt.timedelta(hours=1)},
+        {"id": 3, "receipt_ref": "CHQ-0042", "kind": "CHQ", "receipt_date": dt.date(2026, 1, 28), "memo": "cheque 0042",
+         "updated_at": SETTLED + dt.timedelta(hours=2)},
+        {"id": 4, "receipt_ref": "OD-0003", "kind": "WO", "receipt_date": dt.date(2026, 1, 29), "memo": "écart de règlement",
+         "updated_at": SETTLED + dt.timedelta(hours=3)},
+        {"id": 5, "receipt_ref": "FA2026-0006", "kind": "CRN", "receipt_date": dt.date(2026, 1, 30), "memo": None,
+         "updated_at": SETTLED + dt.timedelta(hours=4)},
+    ]
+    gross = {n: by_id[n]["total_gross"] for n in by_id}
+    allocations = [
+        {"id": 1, "receipt_id": 1, "invoice_id": 1, "amount": gross[1], "updated_at": SETTLED},
+        {"id": 2, "receipt_id": 2, "invoice_id": 2, "amount": D("100.00"), "updated_at": SETTLED + dt.timedelta(hours=1)},
+        {"id": 3, "receipt_id": 3, "invoice_id": 3, "amount": gross[3] - D("0.50"), "updated_at": SETTLED + dt.timedelta(hours=2)},
+        {"id": 4, "receipt_id": 4, "invoice_id": 3, "amount": D("0.50"), "updated_at": SETTLED + dt.timedelta(hours=3)},
+        {"id": 5, "receipt_id": 5, "invoice_id": 7, "amount": gross[6], "updated_at": SETTLED + dt.timedelta(hours=4)},
+    ]
+    for a in allocations:
+        by_id[a["invoice_id"]]["amount_open"] -= a["amount"]
+    for n in (1, 3):
+        by_id[n]["status"] = "PAID"
+    by_id[8]["status"] = "CANCELLED"  # the ERP keeps its open amount; nothing is left to pay
+    return receipts, allocations
 
 
 def _create_schema(engine, dialect: str, rows: dict[str, list[dict]]) -> None:
@@ -83,7 +121,7 @@ def _create_schema(engine, dialect: str, rows: dict[str, list[dict]]) -> None:
     meta = MetaData()
     meta.reflect(engine)
     with engine.begin() as c:
-        for table in ("company", "customer", "invoice", "invoice_line"):
+        for table in ("company", "customer", "invoice", "invoice_line", "receipt", "receipt_allocation"):
             data = rows[table]
             if dialect != "postgresql":  # DATETIME holds naive UTC here (db_timezone: UTC)
                 data = [{k: (v.astimezone(dt.UTC).replace(tzinfo=None) if isinstance(v, dt.datetime) else v) for k, v in r.items()}
@@ -280,3 +318,90 @@ def test_sync_stream_stores_everything_then_nothing_new(erp_db, tmp_path):
     assert store.get_watermark("erp_sql", "invoices").value == rows["invoice"][-1]["updated_at"]
     stored = {r.number: r for r in store.invoices("erp_sql")}
     assert len(stored) == 8
+
+
+def test_settlements_stream_reads_the_erps_open_amounts(erp_db):
+    dialect, conn, rows = erp_db
+    mapping = load_mapping(mapping_path("sql", "settlement"))
+    with SqlConnector(conn, batch_size=3) as c:
+        batches, records = pull_all(c, "settlements")
+    # oldest change first: the untouched invoices by their own time, then those receipts changed later
+    assert [r["id"] for r in records] == [4, 5, 6, 8, 1, 2, 3, 7]
+    assert records[-1]["updated_at"] == SETTLED + dt.timedelta(hours=4) and batches[-1].watermark == records[-1]["updated_at"]
+    got = {r["id"]: mapping.apply(r, "erp_sql") for r in records}
+    truth = {inv["id"]: inv for inv in rows["invoice"]}
+    for n, st in got.items():
+        assert st.open_amount == (0 if truth[n]["status"] == "CANCELLED" else truth[n]["amount_open"]), n
+        assert st.source.updated_at == records[[r["id"] for r in records].index(n)]["updated_at"]
+    assert {n: st.state for n, st in got.items()} == {1: "paid", 2: "partial", 3: "paid", 4: "open", 5: "open", 6: "open",
+                                                      7: "partial", 8: "cancelled"}
+    assert [(ln.kind, ln.amount, ln.reference) for ln in got[3].lines] == [
+        ("payment", truth[3]["total_gross"] - D("0.50"), "cheque 0042"), ("write_off", D("0.50"), "écart de règlement")]
+    assert [(ln.kind, ln.reference) for ln in got[7].lines] == [("credit_note", "FA2026-0006")]
+    assert got[2].lines[0].reference == "VIR-0002" and got[1].settled_on == dt.date(2026, 1, 26) and got[2].settled_on is None
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb"])
+def test_sync_stores_the_open_amounts_of_the_database(dialect, tmp_path):
+    """Synced into the hub, the open amounts equal the database's; an allocation entered later
+    brings only its invoice again; bad rows are quarantined or recorded as findings. (The ERP
+    changes here: a database of its own, not the module's.)"""
+    with erp_database(dialect) as db:
+        _sync_settlements_and_change_the_erp(db, tmp_path)
+
+
+def _sync_settlements_and_change_the_erp(erp_db, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from connectors.sql import engine_url
+    from o2c.config import SourceConfig
+    from o2c.jobs.sync import sync_stream
+    from o2c.store import Store
+    from o2c.store.receivables import findings, settlement_of
+
+    dialect, conn, rows = erp_db
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    store.upgrade()
+    source = SourceConfig(name="erp_sql", kind="sql", connection="x", streams=["invoices", "settlements"])
+    erp = create_engine(engine_url(conn))
+
+    def database_open() -> dict[str, D]:
+        with erp.connect() as c:
+            return {str(r.id): (D(0) if r.status == "CANCELLED" else r.amount_open)
+                    for r in c.execute(text("SELECT id, status, amount_open FROM invoice"))}
+
+    def stored() -> dict[str, D]:
+        with store.session() as s:
+            return {str(n): settlement_of(s, "erp_sql", str(n)).open_amount for n in range(1, 9)}
+
+    try:
+        with SqlConnector(conn, batch_size=3) as c:
+            assert sync_stream(store, source, c, "invoices", until=UNTIL).inserted == 8
+            first = sync_stream(store, source, c, "settlements", until=UNTIL)
+            assert (first.read, first.inserted, first.rejected, first.findings) == (8, 8, 0, 0)
+            assert stored() == database_open()
+            # the ERP records a cheque for the rest of invoice 2, and two bad rows
+            later = SETTLED + dt.timedelta(days=1)
+            stamp = later if dialect == "postgresql" else later.replace(tzinfo=None)
+            with erp.begin() as db:
+                db.execute(text("INSERT INTO receipt VALUES (6, 'CHQ-0043', 'CHQ', :d, 'cheque 0043', :t)"),
+                           {"d": dt.date(2026, 2, 2), "t": stamp})
+                db.execute(text("INSERT INTO receipt_allocation VALUES (6, 6, 2, :a, :t)"),
+                           {"a": rows["invoice"][1]["amount_open"], "t": stamp})
+                db.execute(text("UPDATE invoice SET amount_open = 0, status = 'PAID' WHERE id = 2"))
+                db.execute(text("UPDATE invoice SET amount_open = NULL, updated_at = :t WHERE id = 4"), {"t": stamp})
+                db.execute(text("UPDATE invoice SET amount_open = total_gross + 1, updated_at = :t WHERE id = 5"), {"t": stamp})
+            second = sync_stream(store, source, c, "settlements", until=UNTIL)
+            assert (second.read, second.updated, second.rejected, second.findings, second.status) == (3, 2, 1, 1, "success")
+            assert second.rejects[0]["id"] == "4"
+            again = sync_stream(store, source, c, "settlements", until=UNTIL)
+            assert (again.read, again.updated) == (0, 0)
+        truth = database_open()
+        got = stored()
+        assert {k: v for k, v in got.items() if k != "4"} == {k: v for k, v in truth.items() if k != "4"}
+        assert got["4"] == rows["invoice"][3]["amount_open"]  # its last good state stays until the row is fixed
+        with store.session() as s:
+            assert settlement_of(s, "erp_sql", "2").state == "paid"
+            assert [(f.source_id, f.rule) for f in findings(s, "erp_sql")] == [("5", "open_amount_above_total")]
+    finally:
+        erp.dispose()
