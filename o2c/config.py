@@ -46,6 +46,7 @@ import re
 import types
 import typing
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -56,9 +57,9 @@ from pydantic_core import PydanticCustomError
 from schemas.errors import ConfigError
 
 __all__ = [
-    "BankConfig", "Channel", "ConfigFile", "CustomerFormat", "EInvoicingConfig", "FolderChannel", "HttpChannel",
+    "BankConfig", "Channel", "CollectionsConfig", "ConfigFile", "DunningLevel", "CustomerFormat", "EInvoicingConfig", "FolderChannel", "HttpChannel",
     "MAPPED_DOCUMENTS", "MAX_CONFIG_BYTES", "STREAM_DOCUMENTS", "SftpChannel", "SourceConfig", "banks_file", "load_banks_section",
-    "load_config", "load_einvoicing", "load_sources_section",
+    "load_collections", "load_config", "load_einvoicing", "load_sources_section",
 ]
 
 #: a configuration file is a few kilobytes; a larger one is refused before it is parsed
@@ -329,6 +330,52 @@ class EInvoicingConfig(_Section):
 
 
 # -- the file --------------------------------------------------------------------------------
+class DunningLevel(_Section):
+    """One dunning level: from how many days past due, and the least a reminder at it asks for."""
+
+    level: int = Field(ge=1, le=9, description="a number from 1 to 9")
+    days: int = Field(ge=0, le=3650, description="days past due from which an invoice is at this level, e.g. 30")
+    min_amount: Decimal = Field(default=Decimal(0), ge=0, description="an amount such as \"20.00\"")
+
+
+class CollectionsConfig(_Section):
+    """The ``collections:`` section: the dunning policy (matching.dunning.Policy) and who sends reminders."""
+
+    levels: tuple[DunningLevel, ...] = Field(default=(DunningLevel(level=1, days=10), DunningLevel(level=2, days=30),
+                                                      DunningLevel(level=3, days=60)),
+                                             description="a list of levels with increasing days")
+    annual_rate: Decimal = Field(default=Decimal(0), ge=0, le=1, description="the yearly late-payment interest rate as "
+                                 "a fraction, e.g. \"0.1215\" (France: the ECB rate + 10 points)")
+    indemnity: Decimal = Field(default=Decimal(0), ge=0, description="the fixed recovery indemnity per invoice, "
+                               "e.g. \"40.00\" (France, between businesses)")
+    indemnity_currency: str = Field(default="EUR", pattern="^[A-Z]{3}$", description="an ISO 4217 code such as EUR")
+    possibly_paid_days: int = Field(default=10, ge=0, le=365, description="days of unreviewed cash that hold a reminder")
+    promise_grace_days: int = Field(default=3, ge=0, le=90, description="days after a promised date before it is broken")
+    repeat_days: int = Field(default=7, ge=0, le=365, description="days before a customer is reminded again at the "
+                             "same level")
+    sender_name: str = Field(default="Service recouvrement", description="the name reminders are sent under")
+    sender_email: str | None = Field(default=None, description="the From address, e.g. recouvrement@example.com")
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: tuple[DunningLevel, ...]) -> tuple[DunningLevel, ...]:
+        if not value:
+            raise _problem("give at least one level, e.g. [{level: 1, days: 10}]")
+        for i, (a, b) in enumerate(zip(value, value[1:], strict=False)):
+            if b.days <= a.days or b.level <= a.level:
+                raise _problem(f"levels must go up in level and days: level {b.level} at {b.days} days comes after "
+                               f"level {a.level} at {a.days} days", i + 1)
+        return value
+
+    def policy(self) -> Any:
+        """The :class:`matching.dunning.Policy` these settings describe."""
+        from matching.dunning import Level, Policy
+
+        return Policy(levels=tuple(Level(lv.level, lv.days, lv.min_amount) for lv in self.levels),
+                      annual_rate=self.annual_rate, indemnity=self.indemnity, indemnity_currency=self.indemnity_currency,
+                      possibly_paid_days=self.possibly_paid_days, promise_grace_days=self.promise_grace_days)
+
+
 class ConfigFile(_Section):
     """A whole configuration file: ``sources:``, ``banks:`` and ``einvoicing:``, each optional."""
 
@@ -337,6 +384,7 @@ class ConfigFile(_Section):
     banks: tuple[BankConfig, ...] = Field(default=(), description="a list of banks (config/banks.example.yaml)")
     einvoicing: EInvoicingConfig | None = Field(default=None, description="the e-invoicing settings "
                                                                           "(config/einvoicing.example.yaml)")
+    collections: CollectionsConfig | None = Field(default=None, description="the dunning policy (docs/collections.md)")
 
     @field_validator("sources", "banks")
     @classmethod
@@ -494,6 +542,16 @@ def load_einvoicing(path: str | Path | None = None, *, home: Path | None = None)
     if has_own:
         return validate(EInvoicingConfig, read_yaml(own), own).under(home)  # type: ignore[no-any-return]
     return (section or EInvoicingConfig()).under(home)
+
+
+def load_collections() -> CollectionsConfig:
+    """The ``collections:`` section of the sources file, or the defaults (levels at 10, 30 and 60
+    days; no interest nor indemnity unless configured)."""
+    from o2c.settings import get_settings
+
+    settings = get_settings()
+    section = load_config(settings.sources_file).collections if settings.sources_file.is_file() else None
+    return section or CollectionsConfig()
 
 
 # -- error messages --------------------------------------------------------------------------

@@ -118,3 +118,50 @@ def plist(status: str) -> None:
         click.echo(f"{p.id}  due {p.due_on}  {p.customer_name}  {p.amount} {p.currency}  paid {p.paid_amount}  {p.status}")
     if not rows:
         click.echo("no promise")
+
+
+@click.group()
+def dunning() -> None:
+    """Reminders (relance): planned from the policy in the sources file's ``collections:`` section."""
+
+
+@dunning.command("run")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="Plan as of this day (default today, UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def dunning_run(as_of: dt.datetime | None, as_json: bool) -> None:
+    """Check promises, plan the day's reminders and record why each other overdue invoice is left out."""
+    from o2c.config import load_collections
+    from o2c.context import RunContext
+    from o2c.jobs.collections import run_dunning
+
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    with exit_on_hub_errors():
+        summary = run_dunning(open_store(), load_collections(), day, context=RunContext.command("dunning run"))
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    rules = ", ".join(f"{n} {rule}" for rule, n in sorted(summary.skipped_by_rule.items())) or "none"
+    click.echo(f"dunning at {summary.as_of}: {summary.reminders} reminder(s) due ({summary.new_reminders} new, "
+               f"{summary.cannot_send} cannot be sent), {summary.skipped} overdue invoice(s) left out ({rules}); "
+               f"promises {summary.promises_kept} kept, {summary.promises_broken} broken (run {summary.run_id})")
+    for d in summary.details:
+        click.echo(f"  {d['customer']}: level {d['level']}, {d['total']} {d['currency']} ({d['status']})")
+
+
+@dunning.command("list")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="The day's reminders and skips (default today).")
+def dunning_list(as_of: dt.datetime | None) -> None:
+    """The day's reminders and the overdue invoices left out, with why."""
+    from o2c.jobs.collections import reminders, skipped
+
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    with exit_on_hub_errors():
+        store = open_store()
+        rows, skips = reminders(store, as_of=day), skipped(store, day)
+    for r in rows:
+        click.echo(f"reminder {r.id}: {r.customer_name}, level {r.level}, {r.total} {r.currency}, {r.status}"
+                   f"{'' if not r.error else ' (' + r.error + ')'}: " + ", ".join(ln["number"] for ln in r.lines))
+    for sk in skips:
+        click.echo(f"left out {sk.invoice_number} [{sk.rule}]: {sk.reason}")
+    if not rows and not skips:
+        click.echo(f"nothing planned on {day}")

@@ -311,3 +311,56 @@ def _open_of(s: Session, invoice_id: int) -> Decimal:
     if inv is None:
         return Decimal(0)
     return abs(open_amount(inv, applied_amounts(s, [inv.id]))) or receivable_amount(inv.type_code, inv.payable)
+
+
+# -- dunning (relance) -------------------------------------------------------------------------
+REMINDER_STATES = ("draft", "awaiting_approval", "pending", "sent", "failed", "cannot_send", "withdrawn")
+
+
+class ReminderRow(Base):
+    """One reminder: a customer, a currency, a day, the level; what it asks for, line by line."""
+
+    __tablename__ = "dunning_reminder"
+    __table_args__ = (
+        Index("ix_dunning_reminder_customer", "customer_id", "currency", "as_of"),
+        Index("ix_dunning_reminder_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # customer|currency|as_of: one per day
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    as_of: Mapped[dt.date] = mapped_column()
+    customer_id: Mapped[str] = mapped_column(String(200))
+    customer_name: Mapped[str] = mapped_column(String(250))
+    currency: Mapped[str] = mapped_column(String(3))
+    level: Mapped[int] = mapped_column(Integer)
+    due: Mapped[Decimal] = mapped_column(Amount())
+    credits: Mapped[Decimal] = mapped_column(Amount())
+    interest: Mapped[Decimal] = mapped_column(Amount())
+    indemnity: Mapped[Decimal] = mapped_column(Amount())
+    total: Mapped[Decimal] = mapped_column(Amount())
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    credit_notes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    language: Mapped[str | None] = mapped_column(String(35))
+    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SkipRow(Base):
+    """An overdue invoice a dunning run left out, and why (one row per invoice and day)."""
+
+    __tablename__ = "dunning_skip"
+    __table_args__ = (Index("ix_dunning_skip_as_of", "as_of", "invoice_id"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    as_of: Mapped[dt.date] = mapped_column()
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"))
+    invoice_number: Mapped[str] = mapped_column(String(100))
+    customer_id: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text)
