@@ -179,7 +179,8 @@ def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None
                                             and (doc.report or {}).get("payment_notes", "") == notes_key):
                         summary.already_done += 1
                         continue
-                    if doc is not None and doc.status == "rejected":  # rejected with other notes: render again
+                    retried = doc is not None and doc.status == "rejected"
+                    if retried:  # rejected with other payment notes: rendered again
                         s.delete(doc)
                         s.flush()
                         doc = None
@@ -196,6 +197,9 @@ def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None
                                                    report={"format": fmt, "payment_notes": notes_key}, status="rendered",
                                                    run_id=run.id, created_at=utcnow())
                             summary.rendered += 1
+                            if retried:  # its rejection is settled by the new settings
+                                store.resolve_quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id,
+                                                         resolution="replayed")
                         except einvoice.InvoiceRejected as exc:
                             result = exc.result
                             hint = missing_notes_hint(result, inv, row.source)
