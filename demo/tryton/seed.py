@@ -6,12 +6,14 @@ Run in its own process (proteus runs trytond in-process and keeps a global pool)
 
 The database must already exist with the modules ``party company currency account account_invoice
 account_fr account_statement account_credit_limit edocument_uncefact stock account_invoice_stock
-sale`` activated (see :func:`demo.tryton.server.build_template`). The script creates, in this order:
+sale account_tax_cash`` activated (see :func:`demo.tryton.server.build_template`). The script creates, in this order:
 
 - currencies EUR (company currency) and USD, countries FR, DE, BE;
 - the company "Acme Industrie SAS" with SIREN, SIRET, FR VAT number, address and IBAN;
-- fiscal year 2026 with monthly periods and strict sequences (``FA2026-00001`` for invoices,
-  ``AV2026-00001`` for credit notes);
+- fiscal years 2026 through ``--through-year`` (default: next year) with monthly periods and
+  strict sequences (``FA2026-00001`` for invoices, ``AV2026-00001`` for credit notes); VAT on
+  services on cash basis (``account_tax_cash``) in the periods of January to June 2026, on debits
+  from July (see :meth:`Seeder.fiscal_year`);
 - the French chart (``account_fr.root``) through the chart wizard, then ``unece_code='VAT'`` and
   the UNCL 5305 category on the sales taxes (S for 20/10/5.5 %, K and AE for intra-EU exemptions);
 - payment terms "30 jours net" and "45 jours fin de mois", units, product categories, products;
