@@ -5,7 +5,8 @@
 2. runs the ``erp_invoice_sync`` Airflow DAG once (``airflow dags test``) over both, with the
    hub store in ``$O2C_HOME/o2c.sqlite``: customers of both sources become one customer base
    (matched by SIREN / VAT id / IBAN, conflicts reported), invoices are stored;
-3. runs ``einvoice_outbound``: each invoice rendered in its customer's format (Factur-X, UBL),
+3. runs ``einvoice_outbound``: each invoice rendered in its customer's format (Factur-X, UBL,
+   the French EXTENDED-CTC-FR with the demo company's legal payment notes),
    validated against the official EN 16931 artefacts, delivered once to ``$O2C_HOME/outbox``;
 4. receives a camt.053 bank statement paying some of those invoices (ingested exactly once),
    runs ``cash_application`` (allocations with their reasons, Encaissée statuses for settled
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -97,13 +99,29 @@ def write_sources(home: Path) -> Path:
     return path
 
 
+#: the demo company's legal payment notes (BR-FR-05): its general terms of sale, which Tryton's
+#: invoice has no field for. An example to adapt, never a default of the hub.
+DEMO_PAYMENT_NOTES = {
+    "recovery_fee": "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40 € "
+                    "(art. L441-10 et D441-5 du Code de commerce).",
+    "late_penalties": "Pénalités de retard : trois fois le taux d'intérêt légal, exigibles dès le lendemain "
+                      "de la date d'échéance.",
+    "early_payment_discount": "Pas d'escompte pour paiement anticipé.",
+}
+
+
 def write_einvoicing(home: Path) -> Path:
     path = home / "demo" / "einvoicing.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    notes = "".join(f"    {key}: {json.dumps(text, ensure_ascii=False)}\n" for key, text in DEMO_PAYMENT_NOTES.items())
     path.write_text(
-        "# written by `make demo`: Factur-X EN 16931 by default; one customer wants UBL\n"
+        "# written by `make demo`: Factur-X EN 16931 by default; one customer wants UBL, one the French\n"
+        "# EXTENDED-CTC-FR; the demo company's legal payment notes (BR-FR-05) on every invoice\n"
         "default_format: facturx-en16931\n"
-        "customers:\n  - {siren: '512348707', format: ubl}\n"
+        "customers:\n  - {siren: '512348707', format: ubl}\n  - {siren: '402117360', format: facturx-extended-ctc-fr}\n"
         f"channel: {{kind: folder, path: {home / 'outbox'}}}\n"
+        f"payment_notes:\n  - seller_siren: '843129453'\n{notes}",
+        encoding="utf-8",
     )
     return path
 

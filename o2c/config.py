@@ -57,9 +57,10 @@ from pydantic_core import PydanticCustomError
 from schemas.errors import ConfigError
 
 __all__ = [
-    "BankConfig", "Channel", "CollectionsConfig", "ConfigFile", "DunningLevel", "CustomerFormat", "EInvoicingConfig", "FolderChannel", "HttpChannel",
-    "MAPPED_DOCUMENTS", "MAX_CONFIG_BYTES", "STREAM_DOCUMENTS", "SftpChannel", "SourceConfig", "banks_file", "load_banks_section",
-    "load_collections", "load_config", "load_einvoicing", "load_sources_section",
+    "BankConfig", "Channel", "CollectionsConfig", "ConfigFile", "CustomerFormat", "DunningLevel", "EInvoicingConfig",
+    "FolderChannel", "HttpChannel", "MAPPED_DOCUMENTS", "MAX_CONFIG_BYTES", "PAYMENT_NOTE_SUBJECTS", "PaymentNotes",
+    "STREAM_DOCUMENTS", "SftpChannel", "SourceConfig", "banks_file", "load_banks_section", "load_collections", "load_config",
+    "load_einvoicing", "load_sources_section",
 ]
 
 #: a configuration file is a few kilobytes; a larger one is refused before it is parsed
@@ -261,6 +262,55 @@ class CustomerFormat(_Section):
         return self
 
 
+#: BR-FR-05: the seller's legal payment notes (BG-1), by setting key -> UNTDID 4451 subject code (BT-21)
+PAYMENT_NOTE_SUBJECTS = {"recovery_fee": "PMT", "late_penalties": "PMD", "early_payment_discount": "AAB"}
+
+
+class PaymentNotes(_Section):
+    """The seller's legal payment notes (French Code de commerce L441-9; BR-FR-05 on EXTENDED-CTC-FR):
+    the fixed recovery fee (PMT), the late-payment penalties (PMD), the early-payment discount or
+    its absence (AAB). They are a seller's general terms of sale, which an ERP's invoice seldom
+    carries; the outbound job adds them as BG-1 notes to an invoice that lacks a note of that
+    subject. For one seller (its SIREN), one source, or, with neither, every invoice."""
+
+    seller_siren: str | None = Field(default=None, description="the seller's SIREN, e.g. '843129453'")
+    source: str | None = Field(default=None, description="a source name such as tryton_demo")
+    recovery_fee: str | None = Field(default=None, min_length=1, max_length=1000,
+                                     description="the PMT note, e.g. 'Indemnité forfaitaire pour frais de "
+                                                 "recouvrement : 40 €.'")
+    late_penalties: str | None = Field(default=None, min_length=1, max_length=1000,
+                                       description="the PMD note, e.g. 'Pénalités de retard : trois fois le taux "
+                                                   "d'intérêt légal.'")
+    early_payment_discount: str | None = Field(default=None, min_length=1, max_length=1000,
+                                               description="the AAB note, e.g. \"Pas d'escompte pour paiement "
+                                                           "anticipé.\"")
+
+    @field_validator("seller_siren", mode="before")
+    @classmethod
+    def _siren(cls, value: Any) -> Any:
+        value = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(value, str) and not re.fullmatch(r"\d{9}", value.replace(" ", "")):
+            raise _problem(f"{value!r} is not a SIREN: write the seller's 9 digits in quotes, e.g. '843129453'")
+        return value.replace(" ", "") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _some_note(self) -> PaymentNotes:
+        if not any(getattr(self, key) for key in PAYMENT_NOTE_SUBJECTS):
+            raise _problem(f"gives no note: write at least one of {', '.join(PAYMENT_NOTE_SUBJECTS)}")
+        if self.seller_siren and self.source:
+            raise _problem("give either 'seller_siren' or 'source', not both (neither: every invoice)", "source")
+        return self
+
+    @property
+    def scope(self) -> str:
+        return f"seller_siren {self.seller_siren}" if self.seller_siren else (
+            f"source {self.source}" if self.source else "every invoice")
+
+    def notes(self) -> dict[str, str]:
+        """Subject code -> text of the notes this entry gives."""
+        return {code: getattr(self, key) for key, code in PAYMENT_NOTE_SUBJECTS.items() if getattr(self, key)}
+
+
 class FolderChannel(_Section):
     """Documents written into a local folder (a platform's drop folder, or an outbox)."""
 
@@ -300,11 +350,32 @@ class EInvoicingConfig(_Section):
                                          "or {kind: http, url: ..., connection: ...}")
     sources: tuple[str, ...] | None = Field(default=None, description="a list of source names whose invoices are "
                                                                       "issued (default: all)")
+    payment_notes: tuple[PaymentNotes, ...] = Field(
+        default=(), description="a list of {seller_siren or source (or neither: every invoice), recovery_fee, "
+                                "late_penalties, early_payment_discount}")
 
     @field_validator("default_format")
     @classmethod
     def _format(cls, value: str) -> str:
         return _check_format(value)
+
+    @field_validator("payment_notes")
+    @classmethod
+    def _one_entry_per_scope(cls, items: tuple[PaymentNotes, ...]) -> tuple[PaymentNotes, ...]:
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.scope in seen:
+                raise _problem(f"{item.scope} has two entries; merge them into one", i)
+            seen.add(item.scope)
+        return items
+
+    def payment_notes_for(self, inv: Any, source: str | None = None) -> PaymentNotes | None:
+        """The payment notes entry of ``inv`` (from ``source``): its seller's SIREN, else the
+        source's, else the one for every invoice; None when the settings give none."""
+        by_scope = {p.scope: p for p in self.payment_notes}
+        siren = inv.seller.siren
+        return (by_scope.get(f"seller_siren {siren}") if siren else None) or (
+            by_scope.get(f"source {source}") if source else None) or by_scope.get("every invoice")
 
     @property
     def by_siren(self) -> dict[str, str]:

@@ -29,6 +29,7 @@ from o2c.config import (
 from o2c.settings import get_settings
 from o2c.sources import load_sources
 from schemas.errors import ConfigError
+from schemas.invoice import Identifier
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -135,6 +136,8 @@ def test_the_example_files_load(home):
     assert einv.default_format == "facturx-en16931"
     assert (einv.by_siren, einv.by_vat) == ({"512348707": "ubl"}, {"DE814529638": "cii"})
     assert einv.channel == FolderChannel(path=str(home / "outbox"))  # relative: under $O2C_HOME
+    (notes,) = einv.payment_notes  # an example for one seller, no default for everyone
+    assert notes.seller_siren == "843129453" and set(notes.notes()) == {"PMT", "PMD", "AAB"}
 
 
 def test_the_einvoicing_example_also_works_as_a_section(tmp_path, home):
@@ -163,7 +166,7 @@ def test_unknown_keys_are_refused_naming_file_and_key(tmp_path, body, where):
 
 def test_unknown_key_in_an_einvoicing_file(tmp_path, home):
     path = write(tmp_path / "einvoicing.yaml", "default_format: ubl\nchanel: {kind: folder}\n")
-    with pytest.raises(ConfigError, match=rf"^{path}: chanel: unknown key \(known: default_format, customers, channel, sources\)$"):
+    with pytest.raises(ConfigError, match=rf"^{path}: chanel: unknown key \(known: default_format, customers, channel, sources, payment_notes\)$"):
         load_einvoicing(path)
 
 
@@ -201,6 +204,15 @@ def test_every_problem_is_one_line_with_its_key_path_and_what_to_write(tmp_path)
     ("einvoicing:\n  customers:\n    - {format: ubl}\n", r"einvoicing\.customers\[0\]: needs siren or vat_id"),
     ("einvoicing:\n  channel: {kind: sftp, folder: /in}\n", r"einvoicing\.channel\.connection: missing; write a connection id"),
     ("einvoicing:\n  channel: {kind: http}\n", r"einvoicing\.channel\.url: missing"),
+    ("einvoicing:\n  payment_notes:\n    - {seller_siren: '84312945', recovery_fee: x}\n",
+     r"einvoicing\.payment_notes\[0\]\.seller_siren: '84312945' is not a SIREN: write the seller's 9 digits"),
+    ("einvoicing:\n  payment_notes:\n    - {source: erp_a}\n",
+     r"einvoicing\.payment_notes\[0\]: gives no note: write at least one of recovery_fee, late_penalties, "
+     r"early_payment_discount"),
+    ("einvoicing:\n  payment_notes:\n    - {recovery_fee: x}\n    - {late_penalties: y}\n",
+     r"einvoicing\.payment_notes\[1\]: every invoice has two entries; merge them into one"),
+    ("einvoicing:\n  payment_notes:\n    - {recovery_fee: x, penalties: y}\n",
+     r"einvoicing\.payment_notes\[0\]\.penalties: unknown key"),
     ("banks: {name: bk}\n", r"banks: must be a list"),
     ("sources:\n  - just a name\n", r"sources\[0\]: must be a mapping"),
     ("- sources\n", r"expected a mapping at the top level \(keys sources:, banks:, einvoicing:\), got list"),
@@ -213,6 +225,21 @@ def test_each_mistake_names_the_file_and_the_key(tmp_path, body, says):
     with pytest.raises(ConfigError, match=says) as err:
         load_config(path)
     assert str(err.value).startswith(f"{path}: ")
+
+
+def test_payment_notes_are_chosen_by_seller_then_source_then_for_every_invoice():
+    from edi.samples import sample_invoice
+
+    cfg = EInvoicingConfig(payment_notes=[{"recovery_fee": "every"}, {"source": "erp_b", "recovery_fee": "source"},
+                                          {"seller_siren": "843 129 453", "recovery_fee": "seller"}])
+    inv = sample_invoice(1)
+    inv.seller.legal_registration = None
+    inv.seller.identifiers = []
+    assert inv.seller.siren is None
+    assert [cfg.payment_notes_for(inv, src).recovery_fee for src in ("erp_a", "erp_b", None)] == ["every", "source", "every"]
+    inv.seller.legal_registration = Identifier(value="843129453", scheme="0002")
+    assert cfg.payment_notes_for(inv, "erp_b").notes() == {"PMT": "seller"}
+    assert EInvoicingConfig().payment_notes_for(inv, "erp_b") is None  # no setting, no note: nothing invented
 
 
 def test_a_broken_mapping_still_fails_when_the_sources_are_read(tmp_path):

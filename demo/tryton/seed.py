@@ -6,12 +6,14 @@ Run in its own process (proteus runs trytond in-process and keeps a global pool)
 
 The database must already exist with the modules ``party company currency account account_invoice
 account_fr account_statement account_credit_limit edocument_uncefact stock account_invoice_stock
-sale`` activated (see :func:`demo.tryton.server.build_template`). The script creates, in this order:
+sale account_tax_cash`` activated (see :func:`demo.tryton.server.build_template`). The script creates, in this order:
 
 - currencies EUR (company currency) and USD, countries FR, DE, BE;
 - the company "Acme Industrie SAS" with SIREN, SIRET, FR VAT number, address and IBAN;
-- fiscal year 2026 with monthly periods and strict sequences (``FA2026-00001`` for invoices,
-  ``AV2026-00001`` for credit notes);
+- fiscal years 2026 through ``--through-year`` (default: next year) with monthly periods and
+  strict sequences (``FA2026-00001`` for invoices, ``AV2026-00001`` for credit notes); VAT on
+  services on cash basis (``account_tax_cash``) in the periods of January to June 2026, on debits
+  from July (see :meth:`Seeder.fiscal_year`);
 - the French chart (``account_fr.root``) through the chart wizard, then ``unece_code='VAT'`` and
   the UNCL 5305 category on the sales taxes (S for 20/10/5.5 %, K and AE for intra-EU exemptions);
 - payment terms "30 jours net" and "45 jours fin de mois", units, product categories, products;
@@ -58,6 +60,8 @@ from stdnum.iso7064 import mod_11_10, mod_97_10
 YEAR = 2026
 FIRST_DATE = dt.date(YEAR, 1, 5)
 LAST_DATE = dt.date(YEAR, 11, 13)
+# VAT on services reported on receipts (cash basis) before this date, on debits from it on
+CASH_BASIS_UNTIL = dt.date(YEAR, 7, 1)
 CREDIT_NOTES = 4
 CENT = Decimal("0.01")
 
@@ -336,34 +340,60 @@ class Seeder:
         Company = self.get("company.company")
         (self.company_rec,) = Company.find()
 
-    def fiscal_year(self) -> None:
+    def fiscal_year(self, through: int) -> None:
+        """Fiscal years ``YEAR`` to ``through`` (monthly periods, strict sequences ``FA<year>-``...).
+
+        The invoices are all dated in ``YEAR``; the later years are there because Tryton books
+        some entries in the period of *today*: with ``account_tax_cash``, paying an invoice moves
+        its cash-basis VAT into today's period (``Invoice._update_tax_cash_basis``), so a payment
+        recorded in a year without a fiscal year fails. :func:`demo.tryton.server.prepare_database`
+        asks for today's year and the next one (its cache is keyed by that year).
+
+        VAT on receipts or on debits (``account_tax_cash``): French VAT on services is due on
+        receipt unless the seller opts for debits (CGI art. 269-2-c). The demo company reported
+        its VAT on services on cash basis from January to June ``YEAR`` (the periods list the
+        tax group "T.V.A. Vente de services") and opted for debits from 1 July (the later periods
+        and years list nothing); VAT on goods is due on delivery, never on cash basis.
+        """
         FiscalYear = self.get("account.fiscalyear")
         Sequence = self.get("ir.sequence.strict")
         SequenceType = self.get("ir.sequence.type")
+        TaxGroup = self.get("account.tax.group")
         (move_type,) = SequenceType.find([("name", "=", "Account Move")], limit=1)
         (invoice_type,) = SequenceType.find([("name", "=", "Invoice")], limit=1)
-        move_seq = Sequence(name=f"Écritures {YEAR}", sequence_type=move_type, company=self.company_rec,
-                            prefix=f"EC{YEAR}-", padding=6)
-        move_seq.save()
-        out_inv = Sequence(name=f"Factures clients {YEAR}", sequence_type=invoice_type, company=self.company_rec,
-                           prefix=f"FA{YEAR}-", padding=5)
-        out_inv.save()
-        out_cn = Sequence(name=f"Avoirs clients {YEAR}", sequence_type=invoice_type, company=self.company_rec,
-                          prefix=f"AV{YEAR}-", padding=5)
-        out_cn.save()
-        in_seq = Sequence(name=f"Factures fournisseurs {YEAR}", sequence_type=invoice_type,
-                          company=self.company_rec, prefix=f"FF{YEAR}-", padding=5)
-        in_seq.save()
-        fy = FiscalYear(name=str(YEAR), start_date=dt.date(YEAR, 1, 1), end_date=dt.date(YEAR, 12, 31),
-                        company=self.company_rec, move_sequence=move_seq)
-        (seq,) = fy.invoice_sequences
-        seq.out_invoice_sequence = out_inv
-        seq.out_credit_note_sequence = out_cn
-        seq.in_invoice_sequence = in_seq
-        seq.in_credit_note_sequence = in_seq
-        fy.save()
-        fy.click("create_period")
-        self.fiscalyear = fy
+        services_group = TaxGroup(self.xml_id("account_fr.group_tva_vente_services"))
+        self.fiscalyears = {}
+        for year in range(YEAR, max(YEAR, through) + 1):
+            move_seq = Sequence(name=f"Écritures {year}", sequence_type=move_type, company=self.company_rec,
+                                prefix=f"EC{year}-", padding=6)
+            move_seq.save()
+            out_inv = Sequence(name=f"Factures clients {year}", sequence_type=invoice_type,
+                               company=self.company_rec, prefix=f"FA{year}-", padding=5)
+            out_inv.save()
+            out_cn = Sequence(name=f"Avoirs clients {year}", sequence_type=invoice_type, company=self.company_rec,
+                              prefix=f"AV{year}-", padding=5)
+            out_cn.save()
+            in_seq = Sequence(name=f"Factures fournisseurs {year}", sequence_type=invoice_type,
+                              company=self.company_rec, prefix=f"FF{year}-", padding=5)
+            in_seq.save()
+            fy = FiscalYear(name=str(year), start_date=dt.date(year, 1, 1), end_date=dt.date(year, 12, 31),
+                            company=self.company_rec, move_sequence=move_seq)
+            (seq,) = fy.invoice_sequences
+            seq.out_invoice_sequence = out_inv
+            seq.out_credit_note_sequence = out_cn
+            seq.in_invoice_sequence = in_seq
+            seq.in_credit_note_sequence = in_seq
+            fy.save()
+            fy.click("create_period")
+            fy.reload()
+            self.fiscalyears[year] = fy
+        self.fiscalyear = self.fiscalyears[YEAR]
+        Period = self.get("account.period")
+        for period in self.fiscalyear.periods:
+            if period.type == "standard" and period.start_date < CASH_BASIS_UNTIL:
+                p = Period(period.id)
+                p.tax_group_on_cash_basis.append(TaxGroup(services_group.id))
+                p.save()
 
     def chart(self) -> None:
         AccountTemplate = self.get("account.account.template")
@@ -730,19 +760,21 @@ def _finish(database: str) -> None:
         transaction.commit()
 
 
-def seed(database: str, config_file: str | None, invoices: int, seed_value: int) -> dict[str, Any]:
+def seed(database: str, config_file: str | None, invoices: int, seed_value: int,
+         through: int | None = None) -> dict[str, Any]:
     # Store queued tasks instead of running them after each commit (see the module docstring).
     os.environ["TRYTOND_QUEUE__WORKER"] = "True"
     from proteus import config as pconfig
 
     started = time.monotonic()
+    through = through if through is not None else dt.date.today().year + 1
     cfg = pconfig.set_trytond(database=database, config_file=config_file)
     cfg.skip_warning = True  # back-dated invoices, unverified VAT numbers
     _no_dns_email_check()
     s = Seeder(random.Random(seed_value))
     s.currencies_and_countries()
     s.company()
-    s.fiscal_year()
+    s.fiscal_year(through)
     s.chart()
     s.payment_terms()
     s.products()
@@ -781,6 +813,7 @@ def seed(database: str, config_file: str | None, invoices: int, seed_value: int)
         "last_number": result["invoices"][-1].number if result["invoices"] else None,
         "draft_id": result["draft"].id,
         "cancelled_id": result["cancelled"].id,
+        "fiscal_years": sorted(s.fiscalyears),
         "seconds": {"setup": round(setup_seconds, 1), "total": round(elapsed, 1)},
     }
 
@@ -791,8 +824,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", required=True, help="name of the activated database")
     parser.add_argument("--invoices", type=int, default=40, help="posted customer invoices (default 40)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--through-year", type=int, help="the last fiscal year to create (default: next year)")
     args = parser.parse_args(argv)
-    summary = seed(args.database, args.config, args.invoices, args.seed)
+    summary = seed(args.database, args.config, args.invoices, args.seed, args.through_year)
     json.dump(summary, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

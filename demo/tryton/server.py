@@ -25,6 +25,7 @@ imports neither.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -60,6 +61,9 @@ MODULES: tuple[str, ...] = (
     "stock",
     "account_invoice_stock",
     "sale",
+    # VAT on receipts (cash basis) or on debits: the tax lines Tryton books on cash basis tell the
+    # hub whether an invoice of services states the option for debits (FR-vat-on-debits)
+    "account_tax_cash",
 )
 ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "admin"
@@ -101,9 +105,21 @@ def template_key(modules: tuple[str, ...] = MODULES) -> str:
     return f"{metadata.version('trytond')}-{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
 
 
-def seeded_key(template: str, invoices: int, seed: int) -> str:
+def through_year(today: dt.date | None = None) -> int:
+    """The last fiscal year the seed creates: next year. With ``account_tax_cash`` Tryton books a
+    payment's cash-basis VAT in the period of *today*, so today needs a fiscal year; next year too,
+    so that a database seeded on 31 December still works the next day.
+
+    >>> through_year(dt.date(2026, 12, 31))
+    2027
+    """
+    return (today or dt.date.today()).year + 1
+
+
+def seeded_key(template: str, invoices: int, seed: int, through: int | None = None) -> str:
+    """Cache key of a seeded database: also the last fiscal year, so a new year seeds anew."""
     script = hashlib.sha1(SEED_SCRIPT.read_bytes()).hexdigest()[:12]
-    blob = json.dumps([template, invoices, seed, script])
+    blob = json.dumps([template, invoices, seed, script, through if through is not None else through_year()])
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
@@ -259,7 +275,8 @@ def prepare_database(
 
     started = time.monotonic()
     template = build_template(cache_dir)
-    key = seeded_key(template.stem, invoices, seed)
+    through = through_year()
+    key = seeded_key(template.stem, invoices, seed, through)
     cached_db = cache_dir / f"seeded-{key}.sqlite"
     cached_summary = cache_dir / f"seeded-{key}.json"
     from_cache = cached_db.exists() and cached_summary.exists()
@@ -267,7 +284,8 @@ def prepare_database(
         with _file_lock(cache_dir / f"seeded-{key}.lock"):
             from_cache = cached_db.exists() and cached_summary.exists()
             if not from_cache:
-                _seed_into_cache(template, cached_db, cached_summary, invoices=invoices, seed=seed, name=name)
+                _seed_into_cache(template, cached_db, cached_summary, invoices=invoices, seed=seed, name=name,
+                                 through=through)
 
     partial = db_dir / f".{name}.sqlite.partial"
     shutil.copyfile(cached_db, partial)
@@ -280,7 +298,7 @@ def prepare_database(
 
 
 def _seed_into_cache(template: Path, cached_db: Path, cached_summary: Path, *, invoices: int, seed: int,
-                     name: str) -> None:
+                     name: str, through: int) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="seed-", dir=cached_db.parent))
     try:
         db_dir = scratch / "db"
@@ -291,7 +309,7 @@ def _seed_into_cache(template: Path, cached_db: Path, cached_summary: Path, *, i
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         proc = _run(
             [sys.executable, "-m", "demo.tryton.seed", "--config", str(conf), "--database", name,
-             "--invoices", str(invoices), "--seed", str(seed)],
+             "--invoices", str(invoices), "--seed", str(seed), "--through-year", str(through)],
             env=env,
             what="seeding (python -m demo.tryton.seed)",
             log=cached_db.with_suffix(".log"),

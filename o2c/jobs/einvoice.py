@@ -11,17 +11,27 @@ checked by :mod:`o2c.config`, :func:`o2c.config.load_einvoicing`)::
     channel: {kind: folder, path: var/outbox/platform}    # or {kind: http, url: ..., connection: ...}
                                           # or {kind: sftp, folder: /in, connection: pa_sftp}
     sources: [tryton_demo]                # which sources' invoices are issued (default: all)
+    payment_notes:                        # the seller's legal payment notes (BG-1), per seller SIREN,
+      - {seller_siren: "843129453",       # per source, or for every invoice
+         recovery_fee: "...", late_penalties: "...", early_payment_discount: "..."}
+
+The payment notes (PMT, PMD, AAB: :class:`o2c.config.PaymentNotes`) are added to an invoice that
+has no note of that subject, in every format (Factur-X MINIMUM has no notes and drops them);
+EXTENDED-CTC-FR requires all three (BR-FR-05). Without them such a document is rejected with a
+reason naming the setting.
 
 Outbound is idempotent: one document per (invoice, invoice version, format). A document that
 fails validation is stored with its findings (status ``rejected``) and quarantined with the
-canonical invoice, never delivered; the run goes on. A delivered document is not delivered
-again; a failed delivery is retried on the next run.
+canonical invoice, never delivered; the run goes on. A rejection is final for the payment notes it
+was rendered with: once the settings give other notes for it, the next run renders it again. A
+delivered document is not delivered again; a failed delivery is retried on the next run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -31,13 +41,13 @@ from typing import Any
 from sqlalchemy import select
 
 from edi.limits import check_size, max_bytes
-from o2c.config import BankConfig, Channel, EInvoicingConfig, FolderChannel, SftpChannel
+from o2c.config import PAYMENT_NOTE_SUBJECTS, BankConfig, Channel, EInvoicingConfig, FolderChannel, SftpChannel
 from o2c.context import RunContext
 from o2c.store import Store, utcnow
 from o2c.store.einvoice import EInvoiceDocument, LifecycleEvent
 from o2c.store.models import InvoiceRow
 from schemas.errors import RejectedDocument, RetriableError
-from schemas.invoice import Invoice
+from schemas.invoice import Invoice, Note
 from schemas.jsonio import from_json
 
 log = logging.getLogger(__name__)
@@ -85,6 +95,39 @@ def deliver(channel: Channel, filename: str, content: bytes, *, connection: Any 
     return str(with_retries(once, what=f"e-invoice delivery {url}"))
 
 
+# -- the seller's legal payment notes (BR-FR-05) ------------------------------------------------
+def payment_notes(config: EInvoicingConfig, inv: Invoice, source: str | None) -> list[Note]:
+    """The BG-1 notes the settings add to ``inv``: those of its :class:`~o2c.config.PaymentNotes`
+    entry whose subject code (PMT, PMD, AAB) the invoice has no note for (the source's own wins)."""
+    entry = config.payment_notes_for(inv, source)
+    if entry is None:
+        return []
+    have = {n.subject_code for n in inv.notes}
+    return [Note(text=text, subject_code=code) for code, text in entry.notes().items() if code not in have]
+
+
+def notes_fingerprint(notes: list[Note]) -> str:
+    """What a document records of the notes added to it: a rejection is final for these only."""
+    if not notes:
+        return ""
+    blob = json.dumps([[n.subject_code, n.text] for n in notes], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def missing_notes_hint(result: Any, inv: Invoice, source: str | None) -> str:
+    """What to set when the French rules miss the seller's payment notes (BR-FR-05), else ''."""
+    failed = {f.rule.rsplit("_", 1)[-1] for f in result.errors if f.rule.startswith("BR-FR-05")}
+    if not failed:
+        return ""
+    keys = {code: key for key, code in PAYMENT_NOTE_SUBJECTS.items()}
+    missing = [code for code in keys if code in failed] + sorted(failed - set(keys))
+    wanted = ", ".join(f"{keys.get(code, code)} ({code})" for code in missing)
+    who = f"seller_siren: '{inv.seller.siren}'" if inv.seller.siren else f"source: {source}"
+    example = ", ".join(f"{keys.get(code, code)}: ..." for code in missing)
+    return (f"The seller's legal payment notes are missing (BR-FR-05: {wanted}) and the source has none: set them "
+            f"in the e-invoicing settings, payment_notes: [{{{who}, {example}}}] (config/einvoicing.example.yaml).")
+
+
 @dataclass
 class OutboundSummary:
     run_id: str
@@ -112,21 +155,35 @@ def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None
                 rows = s.scalars(q).all()
                 # one read of what is already final, instead of one query per invoice on every run
                 final = set(s.execute(select(EInvoiceDocument.invoice_id, EInvoiceDocument.invoice_version, EInvoiceDocument.format)
-                                      .where(EInvoiceDocument.status.in_(("delivered", "rejected")))).tuples())
+                                      .where(EInvoiceDocument.status == "delivered")).tuples())
+                # a rejection is final for the payment notes it was rendered with (a new setting retries it)
+                rejected = {(i, v, f): (report or {}).get("payment_notes", "") for i, v, f, report in s.execute(
+                    select(EInvoiceDocument.invoice_id, EInvoiceDocument.invoice_version, EInvoiceDocument.format,
+                           EInvoiceDocument.report).where(EInvoiceDocument.status == "rejected")).tuples()}
             for row in rows[:limit] if limit else rows:
                 inv = from_json(Invoice, row.document)
                 fmt = config.format_for(inv)
+                added = payment_notes(config, inv, row.source)
+                notes_key = notes_fingerprint(added)
+                inv.notes = [*inv.notes, *added]
                 summary.considered += 1
-                if (row.id, row.version, fmt) in final:
+                key = (row.id, row.version, fmt)
+                if key in final or rejected.get(key) == notes_key:
                     summary.already_done += 1
                     continue
                 with store.session() as s:
                     doc = s.scalar(select(EInvoiceDocument).where(EInvoiceDocument.invoice_id == row.id,
                                                                   EInvoiceDocument.invoice_version == row.version,
                                                                   EInvoiceDocument.format == fmt))
-                    if doc is not None and doc.status in ("delivered", "rejected"):
+                    if doc is not None and (doc.status == "delivered" or doc.status == "rejected"
+                                            and (doc.report or {}).get("payment_notes", "") == notes_key):
                         summary.already_done += 1
                         continue
+                    retried = doc is not None and doc.status == "rejected"
+                    if retried:  # rejected with other payment notes: rendered again
+                        s.delete(doc)
+                        s.flush()
+                        doc = None
                     if doc is None:
                         spec = einvoice.FORMATS.get(fmt)  # an unknown format is refused by render(), below
                         ext = spec.extension if spec is not None else "pdf"
@@ -137,20 +194,28 @@ def outbound(store: Store, config: EInvoicingConfig, *, limit: int | None = None
                             doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
                                                    format=fmt, filename=filename, content=content,
                                                    content_hash=hashlib.sha256(content).hexdigest(), valid=True,
-                                                   report={"format": fmt}, status="rendered", run_id=run.id, created_at=utcnow())
+                                                   report={"format": fmt, "payment_notes": notes_key}, status="rendered",
+                                                   run_id=run.id, created_at=utcnow())
                             summary.rendered += 1
+                            if retried:  # its rejection is settled by the new settings
+                                store.resolve_quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id,
+                                                         resolution="replayed")
                         except einvoice.InvoiceRejected as exc:
                             result = exc.result
+                            hint = missing_notes_hint(result, inv, row.source)
+                            reason = f"{hint} {exc}" if hint else str(exc)
                             doc = EInvoiceDocument(invoice_id=row.id, invoice_version=row.version, invoice_number=inv.number,
                                                    format=fmt, filename=filename, content=None, content_hash=None, valid=False,
                                                    errors=len(result.errors), warnings=len(result.warnings),
-                                                   report={"format": fmt, "errors": [_finding(f) for f in result.errors],
+                                                   report={"format": fmt, "payment_notes": notes_key,
+                                                           **({"hint": hint} if hint else {}),
+                                                           "errors": [_finding(f) for f in result.errors],
                                                            "warnings": [_finding(f) for f in result.warnings], "artefacts": result.artefacts},
                                                    status="rejected", run_id=run.id, created_at=utcnow())
                             store.quarantine(s, source=row.source, kind="einvoice", source_id=row.source_id, payload=row.document,
-                                             reason=f"{fmt}: {exc}", field=result.errors[0].rule if result.errors else None, run_id=run.id)
+                                             reason=f"{fmt}: {reason}", field=result.errors[0].rule if result.errors else None, run_id=run.id)
                             summary.rejected += 1
-                            summary.rejects.append({"invoice": inv.number, "format": fmt, "reason": str(exc)[:500]})
+                            summary.rejects.append({"invoice": inv.number, "format": fmt, "reason": reason[:500]})
                             s.add(doc)
                             continue
                         except RejectedDocument as exc:

@@ -132,6 +132,36 @@ def test_posted_invoices_match_the_seed(tryton_server: TrytonServer, rpc: Rpc) -
         assert [i["invoice_date"] for i in serie] == sorted(i["invoice_date"] for i in serie)
 
 
+def test_fiscal_years_cover_today_and_next_year(tryton_server: TrytonServer, rpc: Rpc) -> None:
+    """account_tax_cash books a payment's cash-basis VAT in the period of today: the seed makes
+    fiscal years (periods, sequences) from the invoices' year through next year, so a payment made
+    today, or after the new year, finds its period."""
+    today = dt.date.today()
+    years = list(range(2026, today.year + 2))
+    assert tryton_server.summary["fiscal_years"] == years
+    fys = rpc.model("account.fiscalyear", "search_read", [], 0, None, [("start_date", "ASC")],
+                    ["name", "state", "periods", "move_sequence", "invoice_sequences"])
+    assert [f["name"] for f in fys] == [str(y) for y in years]
+    assert all(f["state"] == "open" and len(f["periods"]) == 12 and f["move_sequence"] and f["invoice_sequences"]
+               for f in fys)
+    for day in (today, today.replace(month=1, day=1, year=today.year + 1), dt.date(today.year + 1, 12, 31)):
+        found = rpc.model("account.period", "search", [("start_date", "<=", day), ("end_date", ">=", day),
+                                                       ("type", "=", "standard"), ("state", "=", "open")])
+        assert len(found) == 1, day
+
+
+def test_vat_on_services_is_on_cash_basis_until_june_2026(rpc: Rpc) -> None:
+    """The periods of January to June 2026 report the services sales tax group on cash basis
+    (account_tax_cash); from July the company opted for VAT on debits: no period lists it."""
+    periods = rpc.model("account.period", "search_read", [("type", "=", "standard")], 0, None,
+                        [("start_date", "ASC")], ["start_date", "tax_group_on_cash_basis"])
+    groups = rpc.model("account.tax.group", "read", sorted({g for p in periods for g in p["tax_group_on_cash_basis"]}),
+                       ["name", "kind"])
+    assert [(g["name"], g["kind"]) for g in groups] == [("T.V.A. Vente de services", "sale")]
+    on_cash = [p["start_date"] for p in periods if p["tax_group_on_cash_basis"]]
+    assert on_cash == [dt.date(2026, m, 1) for m in range(1, 7)]
+
+
 def test_credit_notes_point_at_the_credited_invoice(tryton_server: TrytonServer, rpc: Rpc) -> None:
     notes = rpc.model("account.invoice", "read", tryton_server.summary["credit_note_ids"], ["number", "lines"])
     lines = rpc.model("account.invoice.line", "read", [i for n in notes for i in n["lines"]],
