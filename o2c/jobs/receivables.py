@@ -91,11 +91,21 @@ def explain(store: Store, ref: str) -> Explained:
                 out.erp_history.append({"version": v.version, "state": v.state, "open": str(v.open_amount),
                                         "erp_changed": v.source_updated_at.isoformat() if v.source_updated_at else None,
                                         "recorded": v.recorded_at.isoformat(), "run": v.run_id})
+        # the command carrying each allocation out: its latest payment or netting (a reversed
+        # payment's re-payment comes after it; write-offs and reversals are other commands)
+        latest: dict[int, tuple[CashAllocation, WriteBackRow | None]] = {}
         for a, wb in s.execute(select(CashAllocation, WriteBackRow)
-                               .outerjoin(WriteBackRow, WriteBackRow.allocation_id == CashAllocation.id)
-                               .where(CashAllocation.invoice_id == inv.id).order_by(CashAllocation.id)):
+                               .outerjoin(WriteBackRow, (WriteBackRow.allocation_id == CashAllocation.id)
+                                          & WriteBackRow.kind.in_(("payment", "netting")))
+                               .where(CashAllocation.invoice_id == inv.id).order_by(CashAllocation.id, WriteBackRow.id)):
+            latest[a.id] = (a, wb)
+        nettings = {int(i): w for w in s.scalars(select(WriteBackRow).where(WriteBackRow.kind == "netting"))
+                    for i in (w.payload or {}).get("allocations") or []}
+        for a, wb in latest.values():
+            wb = nettings.get(a.id, wb)
             applied_ = a.status in APPLIED
-            in_erp = wb is not None and wb.idempotency_key in seen
+            in_erp = wb is not None and (wb.idempotency_key in seen
+                                         or (wb.kind == "netting" and applied.recorded.get(inv.id, ZERO) != 0))
             out.allocations.append({
                 "allocation": a.id, "bank_ref": a.bank_ref, "amount": str(a.amount), "status": a.status, "rule": a.rule,
                 "writeback": wb.status if wb is not None else None, "key": wb.idempotency_key if wb is not None else None,
