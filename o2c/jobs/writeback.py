@@ -1,18 +1,23 @@
-"""Write applied cash back to the source ERPs through an outbox (no Airflow here).
+"""Write the hub's results back to the source ERPs through an outbox (no Airflow here).
+
+Every kind (payments, nettings, write-offs, reversals, credit holds, notes, dunning blocks) has its
+enqueue function here and its connector method pair ``push_<kind>`` / ``find_<kind>``;
+:func:`enqueue_all` runs them in the order the ERP must see them (docs/writeback.md). Payments:
 
 Two steps, each safe to re-run:
 
 1. :func:`enqueue_payments` turns every applied allocation (status ``auto`` or ``accepted``) of a
    positive amount on an invoice of a source whose connector declares it records payments
    (:class:`connectors.base.Capabilities`, :func:`supports_payments`) into one
-   ``payment`` command (bank lines that net invoices with credit notes are held back: the
-   invoices are not paid by the cash alone, the credit note must be reconciled in the ERP) (:class:`schemas.receivables.WriteBackCommand`) in the
+   ``payment`` command (a bank line that nets invoices with credit notes is one ``netting``
+   command instead, :func:`enqueue_nettings`, or held back for a source that takes none)
+   (:class:`schemas.receivables.WriteBackCommand`) in the
    ``writeback_command`` table. The command's idempotency key is unique there: enqueuing again
    adds nothing. The payload names the bank transaction (the hub's line ``E<id>`` and its
    ``tx_index`` in a batch-booked entry), so two transactions of one batch paying one invoice
    the same amount are two commands, not one.
 2. :func:`push_pending` sends the pending commands of one source through
-   ``connector.push_payment(command)``, each after *claiming* it (``pending`` -> ``sending``,
+   ``connector.push_<kind>(command)`` (``push_payment`` for payments), each after *claiming* it (``pending`` -> ``sending``,
    :func:`o2c.store.writeback.claim_next`), so two pushers running at once never send one
    command twice. Success marks the command ``sent`` with the remote
    reference; a :class:`RetriableError` puts it back to ``pending`` (attempts + 1, the error kept) and
@@ -22,7 +27,7 @@ Two steps, each safe to re-run:
    and propagate: a person fixes the setting and runs again. Any other error leaves the command
    ``sending`` (whether the ERP applied it is unknown). A claim older than
    :func:`claim_timeout` is stale (its pusher died): the next push takes it over and first asks
-   the ERP whether the command was applied (``connector.find_payment``), and only sends it when
+   the ERP whether the command was applied (``connector.find_<kind>``), and only sends it when
    it was not. Connectors are expected to be idempotent on their side as well (the Tryton
    connector finds a payment by its key), so a command whose answer was lost is not applied twice.
 
