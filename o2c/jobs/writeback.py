@@ -239,8 +239,8 @@ def enqueue_payments(store: Store, *, sources: Iterable[SourceConfig] | None = N
             .order_by(CashAllocation.id)
         ).all()
         netted = _netted_entries(s, names)
-        held = {alloc.bank_entry_id for alloc, inv, _ in rows
-                if alloc.bank_entry_id in netted and inv.source not in set(sources_taking("netting", sources))}
+        netting = set(sources_taking("netting", sources)) if netted else set()
+        held = {alloc.bank_entry_id for alloc, inv, _ in rows if alloc.bank_entry_id in netted and inv.source not in netting}
         if held:
             log.info("write-back: %d bank line(s) net invoices with credit notes for a source that takes no netting "
                      "commands; not sent as payments (reconcile the credit notes in the ERP)", len(held))
@@ -447,6 +447,7 @@ def enqueue_credit_holds(store: Store, *, sources: Iterable[SourceConfig] | None
     names = sources_taking("credit_hold", sources)
     if not names:
         return 0
+    noted = set(sources_taking("note", sources))
     added = 0
     with store.session() as s:
         day, flagged = _hold_flags(s, as_of)
@@ -489,16 +490,12 @@ def enqueue_credit_holds(store: Store, *, sources: Iterable[SourceConfig] | None
                                    reason=message[:2000])
             if _add(s, cmd, now, details={"party": party_id}):
                 added += 1
-                if supports_source(cust.source, "note", sources):
+                if cust.source in noted:
                     note = WriteBackCommand(source=cust.source, kind="note", target_id=cust.source_id, reason=message[:2000],
                                             payload={"on": "party", "message": message[:3000], "for": cmd.idempotency_key})
                     added += _add(s, note, now)
     log.info("write-back: %d credit hold command(s) enqueued", added)
     return added
-
-
-def supports_source(name: str, command_kind: str, sources: Iterable[SourceConfig] | None = None) -> bool:
-    return name in sources_taking(command_kind, sources)
 
 
 def enqueue_notes(store: Store, *, sources: Iterable[SourceConfig] | None = None) -> int:
