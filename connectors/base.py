@@ -189,18 +189,28 @@ class StreamSpec:
 class Capabilities:
     """The write-back a connector implements today (every flag defaults to no).
 
-    A flag per :data:`schemas.receivables.WriteBackKind`: ``payments`` (``push_payment`` and
-    ``find_payment``: record a payment, look a recorded one up), ``credit_holds``, ``notes``,
-    ``statuses``, ``crm_fields``. The write-back reads these flags (which sources take payment
-    commands); an entry point whose flag is off raises :class:`NotSupported`.
+    A flag per :data:`schemas.receivables.WriteBackKind` (:data:`WRITE_METHODS` names the connector
+    methods behind each): ``payments`` (``push_payment`` and ``find_payment``: record a payment,
+    look a recorded one up), ``netting`` (a bank line that nets invoices with credit notes: the
+    cash paid and the credit notes reconciled with the invoices), ``write_offs`` (the rest of an
+    invoice written off with a write-off method), ``reversals`` (a recorded payment cancelled),
+    ``credit_holds``, ``notes``, ``dunning_blocks``, ``statuses``, ``crm_fields``. The write-back
+    reads these flags (which sources take which commands); an entry point whose flag is off raises
+    :class:`NotSupported`.
 
     >>> Capabilities(payments=True).supports("payment"), Capabilities().supports("note")
     (True, False)
+    >>> Capabilities(write_offs=True).names
+    ('write_offs',)
     """
 
     payments: bool = False
+    netting: bool = False
+    write_offs: bool = False
+    reversals: bool = False
     credit_holds: bool = False
     notes: bool = False
+    dunning_blocks: bool = False
     statuses: bool = False
     crm_fields: bool = False
 
@@ -215,8 +225,20 @@ class Capabilities:
         return tuple(f for f in _COMMAND_FLAGS.values() if getattr(self, f))
 
 
-_COMMAND_FLAGS = {"payment": "payments", "credit_hold": "credit_holds", "note": "notes", "status": "statuses",
+_COMMAND_FLAGS = {"payment": "payments", "netting": "netting", "write_off": "write_offs", "reversal": "reversals",
+                  "credit_hold": "credit_holds", "note": "notes", "dunning_block": "dunning_blocks", "status": "statuses",
                   "crm_field": "crm_fields"}
+
+#: command kind -> (the connector method that applies a command, the one that looks an applied one
+#: up by its key: asked before a command whose pusher died is sent again). Both take the command.
+WRITE_METHODS: dict[str, tuple[str, str]] = {
+    kind: (f"push_{kind}", f"find_{kind}") for kind in _COMMAND_FLAGS
+}
+
+
+def command_flag(command_kind: str) -> str | None:
+    """The :class:`Capabilities` flag of an outbox command kind (``write_off`` -> ``write_offs``)."""
+    return _COMMAND_FLAGS.get(command_kind)
 
 
 def find_spec(kind: str, specs: Iterable[StreamSpec], stream: str) -> StreamSpec:
@@ -282,8 +304,54 @@ class BaseConnector:
         to re-examine a command whose pusher died mid-send without paying it twice."""
         raise NotSupported(f"{self.kind}: looking a written-back payment up is not implemented yet")
 
+    # one pair per other command kind (push_<kind>, find_<kind>): not supported unless overridden
+    def push_netting(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: netting write-back (credit notes reconciled with invoices) is not implemented yet")
+
+    def find_netting(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: looking a written-back netting up is not implemented yet")
+
+    def push_write_off(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: write-off write-back is not implemented yet")
+
+    def find_write_off(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: looking a written-back write-off up is not implemented yet")
+
+    def push_reversal(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: reversing a written-back payment is not implemented yet")
+
+    def find_reversal(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: looking a reversal up is not implemented yet")
+
     def push_credit_hold(self, *args: Any, **kwargs: Any) -> Any:
         raise NotSupported(f"{self.kind}: credit-hold write-back is not implemented yet")
+
+    def find_credit_hold(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: looking a credit hold up is not implemented yet")
+
+    def push_note(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: note write-back is not implemented yet")
+
+    def find_note(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: looking a note up is not implemented yet")
+
+    def push_dunning_block(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: dunning-block write-back is not implemented yet")
+
+    def find_dunning_block(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: looking a dunning block up is not implemented yet")
+
+    def push_status(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: status write-back is not implemented yet")
+
+    def find_status(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: looking a status up is not implemented yet")
+
+    def push_crm_field(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: CRM field write-back is not implemented yet")
+
+    def find_crm_field(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotSupported(f"{self.kind}: looking a CRM field up is not implemented yet")
 
     def close(self) -> None:
         return None

@@ -1,7 +1,9 @@
 """Tryton (8.x) over JSON-RPC: posted customer invoices, credit notes, customers and currency rates.
 
 Options: ``batch_size``; ``hold_categories``, the party categories that mean a customer is on hold
-(Tryton has no hold flag of its own; docs/customer-master.md); ``payment_method`` (write-back).
+(Tryton has no hold flag of its own; docs/customer-master.md); ``payment_method`` (write-back);
+``write_offs``, the Tryton write-off method (``account.move.reconcile.write_off``, by name) per
+reason the hub writes off (``early_payment_discount``, ``bank_charges``, ``small_difference``).
 
 Protocol (Tryton's own client protocol, https://docs.tryton.org/en/latest/server/topics/rpc.html
 is not published; this follows ``trytond/protocols/jsonrpc.py``):
@@ -40,6 +42,16 @@ from transport.http import Sleep, classify_response, with_retries
 log = logging.getLogger(__name__)
 
 RETRIABLE_SERVER_ERRORS = {"ConcurrencyException", "TooManyRequests", "DatabaseOperationalError"}
+
+
+class TrytonUserWarning(FatalError):
+    """Tryton asks the user to confirm (``UserWarning``: its ``name`` and message). Acknowledged with
+    ``res.user.warning.skip(name)`` and the call made again, only for warnings the hub expects
+    (:meth:`TrytonConnector._acknowledging`); any other is refused with Tryton's message."""
+
+    def __init__(self, what: str, name: str, message: str) -> None:
+        super().__init__(f"{what}: Tryton asks to confirm: {message}")
+        self.name, self.message = name, message
 
 
 def _decimal(text: Any) -> Decimal | str:
@@ -140,6 +152,8 @@ class TrytonClient:
                 kind, *detail = body["error"] if isinstance(body["error"], list) else [body["error"]]
                 if kind in RETRIABLE_SERVER_ERRORS:
                     raise RetriableError(f"{what}: {kind}")
+                if kind == "UserWarning" and detail and isinstance(detail[0], list) and len(detail[0]) >= 2:
+                    raise TrytonUserWarning(what, str(detail[0][0]), str(detail[0][1])[:500])
                 raise FatalError(f"{what}: server error {kind}: {str(detail)[:500]}")
             return _decode(body.get("result"))
 
@@ -162,6 +176,11 @@ class TrytonClient:
         """``wizard.<name>.<method>`` (``create``, ``execute``, ``delete``) with ``context`` (default:
         the user's) as the last parameter."""
         return self._post(f"wizard.{name}.{method}", [*args, context or self.context], attempts=attempts)
+
+    def skip_warning(self, name: str) -> None:
+        """Acknowledge Tryton's user warning ``name`` once (``res.user.warning.skip``: the next call
+        that would raise it goes through, and the acknowledgement is used up)."""
+        self.call("res.user.warning", "skip", name, False)
 
     def read(self, model: str, ids: Iterable[int], fields: list[str]) -> dict[int, dict[str, Any]]:
         ids = sorted({i for i in ids if i is not None})
@@ -281,10 +300,15 @@ class TrytonConnector(BaseConnector):
         StreamSpec("rates", ("id",), "updated_at",
                    changed_on="currency.currency.rate write_date (create_date when never written)"),
     )
-    capabilities: ClassVar[Capabilities] = Capabilities(payments=True)  # push_payment, find_payment (the pay wizard)
+    # docs/writeback.md: the pay wizard, the reconcile wizard (netting, write-offs), the cancel wizard
+    # (reversals), party credit limit and category (holds), ir.note (notes), account.dunning (blocks)
+    capabilities: ClassVar[Capabilities] = Capabilities(payments=True, netting=True, write_offs=True, reversals=True,
+                                                        credit_holds=True, notes=True, dunning_blocks=True)
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
-                 hold_categories: Iterable[str] | str | None = None, sleep: Sleep = time.sleep) -> None:
+                 hold_categories: Iterable[str] | str | None = None, write_offs: dict[str, str] | None = None,
+                 sleep: Sleep = time.sleep) -> None:
+        self.write_offs = dict(write_offs or {})
         self.client = TrytonClient(conn, timeout=timeout, attempts=attempts, sleep=sleep)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
         self.hold_categories = _hold_categories(hold_categories if hold_categories is not None else conn.extra.get("hold_categories"))
@@ -435,6 +459,389 @@ class TrytonConnector(BaseConnector):
                 self.client.wizard(wizard, "delete", sid, attempts=1)
             except Exception:  # noqa: BLE001 - a stale wizard session is harmless; the payment is what counts
                 log.warning("Tryton: could not delete pay wizard session %s", sid, exc_info=True)
+
+    # -- write-back: the other kinds (docs/writeback.md) ------------------------------------
+    def _acknowledging(self, step: Any, expected: tuple[str, ...], label: str, target: str) -> Any:
+        """Run ``step()`` (a whole wizard run: Tryton rolled back the one that warned); when Tryton
+        raises a user warning whose name ends with one of ``expected`` (``cancel_invoice_move``),
+        acknowledge it and run the step once more. Any other warning is a decision for a person:
+        :class:`RejectedDocument` with Tryton's message, nothing written."""
+        try:
+            return step()
+        except TrytonUserWarning as warning:
+            if not any(warning.name.endswith(f".{suffix}") for suffix in expected):
+                raise RejectedDocument(f"{label}: Tryton asks to confirm something the hub does not confirm on its own: "
+                                       f"{warning.message}", document_id=target) from None
+            log.info("%s: acknowledging Tryton's warning %s (%s)", label, warning.name, warning.message)
+            self.client.skip_warning(warning.name)
+        return step()
+
+    def _run_wizard(self, name: str, model: str, ids: list[int], steps: list[tuple[str, dict[str, Any]]]) -> Any:
+        """Run wizard ``name`` on records ``ids`` of ``model``: its start state, then each
+        ``(state, data)``; the answer of the last step. The session is deleted at the end."""
+        context = {**self.client.context, "active_model": model, "active_id": ids[0], "active_ids": ids}
+        sid, start_state, _end = self.client.wizard(name, "create")
+        try:
+            answer = self.client.wizard(name, "execute", sid, {}, start_state, context=context, attempts=1)
+            for state, data in steps:
+                if not answer or "view" not in answer:
+                    break
+                defaults = {k: v for k, v in answer["view"].get("defaults", {}).items() if "." not in k}
+                data = {answer["view"]["state"]: {**defaults, **data}} if data else {}
+                answer = self.client.wizard(name, "execute", sid, data, state, context=context, attempts=1)
+            return answer
+        finally:
+            try:
+                self.client.wizard(name, "delete", sid, attempts=1)
+            except Exception:  # noqa: BLE001 - a stale wizard session is harmless
+                log.warning("Tryton: could not delete %s wizard session %s", name, sid, exc_info=True)
+
+    def _documents(self, ids: Iterable[int], target: str) -> dict[int, dict[str, Any]]:
+        found = self.client.read("account.invoice", ids, ["number", "type", "state", "amount_to_pay", "currency", "account",
+                                                          "company", "party", "lines_to_pay", "payment_lines"])
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            raise RejectedDocument(f"no invoice or credit note with id {', '.join(map(str, missing))} in Tryton",
+                                   document_id=target)
+        return found
+
+    def _open_lines(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Move lines ``ids`` not reconciled yet, with their amounts."""
+        lines = self.client.read("account.move.line", ids, ["debit", "credit", "reconciliation", "move_description_used"])
+        return {i: ln for i, ln in lines.items() if not ln["reconciliation"]}
+
+    @staticmethod
+    def _int_ids(command: WriteBackCommand, entries: Any, what: str) -> list[dict[str, Any]]:
+        try:
+            return [{**e, "id": int(e["id"]), "amount": Decimal(str(e["amount"])), "cash": Decimal(str(e.get("cash", 0)))}
+                    for e in entries]
+        except (TypeError, KeyError, ValueError, ArithmeticError) as exc:
+            raise RejectedDocument(f"{command.kind} command: {what} malformed: {exc!r}", document_id=command.target_id) from None
+
+    def push_netting(self, command: WriteBackCommand) -> str:
+        """A bank line that nets invoices with credit notes: each invoice's share of the cash paid with
+        the pay wizard (its description ``o2c:<key> <bank ref>``, as a payment), then the credit notes'
+        receivable lines reconciled with the invoices' (the reconcile wizard, nothing written off).
+
+        The hub nets only documents the line settles in full: every invoice's allocation must be its
+        amount to pay in Tryton, every credit note's its whole credit, or nothing is written
+        (:class:`RejectedDocument` naming the document). Re-sent after a lost answer, the payments
+        already carrying the key are not made again, and reconciled lines are left alone."""
+        key = f"o2c:{command.idempotency_key}"
+        payload = command.payload
+        invoices = self._int_ids(command, payload.get("invoices") or [], "invoices")
+        credits = self._int_ids(command, payload.get("credit_notes") or [], "credit notes")
+        if not invoices or not credits:
+            raise RejectedDocument("netting command without invoices or credit notes", document_id=command.target_id)
+        try:
+            date = dt.date.fromisoformat(str(payload["date"]))
+        except (KeyError, ValueError) as exc:
+            raise RejectedDocument(f"netting command: date malformed: {exc!r}", document_id=command.target_id) from None
+        docs = self._documents([e["id"] for e in invoices + credits], command.target_id)
+        paid = {e["id"]: self._payment_line(docs[e["id"]], key) for e in invoices}
+        for e in invoices:
+            doc = docs[e["id"]]
+            if paid[e["id"]] is None and (doc["type"] != "out" or doc["state"] != "posted" or doc["amount_to_pay"] != e["amount"]):
+                raise RejectedDocument(f"{doc['number']}: the bank line settles {e['amount']} of it but Tryton has "
+                                       f"{doc['amount_to_pay']} to pay ({doc['state']}): the hub nets only documents settled "
+                                       "in full; reconcile the credit notes by hand", document_id=command.target_id)
+        for e in credits:
+            doc = docs[e["id"]]
+            lines = self._open_lines(doc["lines_to_pay"])
+            if lines and (doc["state"] != "posted" or doc["amount_to_pay"] != e["amount"]):
+                raise RejectedDocument(f"{doc['number']}: the bank line uses {e['amount']} of this credit note but Tryton has "
+                                       f"{doc['amount_to_pay']} open ({doc['state']}): reconcile it by hand",
+                                       document_id=command.target_id)
+        method = None
+        for e in invoices:
+            if paid[e["id"]] is None and e["cash"] > 0:
+                doc = docs[e["id"]]
+                self._check_payable(doc, e["cash"], payload, doc["number"], command.target_id)
+                method = method or self._payment_method(doc["company"])
+                self._run_pay_wizard(doc, e["cash"], date, f"{key} {payload.get('bank_ref') or ''}".strip(), method)
+        docs = self._documents([e["id"] for e in invoices + credits], command.target_id)
+        group: list[int] = []
+        for e in invoices:
+            doc = docs[e["id"]]
+            mine = [i for i, ln in self._open_lines(doc["payment_lines"]).items()
+                    if (ln.get("move_description_used") or "").split(" ", 1)[0] == key]
+            group += [*self._open_lines(doc["lines_to_pay"]), *mine]
+        for e in credits:
+            group += list(self._open_lines(docs[e["id"]]["lines_to_pay"]))
+        if group:
+            lines = self.client.read("account.move.line", group, ["debit", "credit"])
+            rest = sum((ln["debit"] - ln["credit"] for ln in lines.values()), Decimal(0))
+            if rest:
+                raise RejectedDocument(f"netting leaves {rest} between the invoices, the credit notes and the hub's "
+                                       "payments in Tryton: nothing reconciled; reconcile by hand", document_id=command.target_id)
+            answer = self._run_wizard("account.move.reconcile_lines", "account.move.line", sorted(group), [])
+            if answer and "view" in answer:
+                raise RejectedDocument("Tryton asks for a write-off to reconcile the netting", document_id=command.target_id)
+        found = self.find_netting(command)
+        if found is None:
+            raise FatalError(f"netting {key}: the reconciliation ended but Tryton does not show it reconciled")
+        return found
+
+    def find_netting(self, command: WriteBackCommand) -> str | None:
+        """The reconciliation of a netting: every credit note's receivable line reconciled and every
+        invoice paid its share under the key; None while any part is missing."""
+        key = f"o2c:{command.idempotency_key}"
+        invoices = self._int_ids(command, command.payload.get("invoices") or [], "invoices")
+        credits = self._int_ids(command, command.payload.get("credit_notes") or [], "credit notes")
+        docs = self._documents([e["id"] for e in invoices + credits], command.target_id)
+        for e in invoices:
+            if e["cash"] > 0 and self._payment_line(docs[e["id"]], key) is None:
+                return None
+        recs = set()
+        for e in credits:
+            lines = self.client.read("account.move.line", docs[e["id"]]["lines_to_pay"], ["reconciliation"])
+            if not lines or any(not ln["reconciliation"] for ln in lines.values()):
+                return None
+            recs |= {ln["reconciliation"] for ln in lines.values()}
+        return "reconciliation " + ",".join(str(r) for r in sorted(recs))
+
+    def _write_off_method(self, reason: str, company: int) -> int:
+        """The write-off method configured for ``reason`` (source option ``write_offs``); a missing
+        or unknown one is a :class:`ConfigError` naming the setting."""
+        name = self.write_offs.get(reason)
+        setting = f"sources[].options.write_offs.{reason}"
+        if not name:
+            raise ConfigError(f"Tryton {self.client.conn.schema}: {setting} is not set: name the Tryton write-off method "
+                              f"(Financial > Configuration > Write-off Methods) the hub uses for {reason}, e.g. "
+                              f"options: {{write_offs: {{{reason}: Escompte}}}}")
+        found = self.client.search_read("account.move.reconcile.write_off", [("name", "=", name), ("company", "=", company)],
+                                        fields=["name"])
+        if len(found) != 1:
+            raise ConfigError(f"Tryton {self.client.conn.schema}: {setting} = {name!r}: "
+                              f"{'no' if not found else 'several'} active write-off methods of that name for company {company}")
+        return int(found[0]["id"])
+
+    def _key_line(self, invoice: dict[str, Any], key: str) -> int | None:
+        """A receivable line of ``invoice``'s party whose move description starts with exactly ``key``
+        (the write-off move the reconcile wizard made)."""
+        rows = self.client.search_read(
+            "account.move.line", [("move.description", "like", f"{key}%"), ("account", "=", invoice["account"]),
+                                  ("party", "=", invoice["party"])],
+            order=[["id", "ASC"]], fields=["id", "move_description_used"])
+        mine = [r["id"] for r in rows if (r.get("move_description_used") or "").split(" ", 1)[0] == key]
+        return mine[0] if mine else None
+
+    def push_write_off(self, command: WriteBackCommand) -> str:
+        """Write off what the hub wrote off on an invoice (an early-payment discount, bank charges, a
+        small difference): the invoice's open receivable lines and payments reconciled with Tryton's
+        reconcile wizard and the write-off method the source option ``write_offs`` names for the
+        reason; the write-off move's description is ``o2c:<key> <reason> <bank ref>``. The invoice's
+        amount to pay must be the write-off's amount (its payment recorded first), else nothing is
+        written. Returns the write-off's receivable move line."""
+        key = f"o2c:{command.idempotency_key}"
+        payload = command.payload
+        try:
+            amount = Decimal(str(payload["amount"]))
+            date = dt.date.fromisoformat(str(payload["date"]))
+            reason = str(payload["reason"])
+            (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
+        except (KeyError, ValueError, ArithmeticError) as exc:
+            raise RejectedDocument(f"write-off command is incomplete or malformed: {exc!r}", document_id=command.target_id) from None
+        method = self._write_off_method(reason, invoice["company"])
+        existing = self._key_line(invoice, key)
+        if existing is not None:
+            return str(existing)
+        number = invoice["number"] or payload.get("invoice_number")
+        if invoice["type"] != "out" or invoice["state"] != "posted":
+            raise RejectedDocument(f"{number}: invoice is {invoice['state']!r} in Tryton: nothing to write off",
+                                   document_id=command.target_id)
+        if amount <= 0 or invoice["amount_to_pay"] != amount:
+            raise RejectedDocument(f"{number}: write-off of {amount} but Tryton has {invoice['amount_to_pay']} to pay (the "
+                                   "payment before it is not recorded, or the invoice changed): nothing written off",
+                                   document_id=command.target_id)
+        lines = sorted([*self._open_lines(invoice["lines_to_pay"]), *self._open_lines(invoice["payment_lines"])])
+        description = f"{key} {reason} {payload.get('bank_ref') or ''}".strip()
+        answer = self._run_wizard("account.move.reconcile_lines", "account.move.line", lines,
+                                  [("reconcile", {"writeoff": method, "date": date, "description": description})])
+        if answer and "view" in answer:
+            raise RejectedDocument(f"{number}: Tryton did not take the write-off", document_id=command.target_id)
+        line = self._key_line(invoice, key)
+        if line is None:
+            raise FatalError(f"{number}: the reconcile wizard ended but no write-off carries {key}")
+        return str(line)
+
+    def find_write_off(self, command: WriteBackCommand) -> str | None:
+        try:
+            (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
+        except ValueError as exc:
+            raise RejectedDocument(f"write-off command: {exc!r}", document_id=command.target_id) from None
+        line = self._key_line(invoice, f"o2c:{command.idempotency_key}")
+        return None if line is None else str(line)
+
+    def push_reversal(self, command: WriteBackCommand) -> str:
+        """Cancel a payment the hub wrote back (payload ``payment_key``) whose allocation a reviewer
+        rejected or re-allocated: its reconciliation with the invoice removed (the unreconcile wizard),
+        then its move cancelled with a reversal (the cancel wizard; Tryton's warning that the move has
+        the invoice as origin is acknowledged: cancelling a payment does not pay the invoice). The
+        cancel move's description is ``o2c:<key> reversal of o2c:<payment key>``; the invoice's amount
+        to pay goes back up by the payment. Any other warning (a write-off on the same reconciliation)
+        is refused with Tryton's message. Returns the cancel move."""
+        key = f"o2c:{command.idempotency_key}"
+        paid_key = f"o2c:{command.payload.get('payment_key') or ''}"
+        try:
+            (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
+        except ValueError as exc:
+            raise RejectedDocument(f"reversal command: {exc!r}", document_id=command.target_id) from None
+        number = invoice["number"] or command.payload.get("invoice_number")
+        line_id = self._payment_line(invoice, paid_key) if len(paid_key) > 4 else None
+        if line_id is None:
+            raise RejectedDocument(f"{number}: no payment carries {paid_key} in Tryton: nothing to reverse",
+                                   document_id=command.target_id)
+        line = self.client.read("account.move.line", [line_id], ["move", "reconciliation"])[line_id]
+        label = f"{number}: reversing {paid_key}"
+        existing = self.find_reversal(command)
+        if existing is not None:
+            self._unlink_payment(invoice, line_id)
+            return existing
+        if line["reconciliation"]:
+            self._acknowledging(lambda: self._run_wizard("account.move.unreconcile_lines", "account.move.line", [line_id], []),
+                                (), label, command.target_id)
+        self._acknowledging(
+            lambda: self._run_wizard("account.move.cancel", "account.move", [line["move"]],
+                                     [("cancel", {"description": f"{key} reversal of {paid_key}", "reversal": True})]),
+            ("cancel_invoice_move",), label, command.target_id)
+        found = self.find_reversal(command)
+        if found is None:
+            raise FatalError(f"{label}: the cancel wizard ended but no move carries {key}")
+        self._unlink_payment(invoice, line_id)
+        return found
+
+    def _unlink_payment(self, invoice: dict[str, Any], line_id: int) -> None:
+        """Take a cancelled payment line off the invoice's payment lines (it no longer pays it; left
+        there it would count against a new payment: Tryton refuses payment lines above the total)."""
+        (current,) = self.client.read("account.invoice", [invoice["id"]], ["payment_lines"]).values()
+        if line_id in (current.get("payment_lines") or []):
+            self.client.call("account.invoice", "write", [invoice["id"]], {"payment_lines": [["remove", [line_id]]]})
+
+    def find_reversal(self, command: WriteBackCommand) -> str | None:
+        key = f"o2c:{command.idempotency_key}"
+        rows = self.client.search_read("account.move", [("description", "like", f"{key}%")], order=[["id", "ASC"]],
+                                       fields=["description"])
+        mine = [r["id"] for r in rows if (r.get("description") or "").split(" ", 1)[0] == key]
+        return f"account.move,{mine[0]}" if mine else None
+
+    def _party(self, command: WriteBackCommand) -> dict[str, Any]:
+        try:
+            party_id = int(command.target_id)
+        except ValueError:
+            raise RejectedDocument(f"{command.kind} command: {command.target_id!r} is not a Tryton party id",
+                                   document_id=command.target_id) from None
+        found = self.client.search_read("party.party", [("id", "=", party_id)], fields=self._fields(
+            "party.party", ["name", "categories"], ["credit_limit_amount"]), context={"active_test": False})
+        if not found:
+            raise RejectedDocument(f"no party with id {party_id} in Tryton", document_id=command.target_id)
+        if "credit_limit_amount" not in found[0]:
+            raise ConfigError(f"Tryton {self.client.conn.schema}: the account_credit_limit module is not activated "
+                              "(the party's credit limit amount): activate it to take credit holds")
+        return found[0]
+
+    def _category(self, name: str, *, create: bool) -> int | None:
+        found = self.client.search_read("party.category", [("name", "=", name)], fields=["name"])
+        if found:
+            return int(found[0]["id"])
+        if not create:
+            return None
+        (cid,) = self.client.call("party.category", "create", [{"name": name}])
+        return int(cid)
+
+    def _hold_state(self, command: WriteBackCommand) -> tuple[dict[str, Any], int | None, bool, Decimal | None]:
+        """(party, the hub's category id, whether the party has its target state already, the target limit)."""
+        payload = command.payload
+        party = self._party(command)
+        category = self._category(str(payload.get("category") or "o2c: credit hold"), create=False)
+        limit = payload.get("credit_limit")
+        target = None if limit in (None, "") else Decimal(str(limit))
+        has = category is not None and category in (party.get("categories") or [])
+        done = has == bool(payload.get("hold")) and party.get("credit_limit_amount") == target
+        return party, category, done, target
+
+    def push_credit_hold(self, command: WriteBackCommand) -> str:
+        """Put a party on credit hold (payload ``hold`` true) or release it: the hub's party category
+        (payload ``category``, created when missing) added or removed, and the party's credit limit
+        amount (account_credit_limit, which the sale module checks when a sale is confirmed) set to
+        payload ``credit_limit`` (None: no limit). Writing the target state twice changes nothing.
+        A Tryton warning is refused with its message (none is raised by these writes in Tryton 8.2)."""
+        party, category, done, target = self._hold_state(command)
+        if not done:
+            hold = bool(command.payload.get("hold"))
+            if category is None:
+                category = self._category(str(command.payload.get("category") or "o2c: credit hold"), create=True)
+            change = [["add" if hold else "remove", [category]]]
+            self._acknowledging(lambda: self.client.call("party.party", "write", [party["id"]],
+                                                         {"credit_limit_amount": target, "categories": change}),
+                                (), f"party {party['name']}", command.target_id)
+        return f"party.party,{party['id']}"
+
+    def find_credit_hold(self, command: WriteBackCommand) -> str | None:
+        party, _category, done, _target = self._hold_state(command)
+        return f"party.party,{party['id']}" if done else None
+
+    NOTE_MODELS: ClassVar[dict[str, str]] = {"invoice": "account.invoice", "party": "party.party"}
+
+    def _note_resource(self, command: WriteBackCommand) -> str:
+        model = self.NOTE_MODELS.get(str(command.payload.get("on") or ""))
+        if model is None or not command.target_id.isdigit():
+            raise RejectedDocument(f"note command on {command.payload.get('on')!r} {command.target_id!r}: notes go on an "
+                                   "invoice or a party, by id", document_id=command.target_id)
+        if not self.client.search_read(model, [("id", "=", int(command.target_id))], fields=["id"],
+                                       context={"active_test": False}):
+            raise RejectedDocument(f"no {model} with id {command.target_id} in Tryton", document_id=command.target_id)
+        return f"{model},{command.target_id}"
+
+    def push_note(self, command: WriteBackCommand) -> str:
+        """A note (``ir.note``, Tryton's notes on any record: the paper-clip of the client) on an
+        invoice or a party, its text ``o2c:<key>`` then payload ``message``."""
+        found = self.find_note(command)
+        if found is not None:
+            return found
+        resource = self._note_resource(command)
+        message = f"o2c:{command.idempotency_key} {command.payload.get('message') or ''}".strip()
+        (note,) = self.client.call("ir.note", "create", [{"resource": resource, "message": message[:4000]}])
+        return f"ir.note,{note}"
+
+    def find_note(self, command: WriteBackCommand) -> str | None:
+        resource = self._note_resource(command)
+        key = f"o2c:{command.idempotency_key}"
+        rows = self.client.search_read("ir.note", [("resource", "=", resource), ("message", "like", f"{key}%")],
+                                       order=[["id", "ASC"]], fields=["message"])
+        mine = [r["id"] for r in rows if (r.get("message") or "").split(" ", 1)[0] == key]
+        return f"ir.note,{mine[0]}" if mine else None
+
+    def _dunnings(self, command: WriteBackCommand) -> list[dict[str, Any]]:
+        """The dunnings (account_dunning) of the invoice's receivable lines; :class:`ConfigError` when
+        that module is not activated (the demo database does not activate it)."""
+        try:
+            self.client.call("account.dunning", "fields_get", ["blocked"])
+        except FatalError:
+            raise ConfigError(f"Tryton {self.client.conn.schema}: the account_dunning module is not activated: activate "
+                              "it to take dunning blocks, or stop sending them to this source") from None
+        (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
+        return self.client.search_read("account.dunning", [("line", "in", invoice["lines_to_pay"])], fields=["blocked"])
+
+    def push_dunning_block(self, command: WriteBackCommand) -> str:
+        """Block (payload ``blocked`` true) or unblock the dunnings of an invoice's receivable lines
+        (account_dunning's ``blocked``). An invoice with no dunning yet is refused: Tryton creates
+        dunnings when it duns, and a blocked one is skipped by the next dunning run."""
+        dunnings = self._dunnings(command)
+        if not dunnings:
+            raise RejectedDocument("no dunning of this invoice in Tryton yet: nothing to block", document_id=command.target_id)
+        blocked = bool(command.payload.get("blocked", True))
+        change = [d["id"] for d in dunnings if bool(d["blocked"]) != blocked]
+        if change:
+            self.client.call("account.dunning", "write", change, {"blocked": blocked})
+        return "account.dunning," + ",".join(str(d["id"]) for d in dunnings)
+
+    def find_dunning_block(self, command: WriteBackCommand) -> str | None:
+        dunnings = self._dunnings(command)
+        blocked = bool(command.payload.get("blocked", True))
+        if dunnings and all(bool(d["blocked"]) == blocked for d in dunnings):
+            return "account.dunning," + ",".join(str(d["id"]) for d in dunnings)
+        return None
 
     # -- helpers --------------------------------------------------------------------------
     def _read_cached(self, model: str, ids: Iterable[int], fields: list[str]) -> dict[int, dict[str, Any]]:

@@ -26,7 +26,7 @@ def run_writeback(source_name: str, context: dict[str, Any]) -> dict[str, Any]:
     a command the ERP refuses is marked failed with its reason (shown in the log) and the run goes on.
     """
     from connectors import build
-    from o2c.jobs.writeback import enqueue_payments, push_pending, supports_payments
+    from o2c.jobs.writeback import enqueue_all, push_pending, supports_payments
     from o2c.settings import get_settings
     from o2c.sources import get_source, load_sources
     from o2c.store import Store
@@ -40,7 +40,7 @@ def run_writeback(source_name: str, context: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"source {source_name!r} ({source.kind}) does not support payment write-back")
         store = Store(settings.database_url)
         store.check_revision()
-        enqueued = enqueue_payments(store, sources=[source])
+        enqueued = sum(enqueue_all(store, sources=[source]).values())
         conn = O2CSourceHook(source.connection).get_connection_info()
         with build(source.kind, conn, **source.options) as connector:
             summary = push_pending(store, source.name, connector)

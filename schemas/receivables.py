@@ -43,7 +43,12 @@ class PaymentPromise:
     invoice_numbers: list[str] = field(default_factory=list)
 
 
-WriteBackKind = Literal["payment", "credit_hold", "note", "status", "crm_field"]
+#: the kinds of write-back command (docs/writeback.md): ``payment`` (cash on one invoice), ``netting`` (a bank
+#: line that nets invoices with credit notes), ``write_off`` (a discount, bank charges or a small
+#: difference written off), ``reversal`` (a written-back payment cancelled after a reviewer's decision),
+#: ``credit_hold``, ``note``, ``dunning_block``, ``status``, ``crm_field``
+WriteBackKind = Literal["payment", "netting", "write_off", "reversal", "credit_hold", "note", "dunning_block", "status",
+                        "crm_field"]
 
 
 @dataclass(slots=True, kw_only=True)

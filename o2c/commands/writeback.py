@@ -1,4 +1,5 @@
-"""``o2c writeback push SOURCE``: enqueue applied cash as payment commands and send them, without Airflow."""
+"""``o2c writeback push SOURCE``: enqueue the hub's results (payments, nettings, write-offs, reversals, notes,
+credit holds) as commands and send them, without Airflow."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ def writeback() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Send at most this many pending commands.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def push(source: str, sources_file: str | None, limit: int | None, as_json: bool) -> None:
-    """Enqueue SOURCE's applied allocations as payments, then send its pending commands."""
+    """Enqueue SOURCE's commands of every kind it takes (docs/writeback.md), then send its pending commands."""
     from connectors import build
-    from o2c.jobs.writeback import enqueue_payments, push_pending, supports_payments
+    from o2c.jobs.writeback import enqueue_all, push_pending, supports_payments
     from o2c.sources import connection_from_env, get_source, load_sources
 
     settings = get_settings()
@@ -34,7 +35,8 @@ def push(source: str, sources_file: str | None, limit: int | None, as_json: bool
         sys.exit(2)
     store = open_store()
     with exit_on_hub_errors():
-        enqueued = enqueue_payments(store, sources=[src])
+        counts = enqueue_all(store, sources=[src])
+        enqueued = sum(counts.values())
         with build(src.kind, connection_from_env(src.connection), **src.options) as connector:
             summary = push_pending(store, src.name, connector, limit=limit)
     if as_json:

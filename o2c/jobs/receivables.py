@@ -89,9 +89,18 @@ def explain(store: Store, ref: str) -> Explained:
                 out.erp_history.append({"version": v.version, "state": v.state, "open": str(v.open_amount),
                                         "erp_changed": v.source_updated_at.isoformat() if v.source_updated_at else None,
                                         "recorded": v.recorded_at.isoformat(), "run": v.run_id})
+        # the command carrying each allocation out: its latest payment or netting (a reversed
+        # payment's re-payment comes after it; write-offs and reversals are other commands)
+        latest: dict[int, tuple[CashAllocation, WriteBackRow | None]] = {}
         for a, wb in s.execute(select(CashAllocation, WriteBackRow)
-                               .outerjoin(WriteBackRow, WriteBackRow.allocation_id == CashAllocation.id)
-                               .where(CashAllocation.invoice_id == inv.id).order_by(CashAllocation.id)):
+                               .outerjoin(WriteBackRow, (WriteBackRow.allocation_id == CashAllocation.id)
+                                          & WriteBackRow.kind.in_(("payment", "netting")))
+                               .where(CashAllocation.invoice_id == inv.id).order_by(CashAllocation.id, WriteBackRow.id)):
+            latest[a.id] = (a, wb)
+        nettings = {int(i): w for w in s.scalars(select(WriteBackRow).where(WriteBackRow.kind == "netting"))
+                    for i in (w.payload or {}).get("allocations") or []}
+        for a, wb in latest.values():
+            wb = nettings.get(a.id, wb)
             applied_ = a.status in APPLIED
             how = applied.matched.get(a.id)
             in_erp = how is not None

@@ -72,8 +72,9 @@ class Applied(dict[int, Decimal]):
     For an invoice whose source sends its settlement state (``invoice_settlement``), the ERP's open
     amount is the base and only the hub's cash **in transit** counts against it: applied
     allocations (``auto``, ``accepted``) whose payment the ERP has not recorded yet, found by the
-    key the write-back wrote in the ERP's payment description, and write-offs (not written back
-    yet). An allocation the ERP shows is counted once, in the ERP's figure. For an invoice without
+    key the write-back wrote in the ERP's payment description (a payment's, or a netting's for every
+    allocation it carries out), and write-offs whose write-off the ERP does not show yet (by the key
+    of their ``write_off`` command). An allocation the ERP shows is counted once, in the ERP's figure. For an invoice without
     an ERP state, all the hub's applied cash counts against BT-115 (the hub's own estimate).
 
     ``erp_open``: invoice id -> the ERP's open amount, receivable sign (negative for a credit note);
@@ -115,7 +116,7 @@ def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> Applied:
         .join(InvoiceRow, InvoiceRow.id == SettlementRow.invoice_id)
     allocs = select(CashAllocation.id, CashAllocation.invoice_id, CashAllocation.amount, CashAllocation.booking_date,
                     CashAllocation.bank_ref).where(CashAllocation.status.in_(APPLIED)).order_by(CashAllocation.id)
-    offs = select(CashWriteOff.invoice_id, CashWriteOff.amount)
+    offs = select(CashWriteOff.id, CashWriteOff.invoice_id, CashWriteOff.amount)
     if invoice_ids is not None:
         settled = settled.where(SettlementRow.invoice_id.in_(invoice_ids))
         allocs = allocs.where(CashAllocation.invoice_id.in_(invoice_ids))
@@ -131,15 +132,37 @@ def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> Applied:
             elif line.get("kind") == "payment":
                 unkeyed[inv_id].append(line)
     rows = s.execute(allocs).all()
-    keys: dict[int, str] = {}
+    # the keys of the commands that carry each allocation out (a payment, or a netting of several
+    # allocations), and of each write-off's command: found in the ERP's settlement lines, the ERP
+    # has recorded them (a reversed payment's key is no longer there)
+    keys: dict[int, set[str]] = defaultdict(set)
     with_erp = [row[0] for row in rows if row[1] in seen]
     for i in range(0, len(with_erp), 500):
         for alloc_id, key in s.execute(select(WriteBackRow.allocation_id, WriteBackRow.idempotency_key)
-                                       .where(WriteBackRow.allocation_id.in_(with_erp[i:i + 500]))):
-            keys[alloc_id] = key
+                                       .where(WriteBackRow.allocation_id.in_(with_erp[i:i + 500]),
+                                              WriteBackRow.kind.in_(("payment", "netting")))):
+            keys[alloc_id].add(key)
+    off_keys: dict[int, str] = {}
+    # a netting's key is on the payment of its invoices' share, not on its credit notes: seen on
+    # any document of the ERP, it is recorded for every allocation it carries out
+    seen_anywhere = set().union(*seen.values()) if seen else set()
+    netted: dict[int, set[str]] = defaultdict(set)
+    if seen:
+        for kind, key, payload in s.execute(select(WriteBackRow.kind, WriteBackRow.idempotency_key, WriteBackRow.payload)
+                                            .where(WriteBackRow.kind.in_(("netting", "write_off")),
+                                                   WriteBackRow.status.in_(("sent", "sending")))):
+            if kind == "netting":
+                for alloc_id in (payload or {}).get("allocations") or []:
+                    netted[int(alloc_id)].add(key)
+            elif (payload or {}).get("writeoff") is not None:
+                off_keys[int(payload["writeoff"])] = key
+    if netted:  # the other documents of those nettings may lie outside ``invoice_ids``
+        docs = set(s.scalars(select(CashAllocation.invoice_id).where(CashAllocation.id.in_(sorted(netted)))))
+        for lines in s.scalars(select(SettlementRow.lines).where(SettlementRow.invoice_id.in_(sorted(docs)))):
+            seen_anywhere |= {m.group(1) for line in (lines or []) if (m := HUB_KEY.search(str(line.get("reference") or "")))}
     pending: list[tuple[int, int, Decimal, Any, str]] = []
     for alloc_id, inv_id, amount, booked, bank_ref in rows:
-        if keys.get(alloc_id) in seen.get(inv_id, ()):
+        if keys.get(alloc_id, set()) & seen.get(inv_id, set()) or (inv_id in seen and netted.get(alloc_id, set()) & seen_anywhere):
             applied.recorded[inv_id] += amount
             applied.matched[alloc_id] = "key"
         elif inv_id in unkeyed:
@@ -155,8 +178,11 @@ def applied_amounts(s: Any, invoice_ids: list[int] | None = None) -> Applied:
             applied.matched[alloc_id] = f"ERP line {line.get('id')} (same amount and date, no key)"
         else:
             applied[inv_id] = applied.get(inv_id, Decimal(0)) + amount
-    for inv_id, amount in s.execute(offs):
-        applied[inv_id] = applied.get(inv_id, Decimal(0)) + amount
+    for off_id, inv_id, amount in s.execute(offs):
+        if off_keys.get(off_id) in seen.get(inv_id, set()):
+            applied.recorded[inv_id] += amount
+        else:
+            applied[inv_id] = applied.get(inv_id, Decimal(0)) + amount
     return applied
 
 

@@ -1,4 +1,5 @@
-"""The write-back outbox: commands the hub sends to source systems (payments first).
+"""The write-back outbox: commands the hub sends to source systems (payments, nettings, write-offs,
+reversals, credit holds, notes, dunning blocks: docs/writeback.md).
 
 A command is enqueued once (its idempotency key is unique), then sent by
 :func:`o2c.jobs.writeback.push_pending` until it is ``sent`` or ``failed``; a transient failure keeps it
@@ -35,7 +36,7 @@ class WriteBackRow(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(20))  # payment, credit_hold, note, status, crm_field
+    kind: Mapped[str] = mapped_column(String(20))  # schemas.receivables.WriteBackKind: payment, netting, write_off...
     target_id: Mapped[str] = mapped_column(String(200))  # the record in the source system
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     reason: Mapped[str] = mapped_column(Text)

@@ -400,14 +400,13 @@ def test_every_registered_connector_has_a_contract_case_and_a_mapping():
 
 
 # what each connector really implements today (the write-back reads these declarations)
-WRITES = {"tryton": {"payments"}}
-WRITE_METHODS = {"payments": ("push_payment", "find_payment"), "credit_holds": ("push_credit_hold",)}
+WRITES = {"tryton": {"payments", "netting", "write_offs", "reversals", "credit_holds", "notes", "dunning_blocks"}}
 
 
 @pytest.mark.parametrize("kind", ["tryton", "sql", "filedrop", "odoo", "sap_s4", "salesforce", "hubspot"])
 def test_declarations_match_the_mappings_and_the_implementation(kind):
     from connectors import REGISTRY, capabilities, connector_class, stream_specs
-    from connectors.base import BaseConnector, Capabilities, NotSupported
+    from connectors.base import WRITE_METHODS, BaseConnector, Capabilities, NotSupported, command_flag
 
     assert kind in REGISTRY
     cls = connector_class(kind)
@@ -424,7 +423,8 @@ def test_declarations_match_the_mappings_and_the_implementation(kind):
     assert isinstance(declared, Capabilities) and set(declared.names) == WRITES.get(kind, set())
     assert declared.supports("payment") == ("payments" in WRITES.get(kind, set()))
     bare = cls.__new__(cls)  # the write-back stubs touch nothing but the kind
-    for flag, methods in WRITE_METHODS.items():
+    for command_kind, methods in WRITE_METHODS.items():
+        flag = command_flag(command_kind)
         for name in methods:
             if getattr(declared, flag):
                 assert getattr(cls, name) is not getattr(BaseConnector, name), f"{kind} declares {flag} but not {name}"
