@@ -155,7 +155,7 @@ def test_the_einvoicing_example_also_works_as_a_section(tmp_path, home):
     ("einvoicing:\n  default_fromat: ubl\n", r"einvoicing\.default_fromat: unknown key \(known: default_format, "),
     ("einvoicing:\n  channel: {kind: folder, path: /x, url: y}\n", r"einvoicing\.channel\.url: unknown key \(known: kind, path\)"),
     ("einvoicing:\n  customers:\n    - {siren: '1', format: ubl, name: x}\n", r"einvoicing\.customers\[0\]\.name: unknown key"),
-    ("source:\n  - {name: erp_a, kind: tryton, connection: c}\n", r": source: unknown key \(known: sources, banks, einvoicing\)"),
+    ("source:\n  - {name: erp_a, kind: tryton, connection: c}\n", r": source: unknown key \(known: sources, banks, einvoicing, collections\)"),
 ])
 def test_unknown_keys_are_refused_naming_file_and_key(tmp_path, body, where):
     path = write(tmp_path / "sources.yaml", body)
@@ -215,7 +215,7 @@ def test_every_problem_is_one_line_with_its_key_path_and_what_to_write(tmp_path)
      r"einvoicing\.payment_notes\[0\]\.penalties: unknown key"),
     ("banks: {name: bk}\n", r"banks: must be a list"),
     ("sources:\n  - just a name\n", r"sources\[0\]: must be a mapping"),
-    ("- sources\n", r"expected a mapping at the top level \(keys sources:, banks:, einvoicing:\), got list"),
+    ("- sources\n", r"expected a mapping at the top level \(keys sources:, banks:, einvoicing:, collections:\), got list"),
     ("sources: [\n", r"not valid YAML at line 2, column 1"),
     ("banks: []\nbanks: []\n", r"not valid YAML at line 2, column 1: key 'banks' is given twice"),
     ("sources: !!python/object/apply:os.system [echo]\n", r"not valid YAML .*could not determine a constructor"),
