@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -441,3 +442,68 @@ def add_amounts(*values: Decimal | str) -> Decimal | str:
             return v
         total += v
     return source_amount(total)
+
+
+# -- write-back helpers shared by the connectors ------------------------------------------------
+def hub_tag(command: Any) -> str:
+    """The tag a connector writes with a command's change so that it can be found again by its key
+    (``o2c:<idempotency key>``: a payment's memo, a note's first word, a CRM field)."""
+    return f"o2c:{command.idempotency_key}"
+
+
+_DECIMAL_MARK = "\u0000o2c-decimal:"
+
+
+def exact_json(value: Any) -> str:
+    """JSON text with every :class:`~decimal.Decimal` written as the exact number it holds (never a
+    float, which would round 14-digit amounts).
+
+    >>> exact_json({"a": Decimal("12345678901234.56"), "b": [Decimal("0.10")], "c": "x"})
+    '{"a": 12345678901234.56, "b": [0.10], "c": "x"}'
+    """
+    text = json.dumps(value, default=lambda v: f"{_DECIMAL_MARK}{v}" if isinstance(v, Decimal) else str(v))
+    return re.sub(r'"\\u0000o2c-decimal:(-?[0-9.]+)"', r"\1", text)
+
+
+#: the risk fields a CRM connector writes for a ``credit_hold`` command (names of its fields in the options)
+RISK_FIELDS = ("risk_level", "exposure", "overdue", "last_flag", "key")
+
+
+def risk_values(command: Any) -> dict[str, Any]:
+    """What a ``credit_hold`` command means as CRM risk fields: ``risk_level`` (``high`` while the hub
+    holds the customer, ``none`` once released), ``exposure`` and ``overdue`` (what it owes in that
+    source, and the part past due, as Decimals; None when the command does not say), ``last_flag``
+    (the day and the flags that decided it, or the release) and ``key`` (:func:`hub_tag`).
+
+    >>> from schemas.receivables import WriteBackCommand
+    >>> cmd = WriteBackCommand(source="s", kind="credit_hold", target_id="1", reason="r", payload={"hold": True,
+    ...       "as_of": "2026-02-28", "flags": ["overdue_beyond_policy"], "exposure": "1200.00", "overdue": "800.00"})
+    >>> v = risk_values(cmd); (v["risk_level"], v["exposure"], v["last_flag"])
+    ('high', Decimal('1200.00'), '2026-02-28 hold: overdue_beyond_policy')
+    """
+    payload = command.payload
+    hold = bool(payload.get("hold"))
+
+    def amount(name: str) -> Decimal | None:
+        value = payload.get(name)
+        return None if value in (None, "") else Decimal(str(value))
+
+    flags = ", ".join(payload.get("flags") or [])
+    last = f"{payload.get('as_of') or ''} {'hold: ' + flags if hold else 'released'}".strip()
+    return {"risk_level": "high" if hold else "none", "exposure": amount("exposure"), "overdue": amount("overdue"),
+            "last_flag": last, "key": hub_tag(command)}
+
+
+def field_names(kind: str, option: str, given: Mapping[str, Any] | None, defaults: Mapping[str, str]) -> dict[str, str]:
+    """The source option naming the CRM fields of :data:`RISK_FIELDS` (``given`` over ``defaults``); a
+    field set to null or "" is not written, but ``key`` is required (the command is found again by it).
+    A :class:`ConfigError` names the setting."""
+    names = dict(defaults)
+    for k, v in (given or {}).items():
+        if k not in defaults:
+            raise ConfigError(f"{kind}: sources[].options.{option}.{k} is not a risk field (known: {', '.join(defaults)})")
+        names[k] = str(v) if v else ""
+    if not names.get("key"):
+        raise ConfigError(f"{kind}: sources[].options.{option}.key must name a text field: the hub finds its last "
+                          "credit-hold command again by the key it holds")
+    return {k: v for k, v in names.items() if v}

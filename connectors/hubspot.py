@@ -20,12 +20,34 @@ last ``hs_lastmodifieddate`` it committed when a window holds more (the sync's n
 resumes from there). Property values are strings (``"15000"``; amounts stay exact).
 Source options: ``properties`` (default below; custom ones such as ``credit_limit``,
 ``siren``, ``vat_number`` as created in the portal), ``batch_size`` (≤ 200).
+
+Write-back (documented contract, docs/writeback.md): ``credit_hold`` and ``note`` commands.
+
+- A credit hold (or its release) is written as company properties ("Companies: Update",
+  ``PATCH /crm/v3/objects/companies/{companyId}`` with ``{"properties": {...}}``, answered 200 with
+  the object; an unknown id answers ``404 {"status": "error", "category": "OBJECT_NOT_FOUND"}``, a
+  property the portal lacks ``400 {"category": "VALIDATION_ERROR", "errors": [{"code":
+  "PROPERTY_DOESNT_EXIST"}]}``). They are custom properties an administrator creates; their internal
+  names are the source option ``risk_properties`` (defaults :data:`RISK_DEFAULTS`): risk level,
+  exposure and overdue amount (number), last flag (text), and the key of the last command, read
+  back by ``find_credit_hold`` (``GET /crm/v3/objects/companies/{companyId}?properties=...``).
+  Property values travel as strings (amounts exact). The token needs ``crm.objects.companies.write``.
+- A note is a note engagement ("Notes": ``POST /crm/v3/objects/notes`` with ``properties``
+  ``hs_timestamp`` (required) and ``hs_note_body``, and ``associations`` ``[{"to": {"id":
+  companyId}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 190}]}]``,
+  190 being HubSpot's note-to-company type; answered 201). Its body starts with ``o2c:<key>``:
+  ``find_note`` lists the company's notes (``GET .../companies/{companyId}?associations=notes``)
+  and reads their bodies (``POST /crm/v3/objects/notes/batch/read``). The create is sent once.
+
+HubSpot's CRM object endpoints take no idempotency key; payments, invoices and statuses are not
+HubSpot objects here (a CRM): those kinds are not supported.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -33,8 +55,19 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec
-from schemas.errors import ConfigError
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    Capabilities,
+    ConnectionInfo,
+    StreamSpec,
+    exact_json,
+    field_names,
+    hub_tag,
+    risk_values,
+)
+from schemas.errors import ConfigError, RejectedDocument
+from schemas.receivables import WriteBackCommand
 from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
@@ -42,6 +75,11 @@ log = logging.getLogger(__name__)
 PROPERTIES = ["name", "domain", "address", "address2", "city", "zip", "state", "country", "phone", "industry",
               "hubspot_owner_id", "hs_lastmodifieddate", "createdate"]
 SEARCH_LIMIT = 10_000
+#: the company properties of the credit-hold write-back (source option ``risk_properties`` renames or drops them)
+RISK_DEFAULTS = {"risk_level": "o2c_risk_level", "exposure": "o2c_exposure", "overdue": "o2c_overdue_amount",
+                 "last_flag": "o2c_last_flag", "key": "o2c_last_key"}
+NOTE_TO_COMPANY = 190  # HubSpot-defined association type: note -> company
+_TAG_RE = re.compile(r"<[^>]*>")
 
 
 def epoch_ms(value: dt.datetime) -> str:
@@ -65,13 +103,17 @@ class HubSpotConnector(BaseConnector):
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("customers", ("id",), "updated_at", changed_on="company hs_lastmodifieddate"),
     )
+    # the module docstring: company properties (PATCH) and note engagements
+    capabilities: ClassVar[Capabilities] = Capabilities(credit_holds=True, notes=True)
 
     def __init__(self, conn: ConnectionInfo, *, properties: list[str] | None = None, batch_size: int = 100,
-                 timeout: float = 60.0, attempts: int = 4, sleep: Sleep = time.sleep) -> None:
+                 timeout: float = 60.0, attempts: int = 4, risk_properties: dict[str, str | None] | None = None,
+                 sleep: Sleep = time.sleep) -> None:
         if not conn.password:
             raise ConfigError("HubSpot connection needs the private app's access token (password)")
         self.conn = conn
         self.properties = list(dict.fromkeys([*(properties or PROPERTIES), "hs_lastmodifieddate"]))
+        self.risk_properties = field_names("hubspot", "risk_properties", risk_properties, RISK_DEFAULTS)
         self.batch_size = min(200, int(conn.extra.get("batch_size", batch_size)))
         self.timeout = timeout
         self.attempts = attempts
@@ -130,3 +172,86 @@ class HubSpotConnector(BaseConnector):
             yield from super().pull(stream, since, until)
             return
         yield from self.cursor_batches(stream, self._pages(since, until))
+
+    # -- write-back (the module docstring) ---------------------------------------------------
+    def _send(self, method: str, path: str, what: str, command: WriteBackCommand, *, body: Any = None,
+              params: dict[str, str] | None = None, attempts: int | None = None) -> dict[str, Any]:
+        """One CRM call of a write-back; HubSpot's refusals (400, 404) carry its category and message."""
+        url = f"{self.conn.base_url}{path}"
+        what = f"HubSpot {self.conn.host} {what}"
+
+        def once() -> dict[str, Any]:
+            data = None if body is None else exact_json(body).encode()
+            resp = self.http.request(method, url, data=data, params=params, timeout=self.timeout,
+                                     headers={"Content-Type": "application/json"} if data is not None else None)
+            if resp.status_code in (400, 404):
+                try:
+                    err = resp.json()
+                except ValueError:
+                    err = {"message": resp.text[:300]}
+                codes = {e.get("code") for e in err.get("errors") or [] if isinstance(e, dict)}
+                text = f"{err.get('category') or ''}: {err.get('message') or ''}".strip(": ")
+                if "PROPERTY_DOESNT_EXIST" in codes:
+                    raise ConfigError(f"{what}: {text}; create the property in HubSpot or rename it in "
+                                      "sources[].options.risk_properties")
+                raise RejectedDocument(f"{what}: HubSpot refused it (HTTP {resp.status_code}): {text}",
+                                       document_id=command.target_id)
+            classify_response(resp, what)
+            return resp.json(parse_float=Decimal)  # type: ignore[no-any-return]
+
+        return with_retries(once, what=what, attempts=attempts or self.attempts, sleep=self.sleep)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _company_id(command: WriteBackCommand) -> str:
+        if not command.target_id.isdigit():
+            raise RejectedDocument(f"{command.kind} command: {command.target_id!r} is not a HubSpot record id",
+                                   document_id=command.target_id)
+        return command.target_id
+
+    def push_credit_hold(self, command: WriteBackCommand) -> str:
+        """The company's risk properties set from the command (``PATCH``; writing them again changes nothing)."""
+        company = self._company_id(command)
+        values = risk_values(command)
+        props = {name: "" if values[k] is None else str(values[k]) for k, name in self.risk_properties.items()}
+        self._send("PATCH", f"crm/v3/objects/companies/{company}", f"PATCH companies/{company}", command,
+                   body={"properties": props})
+        return f"companies/{company}"
+
+    def find_credit_hold(self, command: WriteBackCommand) -> str | None:
+        company = self._company_id(command)
+        key = self.risk_properties["key"]
+        got = self._send("GET", f"crm/v3/objects/companies/{company}", f"GET companies/{company}", command,
+                         params={"properties": key})
+        return f"companies/{company}" if (got.get("properties") or {}).get(key) == hub_tag(command) else None
+
+    def push_note(self, command: WriteBackCommand) -> str:
+        """A note on the company, its body ``o2c:<key> <message>``; found first by its key (never created twice)."""
+        found = self.find_note(command)
+        if found is not None:
+            return found
+        company = self._company_id(command)
+        message = str(command.payload.get("message") or command.reason)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        body = {"properties": {"hs_timestamp": stamp, "hs_note_body": f"{hub_tag(command)} {message}"[:65536]},
+                "associations": [{"to": {"id": company},
+                                  "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_COMPANY}]}]}
+        created = self._send("POST", "crm/v3/objects/notes", "POST notes", command, body=body, attempts=1)
+        return f"notes/{created['id']}"
+
+    def find_note(self, command: WriteBackCommand) -> str | None:
+        if command.payload.get("on") not in (None, "party"):
+            raise RejectedDocument(f"note on {command.payload.get('on')!r}: HubSpot notes go on a company (the customer)",
+                                   document_id=command.target_id)
+        company = self._company_id(command)
+        got = self._send("GET", f"crm/v3/objects/companies/{company}", f"GET companies/{company} notes", command,
+                         params={"associations": "notes"})
+        ids = [a["id"] for a in ((got.get("associations") or {}).get("notes") or {}).get("results", [])]
+        if not ids:
+            return None
+        notes = self._send("POST", "crm/v3/objects/notes/batch/read", "notes/batch/read", command,
+                           body={"properties": ["hs_note_body"], "inputs": [{"id": i} for i in ids]})
+        tag = hub_tag(command)
+        mine = sorted((n["id"] for n in notes.get("results", [])
+                       if _TAG_RE.sub("", str((n.get("properties") or {}).get("hs_note_body") or "")).strip().split(" ", 1)[0] == tag),
+                      key=int)
+        return f"notes/{mine[0]}" if mine else None

@@ -50,6 +50,34 @@ any empty field; the mappings turn it into None (``falsy_none``, ``ref_name``).
 
 The VAT breakdown is computed here from the product lines, grouped by their set of taxes:
 base = sum of ``price_subtotal``, tax = sum of ``price_total - price_subtotal``.
+
+Write-back (documented contract, docs/writeback.md), each found again by its key:
+
+- ``payment``: the "Register Payment" wizard of an invoice, as the invoice's button opens it
+  (addons/account/wizard/account_payment_register.py, 16.0-18.0): ``account.payment.register``
+  ``create`` with the context ``active_model = account.move``, ``active_ids = [invoice]`` and
+  ``amount``, ``payment_date``, ``communication`` (the memo: ``o2c:<key> <bank ref>``),
+  ``journal_id``, ``payment_difference_handling = open`` (a partial payment leaves the rest open,
+  nothing written off); then ``action_create_payments`` (creates, posts and reconciles the
+  ``account.payment``; sent once, never retried). The wizard copies the memo to the payment's
+  ``ref`` (16.0, 17.0) or ``memo`` (18.0; probed with ``fields_get``), where ``find_payment``
+  looks it up. The journal is the source option ``payment_journal`` (a journal's name or code),
+  else the database's only bank journal. Refused before anything is written: an unknown,
+  unposted or non-customer invoice, another currency, an amount above ``amount_residual``.
+- ``credit_hold``: on the ``res.partner``, the sale module's "Warning on the Sales Order"
+  (addons/sale/models/res_partner.py: ``sale_warn`` ``block`` with ``sale_warn_msg``: a sales order
+  for the customer cannot be confirmed... the web client stops at the partner with the message),
+  the message ``o2c:<key> <why>``; and, where the accounting app has them
+  (addons/account/models/partner.py), the partner's ``credit_limit`` (company-dependent: written
+  for the API user's company) set to the hold's limit, released to the limit before the hold, or
+  to none (``use_partner_credit_limit = False``, whose inverse restores the company's default).
+  A block a person set (a message not written by the hub) is left as it is, on hold and release.
+- ``note``: ``message_post`` (mail.thread, public, returns the ``mail.message`` id) on the invoice
+  (``account.move``) or the customer (``res.partner``) as an internal note
+  (``message_type = comment``, ``subtype_xmlid = mail.mt_note``), the body ``o2c:<key> <message>``;
+  ``find_note`` reads ``mail.message`` by ``model``, ``res_id`` and ``body ilike o2c:<key>``.
+
+Write-offs, nettings, reversals, dunning blocks and statuses are not written to Odoo (not supported).
 """
 
 from __future__ import annotations
@@ -57,6 +85,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -64,8 +93,19 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec, add_amounts, source_amount
-from schemas.errors import AuthError, ConfigError, FatalError, RetriableError
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    Capabilities,
+    ConnectionInfo,
+    StreamSpec,
+    add_amounts,
+    exact_json,
+    hub_tag,
+    source_amount,
+)
+from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
+from schemas.receivables import WriteBackCommand
 from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
@@ -154,14 +194,16 @@ class OdooClient:
         self.version: dict[str, Any] = {}
         self._login()
 
-    def rpc(self, service: str, method: str, args: list[Any]) -> Any:
+    def rpc(self, service: str, method: str, args: list[Any], *, attempts: int | None = None) -> Any:
         payload: dict[str, Any] = {"jsonrpc": "2.0", "method": "call", "params": {"service": service, "method": method, "args": args},
                    "id": next(self._ids)}
         label = method if service != "object" else f"{args[3]}.{args[4]}"
         what = f"Odoo {self.conn.host}:{self.conn.port or ''}/{self.db} {label}"
 
         def once() -> Any:
-            resp = self.http.post(self.url, json=payload, timeout=self.timeout)
+            # exact JSON: a Decimal amount of a write goes as the number it is, never through a float
+            resp = self.http.post(self.url, data=exact_json(payload).encode(), timeout=self.timeout,
+                                  headers={"Content-Type": "application/json"})
             classify_response(resp, what)
             try:
                 body = resp.json(parse_float=Decimal)
@@ -179,7 +221,7 @@ class OdooClient:
                 raise FatalError(f"{what}: server error {name or err.get('message')}: {message[:500]}")
             return body.get("result")
 
-        return with_retries(once, what=what, attempts=self.attempts, sleep=self.sleep)
+        return with_retries(once, what=what, attempts=attempts or self.attempts, sleep=self.sleep)
 
     def _login(self) -> None:
         self.version = self.rpc("common", "version", []) or {}
@@ -193,8 +235,10 @@ class OdooClient:
         info = self.version.get("server_version_info") or []
         return int(info[0]) if info and str(info[0]).isdigit() else None
 
-    def execute_kw(self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> Any:
-        return self.rpc("object", "execute_kw", [self.db, self.uid, self.conn.password, model, method, args, kwargs or {}])
+    def execute_kw(self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None, *,
+                   attempts: int | None = None) -> Any:
+        return self.rpc("object", "execute_kw", [self.db, self.uid, self.conn.password, model, method, args, kwargs or {}],
+                        attempts=attempts)
 
     def search_read(self, model: str, domain: list[Any], fields: list[str], *, offset: int = 0, limit: int | None = None,
                     order: str | None = None) -> list[dict[str, Any]]:
@@ -229,10 +273,14 @@ class OdooConnector(BaseConnector):
                    changed_on="the latest write_date among the account.move and the account.partial.reconcile "
                               "records of its receivable lines"),
     )
+    # the module docstring: the Register Payment wizard, the partner's sale block and credit limit, message_post
+    capabilities: ClassVar[Capabilities] = Capabilities(payments=True, credit_holds=True, notes=True)
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
-                 customer_domain: list[Any] | None = None, sleep: Sleep = time.sleep) -> None:
+                 customer_domain: list[Any] | None = None, payment_journal: str | None = None,
+                 sleep: Sleep = time.sleep) -> None:
         self.client = OdooClient(conn, timeout=timeout, attempts=attempts, sleep=sleep)
+        self.payment_journal = payment_journal or conn.extra.get("payment_journal")
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
         self.customer_domain = customer_domain if customer_domain is not None else [["customer_rank", ">", 0]]
         self._cache: dict[tuple[str, int], dict[str, Any]] = {}
@@ -240,6 +288,151 @@ class OdooConnector(BaseConnector):
 
     def close(self) -> None:
         self.client.close()
+
+    # -- write-back (the module docstring) -----------------------------------------------------
+    def push_payment(self, command: WriteBackCommand) -> str:
+        """Register a customer payment on a posted invoice (the Register Payment wizard); return
+        ``account.payment,<id>``. A payment whose memo starts with the key is returned instead."""
+        found = self.find_payment(command)
+        if found is not None:
+            return found
+        move, amount, date = self._payable(command)
+        tag = hub_tag(command)
+        context = {"active_model": "account.move", "active_ids": [move["id"]], "active_id": move["id"]}
+        wizard = self.client.execute_kw("account.payment.register", "create", [{
+            "amount": amount, "payment_date": date.isoformat(), "journal_id": self._journal(),
+            "communication": f"{tag} {command.payload.get('bank_ref') or ''}".strip(),
+            "payment_difference_handling": "open",
+        }], {"context": context})
+        # creates, posts and reconciles the payment: sent once (a lost answer is found by its key next time)
+        self.client.execute_kw("account.payment.register", "action_create_payments", [[wizard]], {"context": context},
+                               attempts=1)
+        found = self.find_payment(command)
+        if found is None:
+            raise FatalError(f"{move['name']}: the Register Payment wizard ended but no payment carries {tag}")
+        return found
+
+    def find_payment(self, command: WriteBackCommand) -> str | None:
+        """The ``account.payment`` whose memo's first word is this command's key, or None."""
+        memo = "memo" if "memo" in self.client.fields_get("account.payment", ["memo", "ref"]) else "ref"
+        tag = hub_tag(command)
+        rows = self.client.search_read("account.payment", [[memo, "=like", f"{tag}%"]], ["id", memo], order="id asc")
+        mine = [r["id"] for r in rows if str(r.get(memo) or "").split(" ", 1)[0] == tag]
+        return f"account.payment,{mine[0]}" if mine else None
+
+    def _payable(self, command: WriteBackCommand) -> tuple[dict[str, Any], Decimal, dt.date]:
+        payload = command.payload
+        try:
+            move_id, amount = int(command.target_id), Decimal(str(payload["amount"]))
+            date = dt.date.fromisoformat(str(payload["date"]))
+        except (ValueError, KeyError, ArithmeticError) as exc:
+            raise RejectedDocument(f"payment command is incomplete or malformed: {exc!r}", document_id=command.target_id) from None
+        label = payload.get("invoice_number") or f"account.move {move_id}"
+        found = self.client.search_read("account.move", [["id", "=", move_id]],
+                                        ["name", "move_type", "state", "amount_residual", "currency_id"])
+        if not found:
+            raise RejectedDocument(f"no account.move with id {move_id} in Odoo ({label} in the hub)", document_id=command.target_id)
+        move = found[0]
+        name = move.get("name") or label
+        if move["move_type"] != "out_invoice":
+            raise RejectedDocument(f"{name}: not a customer invoice (move_type {move['move_type']!r})", document_id=command.target_id)
+        if move["state"] != "posted":
+            raise RejectedDocument(f"{name}: the invoice is {move['state']!r} in Odoo, only posted invoices take a payment",
+                                   document_id=command.target_id)
+        currency = (move.get("currency_id") or [None, None])[1]
+        if payload.get("currency") and currency and payload["currency"] != currency:
+            raise RejectedDocument(f"{name}: payment in {payload['currency']} on an invoice in {currency}", document_id=command.target_id)
+        residual = Decimal(str(move["amount_residual"]))
+        if amount <= 0 or amount > residual:
+            raise RejectedDocument(f"{name}: payment {amount} is not within the amount due {residual} (overpayments are left "
+                                   "to a person)", document_id=command.target_id)
+        return move, amount, date
+
+    def _journal(self) -> int:
+        domain: list[Any] = [["type", "=", "bank"]]
+        if self.payment_journal:
+            domain = [["type", "in", ["bank", "cash"]], "|", ["name", "=", self.payment_journal], ["code", "=", self.payment_journal]]
+        journals = self.client.search_read("account.journal", domain, ["name", "code"])
+        if len(journals) == 1:
+            return int(journals[0]["id"])
+        if self.payment_journal:
+            raise ConfigError(f"Odoo {self.client.db}: no bank or cash journal named or coded {self.payment_journal!r}; fix "
+                              "sources[].options.payment_journal")
+        raise ConfigError(f"Odoo {self.client.db}: {len(journals)} bank journals; name the one payments go to in "
+                          "sources[].options.payment_journal")
+
+    HOLD_FIELDS: ClassVar[list[str]] = ["sale_warn", "sale_warn_msg", "credit_limit", "use_partner_credit_limit"]
+
+    def _hold_target(self, command: WriteBackCommand) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the partner as Odoo has it, the values the command wants written that differ)."""
+        try:
+            partner_id = int(command.target_id)
+        except ValueError:
+            raise RejectedDocument(f"credit_hold command: {command.target_id!r} is not an Odoo partner id",
+                                   document_id=command.target_id) from None
+        known = self.client.fields_get("res.partner", self.HOLD_FIELDS)
+        if "sale_warn" not in known:
+            raise ConfigError(f"Odoo {self.client.db}: res.partner has no sale_warn (the Sales app is not installed): the "
+                              "credit hold is a sale block; install Sales or stop sending credit holds to this source")
+        fields = [f for f in self.HOLD_FIELDS if f in known]
+        partner = self.client.read("res.partner", [partner_id], ["name", *fields])[partner_id]
+        payload, tag = command.payload, hub_tag(command)
+        hold = bool(payload.get("hold"))
+        want: dict[str, Any] = {}
+        ours = str(partner.get("sale_warn_msg") or "").startswith("o2c:")
+        if hold and (ours or partner.get("sale_warn") != "block"):  # a block a person set stays theirs
+            want = {"sale_warn": "block", "sale_warn_msg": f"{tag} {command.reason}"[:2000]}
+        elif not hold and ours:  # released: only the hub's own block is lifted
+            want = {"sale_warn": "no-message", "sale_warn_msg": False}
+        if "credit_limit" in known:
+            limit = payload.get("credit_limit")
+            if limit in (None, ""):
+                want["use_partner_credit_limit" if "use_partner_credit_limit" in known else "credit_limit"] = \
+                    False if "use_partner_credit_limit" in known else 0.0
+            else:
+                want["credit_limit"] = Decimal(str(limit))
+        differ = {k: v for k, v in want.items() if not _same(partner.get(k), v)}
+        return partner, differ
+
+    def push_credit_hold(self, command: WriteBackCommand) -> str:
+        """Put a partner on hold (payload ``hold``) or release it: sale block and credit limit (the module
+        docstring). Writing the target state twice changes nothing."""
+        partner, differ = self._hold_target(command)
+        if differ:
+            self.client.execute_kw("res.partner", "write", [[partner["id"]], differ])
+        return f"res.partner,{partner['id']}"
+
+    def find_credit_hold(self, command: WriteBackCommand) -> str | None:
+        partner, differ = self._hold_target(command)
+        return None if differ else f"res.partner,{partner['id']}"
+
+    NOTE_MODELS: ClassVar[dict[str, str]] = {"invoice": "account.move", "party": "res.partner"}
+
+    def _note_target(self, command: WriteBackCommand) -> tuple[str, int]:
+        model = self.NOTE_MODELS.get(str(command.payload.get("on") or ""))
+        if model is None or not command.target_id.isdigit():
+            raise RejectedDocument(f"note command on {command.payload.get('on')!r} {command.target_id!r}: notes go on an "
+                                   "invoice or a customer, by id", document_id=command.target_id)
+        return model, int(command.target_id)
+
+    def push_note(self, command: WriteBackCommand) -> str:
+        """An internal note in the record's chatter (``message_post``), its body ``o2c:<key> <message>``."""
+        found = self.find_note(command)
+        if found is not None:
+            return found
+        model, res_id = self._note_target(command)
+        body = f"{hub_tag(command)} {command.payload.get('message') or command.reason}"
+        message = self.client.execute_kw(model, "message_post", [[res_id]], {
+            "body": body[:10000], "message_type": "comment", "subtype_xmlid": "mail.mt_note"}, attempts=1)
+        return f"mail.message,{message[0] if isinstance(message, list) else message}"
+
+    def find_note(self, command: WriteBackCommand) -> str | None:
+        model, res_id = self._note_target(command)
+        tag = hub_tag(command)
+        rows = self.client.search_read("mail.message", [["model", "=", model], ["res_id", "=", res_id], ["body", "ilike", tag]],
+                                       ["body"], order="id asc")
+        mine = [r["id"] for r in rows if _TAGS.sub(" ", str(r.get("body") or "")).split(None, 1)[:1] == [tag]]
+        return f"mail.message,{mine[0]}" if mine else None
 
     # -- helpers --------------------------------------------------------------------------
     def _fields(self, model: str, base: list[str], optional: list[str]) -> list[str]:
@@ -481,6 +674,18 @@ class OdooConnector(BaseConnector):
             out.append({**move, "settlement_lines": settling, "settled_on": max(dates) if settled and dates else None,
                         "updated_at": cursors[move_id]})
         return out
+
+
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _same(have: Any, want: Any) -> bool:
+    """Whether an Odoo value (``false`` for empty, floats as Decimals) already is the wanted one."""
+    if isinstance(want, Decimal):
+        return have not in (None, False) and Decimal(str(have)) == want
+    if want is False:
+        return have in (None, False, "")
+    return bool(have == want)
 
 
 def _stamp(row: dict[str, Any]) -> dt.datetime:

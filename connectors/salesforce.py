@@ -20,12 +20,36 @@ Source options: ``fields`` (the Account fields read, default below), ``extra_fie
 fields such as ``Credit_Limit__c``, ``SIREN__c``, ``VAT_Number__c``: the mapping names them),
 ``where`` (an extra SOQL condition, e.g. ``Type = 'Customer'``), ``batch_size``.
 Incremental by ``SystemModstamp``, ordered by ``SystemModstamp, Id``.
+
+Write-back (documented contract, docs/writeback.md): ``credit_hold`` and ``note`` commands.
+
+- A credit hold (or its release) is written as risk fields of the Account ("Update a Record":
+  ``PATCH /services/data/vXX.X/sobjects/Account/{Id}`` with a JSON body of the fields, answered
+  ``204 No Content``; an unknown id answers ``404 [{"errorCode": "NOT_FOUND", ...}]``, an unknown
+  field ``400 [{"errorCode": "INVALID_FIELD", ...}]``). They are custom fields an administrator
+  creates; their API names are the source option ``risk_fields`` (defaults :data:`RISK_DEFAULTS`:
+  risk level (text or picklist ``high``/``none``), exposure and overdue amount (currency), last flag
+  (text), and the key of the last command (text, 40+ characters) by which ``find_credit_hold``
+  recognises it: "Get Field Values from a Standard Object Record",
+  ``GET .../sobjects/Account/{Id}?fields=...``). Salesforce has no credit block of its own: the
+  hub's risk level is what sales processes (validation rules, flows) read.
+- A note is a completed Task on the Account ("Create a Record": ``POST .../sobjects/Task`` with
+  ``WhatId`` (the account), ``Subject``, ``Description``, ``Status``; answered ``201 {"id",
+  "success", "errors"}``; an id that is not a record answers ``400 [{"errorCode":
+  "INVALID_CROSS_REFERENCE_KEY" ...}]``). The Subject starts with ``o2c:<key>``: ``find_note`` asks
+  ``SELECT Id FROM Task WHERE WhatId = '<id>' AND Subject LIKE 'o2c:<key>%'`` (SOQL cannot filter
+  on the long-text ``Description``). The create is sent once (no automatic retry): a lost answer is
+  found by its key on the next run.
+
+Salesforce has no idempotency header on these calls; payments, invoices and their statuses are
+not Salesforce objects here (a CRM): those kinds are not supported.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -34,8 +58,19 @@ from urllib.parse import urljoin
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec
-from schemas.errors import AuthError, ConfigError
+from connectors.base import (
+    BaseConnector,
+    Batch,
+    Capabilities,
+    ConnectionInfo,
+    StreamSpec,
+    exact_json,
+    field_names,
+    hub_tag,
+    risk_values,
+)
+from schemas.errors import AuthError, ConfigError, RejectedDocument
+from schemas.receivables import WriteBackCommand
 from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
@@ -43,6 +78,10 @@ log = logging.getLogger(__name__)
 ACCOUNT_FIELDS = ["Id", "Name", "AccountNumber", "Type", "BillingStreet", "BillingCity", "BillingPostalCode",
                   "BillingState", "BillingCountry", "BillingCountryCode", "Phone", "Website", "OwnerId",
                   "Industry", "SystemModstamp", "LastModifiedDate"]
+#: the Account custom fields of the credit-hold write-back (source option ``risk_fields`` renames or drops them)
+RISK_DEFAULTS = {"risk_level": "O2C_Risk_Level__c", "exposure": "O2C_Exposure__c", "overdue": "O2C_Overdue_Amount__c",
+                 "last_flag": "O2C_Last_Flag__c", "key": "O2C_Last_Key__c"}
+_ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
 def soql_datetime(value: dt.datetime) -> str:
@@ -66,15 +105,18 @@ class SalesforceConnector(BaseConnector):
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("customers", ("Id",), "updated_at", changed_on="Account.SystemModstamp"),
     )
+    # the module docstring: Account risk fields (PATCH) and Tasks as notes
+    capabilities: ClassVar[Capabilities] = Capabilities(credit_holds=True, notes=True)
 
     def __init__(self, conn: ConnectionInfo, *, fields: list[str] | None = None, extra_fields: list[str] | None = None,
                  where: str | None = None, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
-                 sleep: Sleep = time.sleep) -> None:
+                 risk_fields: dict[str, str | None] | None = None, sleep: Sleep = time.sleep) -> None:
         if not conn.login or not conn.password:
             raise ConfigError("Salesforce connection needs the connected app's consumer key (login) and secret (password)")
         self.conn = conn
         self.fields = list(dict.fromkeys([*(fields or ACCOUNT_FIELDS), *(extra_fields or [])]))
         self.where = where
+        self.risk_fields = field_names("salesforce", "risk_fields", risk_fields, RISK_DEFAULTS)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
         self.api_version = str(conn.extra.get("api_version", "62.0"))
         self.timeout = timeout
@@ -134,3 +176,87 @@ class SalesforceConnector(BaseConnector):
             yield from super().pull(stream, since, until)
             return
         yield from self.cursor_batches(stream, self._pages(since, until))
+
+    # -- write-back (the module docstring) ---------------------------------------------------
+    def _api(self, path: str) -> str:
+        return f"{self.instance_url}/services/data/v{self.api_version}/{path}"
+
+    def _send(self, method: str, url: str, what: str, command: WriteBackCommand, *, body: Any = None,
+              params: dict[str, str] | None = None, attempts: int | None = None) -> requests.Response:
+        """One REST call of a write-back; Salesforce's refusals (400, 404) name its error code and message."""
+        def once() -> requests.Response:
+            data = None if body is None else exact_json(body).encode()
+            resp = self.http.request(method, url, data=data, params=params, timeout=self.timeout,
+                                     headers={"Content-Type": "application/json"} if data is not None else None)
+            if resp.status_code in (400, 404):
+                errors = _errors(resp)
+                codes = {e.get("errorCode") for e in errors}
+                text = "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for e in errors) or resp.text[:300]
+                if "INVALID_FIELD" in codes:
+                    raise ConfigError(f"{what}: {text}; create the field in Salesforce or rename it in "
+                                      "sources[].options.risk_fields")
+                raise RejectedDocument(f"{what}: Salesforce refused it (HTTP {resp.status_code}): {text}",
+                                       document_id=command.target_id)
+            classify_response(resp, what)
+            return resp
+
+        return with_retries(once, what=what, attempts=attempts or self.attempts, sleep=self.sleep)  # type: ignore[no-any-return]
+
+    def _account_id(self, command: WriteBackCommand) -> str:
+        if not _ID_RE.fullmatch(command.target_id):
+            raise RejectedDocument(f"{command.kind} command: {command.target_id!r} is not a Salesforce record id",
+                                   document_id=command.target_id)
+        return command.target_id
+
+    def _risk_body(self, command: WriteBackCommand) -> dict[str, Any]:
+        values = risk_values(command)
+        return {field: values[name] for name, field in self.risk_fields.items()}
+
+    def push_credit_hold(self, command: WriteBackCommand) -> str:
+        """The Account's risk fields set from the command (``PATCH``; writing them again changes nothing)."""
+        account = self._account_id(command)
+        self._send("PATCH", self._api(f"sobjects/Account/{account}"), f"Salesforce {self.conn.host} PATCH Account {account}",
+                   command, body=self._risk_body(command))
+        return f"Account/{account}"
+
+    def find_credit_hold(self, command: WriteBackCommand) -> str | None:
+        """``Account/<Id>`` when its key field holds this command's key (it was written), else None."""
+        account = self._account_id(command)
+        key_field = self.risk_fields["key"]
+        resp = self._send("GET", self._api(f"sobjects/Account/{account}"), f"Salesforce {self.conn.host} GET Account {account}",
+                          command, params={"fields": key_field})
+        return f"Account/{account}" if resp.json().get(key_field) == hub_tag(command) else None
+
+    def push_note(self, command: WriteBackCommand) -> str:
+        """A completed Task on the Account, its Subject ``o2c:<key> <start of the message>``, the whole
+        message in its Description; found first by its key (never created twice)."""
+        found = self.find_note(command)
+        if found is not None:
+            return found
+        account = self._account_id(command)
+        message = str(command.payload.get("message") or command.reason)
+        body = {"WhatId": account, "Subject": f"{hub_tag(command)} {message}"[:255], "Description": message[:32000],
+                "Status": "Completed", "Priority": "Normal"}
+        resp = self._send("POST", self._api("sobjects/Task"), f"Salesforce {self.conn.host} POST Task", command, body=body,
+                          attempts=1)  # a create is sent once: a lost answer is found by its key next time
+        return f"Task/{resp.json()['id']}"
+
+    def find_note(self, command: WriteBackCommand) -> str | None:
+        if command.payload.get("on") not in (None, "party"):
+            raise RejectedDocument(f"note on {command.payload.get('on')!r}: Salesforce notes go on an Account (the customer)",
+                                   document_id=command.target_id)
+        account = self._account_id(command)
+        soql = (f"SELECT Id, Subject FROM Task WHERE WhatId = '{account}' AND Subject LIKE '{hub_tag(command)}%' "
+                "ORDER BY CreatedDate ASC")
+        resp = self._send("GET", self._api("query"), f"Salesforce {self.conn.host} query Task", command, params={"q": soql})
+        mine = [r["Id"] for r in resp.json().get("records", []) if str(r.get("Subject") or "").split(" ", 1)[0] == hub_tag(command)]
+        return f"Task/{mine[0]}" if mine else None
+
+
+def _errors(resp: requests.Response) -> list[dict[str, Any]]:
+    """Salesforce's error body ``[{"errorCode", "message", "fields"}]`` (empty when it is not one)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return []
+    return [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []

@@ -468,23 +468,28 @@ def enqueue_credit_holds(store: Store, *, sources: Iterable[SourceConfig] | None
             held = before is not None and bool(before.payload.get("hold"))
             if bool(flags) == held:
                 continue
+            # what it owes in that source now, and the part past due (CRM risk fields: docs/writeback.md)
+            keys = {k for k in (cust.siren, cust.vat_id, cust.source_id) if k}
+            owed = overdue = Decimal(0)
+            for inv in s.scalars(select(InvoiceRow).where(InvoiceRow.source == cust.source, InvoiceRow.buyer_key.in_(keys))):
+                left = open_amount(inv, applied)
+                owed += left
+                overdue += left if inv.due_date is not None and inv.due_date < day and left > 0 else Decimal(0)
+            owed = max(owed, Decimal(0)).quantize(Decimal("0.01"))
+            exposure = {"exposure": str(owed), "overdue": str(overdue.quantize(Decimal("0.01")))}
             if flags:
-                keys = {k for k in (cust.siren, cust.vat_id, cust.source_id) if k}
-                owed = sum((open_amount(inv, applied) for inv in s.scalars(
-                    select(InvoiceRow).where(InvoiceRow.source == cust.source, InvoiceRow.buyer_key.in_(keys)))), Decimal(0))
-                owed = max(owed, Decimal(0)).quantize(Decimal("0.01"))
                 limit = owed if cust.credit_limit is None else min(cust.credit_limit, owed)
                 payload: dict[str, Any] = {
                     "hold": True, "category": HOLD_CATEGORY, "credit_limit": str(limit),
                     "previous_limit": None if cust.credit_limit is None else str(cust.credit_limit),
-                    "as_of": day.isoformat(), "flags": sorted(f.kind for f in flags),
+                    "as_of": day.isoformat(), "flags": sorted(f.kind for f in flags), **exposure,
                 }
                 why = "; ".join(f"{f.kind} ({f.severity}): {f.reason}" for f in flags)
                 message = f"credit hold by the hub on {day.isoformat()}: {why}"
             else:
                 previous = before.payload.get("previous_limit") if before is not None else None
                 payload = {"hold": False, "category": HOLD_CATEGORY, "credit_limit": previous, "as_of": day.isoformat(),
-                           "released": before.idempotency_key if before is not None else None}
+                           "released": before.idempotency_key if before is not None else None, **exposure}
                 message = f"credit hold released by the hub on {day.isoformat()}: no high risk flag any more"
             cmd = WriteBackCommand(source=cust.source, kind="credit_hold", target_id=cust.source_id, payload=payload,
                                    reason=message[:2000])
