@@ -62,6 +62,28 @@ Two more streams (docs/customer-master.md, docs/receivables.md):
   (``LastChangeDate``), and its cursor is the end of the latest of those days in the system's
   time zone, so a day is read once it is over. A clearing reset (FBRA) leaves no date on the
   item: it is read with the document's next change, or by a full sync (docs/receivables.md).
+
+Write-back (documented contract, docs/writeback.md): ``credit_hold`` only. SAP Credit Management's
+block on the business partner's credit account, through the released OData V2 API *Credit
+Management Business Partner* ``API_CRDTMBUSINESSPARTNER`` (https://api.sap.com/api/API_CRDTMBUSINESSPARTNER/overview;
+entity set ``CreditManagementAccount``, key ``BusinessPartner`` + ``CreditSegment``, properties
+``CreditAccountIsBlocked`` (Edm.Boolean, "Blocked by Credit Management"),
+``CreditAccountBlockReason`` (2 characters, a block reason of the system's customizing),
+``CreditLimitAmount`` (Edm.Decimal), ``CreditSegmentCurrency``; checked against the service's
+metadata as generated into an ABAP service consumption model in a public repository). A blocked
+credit account fails SAP's credit check, so new sales documents of the customer are blocked; its
+credit limit is left to finance (not written). The call: the business partner of the customer
+(``A_BusinessPartner`` with ``$filter=Customer eq '...'``), the account read by key
+(``GET CreditManagementAccount(BusinessPartner='..',CreditSegment='..')``: its ETag), a CSRF token
+fetched from the service root, then ``PATCH`` of the changed properties with ``If-Match`` (SAP
+Gateway answers ``204``; ``404`` with OData's error body for an account that does not exist, ``412``
+when it changed since it was read: retried later, ``403`` ``x-csrf-token: Required`` when the token
+expired: fetched again once). Source options ``credit_segment`` (default ``0000``, SAP's main
+credit segment) and ``credit_block_reason`` (default empty: blocked without a reason code).
+``find_credit_hold`` reads the account: the command is applied when its block is the command's.
+No released API of S/4HANA takes a free-text note on a business partner or billing document, nor a
+customer payment as a simple call (incoming payments are posted by bank statement processing or
+the SOAP *Journal Entry - Post* service): notes and payments are not supported.
 """
 
 from __future__ import annotations
@@ -77,8 +99,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from connectors.base import BaseConnector, Batch, ConnectionInfo, StreamSpec, add_amounts, source_amount
-from schemas.errors import ConfigError, FatalError, RetriableError
+from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, StreamSpec, add_amounts, source_amount
+from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
+from schemas.receivables import WriteBackCommand
 from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
@@ -86,6 +109,8 @@ log = logging.getLogger(__name__)
 BILLING_SERVICE = "sap/opu/odata/sap/API_BILLING_DOCUMENT_SRV"
 PARTNER_SERVICE = "sap/opu/odata/sap/API_BUSINESS_PARTNER"
 ITEM_SERVICE = "sap/opu/odata/sap/API_OPLACCTGDOCITEMCUBE_SRV"
+CREDIT_SERVICE = "sap/opu/odata/sap/API_CRDTMBUSINESSPARTNER"
+CREDIT_SET = "CreditManagementAccount"
 ITEM_SET = "A_OperationalAcctgDocItemCube"
 ITEM_KEY = ("CompanyCode", "FiscalYear", "AccountingDocument", "AccountingDocumentItem")
 # what the settlements read of a journal entry item (always with its key: the service is a cube, and
@@ -278,8 +303,42 @@ class SapS4Client:
         self.csrf_token = token
         return token
 
+    def send(self, method: str, url: str, what: str, *, headers: dict[str, str] | None = None, json_body: Any = None,
+             attempts: int | None = None, document_id: str = "") -> requests.Response:
+        """An OData call of a write-back (``GET`` by key, ``PATCH``): a refusal (400, 404) is a
+        :class:`RejectedDocument` with SAP's message; 412 (changed since read) is retriable."""
+        def once() -> requests.Response:
+            resp = self.http.request(method, url, params=self.params if method == "GET" else
+                                     {k: v for k, v in self.params.items() if k != "$format"},
+                                     headers=headers, json=json_body, timeout=self.timeout)
+            if resp.status_code in (400, 404):
+                raise RejectedDocument(f"{what}: SAP refused it (HTTP {resp.status_code}): {_odata_message(resp)}",
+                                       document_id=document_id)
+            if resp.status_code == 403 and resp.headers.get("x-csrf-token", "").lower() == "required":
+                raise CsrfRequired(f"{what}: SAP refused the CSRF token (HTTP 403, x-csrf-token: Required)")
+            if resp.status_code == 412:
+                raise RetriableError(f"{what}: changed in SAP since it was read (HTTP 412): {_odata_message(resp)}")
+            classify_response(resp, what)
+            return resp
+
+        return with_retries(once, what=what, attempts=attempts or self.attempts, sleep=self.sleep)  # type: ignore[no-any-return]
+
     def close(self) -> None:
         self.http.close()
+
+
+class CsrfRequired(AuthError):
+    """SAP Gateway refused a write's CSRF token (expired with its session): fetch a new one."""
+
+
+def _odata_message(resp: requests.Response) -> str:
+    """The message of OData's error body ``{"error": {"code", "message": {"value"}}}`` (else the text)."""
+    try:
+        err = resp.json().get("error") or {}
+        message = err.get("message")
+        return f"{err.get('code')}: {message.get('value') if isinstance(message, dict) else message}"
+    except (ValueError, AttributeError):
+        return resp.text[:300]
 
 
 class SapS4Connector(BaseConnector):
@@ -295,13 +354,15 @@ class SapS4Connector(BaseConnector):
                    changed_on="the end of the latest day among AccountingDocumentCreationDate, ClearingCreationDate and "
                               "LastChangeDate of the billing document's customer items in A_OperationalAcctgDocItemCube"),
     )
+    # the module docstring: the credit account's block (API_CRDTMBUSINESSPARTNER)
+    capabilities: ClassVar[Capabilities] = Capabilities(credit_holds=True)
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 100, billing_types: Iterable[str] = ("F2", "G2", "L2"),
                  companies: dict[str, dict[str, Any]] | None = None, tax_conditions: Iterable[str] = ("MWST", "TTX1"),
                  bill_to_functions: Iterable[str] = ("RE", "AG"), company_code: str | None = None,
                  system_timezone: str | None = None, payment_document_types: Iterable[str] = ("DZ",),
                  credit_document_types: Iterable[str] = ("DG",), timeout: float = 60.0, attempts: int = 4,
-                 sleep: Sleep = time.sleep) -> None:
+                 credit_segment: str = "0000", credit_block_reason: str = "", sleep: Sleep = time.sleep) -> None:
         self.client = SapS4Client(conn, timeout=timeout, attempts=attempts, sleep=sleep)
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
         self.billing_types = list(billing_types)
@@ -315,9 +376,64 @@ class SapS4Connector(BaseConnector):
         self.payment_types = set(payment_document_types)
         self.credit_types = set(credit_document_types)
         self._partners: dict[str, dict[str, Any]] = {}
+        self.credit_segment = str(credit_segment)
+        if len(str(credit_block_reason)) > 2:
+            raise ConfigError(f"SAP S/4HANA: sources[].options.credit_block_reason {credit_block_reason!r} is longer than "
+                              "SAP's 2-character block reason code")
+        self.credit_block_reason = str(credit_block_reason)
 
     def close(self) -> None:
         self.client.close()
+
+    # -- write-back (the module docstring) ---------------------------------------------------
+    def _credit_account(self, command: WriteBackCommand) -> tuple[str, dict[str, Any], str]:
+        """(the account's URL, the account, its ETag) for the customer a credit-hold command targets."""
+        customer = command.target_id
+        if not re.fullmatch(r"[0-9A-Za-z]{1,10}", customer):
+            raise RejectedDocument(f"credit_hold command: {customer!r} is not an SAP customer number", document_id=customer)
+        found = next(self.client.entities(PARTNER_SERVICE, "A_BusinessPartner",
+                                          {"$filter": f"Customer eq {_quoted(customer)}", "$select": "BusinessPartner,Customer"},
+                                          top=1), [])
+        if not found:
+            raise RejectedDocument(f"SAP has no business partner for customer {customer}", document_id=customer)
+        bp = found[0]["BusinessPartner"]
+        url = urljoin(self.client.base, f"{CREDIT_SERVICE}/{CREDIT_SET}(BusinessPartner={_quoted(bp)},"
+                                        f"CreditSegment={_quoted(self.credit_segment)})")
+        resp = self.client.send("GET", url, f"SAP {self.client.conn.host} GET {CREDIT_SET} {bp}/{self.credit_segment}",
+                                document_id=customer)
+        account = (resp.json().get("d") or {})
+        etag = resp.headers.get("ETag") or (account.get("__metadata") or {}).get("etag") or "*"
+        return url, account, etag
+
+    def _block_change(self, command: WriteBackCommand, account: dict[str, Any]) -> dict[str, Any]:
+        hold = bool(command.payload.get("hold"))
+        want = {"CreditAccountIsBlocked": hold, "CreditAccountBlockReason": self.credit_block_reason if hold else ""}
+        return {k: v for k, v in want.items() if account.get(k) != v}
+
+    def push_credit_hold(self, command: WriteBackCommand) -> str:
+        """Block (payload ``hold``) or unblock the customer's credit account in SAP Credit Management;
+        writing the target state twice changes nothing."""
+        url, account, etag = self._credit_account(command)
+        change = self._block_change(command, account)
+        ref = f"{CREDIT_SET}({account.get('BusinessPartner')},{self.credit_segment})"
+        if not change:
+            return ref
+        what = f"SAP {self.client.conn.host} PATCH {ref}"
+        for attempt in (1, 2):
+            token = self.client.csrf_token or self.client.fetch_csrf_token(CREDIT_SERVICE)
+            try:
+                self.client.send("PATCH", url, what, json_body=change, document_id=command.target_id,
+                                 headers={"x-csrf-token": token, "If-Match": etag, "Content-Type": "application/json"})
+                return ref
+            except CsrfRequired:
+                if attempt == 2:
+                    raise
+                self.client.csrf_token = None  # expired: fetch a new one, once
+        return ref
+
+    def find_credit_hold(self, command: WriteBackCommand) -> str | None:
+        _url, account, _etag = self._credit_account(command)
+        return None if self._block_change(command, account) else f"{CREDIT_SET}({account.get('BusinessPartner')},{self.credit_segment})"
 
     def _filter(self, since: dt.datetime | None, until: dt.datetime) -> str:
         parts = [f"LastChangeDateTime le {odata_literal(until)}"]
