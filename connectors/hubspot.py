@@ -209,7 +209,11 @@ class HubSpotConnector(BaseConnector):
         return command.target_id
 
     def push_credit_hold(self, command: WriteBackCommand) -> str:
-        """The company's risk properties set from the command (``PATCH``; writing them again changes nothing)."""
+        """The company's risk properties set from the command (``PATCH``), unless the key field already holds
+        this command's key (the fields were written with it: nothing is written twice)."""
+        found = self.find_credit_hold(command)  # the key field holds this command's key: written already
+        if found is not None:
+            return found
         company = self._company_id(command)
         values = risk_values(command)
         props = {name: "" if values[k] is None else str(values[k]) for k, name in self.risk_properties.items()}

@@ -213,7 +213,11 @@ class SalesforceConnector(BaseConnector):
         return {field: values[name] for name, field in self.risk_fields.items()}
 
     def push_credit_hold(self, command: WriteBackCommand) -> str:
-        """The Account's risk fields set from the command (``PATCH``; writing them again changes nothing)."""
+        """The Account's risk fields set from the command (``PATCH``), unless the key field already holds
+        this command's key (the fields were written with it: nothing is written twice)."""
+        found = self.find_credit_hold(command)  # the key field holds this command's key: written already
+        if found is not None:
+            return found
         account = self._account_id(command)
         self._send("PATCH", self._api(f"sobjects/Account/{account}"), f"Salesforce {self.conn.host} PATCH Account {account}",
                    command, body=self._risk_body(command))

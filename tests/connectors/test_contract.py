@@ -400,7 +400,10 @@ def test_every_registered_connector_has_a_contract_case_and_a_mapping():
 
 
 # what each connector really implements today (the write-back reads these declarations)
-WRITES = {"tryton": {"payments", "netting", "write_offs", "reversals", "credit_holds", "notes", "dunning_blocks"}}
+WRITES = {"tryton": {"payments", "netting", "write_offs", "reversals", "credit_holds", "notes", "dunning_blocks"},
+          # documented contracts: tests/connectors/test_writeback_contract.py
+          "odoo": {"payments", "credit_holds", "notes"}, "sap_s4": {"credit_holds"},
+          "salesforce": {"credit_holds", "notes"}, "hubspot": {"credit_holds", "notes"}}
 
 
 @pytest.mark.parametrize("kind", ["tryton", "sql", "filedrop", "odoo", "sap_s4", "salesforce", "hubspot"])
