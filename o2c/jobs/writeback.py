@@ -105,7 +105,7 @@ def claim_timeout() -> dt.timedelta:
 
 def supports_payments(kind: str) -> bool:
     """Whether the connector of ``kind`` declares that it records payments (``push_payment`` and
-    ``find_payment``; today only ``tryton``)."""
+    ``find_payment``: ``tryton`` and ``odoo``)."""
     return capabilities(kind).payments
 
 

@@ -277,3 +277,73 @@ def test_through_the_outbox_sent_failed_and_recovered_by_key(case, tmp_path):
         again = push_pending(store, "contract", c, stale_after=dt.timedelta(hours=1))
     assert (again.recovered, again.sent, again.failed) == (len(declared), len(declared), 0)
     assert case.writes() == before
+
+
+@pytest.mark.parametrize("kind", ["odoo", "salesforce"])
+def test_risk_flags_become_holds_and_notes_for_a_documented_target(kind, tmp_path):
+    """From the sync to the ERP: a customer synced from the target with a high risk flag is enqueued a
+    credit hold (with what it owes and the part past due) and, where the target takes notes, a note
+    on it (:func:`o2c.jobs.writeback.enqueue_all`: the capabilities, not the kind, decide), both
+    pushed and visible in the target; a later run without the flag releases it."""
+    from sqlalchemy import select
+
+    from o2c.config import SourceConfig
+    from o2c.jobs.sync import sync_stream
+    from o2c.jobs.writeback import enqueue_all, outbox, push_pending
+    from o2c.store import Store, utcnow
+    from o2c.store.cash import RiskFlagRow
+    from o2c.store.models import CustomerRow
+    from o2c.store.parties import PartyLink
+
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    store.upgrade()
+    until = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    cm = odoo_case(17) if kind == "odoo" else salesforce_case()
+    with cm as case:
+        source = SourceConfig(name="contract", kind=kind, connection="x",
+                              streams=["customers", "invoices"] if kind == "odoo" else ["customers"])
+        options = {} if kind == "odoo" else {"extra_fields": ["CurrencyIsoCode", "Credit_Limit__c", "SIREN__c", "VAT_Number__c",
+                                                                "Payment_Terms__c"]}
+        with case.make(**options) as c:
+            for stream in source.streams:
+                sync_stream(store, source, c, stream, until=until)
+        with store.session() as s:
+            cust, party = next((c, p) for c, p in s.execute(
+                select(CustomerRow, PartyLink.party_id).join(PartyLink, PartyLink.customer_id == CustomerRow.id, isouter=True)
+                .where(CustomerRow.source == "contract").order_by(CustomerRow.id)) if c.credit_limit)
+            key = str(party) if party is not None else f"contract:{cust.siren or cust.vat_id or cust.source_id}"
+            s.add(RiskFlagRow(run_id="r1", as_of=dt.date(2026, 2, 28), customer_key=key, customer_name=cust.name,
+                              kind="overdue_beyond_policy", severity="high", reason="past due beyond policy", amount=None,
+                              currency=None, created_at=utcnow()))
+        added = enqueue_all(store, sources=[source])
+        assert (added["credit_hold"], added["note"]) == (2, 0)  # the hold, and its note counted with it
+        rows = outbox(store, "contract")
+        assert sorted(r.kind for r in rows) == ["credit_hold", "note"]
+        hold = next(r for r in rows if r.kind == "credit_hold")
+        assert hold.target_id == cust.source_id and {"exposure", "overdue"} <= set(hold.payload)
+        with case.make(**options) as c:
+            assert push_pending(store, "contract", c).sent == 2
+        cmd = WriteBackCommand(source=hold.source, kind="credit_hold", target_id=hold.target_id, payload=dict(hold.payload),
+                               reason=hold.reason)
+        if kind == "odoo":
+            p = next(r for r in case.server.state.records["res.partner"] if str(r["id"]) == cust.source_id)
+            assert p["sale_warn"] == "block" and p["sale_warn_msg"].startswith(hub_tag(cmd))
+            assert any(m["res_id"] == int(cust.source_id) and "credit hold by the hub" in m["body"]
+                       for m in case.server.state.records["mail.message"])
+        else:
+            a = case.server.account(cust.source_id)
+            assert (a["O2C_Risk_Level__c"], a["O2C_Last_Key__c"]) == ("high", hub_tag(cmd))
+            assert a["O2C_Exposure__c"] == float(hold.payload["exposure"])
+            assert [t["WhatId"] for t in case.server.tasks] == [cust.source_id]
+        # the next risk run has no high flag for it: released
+        with store.session() as s:
+            s.add(RiskFlagRow(run_id="r2", as_of=dt.date(2026, 3, 7), customer_key=key, customer_name=cust.name,
+                              kind="overdue_beyond_policy", severity="low", reason="paid", amount=None, currency=None,
+                              created_at=utcnow()))
+        assert enqueue_all(store, sources=[source])["credit_hold"] == 2
+        with case.make(**options) as c:
+            assert push_pending(store, "contract", c).sent == 2
+        if kind == "odoo":
+            assert (p["sale_warn"], p["sale_warn_msg"], p["credit_limit"]) == ("no-message", False, float(cust.credit_limit))
+        else:
+            assert case.server.account(cust.source_id)["O2C_Risk_Level__c"] == "none" and len(case.server.tasks) == 2
