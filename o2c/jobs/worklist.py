@@ -176,8 +176,8 @@ def _decide(item: WorkItem, reminder: Any, today: ReminderRow | None, recent: tu
         f = item.flags[0]
         head += f", risk {f['severity']} ({f['kind'].replace('_', ' ')})"
     broken = [p for p in promises if p.status == "broken"]
-    missing = [what for what, ok in (("a dunning contact with an e-mail", item.contacts),
-                                     ("a dunning language", item.language)) if not ok]
+    missing = [what for what, ok in (("dunning contact with an e-mail", item.contacts),
+                                     ("dunning language", item.language)) if not ok]
     reminded = recent is not None and reminder is not None and recent[0] >= reminder.level and recent[1] != as_of
     if broken:
         p = broken[0]
