@@ -42,6 +42,7 @@ from o2c.jobs.collections import _recent_levels, gather
 from o2c.store import Store
 from o2c.store.cash import RiskFlagRow
 from o2c.store.collections import OPEN_STATES, DisputeRow, PromiseRow, ReminderRow
+from o2c.store.models import InvoiceRow
 from o2c.store.rates import rate_table
 
 #: the weight of a customer's most severe risk flag (none: 1)
@@ -117,6 +118,7 @@ def worklist(store: Store, config: CollectionsConfig, as_of: dt.date, *, contact
         all_promises = list(s.scalars(select(PromiseRow).order_by(PromiseRow.id)))
         todays = {(r.customer_id, r.currency): r for r in s.scalars(select(ReminderRow).where(ReminderRow.as_of == as_of))}
         history = _history(s, customer_of)
+        refs = {i: f"{src}:{num}" for i, src, num in s.execute(select(InvoiceRow.id, InvoiceRow.source, InvoiceRow.number))}
 
     skips = {sk.invoice_id: sk for sk in result.skipped}
     due = {(r.customer_id, r.currency): r for r in result.reminders}
@@ -147,7 +149,8 @@ def worklist(store: Store, config: CollectionsConfig, as_of: dt.date, *, contact
             customer_id=cid, customer_name=name, currency=currency, overdue=overdue, days_late=days, risk_weight=weight,
             worth=(base * weight).quantize(Decimal("1")), worth_currency=worth_currency, action="", next_action="",
             reason="", language=who.language if who else None, contacts=list(who.contacts) if who else [],
-            invoices=[{"invoice_id": it.invoice_id, "number": it.number, "due_date": it.due_date, "days_late": late,
+            invoices=[{"invoice_id": it.invoice_id, "number": it.number, "ref": refs.get(it.invoice_id, it.number),
+                       "due_date": it.due_date, "days_late": late,
                        "open": it.open_amount, "rule": skips[it.invoice_id].rule if it.invoice_id in skips else "due",
                        "why": skips[it.invoice_id].reason if it.invoice_id in skips else ""}
                       for it, late in sorted(overdue_items, key=lambda x: (x[0].due_date, x[0].number))],
