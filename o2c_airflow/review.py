@@ -5,7 +5,9 @@ Airflow user itself (``get_user``: the UI's session cookie or a bearer token) an
 permission decided through Airflow's auth manager (:func:`has_permission`):
 
 - ``finance-viewer`` reads the page and the raw quarantined payloads;
-- ``finance-reviewer`` records cash decisions (with ``finance-viewer``: the answer is the page).
+- ``finance-reviewer`` records cash decisions (with ``finance-viewer``: the answer is the page),
+  and on the collector's worklist (``/o2c/worklist``) opens and resolves disputes and records
+  promises to pay.
 
 How the permissions are decided and configured: docs/review-page.md.
 """
@@ -243,6 +245,28 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
     from o2c.review import overview
     from schemas.errors import HubError
 
+    field = await _page_form(request, user)
+    invoices = [n for n in re.split(r"[\s,;]+", field("invoices")) if n]
+    action = field("action")
+    store = _store()
+    try:
+        res = decide(store, field("line"), action, reviewer=_name(user),
+                     invoices=invoices, note=field("note"), einvoicing=load_einvoicing(),
+                     dispute=field("dispute") or None)
+    except HubError as exc:
+        return HTMLResponse(render_overview(overview(store), _name(user), error=str(exc)), status_code=400)
+    done = f"E{res.bank_entry_id} ({res.bank_ref}): {res.action} recorded" + "".join(
+        f"; dispute {i} opened on {n} for {a} unpaid" for n, a, i in res.disputes)
+    return RedirectResponse(f"./?done={quote(done)}", status_code=303)
+
+
+async def _page_form(request: Request, user: Any) -> Callable[[str], str]:
+    """The posted form's fields (form-encoded), once the post is known to come from the page.
+
+    A browser authenticates with Airflow's session cookie, which another site could make it send:
+    unless the credential is a bearer token alone (:func:`_bearer_only`, API clients), a post must
+    come from this page (``Origin`` or ``Referer`` of this host) and carry the page's form token
+    (:func:`form_token`)."""
     form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
 
     def field(name: str) -> str:
@@ -254,17 +278,84 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
             raise HTTPException(403, "decisions are accepted from the review page itself only")
         if not hmac.compare_digest(field("csrf"), form_token(_name(user))):
             raise HTTPException(403, "the form is out of date or not from the review page: reload the page")
+    return field
 
-    invoices = [n for n in re.split(r"[\s,;]+", field("invoices")) if n]
-    action = field("action")
+
+# -- the collector's worklist ---------------------------------------------------------------
+def render_worklist(rows: list[Any], as_of: Any, user_name: str = "", *, message: str = "", error: str = "",
+                    can_decide: bool = True) -> str:
+    """The worklist page's HTML (:func:`o2c.jobs.worklist.worklist`); the dispute and promise forms
+    only for a user who may decide."""
+    from o2c.store.collections import DEFAULT_REASONS, OUTCOMES
+
+    return TEMPLATES.get_template("worklist.html").render(
+        rows=rows, as_of=as_of, user=user_name, message=message, error=error, csrf=form_token(user_name),
+        can_decide=can_decide, reasons=DEFAULT_REASONS, outcomes=OUTCOMES)
+
+
+def _as_of(text: str) -> Any:
+    import datetime as dt
+
+    if not text:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        raise HTTPException(400, "bad request: as_of is a date such as 2026-12-07") from None
+
+
+def _worklist_rows(as_of: Any) -> list[Any]:
+    from o2c.config import load_collections
+    from o2c.jobs.worklist import worklist
+
+    return worklist(_store(), load_collections(), as_of)
+
+
+@app.get("/worklist", response_class=HTMLResponse)
+def worklist_page(as_of: str = "", done: str = "", user: Any = Depends(a_viewer)) -> str:
+    day = _as_of(as_of)
+    return render_worklist(_worklist_rows(day), day, _name(user), message=done[:200], can_decide=_may_decide(user))
+
+
+@app.post("/worklist")
+async def worklist_form(request: Request, user: Any = Depends(a_reviewer)) -> Response:
+    """A finance reviewer's change from the worklist's forms (``do``: ``dispute`` opens one on an
+    invoice, ``resolve`` resolves one, ``promise`` records a promise to pay), under the signed-in
+    user's name; the same checks as a cash decision (:func:`_page_form`)."""
+    import datetime as dt
+
+    from o2c.store.collections import add_promise, open_dispute, resolve_dispute
+    from schemas.errors import HubError
+
+    field = await _page_form(request, user)
+    who, do = _name(user), field("do")
+    day = _as_of(field("as_of"))
     store = _store()
     try:
-        res = decide(store, field("line"), action, reviewer=_name(user),
-                     invoices=invoices, note=field("note"), einvoicing=load_einvoicing())
+        if do == "dispute":
+            row = open_dispute(store, field("invoice"), reason=field("reason"), by=who, amount=field("amount") or None,
+                               owner=field("owner") or None, comment=field("comment") or None, origin="page")
+            done = f"dispute {row.id} on {row.invoice_number}: {row.reason_code}, {row.status}"
+        elif do == "resolve":
+            if not field("dispute").isdigit():
+                raise ConfigError("name the dispute to resolve by its number")
+            row = resolve_dispute(store, int(field("dispute")), outcome=field("outcome"), by=who,
+                                  comment=field("comment") or None)
+            done = f"dispute {row.id} on {row.invoice_number}: resolved, {row.outcome}"
+        elif do == "promise":
+            try:
+                due = dt.date.fromisoformat(field("due"))
+            except ValueError:
+                raise ConfigError("give the promised date as YYYY-MM-DD") from None
+            invoices = [n for n in re.split(r"[\s,;]+", field("invoices")) if n]
+            promise = add_promise(store, invoices, amount=field("amount"), due_on=due, by=who, note=field("note") or None,
+                                  origin="page")
+            done = f"promise {promise.id}: {promise.amount} {promise.currency} by {promise.due_on}"
+        else:
+            raise ConfigError(f"unknown worklist action {do[:30]!r}: dispute, resolve or promise")
     except HubError as exc:
-        return HTMLResponse(render_overview(overview(store), _name(user), error=str(exc)), status_code=400)
-    done = f"E{res.bank_entry_id} ({res.bank_ref}): {res.action} recorded"
-    return RedirectResponse(f"./?done={quote(done)}", status_code=303)
+        return HTMLResponse(render_worklist(_worklist_rows(day), day, who, error=str(exc)), status_code=400)
+    return RedirectResponse(f"worklist?as_of={day.isoformat()}&done={quote(done)}", status_code=303)
 
 
 @app.get("/quarantine/{item_id}")

@@ -165,3 +165,41 @@ def dunning_list(as_of: dt.datetime | None) -> None:
         click.echo(f"left out {sk.invoice_number} [{sk.rule}]: {sk.reason}")
     if not rows and not skips:
         click.echo(f"nothing planned on {day}")
+
+
+@click.group("collections")
+def collections_() -> None:
+    """The collector's view: whom to work on today, and what to do."""
+
+
+@collections_.command("worklist")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="As of this day (default today, UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the worklist as JSON.")
+@click.option("--limit", default=0, help="Show the first N customers only (default: all).")
+def worklist_cmd(as_of: dt.datetime | None, as_json: bool, limit: int) -> None:
+    """Customers with overdue invoices ranked by what collecting them is worth (amount overdue x
+    days late x risk weight), each with its reason, open disputes and promises, last contacts and
+    the next action (send level N reminder, call: promise broken, wait: dispute in review, cannot be
+    reminded: no contact ...)."""
+    from o2c.config import load_collections
+    from o2c.jobs.worklist import worklist
+
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    with exit_on_hub_errors():
+        rows = worklist(open_store(), load_collections(), day)
+    if limit > 0:
+        rows = rows[:limit]
+    if as_json:
+        click.echo(json.dumps({"as_of": day.isoformat(), "customers": [r.as_dict() for r in rows]}, indent=2))
+        return
+    for i, r in enumerate(rows, 1):
+        click.echo(f"{i}. {r.customer_name} ({r.currency}): {r.next_action}  [worth {r.worth} {r.worth_currency}]")
+        click.echo(f"   {r.reason}")
+        for d in r.disputes:
+            click.echo(f"   dispute {d['id']} on {d['invoice']}: {d['reason']}, {d['status']} since {d['opened_on']}")
+        for p in r.promises:
+            click.echo(f"   promise {p['id']}: {p['amount']} {p['currency']} by {p['due_on']} ({p['status']})")
+        for c in r.last_contacts[:3]:
+            click.echo(f"   {c['on']}: {c['what']} ({c['by']})")
+    if not rows:
+        click.echo(f"nothing overdue on {day}")

@@ -1,0 +1,46 @@
+"""Task runtimes of the collections DAG: promises refreshed, the day's reminders planned and
+recorded (:func:`o2c.jobs.collections.run_dunning`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from o2c_airflow.runtime import airflow_errors, run_context, task_store, window_end
+
+log = logging.getLogger(__name__)
+
+
+def refresh_promises(context: dict[str, Any]) -> dict[str, Any]:
+    """Mark the open promises kept (cash applied covers them) or broken (date and grace passed) as
+    of the run's day, before the plan reads them."""
+    from o2c.config import load_collections
+    from o2c.store.collections import check_promises
+
+    as_of = window_end(context).date()
+    store = task_store()
+    with airflow_errors():
+        config = load_collections()
+        checked = check_promises(store, as_of, grace_days=config.promise_grace_days)
+    log.info("promises at %s: %d kept, %d broken, %d still open", as_of, checked.kept, checked.broken, checked.open)
+    return {"as_of": as_of.isoformat(), **dataclasses.asdict(checked)}
+
+
+def plan_reminders(context: dict[str, Any]) -> dict[str, Any]:
+    """The day's reminders planned and stored (``pending``, or ``cannot_send`` with the reason),
+    every overdue invoice left out recorded with its rule; a re-run the same day adds nothing."""
+    from o2c.config import load_collections
+    from o2c.jobs.collections import run_dunning
+
+    as_of = window_end(context).date()
+    store = task_store()
+    with airflow_errors():
+        summary = run_dunning(store, load_collections(), as_of, context=run_context(context))
+    rules = ", ".join(f"{n} {rule}" for rule, n in sorted(summary.skipped_by_rule.items())) or "none"
+    log.info("dunning at %s: %d reminder(s) due (%d new, %d cannot be sent), %d overdue invoice(s) left out (%s) (run %s)",
+             summary.as_of, summary.reminders, summary.new_reminders, summary.cannot_send, summary.skipped, rules,
+             summary.run_id)
+    out = summary.as_dict()
+    out["details"] = out["details"][:20]  # XCom carries counts and a sample
+    return out
