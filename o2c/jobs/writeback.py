@@ -544,10 +544,32 @@ def enqueue_dunning_block(store: Store, source: str, invoice_id: str, *, blocked
         return _add(s, cmd, utcnow(), actor=actor)
 
 
+def enqueue_disputes(store: Store, *, sources: Iterable[SourceConfig] | None = None) -> int:
+    """What every dispute asks of its ERP (:func:`o2c.jobs.collections.dispute_writeback_commands`):
+    a dunning block and a note when it is opened, the block lifted and a note when it is resolved,
+    for the sources that take dunning blocks / notes. Keys hold the dispute and its phase, so the
+    same disputes enqueue nothing twice. Return how many were added."""
+    from o2c.jobs.collections import dispute_writeback_commands
+
+    srcs = _configured(sources)
+    blocks, notes = set(sources_taking("dunning_block", srcs)), set(sources_taking("note", srcs))
+    if not blocks and not notes:
+        return 0
+    added = 0
+    for c in dispute_writeback_commands(store):
+        if c.kind == "dunning_block" and c.source in blocks:
+            added += enqueue_dunning_block(store, c.source, c.target_id, blocked=bool(c.blocked), reason=c.message,
+                                           actor=c.actor, identity=c.identity)
+        elif c.kind == "note" and c.source in notes:
+            added += enqueue_note(store, c.source, "invoice", c.target_id, c.message, actor=c.actor, identity=c.identity)
+    log.info("write-back: %d dispute command(s) enqueued", added)
+    return added
+
+
 def enqueue_all(store: Store, *, sources: Iterable[SourceConfig] | None = None) -> dict[str, int]:
     """Every kind, in the order they must reach the ERP: reversals (before the re-payment of a
     re-allocated line), payments, nettings, write-offs (after the payment that leaves them open),
-    notes, credit holds. Return the count added per kind."""
+    notes, credit holds, the disputes' dunning blocks and notes. Return the count added per kind."""
     srcs = _configured(sources)
     return {
         "reversal": enqueue_reversals(store, sources=srcs),
@@ -556,6 +578,7 @@ def enqueue_all(store: Store, *, sources: Iterable[SourceConfig] | None = None) 
         "write_off": enqueue_write_offs(store, sources=srcs),
         "note": enqueue_notes(store, sources=srcs),
         "credit_hold": enqueue_credit_holds(store, sources=srcs),
+        "dispute": enqueue_disputes(store, sources=srcs),
     }
 
 
