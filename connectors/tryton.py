@@ -466,7 +466,7 @@ class TrytonConnector(BaseConnector):
         open_lines = [lid for lid, ln in lines.items() if ln["reconciliation"] is None and
                       (Decimal(str(ln["debit"])) > 0 or Decimal(str(ln["credit"])) < 0)]
         if not open_lines:
-            raise RejectedDocument(f"{invoice['number']}: no open receivable line left in Tryton (paid or reconciled)",
+            raise RejectedDocument(f"{invoice['number']}: no open receivable line to dun in Tryton (paid, reconciled or a credit)",
                                    document_id=str(inv_id))
         party = c.read("party.party", [invoice["party"]], ["dunning_procedure", "rec_name"])[invoice["party"]]
         procedure_id = party.get("dunning_procedure")

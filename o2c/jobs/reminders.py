@@ -23,7 +23,8 @@ transaction with an audit entry:
 A reminder left ``sending`` by a run that died is not sent again automatically (whether the
 server took it is unknown): the summary lists it. The Message-ID is the same at each attempt.
 
-After a reminder is sent, its level is written to the ERP of each invoice (a connector with
+After a reminder is sent, the level of each of its invoices (the line's level: Tryton's levels
+are per receivable line, by days late) is written to the invoice's ERP (a connector with
 ``push_dunning_level``: Tryton) and the outcome kept on the reminder's line (``erp``: ``written``
 with the ERP's reference, ``pending`` with the error of a transient failure, retried by the next
 run, or ``failed``), with an audit entry ``dunning.erp_level``.
@@ -62,8 +63,7 @@ from o2c.store import Store, utcnow
 from o2c.store.audit import append as audit_append
 from o2c.store.collections import ReminderRow
 from o2c.store.einvoice import EInvoiceDocument
-from o2c.store.models import CustomerRow, InvoiceRow
-from o2c.store.parties import PartyLink
+from o2c.store.models import InvoiceRow
 from schemas.errors import AuthError, ConfigError, RejectedDocument, RetriableError
 
 log = logging.getLogger(__name__)
@@ -324,7 +324,9 @@ def write_erp_levels(store: Store, erp: Callable[[str], Any], summary: SendSumma
                     changed = True
                 continue
             try:
-                result = connector.push_dunning_level(inv.source_id, level, reference=f"o2c reminder {rid}")
+                # each invoice at its own level (Tryton's levels are per receivable line, by days late)
+                result = connector.push_dunning_level(inv.source_id, int(ln.get("level") or level),
+                                                      reference=f"o2c reminder {rid}")
             except RetriableError as exc:
                 ln["erp"] = {"status": "pending", "error": str(exc)[:ERROR_CHARS], "attempts": int(state.get("attempts", 0)) + 1}
                 summary.erp_pending += 1
@@ -337,7 +339,8 @@ def write_erp_levels(store: Store, erp: Callable[[str], Any], summary: SendSumma
             changed = True
             with store.session() as s:
                 audit_append(s, actor=ACTOR, action="dunning.erp_level", subject=f"invoice:{inv.source}:{inv.source_id}",
-                             details={"reminder": rid, "customer": customer, "level": level, **ln["erp"]})
+                             details={"reminder": rid, "customer": customer, "level": int(ln.get("level") or level),
+                                      **ln["erp"]})
         if changed:
             with store.session() as s:
                 row = s.get(ReminderRow, rid)

@@ -365,7 +365,8 @@ def _html_body(doc: ReminderDoc, attached_invoices: bool) -> str:
     return (f'<!DOCTYPE html>\n<html lang="{e(lang)}"><head><meta charset="utf-8"><title>{e(_t(doc, f"title.{doc.tone}"))}'
             f'</title></head><body style="font-family:DejaVu Sans,Arial,sans-serif;font-size:14px">'
             f'<h2 style="margin:0 0 8px">{e(_t(doc, f"title.{doc.tone}"))}</h2>'
-            f'<p style="color:#555">{e(_t(doc, "level", level=str(doc.level)))} · {e(doc.seller.name)} · Ref. {e(doc.reference)}</p>'
+            f'<p style="color:#555">{e(doc.customer.name)} · {e(_t(doc, "level", level=str(doc.level)))} · '
+            f'{e(doc.seller.name)} · Ref. {e(doc.reference)}</p>'
             f'{paras}<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
             f'<tfoot>{totals}</tfoot></table>{notes}<p>{attached}</p><p>{e(_t(doc, "closing"))}<br>{e(doc.seller.name)}</p>'
             "</body></html>\n")
