@@ -425,7 +425,22 @@ class CollectionsConfig(_Section):
     repeat_days: int = Field(default=7, ge=0, le=365, description="days before a customer is reminded again at the "
                              "same level")
     sender_name: str = Field(default="Service recouvrement", description="the name reminders are sent under")
-    sender_email: str | None = Field(default=None, description="the From address, e.g. recouvrement@example.com")
+    sender_email: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+                                     description="the From address, e.g. recouvrement@example.com")
+    reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+                                 description="where customers' answers go, e.g. compta@example.com")
+    smtp_connection: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]+$",
+                                        description="the connection id of the SMTP server, e.g. smtp_relay "
+                                                    "(O2C_CONN_SMTP_RELAY=smtp://login:password@host:587?security=starttls)")
+    default_language: Literal["fr", "en", "de"] = Field(default="fr", description="the language of a reminder when "
+                                                        "the customer has none or one the hub has no text in: fr, en or de")
+    attach_invoices: bool = Field(default=True, description="attach the invoices' PDFs the hub delivered (true/false)")
+    approval_above: Decimal | None = Field(default=None, ge=0, description="a reminder asking for more than this "
+                                           "amount waits for approval, e.g. \"10000.00\"")
+    approval_levels: tuple[int, ...] = Field(default=(), description="levels whose reminders wait for approval, e.g. [3]")
+    send_attempts: int = Field(default=5, ge=1, le=100, description="transient SMTP failures before a reminder is failed")
+    write_erp_level: bool = Field(default=True, description="write the level of each sent reminder to the ERP "
+                                  "(Tryton account_dunning) (true/false)")
 
     @field_validator("levels")
     @classmethod
@@ -437,6 +452,23 @@ class CollectionsConfig(_Section):
                 raise _problem(f"levels must go up in level and days: level {b.level} at {b.days} days comes after "
                                f"level {a.level} at {a.days} days", i + 1)
         return value
+
+    @model_validator(mode="after")
+    def _approval_levels(self) -> CollectionsConfig:
+        known = {lv.level for lv in self.levels}
+        for i, level in enumerate(self.approval_levels):
+            if level not in known:
+                raise _problem(f"level {level} is not one of the levels ({', '.join(str(k) for k in sorted(known))}); "
+                               "name a configured level", "approval_levels", i)
+        return self
+
+    def needs_approval(self, level: int, total: Decimal) -> str | None:
+        """Why a reminder at ``level`` asking for ``total`` waits for approval, or None."""
+        if level in self.approval_levels:
+            return f"level {level} reminders are approved before they are sent"
+        if self.approval_above is not None and total > self.approval_above:
+            return f"{total} is above the approval threshold of {self.approval_above}"
+        return None
 
     def policy(self) -> Any:
         """The :class:`matching.dunning.Policy` these settings describe."""

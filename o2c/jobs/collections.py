@@ -7,7 +7,9 @@ ERP blocks or holds, and cash received but not reviewed yet (unapplied, or only 
 decision is :func:`matching.dunning.plan`. A reminder is keyed by customer, currency and day: a
 second run the same day plans the same reminders and stores nothing new; a customer reminded at
 the same level or higher within ``repeat_days`` is not reminded again. A customer without a
-dunning contact gets a reminder ``cannot_send`` ("no contact"), never a silent skip.
+dunning contact gets a reminder ``cannot_send`` ("no contact"), never a silent skip. A reminder
+the policy wants approved (``approval_above``, ``approval_levels``) is stored
+``awaiting_approval`` with the reason; sending is :mod:`o2c.jobs.reminders`.
 """
 
 from __future__ import annotations
@@ -160,6 +162,8 @@ def run_dunning(store: Store, config: CollectionsConfig, as_of: dt.date, *, cont
                 if s.scalar(select(ReminderRow.id).where(ReminderRow.key == key)) is not None:
                     continue  # planned earlier today
                 status, error = ("pending", None) if who.contacts else ("cannot_send", "no dunning contact with an e-mail")
+                if status == "pending" and (why := config.needs_approval(r.level, r.total)):
+                    status, error = "awaiting_approval", why  # o2c dunning approve ID moves it to pending
                 row = ReminderRow(
                     key=key, run_id=run.id, as_of=as_of, customer_id=r.customer_id, customer_name=who.name, currency=r.currency,
                     level=r.level, due=r.due, credits=r.credits, interest=r.interest, indemnity=r.indemnity, total=r.total,

@@ -340,7 +340,7 @@ def _open_of(s: Session, invoice_id: int) -> Decimal:
 
 
 # -- dunning (relance) -------------------------------------------------------------------------
-REMINDER_STATES = ("draft", "awaiting_approval", "pending", "sent", "failed", "cannot_send", "withdrawn")
+REMINDER_STATES = ("draft", "awaiting_approval", "pending", "sending", "sent", "failed", "cannot_send", "withdrawn")
 
 
 class ReminderRow(Base):
