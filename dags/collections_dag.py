@@ -1,5 +1,6 @@
 """Collections (relance): every morning and after each cash application, promises to pay are
-refreshed (kept or broken) and the day's reminders planned per customer at the highest level due,
+refreshed (kept or broken), the day's reminders planned per customer at the highest level due and
+sent over SMTP (skipped when no SMTP connection is configured),
 every overdue invoice left out recorded with why (paid in the hub, disputed, promised, blocked,
 possibly paid, not due). Disputes come in through the review page, the CLI, received lifecycle
 statuses (einvoice_status_inbound) and reviewers' short-payment decisions.
@@ -40,7 +41,13 @@ def collections() -> None:
 
         return plan_reminders(context)
 
-    refresh_promises() >> plan_reminders()
+    @task
+    def send_reminders(**context) -> dict:  # type: ignore[no-untyped-def]
+        from o2c_airflow.collections import send_planned
+
+        return send_planned(context)
+
+    refresh_promises() >> plan_reminders() >> send_reminders()
 
 
 collections()
