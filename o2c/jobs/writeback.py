@@ -5,7 +5,8 @@ Two steps, each safe to re-run:
 1. :func:`enqueue_payments` turns every applied allocation (status ``auto`` or ``accepted``) of a
    positive amount on an invoice of a source whose connector declares it records payments
    (:class:`connectors.base.Capabilities`, :func:`supports_payments`) into one
-   ``payment`` command (bank lines that net invoices with credit notes are held back: the
+   ``payment`` command, ``pending`` or, when the source's approval policy does not let it flow,
+   ``awaiting_approval`` (:mod:`o2c.jobs.approval`) (bank lines that net invoices with credit notes are held back: the
    invoices are not paid by the cash alone, the credit note must be reconciled in the ERP) (:class:`schemas.receivables.WriteBackCommand`) in the
    ``writeback_command`` table. The command's idempotency key is unique there: enqueuing again
    adds nothing. The payload names the bank transaction (the hub's line ``E<id>`` and its
@@ -54,6 +55,7 @@ from sqlalchemy import select
 from connectors import capabilities
 from connectors.base import NotSupported
 from o2c.config import SourceConfig
+from o2c.jobs.approval import enqueue_status
 from o2c.store import Store, audit, utcnow
 from o2c.store.bank import BankEntryRow
 from o2c.store.cash import (
@@ -107,6 +109,16 @@ def payment_sources(sources: Iterable[SourceConfig] | None = None) -> list[str]:
     return [s.name for s in sources if s.enabled and supports_payments(s.kind)]
 
 
+def _source_configs(sources: Iterable[SourceConfig] | None) -> list[SourceConfig]:
+    """The given sources, else the configured ones (the sources file)."""
+    if sources is None:
+        from o2c.settings import get_settings
+        from o2c.sources import load_sources
+
+        sources = load_sources(get_settings().sources_file)
+    return list(sources)
+
+
 def payment_command(allocation: CashAllocation, invoice: InvoiceRow, tx_index: int = 0) -> WriteBackCommand:
     """The ``payment`` command of one applied allocation (amount as a string, never a float).
 
@@ -144,7 +156,8 @@ def enqueue_payments(store: Store, *, sources: Iterable[SourceConfig] | None = N
     """Add one ``payment`` command per applied allocation not yet in the outbox; return how many
     were added. ``sources`` limits it to these sources (default: the configured sources whose
     connector supports payments)."""
-    names = payment_sources(sources)
+    configs = {s.name: s for s in _source_configs(sources)}
+    names = payment_sources(configs.values())
     if not names:
         return 0
     added = 0
@@ -186,12 +199,13 @@ def enqueue_payments(store: Store, *, sources: Iterable[SourceConfig] | None = N
             if key in known or (alloc.id, legacy_payment_key(cmd)) in earlier:
                 continue
             known.add(key)
+            status, why = enqueue_status(configs[cmd.source].writeback, cmd, alloc.status)  # pending or awaiting_approval
             s.add(WriteBackRow(source=cmd.source, kind=cmd.kind, target_id=cmd.target_id, payload=cmd.payload,
-                               reason=cmd.reason, idempotency_key=key, allocation_id=alloc.id, status="pending",
+                               reason=cmd.reason, idempotency_key=key, allocation_id=alloc.id, status=status,
                                attempts=0, created_at=now))
             audit.append(s, actor=ACTOR, action="writeback.enqueued", subject=f"invoice:{cmd.source}:{cmd.target_id}",
                          details={"kind": cmd.kind, "key": key, "allocation": alloc.id, "allocation_status": alloc.status,
-                                  "payload": cmd.payload}, at=now)
+                                  "payload": cmd.payload, "status": status, "policy": why}, at=now)
             added += 1
     log.info("write-back: %d payment command(s) enqueued", added)
     return added

@@ -38,7 +38,8 @@ from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 from tests.fixtures_tryton import TRYTON_INVOICES, TRYTON_SEED, tryton_cache_dir
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]
-SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x")
+SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x",
+                      writeback={"policy": {"payment": {"auto": True}}})  # every payment flows (no approval)
 
 
 @pytest.fixture()
