@@ -658,6 +658,13 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel]
             shown += f"[{part}]"
             current = _element(current)
             continue
+        if part == "[key]":  # the problem is the mapping's key itself, already shown
+            continue
+        if typing.get_origin(_strip_optional(current)) is dict:  # a mapping's key (policy.payment): its value's model
+            shown += f".{part}" if shown else str(part)
+            current = _strip_optional(typing.get_args(_strip_optional(current))[1])
+            owner, field = None, part
+            continue
         members = _union_members(current)
         if members is not None:  # a discriminated union: the part is the tag, not a key
             current = next((m for m in members if m.model_fields["kind"].default == part), None)
