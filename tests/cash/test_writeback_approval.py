@@ -23,14 +23,14 @@ from o2c.store.approval import WriteBackApproval
 from o2c.store.bank import BankEntryRow
 from o2c.store.cash import CashAllocation
 from o2c.store.writeback import WriteBackRow, claim_next
-from tests.cash.test_writeback_store import _invoice, store  # noqa: F401 (fixture: SQLite and PostgreSQL)
+from tests.cash.test_writeback_store import _invoice, store  # noqa: F401 (the fixture: SQLite and PostgreSQL)
 from transport.sftp import StagedFile
 
 POLICY = {"policy": {"payment": {"auto_below": "5000.00", "allocation_status": ["auto"]}}, "approvers": ["alice", "bob"]}
 SOURCE = SourceConfig(name="erp1", kind="tryton", connection="x", writeback=POLICY)
 
 
-def _three_payments(store: Store, tmp_path) -> dict[str, CashAllocation]:
+def _three_payments(store: Store, tmp_path) -> dict[str, CashAllocation]:  # noqa: F811
     """Three applied allocations on three invoices: auto 100.00, auto 6000.00, accepted 100.00."""
     invoices = [_invoice(store, f"FA-{i}", str(10 + i)) for i in range(3)]
     lines = [("A1", D("100.00"), "auto"), ("A2", D("6000.00"), "auto"), ("A3", D("100.00"), "accepted")]
@@ -52,11 +52,11 @@ def _three_payments(store: Store, tmp_path) -> dict[str, CashAllocation]:
         return {a.bank_ref: a for a in s.scalars(select(CashAllocation))}
 
 
-def _status(store: Store) -> dict[str, str]:
+def _status(store: Store) -> dict[str, str]:  # noqa: F811
     return {r.payload["bank_ref"]: r.status for r in outbox(store, "erp1")}
 
 
-def _approval_rows(store: Store) -> int:
+def _approval_rows(store: Store) -> int:  # noqa: F811
     with store.session() as s:
         return s.scalar(select(func.count()).select_from(WriteBackApproval)) or 0
 
@@ -158,7 +158,7 @@ def test_the_command_line_lists_approves_and_refuses(tmp_path, monkeypatch):
     monkeypatch.delenv("O2C_DATABASE_URL", raising=False)
     from o2c.settings import get_settings
 
-    store = Store(get_settings().database_url)
+    store = Store(get_settings().database_url)  # noqa: F811
     store.upgrade()
     _three_payments(store, tmp_path)
     enqueue_payments(store, sources=[SourceConfig(name="erp1", kind="tryton", connection="x", writeback=POLICY)])
