@@ -136,7 +136,7 @@ def record_response(response: dict[str, Any], context: dict[str, Any]) -> dict[s
             reason = reason or f"{decision}d in Airflow (no reason given)"
         result = decide(store, source, decision, by=by, reason=reason,  # type: ignore[arg-type]
                         commands=response.get("commands") or [], via="airflow")
-    log.info("%s: %s %s command(s) %s: %s", source.name, result.decided_by, result.decision, len(result.commands),
+    log.info("%s: %s %s %d command(s) %s: %s", source.name, result.decided_by, result.decision, len(result.commands),
              result.commands, reason)
     return result.as_dict()
 

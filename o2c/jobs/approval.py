@@ -178,7 +178,7 @@ def decide(store: Store, source: SourceConfig | str, decision: Decision, *, by: 
                                   "via": via}, at=when)
         result = ApprovalResult(approval_id=approval.id, source=name, decision=outcome, decided_by=by, decided_at=when,
                                 commands=[r.id for r in rows], skipped=skipped)
-    log.info("write-back %s: %s %s command(s) %s (%s): %s", name, by, outcome, len(result.commands),
+    log.info("write-back %s: %s %s %d command(s) %s (%s): %s", name, by, outcome, len(result.commands),
              result.commands, via, reason)
     return result
 
