@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, StreamSpec, source_amount
+from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, NotSupported, StreamSpec, source_amount
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
 from transport.http import Sleep, classify_response, with_retries
@@ -357,6 +357,28 @@ class TrytonConnector(BaseConnector):
         invoice, _amount, _date, _label = self._payment_invoice(command)
         line = self._payment_line(invoice, f"o2c:{command.idempotency_key}")
         return None if line is None else str(line)
+
+    def preview(self, command: WriteBackCommand) -> dict[str, Any]:
+        """The change a payment command would make, read from Tryton, nothing written: the
+        invoice's amount to pay and state before and after (``after`` = amount to pay - amount;
+        ``paid`` when nothing is left, else ``posted``). A payment already recorded under the
+        command's key changes nothing; a command Tryton would refuse raises :class:`RejectedDocument`
+        with the reason :meth:`push_payment` would give."""
+        if command.kind != "payment":
+            raise NotSupported(f"{self.kind}: previewing a {command.kind!r} command is not implemented yet")
+        invoice, amount, _date, label = self._payment_invoice(command)
+        target = f"account.invoice {invoice['id']} ({invoice['number'] or label})"
+        existing = self._payment_line(invoice, f"o2c:{command.idempotency_key}")
+        if existing is not None:
+            return {"target": target, "changes": [],
+                    "note": f"already recorded (move line {existing}): nothing would change"}
+        self._check_payable(invoice, amount, command.payload, label, command.target_id)
+        before = invoice["amount_to_pay"]
+        after = before - amount
+        return {"target": target,
+                "changes": [{"field": "amount_to_pay", "before": str(before), "after": str(after)},
+                            {"field": "state", "before": invoice["state"], "after": "paid" if after == 0 else "posted"}],
+                "note": f"payment of {amount} {command.payload.get('currency') or ''} dated {_date.isoformat()}".strip()}
 
     def _payment_invoice(self, command: WriteBackCommand) -> tuple[dict[str, Any], Decimal, dt.date, str]:
         """The invoice a payment command targets, read from Tryton, with the command's amount,

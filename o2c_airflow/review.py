@@ -224,11 +224,34 @@ def _bearer_only(request: Request) -> bool:
     return scheme.lower() == "bearer" and bool(token.strip()) and COOKIE_NAME_JWT_TOKEN not in request.cookies
 
 
-@app.get("/", response_class=HTMLResponse)
-def overview_page(done: str = "", user: Any = Depends(a_viewer)) -> str:
+def _page_data(store: Any) -> dict[str, Any]:
+    """What the overview shows: :func:`o2c.review.overview` and the write-back commands awaiting
+    approval, per source, with the latest approvals."""
+    from o2c.jobs.approval import approvals, awaiting, describe
     from o2c.review import overview
 
-    return render_overview(overview(_store()), _name(user), message=done[:200], can_decide=_may_decide(user))
+    data = overview(store)
+    waiting: dict[str, list[dict[str, Any]]] = {}
+    for row in awaiting(store):
+        waiting.setdefault(row.source, []).append(describe(row))
+    return {**data, "awaiting": waiting, "approvals": approvals(store, limit=20)}
+
+
+def _check_page_form(request: Request, user: Any, token: str) -> None:
+    """A post with the browser's session cookie must come from this page (``Origin`` or ``Referer``
+    of this host) and carry the page's form token; a bearer token alone (an API client) need not."""
+    if _bearer_only(request):
+        return
+    origin = request.headers.get("origin") or request.headers.get("referer") or ""
+    if not origin or urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise HTTPException(403, "decisions are accepted from the review page itself only")
+    if not hmac.compare_digest(token, form_token(_name(user))):
+        raise HTTPException(403, "the form is out of date or not from the review page: reload the page")
+
+
+@app.get("/", response_class=HTMLResponse)
+def overview_page(done: str = "", user: Any = Depends(a_viewer)) -> str:
+    return render_overview(_page_data(_store()), _name(user), message=done[:200], can_decide=_may_decide(user))
 
 
 @app.post("/decide")
@@ -242,7 +265,6 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
     """
     from o2c.config import load_einvoicing
     from o2c.jobs.cash_review import decide
-    from o2c.review import overview
     from schemas.errors import HubError
 
     field = await _page_form(request, user)
@@ -254,7 +276,7 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
                      invoices=invoices, note=field("note"), einvoicing=load_einvoicing(),
                      dispute=field("dispute") or None)
     except HubError as exc:
-        return HTMLResponse(render_overview(overview(store), _name(user), error=str(exc)), status_code=400)
+        return HTMLResponse(render_overview(_page_data(store), _name(user), error=str(exc)), status_code=400)
     done = f"E{res.bank_entry_id} ({res.bank_ref}): {res.action} recorded" + "".join(
         f"; dispute {i} opened on {n} for {a} unpaid" for n, a, i in res.disputes)
     return RedirectResponse(f"./?done={quote(done)}", status_code=303)
@@ -272,12 +294,7 @@ async def _page_form(request: Request, user: Any) -> Callable[[str], str]:
     def field(name: str) -> str:
         return (form.get(name) or [""])[0].strip()
 
-    if not _bearer_only(request):  # the browser's session cookie: the page's own forms only
-        origin = request.headers.get("origin") or request.headers.get("referer") or ""
-        if not origin or urlsplit(origin).netloc != request.headers.get("host", ""):
-            raise HTTPException(403, "decisions are accepted from the review page itself only")
-        if not hmac.compare_digest(field("csrf"), form_token(_name(user))):
-            raise HTTPException(403, "the form is out of date or not from the review page: reload the page")
+    _check_page_form(request, user, field("csrf"))  # the browser's session cookie: the page's own forms only
     return field
 
 
@@ -356,6 +373,43 @@ async def worklist_form(request: Request, user: Any = Depends(a_reviewer)) -> Re
     except HubError as exc:
         return HTMLResponse(render_worklist(_worklist_rows(day), day, who, error=str(exc)), status_code=400)
     return RedirectResponse(f"worklist?as_of={day.isoformat()}&done={quote(done)}", status_code=303)
+
+
+@app.post("/approve")
+async def approve_form(request: Request, user: Any = Depends(a_reviewer)) -> Response:
+    """An approver's decision over write-back commands awaiting approval (form-encoded: source,
+    decision approve/refuse, commands: ids, reason), through :func:`o2c.jobs.approval.decide`.
+
+    The approver is the signed-in Airflow user: a finance-reviewer, and one of the source's
+    configured approvers when it names some. Same page checks as :func:`decide_form`."""
+    from o2c.jobs.approval import decide
+    from o2c.settings import get_settings
+    from o2c.sources import get_source, load_sources
+    from schemas.errors import HubError
+
+    form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+
+    def field(name: str) -> str:
+        return (form.get(name) or [""])[0].strip()
+
+    _check_page_form(request, user, field("csrf"))
+    store = _store()
+    try:
+        decision = field("decision")
+        if decision not in ("approve", "refuse"):
+            raise HubError(f"unknown decision {decision!r}: approve or refuse")
+        texts = [c for value in form.get("commands") or [] for c in re.split(r"[\s,;]+", value) if c]
+        if not texts:
+            raise HubError("tick the commands to decide on")
+        if not all(c.isdigit() and len(c) <= 18 for c in texts):
+            raise HubError("commands are given by their numbers")
+        source = get_source(load_sources(get_settings().sources_file), field("source"))
+        res = decide(store, source, decision, by=_name(user), reason=field("reason"),  # type: ignore[arg-type]
+                     commands=[int(c) for c in texts], via="page")
+    except HubError as exc:
+        return HTMLResponse(render_overview(_page_data(store), _name(user), error=str(exc)), status_code=400)
+    done = f"{res.source}: {res.decision} command(s) {', '.join(map(str, res.commands))}"
+    return RedirectResponse(f"./?done={quote(done)}", status_code=303)
 
 
 @app.get("/quarantine/{item_id}")

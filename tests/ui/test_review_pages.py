@@ -129,6 +129,11 @@ ACCESS = {"O2C_REVIEW_VIEWERS": "role:admin, role:user, role:viewer",
           "O2C_REVIEW_REVIEWERS": "role:admin, user:ursula"}
 
 
+# the source of the bank lines' invoices: its payments wait for an approval by reviewer or ursula
+APPROVAL_SOURCES = ("sources:\n  - name: erp1\n    kind: tryton\n    connection: x\n"
+                    "    writeback: {approvers: [reviewer, ursula]}\n")
+
+
 @dataclass
 class ReviewServer:
     base: str
@@ -148,7 +153,8 @@ def review_server(airflow_db, tmp_path_factory) -> Iterator[ReviewServer]:
     _with_bank_lines(store, tmp_path)
     port = _free_port()
     (tmp_path / "passwords.json").write_text(json.dumps(dict.fromkeys(USERS, PASSWORD)))
-    env = {**airflow_db, "O2C_DATABASE_URL": store.url, "PYTHONPATH": str(REPO),
+    (tmp_path / "sources.yaml").write_text(APPROVAL_SOURCES)
+    env = {**airflow_db, "O2C_DATABASE_URL": store.url, "PYTHONPATH": str(REPO), "O2C_SOURCES": str(tmp_path / "sources.yaml"),
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"), **ACCESS}
     log = open(tmp_path / "api.log", "w")
@@ -512,3 +518,64 @@ def test_the_collectors_worklist_used_in_a_browser(review_server, tmp_path):
                          data={"line": "UI3", "action": "reallocate", "invoices": LINES["UI3"], "dispute": "deduction"})
     assert full.status_code == 400 and "leaves no invoice partly unpaid" in full.text
     assert _decisions(store, "UI3") == []
+
+
+def test_write_back_commands_are_approved_and_refused_from_the_page(review_server):
+    """The page lists the commands awaiting approval; a finance-reviewer who is one of the source's
+    approvers approves or refuses them with a reason (same form checks as the decisions), stored
+    with the audit trail; a viewer cannot."""
+    from o2c.config import SourceConfig
+    from o2c.jobs.approval import approvals, awaiting
+    from o2c.jobs.writeback import enqueue_payments, outbox
+    from o2c.store import audit
+
+    base, store = review_server.base, review_server.store
+    assert enqueue_payments(store, sources=[SourceConfig(name="erp1", kind="tryton", connection="x")]) >= 2
+    waiting = [r.id for r in awaiting(store, "erp1")]
+    assert len(waiting) >= 2 and {r.status for r in outbox(store, "erp1")} == {"awaiting_approval"}
+    token = review_server.token("reviewer")
+    cookie = {"_token": token}
+    page = requests.get(f"{base}/o2c/", cookies=cookie, timeout=60).text
+    assert "Write-back awaiting approval" in page and 'action="approve"' in page
+    assert f'name="commands" value="{waiting[0]}"' in page
+
+    first, second = str(waiting[0]), str(waiting[1])
+    form = {"source": "erp1", "decision": "approve", "commands": first, "reason": "checked against the statement"}
+    # another site's form with the session cookie, or a stale form token: refused, nothing recorded
+    forged = requests.post(f"{base}/o2c/approve", data=form, cookies=cookie, timeout=60, allow_redirects=False,
+                           headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    stale = requests.post(f"{base}/o2c/approve", data={**form, "csrf": "0" * 40}, cookies=cookie, timeout=60,
+                          allow_redirects=False, headers={"Origin": base})
+    assert stale.status_code == 403 and approvals(store, "erp1") == []
+    # a viewer cannot; a reason is required (an approver the source does not name: tests/cash/test_writeback_approval.py)
+    viewer = requests.post(f"{base}/o2c/approve", data=form, timeout=60, allow_redirects=False,
+                           headers={"Authorization": f"Bearer {review_server.token('victor')}"})
+    assert viewer.status_code == 403 and "finance-reviewer" in viewer.text
+    no_reason = requests.post(f"{base}/o2c/approve", data={**form, "reason": ""}, headers={"Authorization": f"Bearer {token}"},
+                              timeout=60, allow_redirects=False)
+    assert no_reason.status_code == 400 and "give the reason" in no_reason.text and approvals(store, "erp1") == []
+
+    csrf = _csrf(page)
+    done = requests.post(f"{base}/o2c/approve", data={**form, "csrf": csrf}, cookies=cookie, timeout=60,
+                         allow_redirects=False, headers={"Origin": base})
+    assert done.status_code == 303, done.text
+    shown = requests.get(f"{base}/o2c/{done.headers['location'][2:]}", cookies=cookie, timeout=60).text
+    assert f"erp1: approved command(s) {first}" in shown and "checked against the statement" in shown
+    refused = requests.post(f"{base}/o2c/approve", data={"source": "erp1", "decision": "refuse", "commands": second,
+                                                         "reason": "<b>duplicate</b>"},
+                            headers={"Authorization": f"Bearer {review_server.token('ursula')}"}, timeout=60,
+                            allow_redirects=False)
+    assert refused.status_code == 303, refused.text
+    status = {r.id: r.status for r in outbox(store, "erp1")}
+    assert status[int(first)] == "pending" and status[int(second)] == "refused"
+    again = requests.post(f"{base}/o2c/approve", data={**form, "commands": second}, headers={"Authorization": f"Bearer {token}"},
+                          timeout=60, allow_redirects=False)
+    assert again.status_code == 400 and "awaiting approval" in again.text
+    (by_ursula, by_reviewer) = approvals(store, "erp1")
+    assert (by_reviewer.decided_by, by_reviewer.decision, by_reviewer.via) == ("reviewer", "approved", "page")
+    assert (by_ursula.decided_by, by_ursula.decision, by_ursula.reason) == ("ursula", "refused", "<b>duplicate</b>")
+    page = requests.get(f"{base}/o2c/", cookies=cookie, timeout=60).text
+    assert "&lt;b&gt;duplicate&lt;/b&gt;" in page and "<b>duplicate</b>" not in page
+    assert [e.actor for e in audit.trail(store, "invoice:erp1:") if e.action.startswith("approval.")] == ["reviewer", "ursula"]
+    assert audit.verify(store).ok
