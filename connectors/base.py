@@ -266,6 +266,11 @@ class Connector(Protocol):
         """Records of ``stream`` changed in ``(since, until]``, oldest first, in batches."""
         ...
 
+    def preview(self, command: Any) -> dict[str, Any]:
+        """What a write-back command would change (before -> after, read from the source), nothing
+        written; :class:`NotSupported` where the connector cannot tell."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -353,6 +358,13 @@ class BaseConnector:
 
     def find_crm_field(self, *args: Any, **kwargs: Any) -> Any:
         raise NotSupported(f"{self.kind}: looking a CRM field up is not implemented yet")
+
+    def preview(self, command: Any) -> dict[str, Any]:
+        """What ``command`` would change in the source, read from it and written nowhere (a dry
+        run): ``{"target": "<the record>", "changes": [{"field", "before", "after"}], "note": ...}``.
+        Raises :class:`schemas.errors.RejectedDocument` when the source would refuse the command."""
+        raise NotSupported(f"{self.kind}: previewing a {getattr(command, 'kind', 'write-back')} command is not "
+                           "implemented yet")
 
     def close(self) -> None:
         return None

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, StreamSpec, source_amount
+from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, NotSupported, StreamSpec, source_amount
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
 from transport.http import Sleep, classify_response, with_retries
@@ -357,6 +357,28 @@ class TrytonConnector(BaseConnector):
         invoice, _amount, _date, _label = self._payment_invoice(command)
         line = self._payment_line(invoice, f"o2c:{command.idempotency_key}")
         return None if line is None else str(line)
+
+    def preview(self, command: WriteBackCommand) -> dict[str, Any]:
+        """The change a payment command would make, read from Tryton, nothing written: the
+        invoice's amount to pay and state before and after (``after`` = amount to pay - amount;
+        ``paid`` when nothing is left, else ``posted``). A payment already recorded under the
+        command's key changes nothing; a command Tryton would refuse raises :class:`RejectedDocument`
+        with the reason :meth:`push_payment` would give."""
+        if command.kind != "payment":
+            raise NotSupported(f"{self.kind}: previewing a {command.kind!r} command is not implemented yet")
+        invoice, amount, _date, label = self._payment_invoice(command)
+        target = f"account.invoice {invoice['id']} ({invoice['number'] or label})"
+        existing = self._payment_line(invoice, f"o2c:{command.idempotency_key}")
+        if existing is not None:
+            return {"target": target, "changes": [],
+                    "note": f"already recorded (move line {existing}): nothing would change"}
+        self._check_payable(invoice, amount, command.payload, label, command.target_id)
+        before = invoice["amount_to_pay"]
+        after = before - amount
+        return {"target": target,
+                "changes": [{"field": "amount_to_pay", "before": str(before), "after": str(after)},
+                            {"field": "state", "before": invoice["state"], "after": "paid" if after == 0 else "posted"}],
+                "note": f"payment of {amount} {command.payload.get('currency') or ''} dated {_date.isoformat()}".strip()}
 
     def _payment_invoice(self, command: WriteBackCommand) -> tuple[dict[str, Any], Decimal, dt.date, str]:
         """The invoice a payment command targets, read from Tryton, with the command's amount,
@@ -842,6 +864,102 @@ class TrytonConnector(BaseConnector):
         if dunnings and all(bool(d["blocked"]) == blocked for d in dunnings):
             return "account.dunning," + ",".join(str(d["id"]) for d in dunnings)
         return None
+
+    def push_dunning_level(self, invoice_id: str, level: int, *, reference: str = "") -> dict[str, Any]:
+        """Record that invoice ``invoice_id`` was reminded at the hub's ``level`` (1 = the first)
+        with Tryton's ``account_dunning``: one ``account.dunning`` per open receivable line of the
+        invoice (Tryton's model: a dunning belongs to a move line, one per line), at the party's
+        procedure level of that rank (the last one when the hub has more levels), processed
+        (``waiting``, dated the day Tryton processes it). Idempotent: a line whose dunning is at
+        that level or higher is left alone.
+
+        A dunning still ``draft`` is moved to the level; a processed one (``waiting`` / ``final``)
+        is read-only in Tryton except to Tryton's own dunning run, so it is replaced: deleted and
+        created again at the new level. Returns ``{"dunnings": [ids], "level": <Tryton level id>,
+        "unchanged": n}``; an invoice that is not posted or has nothing left to dun raises
+        :class:`RejectedDocument`; no procedure for the party (nor a default one) is a
+        :class:`ConfigError`."""
+        c = self.client
+        try:
+            inv_id = int(invoice_id)
+        except ValueError:
+            raise RejectedDocument(f"Tryton invoice id {invoice_id!r} is not a number", document_id=str(invoice_id)) from None
+        invoices = c.read("account.invoice", [inv_id], ["number", "state", "party", "company", "lines_to_pay"])
+        if inv_id not in invoices:
+            raise RejectedDocument(f"Tryton has no invoice {inv_id}", document_id=str(inv_id))
+        invoice = invoices[inv_id]
+        if invoice["state"] != "posted":
+            raise RejectedDocument(f"{invoice['number']}: the invoice is {invoice['state']} in Tryton, not posted: no dunning",
+                                   document_id=str(inv_id))
+        lines = c.read("account.move.line", invoice["lines_to_pay"], ["debit", "credit", "reconciliation"])
+        open_lines = [lid for lid, ln in lines.items() if ln["reconciliation"] is None and
+                      (Decimal(str(ln["debit"])) > 0 or Decimal(str(ln["credit"])) < 0)]
+        if not open_lines:
+            raise RejectedDocument(f"{invoice['number']}: no open receivable line to dun in Tryton (paid, reconciled or a credit)",
+                                   document_id=str(inv_id))
+        party = c.read("party.party", [invoice["party"]], ["dunning_procedure", "rec_name"])[invoice["party"]]
+        procedure_id = party.get("dunning_procedure")
+        if not procedure_id:
+            raise ConfigError(f"Tryton {c.conn.schema}: customer {party.get('rec_name')!r} has no dunning procedure and "
+                              "there is no default one (Financial > Configuration > Dunning Procedures)")
+        levels = c.read("account.dunning.procedure", [procedure_id], ["levels"])[procedure_id]["levels"]
+        if not levels:
+            raise ConfigError(f"Tryton {c.conn.schema}: dunning procedure {procedure_id} has no level")
+        rank = min(max(level, 1), len(levels)) - 1
+        target = levels[rank]
+        existing = c.search_read("account.dunning", [("line", "in", open_lines)],
+                                 fields=["line", "level", "state", "blocked", "procedure"], context={"active_test": False})
+        by_line = {d["line"]: d for d in existing}
+        to_process: list[int] = []
+        unchanged = 0
+        kept: list[int] = []
+        for lid in open_lines:
+            d = by_line.get(lid)
+            if d is not None:
+                have = levels.index(d["level"]) if d["level"] in levels else -1
+                if have >= rank or d["blocked"]:
+                    unchanged += 1
+                    kept.append(d["id"])
+                    continue
+                if d["state"] == "draft":
+                    c.call("account.dunning", "write", [d["id"]], {"level": target, "procedure": procedure_id})
+                    to_process.append(d["id"])
+                    continue
+                c.call("account.dunning", "delete", [d["id"]])
+            (new_id,) = c.call("account.dunning", "create", [{"company": invoice["company"], "line": lid,
+                                                               "procedure": procedure_id, "level": target}])
+            to_process.append(int(new_id))
+        if to_process:
+            self._process_dunnings(to_process)
+        log.info("Tryton: invoice %s dunned at level %s (%s)%s", invoice["number"], rank + 1, reference,
+                 f", {unchanged} line(s) already there" if unchanged else "")
+        return {"dunnings": sorted(kept + to_process), "level": target, "unchanged": unchanged}
+
+    def _process_dunnings(self, ids: list[int]) -> None:
+        """Tryton's "Process Dunning" wizard on ``ids``: draft dunnings become ``waiting``, dated today."""
+        wizard = "account.dunning.process"
+        context = {**self.client.context, "active_model": "account.dunning", "active_id": ids[0], "active_ids": ids}
+        sid, start_state, _end = self.client.wizard(wizard, "create")
+        try:
+            self.client.wizard(wizard, "execute", sid, {}, start_state, context=context)
+            self.client.wizard(wizard, "execute", sid, {"start": {}}, "process", context=context, attempts=1)
+        finally:
+            try:
+                self.client.wizard(wizard, "delete", sid, attempts=1)
+            except Exception:  # noqa: BLE001 - a stale wizard session is harmless
+                log.warning("Tryton: could not delete dunning wizard session %s", sid, exc_info=True)
+
+    def dunning_levels(self, invoice_id: str) -> list[dict[str, Any]]:
+        """The dunnings of an invoice's receivable lines: ``[{line, level (1 = first), state, date}]``."""
+        c = self.client
+        inv = c.read("account.invoice", [int(invoice_id)], ["lines_to_pay"])[int(invoice_id)]
+        rows = c.search_read("account.dunning", [("line", "in", inv["lines_to_pay"])],
+                             fields=["line", "level", "state", "date", "procedure"], context={"active_test": False})
+        out = []
+        for d in rows:
+            levels = c.read("account.dunning.procedure", [d["procedure"]], ["levels"])[d["procedure"]]["levels"]
+            out.append({"line": d["line"], "level": levels.index(d["level"]) + 1, "state": d["state"], "date": d["date"]})
+        return sorted(out, key=lambda r: r["line"])
 
     # -- helpers --------------------------------------------------------------------------
     def _read_cached(self, model: str, ids: Iterable[int], fields: list[str]) -> dict[int, dict[str, Any]]:

@@ -93,6 +93,9 @@ def write_sources(home: Path) -> Path:
         "# written by `make demo`: the demo's two sources (credentials come from the environment)\n"
         "sources:\n"
         f"  - name: {SOURCE}\n    kind: tryton\n    connection: {CONN_ID}\n    streams: [customers, invoices, settlements]\n"
+        "    # every applied payment flows back to Tryton without a person (a kind with no policy waits for an\n"
+        "    # approval: `o2c writeback approve`, the review page or the erp_writeback DAG's approval task)\n"
+        "    writeback: {policy: {payment: {auto: true}}, approvers: [admin]}\n"
         f"  - name: crm_export\n    kind: filedrop\n    connection: {CRM_CONN_ID}\n    streams: [customers]\n"
         "    options: {files: {customers: 'clients_*.csv'}, id_column: code}\n"
     )

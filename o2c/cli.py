@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("o2c.commands.collections", "dispute"),
     ("o2c.commands.collections", "promise"),
     ("o2c.commands.collections", "dunning"),
+    ("o2c.commands.collections", "collections_"),
     ("o2c.commands.writeback", "writeback"),
     ("o2c.commands.einvoice", "einvoice"),
     ("o2c.commands.mapping", "mapping"),

@@ -55,12 +55,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 
 from schemas.errors import ConfigError
+from schemas.receivables import WriteBackKind
 
 __all__ = [
     "BankConfig", "Channel", "CollectionsConfig", "ConfigFile", "CustomerFormat", "DunningLevel", "EInvoicingConfig",
-    "FolderChannel", "HttpChannel", "MAPPED_DOCUMENTS", "MAX_CONFIG_BYTES", "PAYMENT_NOTE_SUBJECTS", "PaymentNotes",
-    "STREAM_DOCUMENTS", "SftpChannel", "SourceConfig", "banks_file", "load_banks_section", "load_collections", "load_config",
-    "load_einvoicing", "load_sources_section",
+    "FolderChannel", "HttpChannel", "KindPolicy", "MAPPED_DOCUMENTS", "MAX_CONFIG_BYTES", "PAYMENT_NOTE_SUBJECTS",
+    "PaymentNotes", "STREAM_DOCUMENTS", "SftpChannel", "SourceConfig", "WriteBackApprovalConfig", "banks_file",
+    "load_banks_section", "load_collections", "load_config", "load_einvoicing", "load_sources_section",
 ]
 
 #: a configuration file is a few kilobytes; a larger one is refused before it is parsed
@@ -102,6 +103,109 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
+# -- write-back approval -----------------------------------------------------------------------
+#: how long an Airflow approval request waits for an answer when ``response_timeout`` is not set
+DEFAULT_RESPONSE_TIMEOUT = dt.timedelta(hours=24)
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class KindPolicy(_Section):
+    """What of one write-back kind flows without a person (every other command of the kind waits).
+
+    ``{auto: true}``: every command flows; ``{auto_below: "5000.00"}``: a command carrying an
+    amount strictly below it flows; ``allocation_status: [auto]`` narrows either to commands made
+    from allocations of these statuses (``auto``: decided by the engine, ``accepted``: by a
+    reviewer). ``{}`` or no entry for the kind: everything waits."""
+
+    auto: bool = Field(default=False, description="true (every command of this kind flows) or false")
+    auto_below: Decimal | None = Field(default=None, description="a positive amount as text such as '5000.00': "
+                                                                 "commands of a smaller amount flow")
+    allocation_status: tuple[Literal["auto", "accepted"], ...] | None = Field(
+        default=None, description="a list among auto, accepted: only commands made from allocations of these "
+                                  "statuses flow")
+
+    @field_validator("auto_below", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+            raise _problem(f"must be an amount such as '5000.00' (got {value!r})")
+        try:
+            amount = Decimal(str(value).strip())
+        except ArithmeticError:
+            raise _problem(f"must be an amount such as '5000.00' (got {value!r})") from None
+        if not amount.is_finite() or amount <= 0:
+            raise _problem(f"must be a positive amount such as '5000.00' (got {value!r})")
+        return amount
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> KindPolicy:
+        if self.auto and self.auto_below is not None:
+            raise _problem("give either 'auto: true' (everything flows) or 'auto_below' (an amount), not both",
+                           "auto_below")
+        return self
+
+    def flows(self, amount: Decimal | None, allocation_status: str | None) -> tuple[bool, str]:
+        """Whether a command of ``amount`` (None: it carries none) made from an allocation of
+        ``allocation_status`` flows without a person, and why (said to the approvers)."""
+        if self.allocation_status is not None and allocation_status not in self.allocation_status:
+            shown = allocation_status or "no allocation"
+            return False, f"{shown} is not among the statuses that flow ({', '.join(self.allocation_status)})"
+        if self.auto:
+            return True, "flows without approval (auto: true)"
+        if self.auto_below is None:
+            return False, "every command of this kind waits for approval"
+        if amount is None:
+            return False, "it carries no amount (auto_below applies to amounts)"
+        if amount < self.auto_below:
+            return True, f"{amount} is below {self.auto_below}"
+        return False, f"{amount} is not below {self.auto_below}"
+
+
+class WriteBackApprovalConfig(_Section):
+    """A source's write-back approval: per kind what flows without a person (anything else waits,
+    and a kind without an entry waits entirely), who may approve, how long Airflow waits."""
+
+    policy: dict[WriteBackKind, KindPolicy] = Field(
+        default_factory=dict, description=f"a mapping of write-back kind ({', '.join(typing.get_args(WriteBackKind))}) "
+                                          "to {auto: true} or {auto_below: '5000.00', allocation_status: [auto]}")
+    approvers: tuple[str, ...] = Field(default=(), description="a list of Airflow user names who may approve "
+                                                               "(empty: anyone allowed to approve in Airflow, the "
+                                                               "review page or the command line)")
+    response_timeout: dt.timedelta = Field(default=DEFAULT_RESPONSE_TIMEOUT,
+                                           description="a duration such as 24h, 90m, 2d or 3600 (seconds): how "
+                                                       "long Airflow waits for an answer")
+    on_timeout: Literal["refuse", "wait"] = Field(default="refuse",
+                                                  description="refuse (the waiting commands are refused, never "
+                                                              "sent) or wait (they keep waiting for the next run)")
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _approvers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise _problem("must be a list of Airflow user names such as [alice, bob]")
+        return tuple(v.strip() for v in value)
+
+    @field_validator("response_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, dt.timedelta):
+            return value
+        match = _DURATION_RE.match(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if match is None or int(match.group(1)) <= 0:
+            raise _problem(f"must be a positive duration such as 24h, 90m, 2d or 3600 (seconds) (got {value!r})")
+        return dt.timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+
+    def flows(self, kind: str, amount: Decimal | None, allocation_status: str | None) -> tuple[bool, str]:
+        """Whether a command flows without a person, and why; a kind with no policy waits."""
+        rule = self.policy.get(kind)  # type: ignore[call-overload]
+        if rule is None:
+            return False, f"no policy for {kind} commands: they wait for approval"
+        return rule.flows(amount, allocation_status)
+
+
 # -- sources ---------------------------------------------------------------------------------
 class SourceConfig(_Section):
     """One system the hub pulls from: a connector kind, a connection id, its streams and options."""
@@ -119,6 +223,9 @@ class SourceConfig(_Section):
     start: dt.datetime | None = Field(default=None, description="an ISO date-time such as 2026-01-01T00:00:00Z: "
                                                                 "where the first sync starts")
     enabled: bool = Field(default=True, description="true or false")
+    writeback: WriteBackApprovalConfig = Field(default_factory=WriteBackApprovalConfig,
+                                               description="a mapping {policy: {payment: {auto_below: '5000.00'}}, "
+                                                           "approvers: [alice], response_timeout: 24h}")
 
     @field_validator("name")
     @classmethod
@@ -425,7 +532,22 @@ class CollectionsConfig(_Section):
     repeat_days: int = Field(default=7, ge=0, le=365, description="days before a customer is reminded again at the "
                              "same level")
     sender_name: str = Field(default="Service recouvrement", description="the name reminders are sent under")
-    sender_email: str | None = Field(default=None, description="the From address, e.g. recouvrement@example.com")
+    sender_email: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+                                     description="the From address, e.g. recouvrement@example.com")
+    reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+                                 description="where customers' answers go, e.g. compta@example.com")
+    smtp_connection: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]+$",
+                                        description="the connection id of the SMTP server, e.g. smtp_relay "
+                                                    "(O2C_CONN_SMTP_RELAY=smtp://login:password@host:587?security=starttls)")
+    default_language: Literal["fr", "en", "de"] = Field(default="fr", description="the language of a reminder when "
+                                                        "the customer has none or one the hub has no text in: fr, en or de")
+    attach_invoices: bool = Field(default=True, description="attach the invoices' PDFs the hub delivered (true/false)")
+    approval_above: Decimal | None = Field(default=None, ge=0, description="a reminder asking for more than this "
+                                           "amount waits for approval, e.g. \"10000.00\"")
+    approval_levels: tuple[int, ...] = Field(default=(), description="levels whose reminders wait for approval, e.g. [3]")
+    send_attempts: int = Field(default=5, ge=1, le=100, description="transient SMTP failures before a reminder is failed")
+    write_erp_level: bool = Field(default=True, description="write the level of each sent reminder to the ERP "
+                                  "(Tryton account_dunning) (true/false)")
 
     @field_validator("levels")
     @classmethod
@@ -437,6 +559,23 @@ class CollectionsConfig(_Section):
                 raise _problem(f"levels must go up in level and days: level {b.level} at {b.days} days comes after "
                                f"level {a.level} at {a.days} days", i + 1)
         return value
+
+    @model_validator(mode="after")
+    def _approval_levels(self) -> CollectionsConfig:
+        known = {lv.level for lv in self.levels}
+        for i, level in enumerate(self.approval_levels):
+            if level not in known:
+                raise _problem(f"level {level} is not one of the levels ({', '.join(str(k) for k in sorted(known))}); "
+                               "name a configured level", "approval_levels", i)
+        return self
+
+    def needs_approval(self, level: int, total: Decimal) -> str | None:
+        """Why a reminder at ``level`` asking for ``total`` waits for approval, or None."""
+        if level in self.approval_levels:
+            return f"level {level} reminders are approved before they are sent"
+        if self.approval_above is not None and total > self.approval_above:
+            return f"{total} is above the approval threshold of {self.approval_above}"
+        return None
 
     def policy(self) -> Any:
         """The :class:`matching.dunning.Policy` these settings describe."""
@@ -678,6 +817,13 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel]
         if isinstance(part, int):
             shown += f"[{part}]"
             current = _element(current)
+            continue
+        if part == "[key]":  # the problem is the mapping's key itself, already shown
+            continue
+        if typing.get_origin(_strip_optional(current)) is dict:  # a mapping's key (policy.payment): its value's model
+            shown += f".{part}" if shown else str(part)
+            current = _strip_optional(typing.get_args(_strip_optional(current))[1])
+            owner, field = None, part
             continue
         members = _union_members(current)
         if members is not None:  # a discriminated union: the part is the tag, not a key

@@ -5,7 +5,9 @@ Airflow user itself (``get_user``: the UI's session cookie or a bearer token) an
 permission decided through Airflow's auth manager (:func:`has_permission`):
 
 - ``finance-viewer`` reads the page and the raw quarantined payloads;
-- ``finance-reviewer`` records cash decisions (with ``finance-viewer``: the answer is the page).
+- ``finance-reviewer`` records cash decisions (with ``finance-viewer``: the answer is the page),
+  and on the collector's worklist (``/o2c/worklist``) opens and resolves disputes and records
+  promises to pay.
 
 How the permissions are decided and configured: docs/review-page.md.
 """
@@ -222,11 +224,34 @@ def _bearer_only(request: Request) -> bool:
     return scheme.lower() == "bearer" and bool(token.strip()) and COOKIE_NAME_JWT_TOKEN not in request.cookies
 
 
-@app.get("/", response_class=HTMLResponse)
-def overview_page(done: str = "", user: Any = Depends(a_viewer)) -> str:
+def _page_data(store: Any) -> dict[str, Any]:
+    """What the overview shows: :func:`o2c.review.overview` and the write-back commands awaiting
+    approval, per source, with the latest approvals."""
+    from o2c.jobs.approval import approvals, awaiting, describe
     from o2c.review import overview
 
-    return render_overview(overview(_store()), _name(user), message=done[:200], can_decide=_may_decide(user))
+    data = overview(store)
+    waiting: dict[str, list[dict[str, Any]]] = {}
+    for row in awaiting(store):
+        waiting.setdefault(row.source, []).append(describe(row))
+    return {**data, "awaiting": waiting, "approvals": approvals(store, limit=20)}
+
+
+def _check_page_form(request: Request, user: Any, token: str) -> None:
+    """A post with the browser's session cookie must come from this page (``Origin`` or ``Referer``
+    of this host) and carry the page's form token; a bearer token alone (an API client) need not."""
+    if _bearer_only(request):
+        return
+    origin = request.headers.get("origin") or request.headers.get("referer") or ""
+    if not origin or urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise HTTPException(403, "decisions are accepted from the review page itself only")
+    if not hmac.compare_digest(token, form_token(_name(user))):
+        raise HTTPException(403, "the form is out of date or not from the review page: reload the page")
+
+
+@app.get("/", response_class=HTMLResponse)
+def overview_page(done: str = "", user: Any = Depends(a_viewer)) -> str:
+    return render_overview(_page_data(_store()), _name(user), message=done[:200], can_decide=_may_decide(user))
 
 
 @app.post("/decide")
@@ -240,7 +265,126 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
     """
     from o2c.config import load_einvoicing
     from o2c.jobs.cash_review import decide
-    from o2c.review import overview
+    from schemas.errors import HubError
+
+    field = await _page_form(request, user)
+    invoices = [n for n in re.split(r"[\s,;]+", field("invoices")) if n]
+    action = field("action")
+    store = _store()
+    try:
+        res = decide(store, field("line"), action, reviewer=_name(user),
+                     invoices=invoices, note=field("note"), einvoicing=load_einvoicing(),
+                     dispute=field("dispute") or None)
+    except HubError as exc:
+        return HTMLResponse(render_overview(_page_data(store), _name(user), error=str(exc)), status_code=400)
+    done = f"E{res.bank_entry_id} ({res.bank_ref}): {res.action} recorded" + "".join(
+        f"; dispute {i} opened on {n} for {a} unpaid" for n, a, i in res.disputes)
+    return RedirectResponse(f"./?done={quote(done)}", status_code=303)
+
+
+async def _page_form(request: Request, user: Any) -> Callable[[str], str]:
+    """The posted form's fields (form-encoded), once the post is known to come from the page.
+
+    A browser authenticates with Airflow's session cookie, which another site could make it send:
+    unless the credential is a bearer token alone (:func:`_bearer_only`, API clients), a post must
+    come from this page (``Origin`` or ``Referer`` of this host) and carry the page's form token
+    (:func:`form_token`)."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+
+    def field(name: str) -> str:
+        return (form.get(name) or [""])[0].strip()
+
+    _check_page_form(request, user, field("csrf"))  # the browser's session cookie: the page's own forms only
+    return field
+
+
+# -- the collector's worklist ---------------------------------------------------------------
+def render_worklist(rows: list[Any], as_of: Any, user_name: str = "", *, message: str = "", error: str = "",
+                    can_decide: bool = True) -> str:
+    """The worklist page's HTML (:func:`o2c.jobs.worklist.worklist`); the dispute and promise forms
+    only for a user who may decide."""
+    from o2c.store.collections import DEFAULT_REASONS, OUTCOMES
+
+    return TEMPLATES.get_template("worklist.html").render(
+        rows=rows, as_of=as_of, user=user_name, message=message, error=error, csrf=form_token(user_name),
+        can_decide=can_decide, reasons=DEFAULT_REASONS, outcomes=OUTCOMES)
+
+
+def _as_of(text: str) -> Any:
+    import datetime as dt
+
+    if not text:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        raise HTTPException(400, "bad request: as_of is a date such as 2026-12-07") from None
+
+
+def _worklist_rows(as_of: Any) -> list[Any]:
+    from o2c.config import load_collections
+    from o2c.jobs.worklist import worklist
+
+    return worklist(_store(), load_collections(), as_of)
+
+
+@app.get("/worklist", response_class=HTMLResponse)
+def worklist_page(as_of: str = "", done: str = "", user: Any = Depends(a_viewer)) -> str:
+    day = _as_of(as_of)
+    return render_worklist(_worklist_rows(day), day, _name(user), message=done[:200], can_decide=_may_decide(user))
+
+
+@app.post("/worklist")
+async def worklist_form(request: Request, user: Any = Depends(a_reviewer)) -> Response:
+    """A finance reviewer's change from the worklist's forms (``do``: ``dispute`` opens one on an
+    invoice, ``resolve`` resolves one, ``promise`` records a promise to pay), under the signed-in
+    user's name; the same checks as a cash decision (:func:`_page_form`)."""
+    import datetime as dt
+
+    from o2c.store.collections import add_promise, open_dispute, resolve_dispute
+    from schemas.errors import HubError
+
+    field = await _page_form(request, user)
+    who, do = _name(user), field("do")
+    day = _as_of(field("as_of"))
+    store = _store()
+    try:
+        if do == "dispute":
+            row = open_dispute(store, field("invoice"), reason=field("reason"), by=who, amount=field("amount") or None,
+                               owner=field("owner") or None, comment=field("comment") or None, origin="page")
+            done = f"dispute {row.id} on {row.invoice_number}: {row.reason_code}, {row.status}"
+        elif do == "resolve":
+            if not field("dispute").isdigit():
+                raise ConfigError("name the dispute to resolve by its number")
+            row = resolve_dispute(store, int(field("dispute")), outcome=field("outcome"), by=who,
+                                  comment=field("comment") or None)
+            done = f"dispute {row.id} on {row.invoice_number}: resolved, {row.outcome}"
+        elif do == "promise":
+            try:
+                due = dt.date.fromisoformat(field("due"))
+            except ValueError:
+                raise ConfigError("give the promised date as YYYY-MM-DD") from None
+            invoices = [n for n in re.split(r"[\s,;]+", field("invoices")) if n]
+            promise = add_promise(store, invoices, amount=field("amount"), due_on=due, by=who, note=field("note") or None,
+                                  origin="page")
+            done = f"promise {promise.id}: {promise.amount} {promise.currency} by {promise.due_on}"
+        else:
+            raise ConfigError(f"unknown worklist action {do[:30]!r}: dispute, resolve or promise")
+    except HubError as exc:
+        return HTMLResponse(render_worklist(_worklist_rows(day), day, who, error=str(exc)), status_code=400)
+    return RedirectResponse(f"worklist?as_of={day.isoformat()}&done={quote(done)}", status_code=303)
+
+
+@app.post("/approve")
+async def approve_form(request: Request, user: Any = Depends(a_reviewer)) -> Response:
+    """An approver's decision over write-back commands awaiting approval (form-encoded: source,
+    decision approve/refuse, commands: ids, reason), through :func:`o2c.jobs.approval.decide`.
+
+    The approver is the signed-in Airflow user: a finance-reviewer, and one of the source's
+    configured approvers when it names some. Same page checks as :func:`decide_form`."""
+    from o2c.jobs.approval import decide
+    from o2c.settings import get_settings
+    from o2c.sources import get_source, load_sources
     from schemas.errors import HubError
 
     form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
@@ -248,22 +392,23 @@ async def decide_form(request: Request, user: Any = Depends(a_reviewer)) -> Resp
     def field(name: str) -> str:
         return (form.get(name) or [""])[0].strip()
 
-    if not _bearer_only(request):  # the browser's session cookie: the page's own forms only
-        origin = request.headers.get("origin") or request.headers.get("referer") or ""
-        if not origin or urlsplit(origin).netloc != request.headers.get("host", ""):
-            raise HTTPException(403, "decisions are accepted from the review page itself only")
-        if not hmac.compare_digest(field("csrf"), form_token(_name(user))):
-            raise HTTPException(403, "the form is out of date or not from the review page: reload the page")
-
-    invoices = [n for n in re.split(r"[\s,;]+", field("invoices")) if n]
-    action = field("action")
+    _check_page_form(request, user, field("csrf"))
     store = _store()
     try:
-        res = decide(store, field("line"), action, reviewer=_name(user),
-                     invoices=invoices, note=field("note"), einvoicing=load_einvoicing())
+        decision = field("decision")
+        if decision not in ("approve", "refuse"):
+            raise HubError(f"unknown decision {decision!r}: approve or refuse")
+        texts = [c for value in form.get("commands") or [] for c in re.split(r"[\s,;]+", value) if c]
+        if not texts:
+            raise HubError("tick the commands to decide on")
+        if not all(c.isdigit() and len(c) <= 18 for c in texts):
+            raise HubError("commands are given by their numbers")
+        source = get_source(load_sources(get_settings().sources_file), field("source"))
+        res = decide(store, source, decision, by=_name(user), reason=field("reason"),  # type: ignore[arg-type]
+                     commands=[int(c) for c in texts], via="page")
     except HubError as exc:
-        return HTMLResponse(render_overview(overview(store), _name(user), error=str(exc)), status_code=400)
-    done = f"E{res.bank_entry_id} ({res.bank_ref}): {res.action} recorded"
+        return HTMLResponse(render_overview(_page_data(store), _name(user), error=str(exc)), status_code=400)
+    done = f"{res.source}: {res.decision} command(s) {', '.join(map(str, res.commands))}"
     return RedirectResponse(f"./?done={quote(done)}", status_code=303)
 
 

@@ -331,3 +331,47 @@ def test_source_config_in_code_is_checked_like_the_file():
     assert src.start == dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
     with pytest.raises(ValidationError):
         SourceConfig(name="erp_a", kind="nope", connection="c")
+
+
+# -- write-back approval ----------------------------------------------------------------------
+def test_the_write_back_policy_of_a_source(tmp_path):
+    import datetime as dt_
+    from decimal import Decimal
+
+    path = write(tmp_path / "sources.yaml", "sources:\n  - name: erp_a\n    kind: tryton\n    connection: c\n"
+                 "    writeback:\n      policy: {payment: {auto_below: 5000.00, allocation_status: [auto]}, note: {auto: true}}\n"
+                 "      approvers: [alice, bob]\n      response_timeout: 90m\n      on_timeout: wait\n")
+    wb = load_config(path).sources[0].writeback
+    assert wb.approvers == ("alice", "bob") and wb.response_timeout == dt_.timedelta(minutes=90) and wb.on_timeout == "wait"
+    assert wb.flows("payment", Decimal("4999.99"), "auto") == (True, "4999.99 is below 5000.0")
+    assert wb.flows("payment", Decimal("5000.00"), "auto")[0] is False
+    assert wb.flows("payment", Decimal("10"), "accepted")[0] is False
+    assert wb.flows("note", None, None) == (True, "flows without approval (auto: true)")
+    assert wb.flows("credit_hold", None, None) == (False, "no policy for credit_hold commands: they wait for approval")
+    # nothing written: every kind waits, Airflow waits 24 hours and then refuses
+    bare = load_config(write(tmp_path / "bare.yaml", "sources:\n  - {name: erp_a, kind: tryton, connection: c}\n")).sources[0]
+    assert bare.writeback.policy == {} and bare.writeback.on_timeout == "refuse"
+    assert bare.writeback.response_timeout == dt_.timedelta(hours=24)
+    assert bare.writeback.flows("payment", Decimal("1"), "auto")[0] is False
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ("policy: {paymnt: {auto: true}}", r"sources\[0\]\.writeback\.policy\.paymnt: should be 'payment', '"),
+    ("policy: {payment: {auto: true, auto_below: '10'}}",
+     r"writeback\.policy\.payment\.auto_below: give either 'auto: true' \(everything flows\) or 'auto_below'"),
+    ("policy: {payment: {auto_below: -5}}", r"writeback\.policy\.payment\.auto_below: must be a positive amount such as '5000.00'"),
+    ("policy: {payment: {auto_below: lots}}", r"auto_below: must be an amount such as '5000.00' \(got 'lots'\)"),
+    ("policy: {payment: {allocation_status: [suggested]}}",
+     r"writeback\.policy\.payment\.allocation_status\[0\]: should be 'auto' or 'accepted' \(got 'suggested'\)"),
+    ("policy: {payment: {threshold: 5}}", r"writeback\.policy\.payment\.threshold: unknown key \(known: auto, auto_below"),
+    ("approvers: [alice, '']", r"writeback\.approvers: must be a list of Airflow user names"),
+    ("response_timeout: soon", r"writeback\.response_timeout: must be a positive duration such as 24h"),
+    ("on_timeout: approve", r"writeback\.on_timeout: should be 'refuse' or 'wait' \(got 'approve'\); write refuse"),
+    ("approver: [alice]", r"writeback\.approver: unknown key \(known: policy, approvers, response_timeout, on_timeout\)"),
+])
+def test_write_back_policy_mistakes_name_the_file_and_the_key(tmp_path, body, says):
+    path = write(tmp_path / "sources.yaml", "sources:\n  - name: erp_a\n    kind: tryton\n    connection: c\n"
+                 f"    writeback: {{{body}}}\n")
+    with pytest.raises(ConfigError, match=says) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: ")

@@ -5,8 +5,8 @@ Run in its own process (proteus runs trytond in-process and keeps a global pool)
     python -m demo.tryton.seed --config trytond.conf --database demo --invoices 40 --seed 1
 
 The database must already exist with the modules ``party company currency account account_invoice
-account_fr account_statement account_credit_limit edocument_uncefact stock account_invoice_stock
-sale account_tax_cash`` activated (see :func:`demo.tryton.server.build_template`). The script creates, in this order:
+account_fr account_statement account_credit_limit account_dunning edocument_uncefact stock
+account_invoice_stock sale account_tax_cash`` activated (see :func:`demo.tryton.server.build_template`). The script creates, in this order:
 
 - currencies EUR (company currency) and USD, countries FR, DE, BE;
 - the company "Acme Industrie SAS" with SIREN, SIRET, FR VAT number, address and IBAN;
@@ -27,7 +27,11 @@ sale account_tax_cash`` activated (see :func:`demo.tryton.server.build_template`
   whose customer shipment is done 0 to 3 days before the invoice date, so its goods lines are
   linked to their stock moves; an invoice of services only is entered directly; 4 posted partial credit notes shaped as Tryton's credit wizard makes them
   (negative quantity, line ``origin`` = the credited invoice line, negative total), one cancelled
-  invoice and one draft invoice (the hub must not pull either).
+  invoice and one draft invoice (the hub must not pull either);
+- last (after the invoices, so numbers and totals do not depend on it), the dunning procedure
+  "Relance standard" (:data:`DUNNING_LEVELS`: levels at 10, 30 and 60 days past due, the hub's
+  default policy), the company's default and every customer's procedure. No dunning is created:
+  the hub writes the level of the reminders it sends.
 
 Everything random comes from ``random.Random(seed)``, so a seed gives the same data every time.
 The script prints a JSON summary on stdout (amounts as strings).
@@ -187,6 +191,10 @@ MASTER: dict[str, dict[str, Any]] = {
 HOLD_CATEGORY = "Blocage encours"
 FORMER_CUSTOMER = Customer("C0099", "Ancienne Imprimerie Lambert SA", "39912046", "0001", "2 rue de la Paix", "75002",
                            "Paris", "FR", "contact@imprimerie-lambert.example", "30")
+
+# Tryton's dunning procedure: a level per number of days past due (the hub's default levels)
+DUNNING_PROCEDURE = "Relance standard"
+DUNNING_LEVELS = (10, 30, 60)
 
 # (code, name, kind, unit, list price, category)
 PRODUCTS = [
@@ -506,6 +514,24 @@ class Seeder:
         former.save()
         self.former_party = former
 
+    def dunning(self) -> None:
+        """The dunning procedure, the company's default and every customer's (account_dunning)."""
+        Procedure = self.get("account.dunning.procedure")
+        procedure = Procedure(name=DUNNING_PROCEDURE)
+        for days in DUNNING_LEVELS:
+            procedure.levels.new(overdue=dt.timedelta(days=days))
+        procedure.save()
+        Configuration = self.get("account.configuration")
+        config = Configuration(1)
+        config.default_dunning_procedure = procedure
+        config.save()
+        Party = self.get("party.party")
+        parties = [Party(p.id) for _, p in self.customer_parties]
+        for party in parties:
+            party.dunning_procedure = procedure
+        Party.save(parties)
+        self.dunning_procedure = procedure
+
     # invoices
     #
     # Invoices are created as plain values (what the client's on_change calls would fill in) and
@@ -781,6 +807,7 @@ def seed(database: str, config_file: str | None, invoices: int, seed_value: int,
     s.customers()
     setup_seconds = time.monotonic() - started
     result = s.invoices(invoices)
+    s.dunning()
     _finish(database)
     elapsed = time.monotonic() - started
 
@@ -797,6 +824,8 @@ def seed(database: str, config_file: str | None, invoices: int, seed_value: int,
              "credit_limit": None if c.credit_limit is None else str(c.credit_limit), **s.identifiers[c.code]}
             for c, p in s.customer_parties
         ],
+        "dunning_procedure": {"id": s.dunning_procedure.id, "name": DUNNING_PROCEDURE,
+                              "levels": [lv.id for lv in s.dunning_procedure.levels]},
         "former_customer": {"id": s.former_party.id, "code": FORMER_CUSTOMER.code, "name": FORMER_CUSTOMER.name},
         "products": len(PRODUCTS),
         "posted_count": len(result["posted"]),

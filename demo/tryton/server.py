@@ -55,6 +55,9 @@ MODULES: tuple[str, ...] = (
     "account_fr",
     "account_statement",
     "account_credit_limit",
+    # dunning levels on receivable lines: the hub writes the level of each reminder it sends
+    # (account.dunning, connectors.tryton.TrytonConnector.push_dunning_level)
+    "account_dunning",
     "edocument_uncefact",
     # orders and deliveries: an invoice line's stock moves (account_invoice_stock) carry the
     # shipment, its delivery address and date (the French delivery mentions, BG-13)

@@ -110,7 +110,11 @@ def cash_apply(customers_path: str, open_items_path: str, statements: tuple[str,
               help="Send the cash to these invoice numbers instead (repeatable; SOURCE:NUMBER when ambiguous).")
 @click.option("--reviewer", required=True, help="Who decides (kept with the decision).")
 @click.option("--note", default="", help="Why, for the audit trail.")
-def cash_review(line: str, action: str | None, invoices: tuple[str, ...], reviewer: str, note: str) -> None:
+@click.option("--dispute", "dispute", default=None, metavar="REASON",
+              help="A short payment: the unpaid rest of each invoice the line pays partly becomes a dispute with "
+                   "this reason (deduction, price, quantity, quality, delivery, duplicate, other).")
+def cash_review(line: str, action: str | None, invoices: tuple[str, ...], reviewer: str, note: str,
+                dispute: str | None) -> None:
     """Decide on one bank LINE of the hub store (its entry id E123 or its bank reference).
 
     Decisions are stored, change the allocations (accepted / rejected / re-allocated), and teach
@@ -126,7 +130,7 @@ def cash_review(line: str, action: str | None, invoices: tuple[str, ...], review
         raise click.UsageError("give one of --accept, --reject or --reallocate INVOICE")
     store = open_store()
     try:
-        res = decide(store, line, chosen, reviewer=reviewer, invoices=invoices, note=note)
+        res = decide(store, line, chosen, reviewer=reviewer, invoices=invoices, note=note, dispute=dispute)
     except HubError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"E{res.bank_entry_id} ({res.bank_ref}): {res.action}, customer {res.customer_key or '-'}")
@@ -134,3 +138,5 @@ def cash_review(line: str, action: str | None, invoices: tuple[str, ...], review
         click.echo(f"  {number}  {amount}  {status}")
     if res.unapplied:
         click.echo(f"  unapplied: {res.unapplied}")
+    for number, rest, dispute_id in res.disputes:
+        click.echo(f"  dispute {dispute_id} on {number}: {rest} unpaid")

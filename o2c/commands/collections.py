@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import click
 
@@ -165,3 +166,116 @@ def dunning_list(as_of: dt.datetime | None) -> None:
         click.echo(f"left out {sk.invoice_number} [{sk.rule}]: {sk.reason}")
     if not rows and not skips:
         click.echo(f"nothing planned on {day}")
+
+
+@dunning.command("send")
+@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False), default=None,
+              help="Write each pending reminder's e-mail (.eml) and PDF to this folder; send nothing, change nothing.")
+@click.option("--sources", "sources_file", type=click.Path(exists=True, dir_okay=False),
+              help="Sources file (default: O2C_SOURCES or $O2C_HOME/sources.yaml).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Send at most this many reminders.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def dunning_send(dry_run: str | None, sources_file: str | None, limit: int | None, as_json: bool) -> None:
+    """Send the pending reminders over SMTP (collections.smtp_connection) and write their level to the ERP."""
+    import sys
+    from contextlib import nullcontext
+
+    from o2c.config import load_collections
+    from o2c.context import RunContext
+    from o2c.jobs.reminders import erp_connectors, send_reminders, smtp_settings
+    from o2c.settings import get_settings
+
+    with exit_on_hub_errors():
+        config = load_collections()
+        store = open_store()
+        context = RunContext.command("dunning send")
+        if dry_run:
+            summary = send_reminders(store, config, dry_run=dry_run, context=context, limit=limit)
+        else:
+            smtp = smtp_settings(config)
+            from pathlib import Path
+
+            from o2c.config import load_config
+
+            path = Path(sources_file or get_settings().sources_file)
+            if config.write_erp_level and path.is_file() and load_config(path).sources:
+                from o2c.sources import load_sources
+
+                erp_cm: Any = erp_connectors(load_sources(path))  # the ERPs that take dunning levels
+            else:
+                erp_cm = nullcontext(None)
+            with erp_cm as erp:
+                summary = send_reminders(store, config, smtp=smtp, erp=erp, context=context, limit=limit)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
+    elif dry_run:
+        click.echo(f"dry run: {summary.written} reminder(s) written to {summary.dry_run}, nothing sent "
+                   f"({summary.awaiting_approval} awaiting approval)")
+        for d in summary.details:
+            click.echo(f"  {d['reminder']} {d['customer']} -> {d['to']} [{d['language']}] {d['subject']}: "
+                       + ", ".join(d["files"]) + (f" ({d['fallback']})" if d.get("fallback") else ""))
+    else:
+        click.echo(f"reminders: {summary.sent} sent, {summary.retry_later} to retry, {summary.failed} failed, "
+                   f"{summary.awaiting_approval} awaiting approval; ERP levels {summary.erp_written} written, "
+                   f"{summary.erp_pending} to retry, {summary.erp_failed} failed (run {summary.run_id})")
+        for d in summary.details:
+            if d.get("error"):
+                click.echo(f"  {d['reminder']} {d['customer']}: {d['status']}: {d['error']}")
+        if summary.left_sending:
+            click.echo(f"  left 'sending' by a run that stopped (check the mailbox): {summary.left_sending}")
+        if summary.stopped:
+            click.echo(f"  stopped: {summary.stopped}")
+    if summary.stopped:
+        sys.exit(75)
+
+
+@dunning.command("approve")
+@click.argument("reminder_id", type=int)
+@click.option("--by", "by", required=True, help="Who approves (kept in the audit trail).")
+@click.option("--reason", default=None, help="Why.")
+def dunning_approve(reminder_id: int, by: str, reason: str | None) -> None:
+    """Approve a reminder that waits for approval: the next send sends it."""
+    from o2c.jobs.reminders import approve
+
+    with exit_on_hub_errors():
+        row = approve(open_store(), reminder_id, by=by, reason=reason)
+    click.echo(f"reminder {row.id} ({row.customer_name}, level {row.level}, {row.total} {row.currency}) approved by {by}: "
+               "pending, sent by the next run")
+
+
+@click.group("collections")
+def collections_() -> None:
+    """The collector's view: whom to work on today, and what to do."""
+
+
+@collections_.command("worklist")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="As of this day (default today, UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the worklist as JSON.")
+@click.option("--limit", default=0, help="Show the first N customers only (default: all).")
+def worklist_cmd(as_of: dt.datetime | None, as_json: bool, limit: int) -> None:
+    """Customers with overdue invoices ranked by what collecting them is worth (amount overdue x
+    days late x risk weight), each with its reason, open disputes and promises, last contacts and
+    the next action (send level N reminder, call: promise broken, wait: dispute in review, cannot be
+    reminded: no contact ...)."""
+    from o2c.config import load_collections
+    from o2c.jobs.worklist import worklist
+
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    with exit_on_hub_errors():
+        rows = worklist(open_store(), load_collections(), day)
+    if limit > 0:
+        rows = rows[:limit]
+    if as_json:
+        click.echo(json.dumps({"as_of": day.isoformat(), "customers": [r.as_dict() for r in rows]}, indent=2))
+        return
+    for i, r in enumerate(rows, 1):
+        click.echo(f"{i}. {r.customer_name} ({r.currency}): {r.next_action}  [worth {r.worth} {r.worth_currency}]")
+        click.echo(f"   {r.reason}")
+        for d in r.disputes:
+            click.echo(f"   dispute {d['id']} on {d['invoice']}: {d['reason']}, {d['status']} since {d['opened_on']}")
+        for p in r.promises:
+            click.echo(f"   promise {p['id']}: {p['amount']} {p['currency']} by {p['due_on']} ({p['status']})")
+        for c in r.last_contacts[:3]:
+            click.echo(f"   {c['on']}: {c['what']} ({c['by']})")
+    if not rows:
+        click.echo(f"nothing overdue on {day}")

@@ -169,4 +169,5 @@ def statuses(folder: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(dataclasses.asdict(summary), indent=2))
         return
     click.echo(f"lifecycle statuses from {folder}: {summary.read} read, {summary.recorded} recorded, "
-               f"{summary.duplicates} duplicates, {summary.unknown_invoice} for unknown invoices, {summary.rejected} rejected")
+               f"{summary.duplicates} duplicates, {summary.unknown_invoice} for unknown invoices, {summary.rejected} rejected, "
+               f"{summary.disputes} dispute(s) opened (207 En litige / 210 Refusée)")

@@ -16,6 +16,13 @@ then decides, bank line by bank line:
   reviewer names instead (``accepted``), oldest first, each up to its open amount; any excess
   stays unapplied (the unapplied cash recorded for the line before is marked resolved).
 
+With ``dispute`` (a dispute reason code, ``deduction`` for a deduction the customer took), an
+accepted or re-allocated line that leaves an invoice it pays partly open is a **short payment the
+reviewer disputes**: the unpaid rest of each such invoice becomes a dispute (origin
+``short_payment``, the amount left open, the reviewer as who opened it), in the decision's
+transaction, so the rest is never reminded while the dispute is open. A decision with ``dispute``
+that leaves nothing unpaid is refused (nothing recorded).
+
 Every decision is stored (:class:`~o2c.store.cash.CashReviewDecision`, with the reviewer, the
 payer's name and IBAN as the bank wrote them, and the customers concerned) and replayed at every
 cash run by :func:`learned_from_store`: an IBAN or a bank-side name confirmed for a customer is
@@ -72,6 +79,7 @@ class ReviewResult:
     allocations: list[tuple[str, Decimal, str]] = field(default_factory=list)  # (invoice number, amount, status)
     unapplied: Decimal = Decimal(0)
     encaissee_sent: int = 0
+    disputes: list[tuple[str, Decimal, int]] = field(default_factory=list)  # (invoice number, unpaid rest, dispute id)
 
 
 def _entry(s: Any, line: str | int) -> BankEntryRow:
@@ -133,12 +141,14 @@ def _invoice(s: Any, number: str) -> InvoiceRow:
 
 
 def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoices: Sequence[str] = (),
-           note: str = "", einvoicing: Any = None, lock_timeout: float | None = None) -> ReviewResult:
+           note: str = "", einvoicing: Any = None, lock_timeout: float | None = None,
+           dispute: str | None = None) -> ReviewResult:
     """Record a reviewer's decision on one bank line and apply it to the stored allocations.
 
     ``line`` is the hub's entry id (``E123``) or the bank reference; ``invoices`` (reallocate
     only) are invoice numbers, ``SOURCE:NUMBER`` when a number exists in several sources.
-    Holds the cash lock; ``lock_timeout`` is how long to wait for it (default
+    ``dispute``: a reason code; the unpaid rest of every invoice the line pays short becomes a
+    dispute with it (accept and reallocate only). Holds the cash lock; ``lock_timeout`` is how long to wait for it (default
     ``O2C_CASH_LOCK_TIMEOUT``, 30 s) before :class:`~o2c.store.cash.CashLockBusy`.
     """
     if action not in ACTIONS:
@@ -149,6 +159,14 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
         raise ConfigError("reallocate needs the invoice numbers the cash goes to")
     if action != REALLOCATE and invoices:
         raise ConfigError(f"{action} takes no invoice numbers: choose re-allocate to send the cash to them")
+    if dispute is not None:
+        from o2c.store.collections import DEFAULT_REASONS
+
+        dispute = dispute.strip() or "deduction"
+        if action == REJECT:
+            raise ConfigError("a rejected line pays nothing short: open the dispute on the invoice itself")
+        if dispute not in DEFAULT_REASONS:
+            raise ConfigError(f"unknown dispute reason {dispute!r}; use one of {', '.join(DEFAULT_REASONS)}")
     now = utcnow()
     settled: dict[int, tuple[Decimal, dt.date | None]] = {}
     with cash_session(store, timeout=lock_timeout) as s:
@@ -245,6 +263,8 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
                 s.add(CashUnapplied(run_id=f"review:{reviewer}", bank_entry_id=entry.id, bank_ref=result.bank_ref,
                                     amount=remaining, currency=entry.currency, reason="overpayment (reviewer)",
                                     customer_key=result.customer_key, created_at=now))
+        if dispute is not None:
+            result.disputes = _dispute_short_payments(s, entry, result, reviewer.strip(), dispute, note)
         s.add(CashReviewDecision(
             bank_entry_id=entry.id, bank_ref=result.bank_ref, action=action,
             customer_key=result.customer_key, previous_customer_key=(proposed if action == REALLOCATE else None) or None,
@@ -255,10 +275,43 @@ def decide(store: Store, line: str | int, action: str, *, reviewer: str, invoice
         audit.append(s, actor=reviewer.strip(), action=f"review.{action}", subject=f"bank_entry:E{entry.id}",
                      details={"bank_ref": result.bank_ref, "customer": result.customer_key, "note": note or None,
                               "allocations": [[n, str(a), st] for n, a, st in result.allocations],
-                              "unapplied": str(result.unapplied) if result.unapplied else None}, at=now)
+                              "unapplied": str(result.unapplied) if result.unapplied else None,
+                              "disputes": [[n, str(a), i] for n, a, i in result.disputes] or None}, at=now)
     if einvoicing is not None and settled:
         result.encaissee_sent = emit_collected(store, einvoicing, settled)
     return result
+
+
+def _dispute_short_payments(s: Any, entry: BankEntryRow, result: ReviewResult, reviewer: str, reason: str,
+                            note: str) -> list[tuple[str, Decimal, int]]:
+    """Open a dispute for the unpaid rest of each invoice the decision pays partly (its open amount
+    after the decision, the hub's cash counted); refused when the line leaves no invoice short."""
+    from o2c.store.collections import open_dispute_in
+
+    s.flush()
+    paid: dict[str, Decimal] = {}
+    for number, amount, status in result.allocations:
+        if status == "accepted" and amount > 0:
+            paid[number] = paid.get(number, Decimal(0)) + amount
+    rows = s.scalars(select(CashAllocation).where(CashAllocation.bank_entry_id == entry.id,
+                                                  CashAllocation.status == "accepted")).all()
+    out: list[tuple[str, Decimal, int]] = []
+    for inv_id in sorted({a.invoice_id for a in rows if a.invoice_number in paid}):
+        inv = s.get(InvoiceRow, inv_id)
+        if inv is None or is_credit_note_type(inv.type_code):
+            continue
+        rest = open_amount(inv, applied_amounts(s, [inv.id]))
+        if rest <= 0:
+            continue
+        why = (f"short payment: {_money(paid[inv.number], inv.currency)} paid by bank line E{entry.id} "
+               f"({result.bank_ref}), {_money(rest, inv.currency)} left unpaid") + (f"; {note}" if note else "")
+        row, _ = open_dispute_in(s, inv, reason=reason, by=reviewer, amount=rest, comment=why, origin="short_payment",
+                                 on=entry.booking_date)
+        out.append((inv.number, rest, row.id))
+    if not out:
+        raise ConfigError(f"bank line E{entry.id} leaves no invoice partly unpaid: there is no short payment to "
+                          "dispute (record the decision without a dispute)")
+    return out
 
 
 def learned_from_store(store: Store) -> Learned:

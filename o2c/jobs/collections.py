@@ -7,7 +7,9 @@ ERP blocks or holds, and cash received but not reviewed yet (unapplied, or only 
 decision is :func:`matching.dunning.plan`. A reminder is keyed by customer, currency and day: a
 second run the same day plans the same reminders and stores nothing new; a customer reminded at
 the same level or higher within ``repeat_days`` is not reminded again. A customer without a
-dunning contact gets a reminder ``cannot_send`` ("no contact"), never a silent skip.
+dunning contact gets a reminder ``cannot_send`` ("no contact"), never a silent skip. A reminder
+the policy wants approved (``approval_above``, ``approval_levels``) is stored
+``awaiting_approval`` with the reason; sending is :mod:`o2c.jobs.reminders`.
 """
 
 from __future__ import annotations
@@ -160,6 +162,8 @@ def run_dunning(store: Store, config: CollectionsConfig, as_of: dt.date, *, cont
                 if s.scalar(select(ReminderRow.id).where(ReminderRow.key == key)) is not None:
                     continue  # planned earlier today
                 status, error = ("pending", None) if who.contacts else ("cannot_send", "no dunning contact with an e-mail")
+                if status == "pending" and (why := config.needs_approval(r.level, r.total)):
+                    status, error = "awaiting_approval", why  # o2c dunning approve ID moves it to pending
                 row = ReminderRow(
                     key=key, run_id=run.id, as_of=as_of, customer_id=r.customer_id, customer_name=who.name, currency=r.currency,
                     level=r.level, due=r.due, credits=r.credits, interest=r.interest, indemnity=r.indemnity, total=r.total,
@@ -210,3 +214,63 @@ def skipped(store: Store, as_of: dt.date) -> list[SkipRow]:
         return list(s.scalars(select(SkipRow).where(SkipRow.as_of == as_of).order_by(SkipRow.customer_id, SkipRow.invoice_number)))
 
 
+
+
+# -- write-back of disputes ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class DisputeWriteBack:
+    """One change a dispute asks of its ERP: block (or unblock) the dunning of the invoice, or a note
+    on it. Not enqueued here: the write-back outbox takes them (see :func:`dispute_writeback_commands`)."""
+
+    kind: str  # dunning_block, note
+    source: str
+    target_id: str  # the invoice's id in its source
+    invoice_number: str
+    blocked: bool | None  # dunning_block: True while the dispute is open, False once resolved
+    message: str  # the note's text, or why the block is set / lifted
+    identity: str  # what the command records, part of its idempotency key: D<id>:open / D<id>:resolved
+    actor: str  # who opened / resolved the dispute
+
+
+def dispute_writeback_commands(store: Store) -> list[DisputeWriteBack]:
+    """What every dispute asks of its ERP, computed from the store (the same list every time for the
+    same disputes, so enqueuing it again adds nothing): for an open dispute, a dunning block on its
+    invoice and a note saying why; for a resolved one, the block lifted and a note of the outcome.
+
+    The outbox's enqueuers (``o2c.jobs.writeback.enqueue_dunning_block`` / ``enqueue_note``) take
+    these as they are, e.g.::
+
+        for c in dispute_writeback_commands(store):
+            if c.kind == "dunning_block":
+                enqueue_dunning_block(store, c.source, c.target_id, blocked=c.blocked, reason=c.message,
+                                      actor=c.actor, identity=c.identity)
+            else:
+                enqueue_note(store, c.source, "invoice", c.target_id, c.message, actor=c.actor, identity=c.identity)
+
+    (for the sources whose connector declares ``dunning_blocks`` / ``notes``)."""
+    from o2c.store.collections import DEFAULT_REASONS
+
+    out: list[DisputeWriteBack] = []
+    with store.session() as s:
+        rows = s.execute(select(DisputeRow, InvoiceRow.source_id).join(InvoiceRow, InvoiceRow.id == DisputeRow.invoice_id)
+                         .order_by(DisputeRow.id)).all()
+        for d, source_id in rows:
+            label = DEFAULT_REASONS.get(d.reason_code, (d.reason_code, ""))[0]
+            amount = f"{d.amount} {d.currency}" if d.amount is not None else "the whole open amount"
+            first = d.comments[0]["text"] if d.comments else ""
+            opened = (f"Dispute {d.id} opened on {d.opened_on.isoformat()} by {d.opened_by} ({d.origin}): {d.reason_code}, "
+                      f"{label}; {amount} in dispute" + (f". {first}" if first else "") + ". Dunning blocked by the hub.")
+            common = {"source": d.source, "target_id": source_id, "invoice_number": d.invoice_number}
+            out.append(DisputeWriteBack(kind="dunning_block", blocked=True, message=opened[:1000], identity=f"D{d.id}:open",
+                                        actor=d.opened_by, **common))
+            out.append(DisputeWriteBack(kind="note", blocked=None, message=opened[:3000], identity=f"D{d.id}:open",
+                                        actor=d.opened_by, **common))
+            if d.status not in OPEN_STATES:
+                resolved = (f"Dispute {d.id} resolved on {(d.resolved_on or d.opened_on).isoformat()} by {d.resolved_by}: "
+                            f"{d.outcome}. Dunning block lifted by the hub.")
+                actor = d.resolved_by or "o2c:collections"
+                out.append(DisputeWriteBack(kind="dunning_block", blocked=False, message=resolved[:1000],
+                                            identity=f"D{d.id}:resolved", actor=actor, **common))
+                out.append(DisputeWriteBack(kind="note", blocked=None, message=resolved[:3000], identity=f"D{d.id}:resolved",
+                                            actor=actor, **common))
+    return out

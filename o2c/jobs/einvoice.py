@@ -280,10 +280,15 @@ class InboundSummary:
     duplicates: int = 0
     unknown_invoice: int = 0
     rejected: int = 0
+    disputes: int = 0  # opened by a 207 En litige or 210 Refusée
 
 
 def ingest_statuses(store: Store, folder: Path, *, run_id: str | None = None) -> InboundSummary:
-    """Record the CDAR status messages found in ``folder`` (a platform's outbox for us)."""
+    """Record the CDAR status messages found in ``folder`` (a platform's outbox for us).
+
+    A 207 En litige or 210 Refusée on an invoice the hub has opens a dispute on it (origin
+    ``lifecycle_207`` / ``lifecycle_210``, reason from the status's reason code, the platform's text
+    as its comment; :func:`_dispute_from_status`): its reminders wait."""
     from edi import cdar
 
     summary = InboundSummary()
@@ -311,9 +316,32 @@ def ingest_statuses(store: Store, folder: Path, *, run_id: str | None = None) ->
                                    currency=status.currency, message=data)
             if event is None:
                 summary.duplicates += 1
-            else:
-                summary.recorded += 1
+                continue
+            summary.recorded += 1
+            if inv is not None and status.status_code in DISPUTE_STATUSES:
+                summary.disputes += _dispute_from_status(s, inv, status.status_code, status.reason_code, status.reason,
+                                                         status.status_date, path.name)
     return summary
+
+
+#: lifecycle statuses received for an invoice the hub issued that open a dispute on it
+DISPUTE_STATUSES = {"207": "En litige", "210": "Refusée"}
+
+
+def _dispute_from_status(s: Any, inv: InvoiceRow, code: str, reason_code: str | None, reason: str | None,
+                         day: dt.date | dt.datetime, filename: str) -> int:
+    """Open the dispute a received 207 En litige / 210 Refusée says, in the transaction that records
+    the status (so a status recorded twice is a duplicate and opens nothing; a second status on an
+    invoice already disputed adds its text to that dispute). Returns 1 when a dispute was opened."""
+    from o2c.store.collections import LIFECYCLE_REASONS, open_dispute_in
+
+    text = " ".join(p for p in (f"{code} {DISPUTE_STATUSES[code]}", f"[{reason_code}]" if reason_code else "",
+                                reason or "") if p)
+    _, created = open_dispute_in(
+        s, inv, reason=LIFECYCLE_REASONS.get((reason_code or "").upper(), "other"), by="platform",
+        comment=f"{text} (lifecycle status {filename})"[:2000], origin=f"lifecycle_{code}",
+        on=day.date() if isinstance(day, dt.datetime) else day)
+    return int(created)
 
 
 def emit_encaissee(store: Store, config: EInvoicingConfig, invoice_row_id: int, amount: Any, paid_on: dt.date,

@@ -10,8 +10,9 @@ Two steps, each safe to re-run:
    positive amount on an invoice of a source whose connector declares it records payments
    (:class:`connectors.base.Capabilities`, :func:`supports_payments`) into one
    ``payment`` command (a bank line that nets invoices with credit notes is one ``netting``
-   command instead, :func:`enqueue_nettings`, or held back for a source that takes none)
-   (:class:`schemas.receivables.WriteBackCommand`) in the
+   command instead, :func:`enqueue_nettings`, or held back for a source that takes none), each
+   ``pending`` or, when the source's approval policy does not let it flow, ``awaiting_approval``
+   (:mod:`o2c.jobs.approval`) (:class:`schemas.receivables.WriteBackCommand`) in the
    ``writeback_command`` table. The command's idempotency key is unique there: enqueuing again
    adds nothing. The payload names the bank transaction (the hub's line ``E<id>`` and its
    ``tx_index`` in a batch-booked entry), so two transactions of one batch paying one invoice
@@ -60,6 +61,7 @@ from sqlalchemy import func, select
 from connectors import capabilities
 from connectors.base import WRITE_METHODS, NotSupported
 from o2c.config import SourceConfig
+from o2c.jobs.approval import enqueue_status
 from o2c.store import Store, audit, utcnow
 from o2c.store.bank import BankEntryRow
 from o2c.store.cash import (
@@ -199,16 +201,34 @@ def _subject(command: WriteBackCommand) -> str:
     return f"{'party' if on_party else 'invoice'}:{command.source}:{command.target_id}"
 
 
+def _policy(sources: Iterable[SourceConfig] | None, name: str) -> Any:
+    """The write-back approval policy of source ``name`` (``SourceConfig.writeback``), or None when
+    it is not among ``sources`` (default: the sources file)."""
+    for src in _configured(sources):
+        if src.name == name:
+            return src.writeback
+    return None
+
+
 def _add(s: Any, cmd: WriteBackCommand, now: dt.datetime, *, allocation_id: int | None = None, actor: str = ACTOR,
-         details: dict[str, Any] | None = None) -> bool:
-    """Add ``cmd`` to the outbox (pending) with its audit entry, unless its key is there already."""
+         details: dict[str, Any] | None = None, policy: Any = None, allocation_status: str | None = None) -> bool:
+    """Add ``cmd`` to the outbox with its audit entry, unless its key is there already: ``pending``
+    when the source's approval ``policy`` lets it flow, else ``awaiting_approval`` (a source with no
+    policy known here: waits), with why in the audit entry."""
+    from o2c.jobs.approval import AWAITING
+
     key = cmd.idempotency_key
     if s.scalar(select(WriteBackRow.id).where(WriteBackRow.idempotency_key == key)) is not None:
         return False
+    if policy is None:
+        status, why = AWAITING, f"no write-back policy known for source {cmd.source!r}: every command waits for a person"
+    else:
+        status, why = enqueue_status(policy, cmd, allocation_status)
     s.add(WriteBackRow(source=cmd.source, kind=cmd.kind, target_id=cmd.target_id, payload=cmd.payload, reason=cmd.reason,
-                       idempotency_key=key, allocation_id=allocation_id, status="pending", attempts=0, created_at=now))
+                       idempotency_key=key, allocation_id=allocation_id, status=status, attempts=0, created_at=now))
     audit.append(s, actor=actor, action="writeback.enqueued", subject=_subject(cmd),
-                 details={"kind": cmd.kind, "key": key, "allocation": allocation_id, **(details or {}), "payload": cmd.payload},
+                 details={"kind": cmd.kind, "key": key, "allocation": allocation_id, **(details or {}), "payload": cmd.payload,
+                          "status": status, "policy": why},
                  at=now)
     return True
 
@@ -277,7 +297,8 @@ def enqueue_payments(store: Store, *, sources: Iterable[SourceConfig] | None = N
             if key in known or done:
                 continue
             known.add(key)
-            added += _add(s, cmd, now, allocation_id=alloc.id, details={"allocation_status": alloc.status})
+            added += _add(s, cmd, now, allocation_id=alloc.id, details={"allocation_status": alloc.status},
+                          policy=_policy(sources, cmd.source), allocation_status=alloc.status)
     log.info("write-back: %d payment command(s) enqueued", added)
     return added
 
@@ -336,7 +357,8 @@ def enqueue_nettings(store: Store, *, sources: Iterable[SourceConfig] | None = N
                                    reason=f"bank line E{entry_id} ({first.bank_ref}) nets "
                                           f"{', '.join(inv.number for _, inv in invoices)} with "
                                           f"{', '.join(inv.number for _, inv in credits)}")
-            added += _add(s, cmd, now, allocation_id=first.id, details={"allocations": payload["allocations"]})
+            added += _add(s, cmd, now, allocation_id=first.id, details={"allocations": payload["allocations"]},
+                          policy=_policy(sources, cmd.source), allocation_status=first.status)
     log.info("write-back: %d netting command(s) enqueued", added)
     return added
 
@@ -371,7 +393,8 @@ def enqueue_write_offs(store: Store, *, sources: Iterable[SourceConfig] | None =
                 "date": (alloc.booking_date or alloc.created_at.date()).isoformat(), "invoice_number": inv.number,
                 "bank_entry": f"E{off.bank_entry_id}", "bank_ref": alloc.bank_ref,
             }, reason=off.explanation or f"write-off {off.id} ({reason})")
-            added += _add(s, cmd, now, allocation_id=alloc.id, details={"writeoff": off.id})
+            added += _add(s, cmd, now, allocation_id=alloc.id, details={"writeoff": off.id},
+                          policy=_policy(sources, cmd.source), allocation_status=alloc.status)
     log.info("write-back: %d write-off command(s) enqueued", added)
     return added
 
@@ -412,7 +435,7 @@ def enqueue_reversals(store: Store, *, sources: Iterable[SourceConfig] | None = 
                 "decision": f"D{last.id}" if last is not None else None,
             }, reason=f"payment {row.idempotency_key} of allocation {alloc.id} {why}"
                       + (f" by {last.reviewer}" if last is not None else ""))
-            added += _add(s, cmd, now, actor=last.reviewer if last is not None else ACTOR,
+            added += _add(s, cmd, now, policy=_policy(sources, cmd.source), actor=last.reviewer if last is not None else ACTOR,
                           details={"reverses": row.idempotency_key, "allocation_status": alloc.status})
     log.info("write-back: %d reversal command(s) enqueued", added)
     return added
@@ -493,12 +516,12 @@ def enqueue_credit_holds(store: Store, *, sources: Iterable[SourceConfig] | None
                 message = f"credit hold released by the hub on {day.isoformat()}: no high risk flag any more"
             cmd = WriteBackCommand(source=cust.source, kind="credit_hold", target_id=cust.source_id, payload=payload,
                                    reason=message[:2000])
-            if _add(s, cmd, now, details={"party": party_id}):
+            if _add(s, cmd, now, details={"party": party_id}, policy=_policy(sources, cmd.source)):
                 added += 1
                 if cust.source in noted:
                     note = WriteBackCommand(source=cust.source, kind="note", target_id=cust.source_id, reason=message[:2000],
                                             payload={"on": "party", "message": message[:3000], "for": cmd.idempotency_key})
-                    added += _add(s, note, now)
+                    added += _add(s, note, now, policy=_policy(sources, note.source))
     log.info("write-back: %d credit hold command(s) enqueued", added)
     return added
 
@@ -525,34 +548,58 @@ def enqueue_notes(store: Store, *, sources: Iterable[SourceConfig] | None = None
                            + (f". Note: {d.note}" if d.note else ""))
                 cmd = WriteBackCommand(source=inv.source, kind="note", target_id=inv.source_id, reason=message[:2000],
                                        payload={"on": "invoice", "message": message[:3000], "decision": f"D{d.id}"})
-                added += _add(s, cmd, now, actor=d.reviewer)
+                added += _add(s, cmd, now, actor=d.reviewer, policy=_policy(sources, cmd.source))
     log.info("write-back: %d note command(s) enqueued", added)
     return added
 
 
-def enqueue_note(store: Store, source: str, on: str, target_id: str, message: str, *, actor: str, identity: str) -> bool:
+def enqueue_note(store: Store, source: str, on: str, target_id: str, message: str, *, actor: str, identity: str,
+                 policy: Any = None) -> bool:
     """Enqueue one note (``on``: ``invoice`` or ``party``) for another part of the hub (an approval,
     collections); ``identity`` names what the note records (an approval id) and is part of its key."""
     cmd = WriteBackCommand(source=source, kind="note", target_id=target_id, reason=message[:2000],
                            payload={"on": on, "message": message[:3000], "for": identity})
     with store.session() as s:
-        return _add(s, cmd, utcnow(), actor=actor)
+        return _add(s, cmd, utcnow(), actor=actor, policy=policy if policy is not None else _policy(None, source))
 
 
 def enqueue_dunning_block(store: Store, source: str, invoice_id: str, *, blocked: bool, reason: str, actor: str,
-                          identity: str) -> bool:
+                          identity: str, policy: Any = None) -> bool:
     """Enqueue blocking (or unblocking) the ERP's dunning of one invoice (collections); ``identity``
     names the decision (a dispute id) and is part of the key."""
     cmd = WriteBackCommand(source=source, kind="dunning_block", target_id=invoice_id, reason=reason[:2000],
                            payload={"blocked": blocked, "why": reason[:1000], "for": identity})
     with store.session() as s:
-        return _add(s, cmd, utcnow(), actor=actor)
+        return _add(s, cmd, utcnow(), actor=actor, policy=policy if policy is not None else _policy(None, source))
+
+
+def enqueue_disputes(store: Store, *, sources: Iterable[SourceConfig] | None = None) -> int:
+    """What every dispute asks of its ERP (:func:`o2c.jobs.collections.dispute_writeback_commands`):
+    a dunning block and a note when it is opened, the block lifted and a note when it is resolved,
+    for the sources that take dunning blocks / notes. Keys hold the dispute and its phase, so the
+    same disputes enqueue nothing twice. Return how many were added."""
+    from o2c.jobs.collections import dispute_writeback_commands
+
+    srcs = _configured(sources)
+    blocks, notes = set(sources_taking("dunning_block", srcs)), set(sources_taking("note", srcs))
+    if not blocks and not notes:
+        return 0
+    added = 0
+    for c in dispute_writeback_commands(store):
+        if c.kind == "dunning_block" and c.source in blocks:
+            added += enqueue_dunning_block(store, c.source, c.target_id, blocked=bool(c.blocked), reason=c.message,
+                                           actor=c.actor, identity=c.identity, policy=_policy(srcs, c.source))
+        elif c.kind == "note" and c.source in notes:
+            added += enqueue_note(store, c.source, "invoice", c.target_id, c.message, actor=c.actor, identity=c.identity,
+                                  policy=_policy(srcs, c.source))
+    log.info("write-back: %d dispute command(s) enqueued", added)
+    return added
 
 
 def enqueue_all(store: Store, *, sources: Iterable[SourceConfig] | None = None) -> dict[str, int]:
     """Every kind, in the order they must reach the ERP: reversals (before the re-payment of a
     re-allocated line), payments, nettings, write-offs (after the payment that leaves them open),
-    notes, credit holds. Return the count added per kind."""
+    notes, credit holds, the disputes' dunning blocks and notes. Return the count added per kind."""
     srcs = _configured(sources)
     return {
         "reversal": enqueue_reversals(store, sources=srcs),
@@ -561,6 +608,7 @@ def enqueue_all(store: Store, *, sources: Iterable[SourceConfig] | None = None) 
         "write_off": enqueue_write_offs(store, sources=srcs),
         "note": enqueue_notes(store, sources=srcs),
         "credit_hold": enqueue_credit_holds(store, sources=srcs),
+        "dispute": enqueue_disputes(store, sources=srcs),
     }
 
 

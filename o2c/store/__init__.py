@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from o2c.context import RunContext
+from o2c.store import approval as _approval  # noqa: F401  (registers the write-back approvals)
 from o2c.store import audit as _audit  # noqa: F401  (registers the audit trail)
 from o2c.store import bank as _bank  # noqa: F401  (registers the bank statement tables)
 from o2c.store import cash as _cash  # noqa: F401  (registers the cash application tables)

@@ -49,6 +49,16 @@ DEFAULT_REASONS: dict[str, tuple[str, str]] = {
 }
 OPEN_STATES = ("open", "in_review")
 OUTCOMES = ("credit_note", "rejected", "paid")
+#: where a dispute comes from: the review page, ``o2c dispute open``, a lifecycle status 207 En litige
+#: or 210 Refusée received for an invoice the hub issued, a short payment a reviewer disputes
+ORIGINS = ("page", "cli", "lifecycle_207", "lifecycle_210", "short_payment")
+#: the reason codes of a received lifecycle status (XP Z12-012, the list of BR-FR-CDV-CL-09)
+#: -> the dispute reason; any other code is ``other`` (the platform's text is the comment)
+LIFECYCLE_REASONS: dict[str, str] = {
+    "PU_ERR": "price", "REM_ERR": "price", "TX_TVA_ERR": "price", "MONTANTTOTAL_ERR": "price", "CALCUL_ERR": "price",
+    "QTE_ERR": "quantity", "QUALITE_ERR": "quality", "ART_ERR": "quality", "LIVR_INCOMP": "delivery",
+    "DOUBLON": "duplicate", "DOUBLE_FACT": "duplicate",
+}
 
 
 class DisputeRow(Base):
@@ -135,35 +145,51 @@ def open_dispute(store: Store, invoice: str, *, reason: str, by: str, amount: st
                  on: dt.date | None = None, reasons: dict[str, tuple[str, str]] | None = None) -> DisputeRow:
     """Open a dispute on ``invoice`` (an open one on the same invoice is returned as it is, with the
     comment added: one dispute per invoice at a time)."""
+    with store.session() as s:
+        inv = _invoice(s, invoice)
+        row, _ = open_dispute_in(s, inv, reason=reason, by=by, amount=amount, owner=owner, comment=comment,
+                                 origin=origin, on=on, reasons=reasons)
+        s.expunge(row)
+    return row
+
+
+def open_dispute_in(s: Session, inv: InvoiceRow, *, reason: str, by: str, amount: str | Decimal | None = None,
+                    owner: str | None = None, comment: str | None = None, origin: str = "cli",
+                    on: dt.date | None = None, reasons: dict[str, tuple[str, str]] | None = None,
+                    ) -> tuple[DisputeRow, bool]:
+    """:func:`open_dispute` inside the caller's transaction ``s`` (a received lifecycle status, a
+    reviewer's decision on a short payment: the dispute is recorded with what caused it, or not at
+    all). Returns the dispute and whether it is new (False: the invoice's open dispute, the
+    comment added to it)."""
     table = _reasons(reasons)
     if reason not in table:
         raise ConfigError(f"unknown dispute reason {reason!r}; use one of {', '.join(table)}")
+    if origin not in ORIGINS:
+        raise ConfigError(f"unknown dispute origin {origin!r}; one of {', '.join(ORIGINS)}")
     if not by.strip():
         raise ConfigError("say who opens the dispute (--by)")
     value = _amount(amount, "the amount in dispute")
     now = utcnow()
-    with store.session() as s:
-        inv = _invoice(s, invoice)
-        if value is not None and value > inv.payable:
-            raise ConfigError(f"{value} {inv.currency} in dispute is more than invoice {inv.number}'s total {inv.payable}")
-        row = s.scalar(select(DisputeRow).where(DisputeRow.invoice_id == inv.id, DisputeRow.status.in_(OPEN_STATES)))
-        if row is not None:
-            if comment:
-                row.comments = [*row.comments, {"at": now.isoformat(), "by": by, "text": comment}]
-                row.updated_at = now
-            return row
-        row = DisputeRow(invoice_id=inv.id, source=inv.source, invoice_number=inv.number, customer_key=inv.buyer_key,
-                         amount=value, currency=inv.currency, reason_code=reason, adjustment_code=table[reason][1],
-                         status="open", owner=owner, origin=origin, opened_by=by, opened_on=on or now.date(),
-                         comments=[{"at": now.isoformat(), "by": by, "text": comment}] if comment else [],
-                         created_at=now, updated_at=now)
-        s.add(row)
-        s.flush()
-        audit_append(s, actor=by, action="dispute.opened", subject=f"invoice:{inv.source}:{inv.source_id}",
-                     details={"dispute": row.id, "reason": reason, "amount": str(value) if value is not None else None,
-                              "origin": origin, "comment": comment}, at=now)
-        s.expunge(row)
-    return row
+    if value is not None and value > inv.payable:
+        raise ConfigError(f"{value} {inv.currency} in dispute is more than invoice {inv.number}'s total {inv.payable}")
+    row = s.scalar(select(DisputeRow).where(DisputeRow.invoice_id == inv.id, DisputeRow.status.in_(OPEN_STATES)))
+    if row is not None:
+        if comment:
+            row.comments = [*row.comments, {"at": now.isoformat(), "by": by, "text": comment}]
+            row.updated_at = now
+            s.flush()
+        return row, False
+    row = DisputeRow(invoice_id=inv.id, source=inv.source, invoice_number=inv.number, customer_key=inv.buyer_key,
+                     amount=value, currency=inv.currency, reason_code=reason, adjustment_code=table[reason][1],
+                     status="open", owner=owner, origin=origin, opened_by=by, opened_on=on or now.date(),
+                     comments=[{"at": now.isoformat(), "by": by, "text": comment}] if comment else [],
+                     created_at=now, updated_at=now)
+    s.add(row)
+    s.flush()
+    audit_append(s, actor=by, action="dispute.opened", subject=f"invoice:{inv.source}:{inv.source_id}",
+                 details={"dispute": row.id, "reason": reason, "amount": str(value) if value is not None else None,
+                          "origin": origin, "comment": comment}, at=now)
+    return row, True
 
 
 def resolve_dispute(store: Store, dispute_id: int, *, outcome: str, by: str, comment: str | None = None,
@@ -314,7 +340,7 @@ def _open_of(s: Session, invoice_id: int) -> Decimal:
 
 
 # -- dunning (relance) -------------------------------------------------------------------------
-REMINDER_STATES = ("draft", "awaiting_approval", "pending", "sent", "failed", "cannot_send", "withdrawn")
+REMINDER_STATES = ("draft", "awaiting_approval", "pending", "sending", "sent", "failed", "cannot_send", "withdrawn")
 
 
 class ReminderRow(Base):

@@ -25,7 +25,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from o2c.store.models import Base, UTCDateTime
 
-WRITEBACK_STATUSES = ("pending", "sending", "sent", "failed")
+#: ``awaiting_approval``: enqueued under the source's approval policy, never claimed nor sent until a
+#: person approves it (then ``pending``) or refuses it (then ``refused``, never sent); migration 0012
+WRITEBACK_STATUSES = ("awaiting_approval", "pending", "sending", "sent", "failed", "refused")
 
 
 class WriteBackRow(Base):
@@ -51,6 +53,8 @@ class WriteBackRow(Base):
     # the pusher that holds (or last held) the command, and since when (migration 0008)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # the approval that released (or refused) the command (migration 0012, o2c/store/approval.py)
+    approval_id: Mapped[int | None] = mapped_column(ForeignKey("writeback_approval.id", ondelete="SET NULL"))
 
 
 def claim_next(s: Any, source: str, owner: str, now: dt.datetime, *, stale_before: dt.datetime | None = None) -> int | None:

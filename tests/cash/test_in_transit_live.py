@@ -31,7 +31,8 @@ from tests.cash.test_writeback_live import add_payment_method, writable_tryton  
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]
-SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x", streams=["customers", "invoices", "settlements"])
+SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x", streams=["customers", "invoices", "settlements"],
+                      writeback={"policy": {"payment": {"auto": True}}})  # every payment flows (no approval)
 
 
 def _open_items(store: Store) -> dict[str, Decimal]:

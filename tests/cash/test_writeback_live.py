@@ -10,6 +10,7 @@ shared read-mostly server.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -38,7 +39,8 @@ from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 from tests.fixtures_tryton import TRYTON_INVOICES, TRYTON_SEED, tryton_cache_dir
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]
-SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x")
+SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x",
+                      writeback={"policy": {"payment": {"auto": True}}})  # every payment flows (no approval)
 
 
 @pytest.fixture()
@@ -217,7 +219,8 @@ def test_erp_writeback_dag_pays_in_tryton(airflow_db, writable_tryton, tmp_path)
     assert ingest_file(store, "bnp", stage(tmp_path / "camt.xml", data), run_id=None).outcome == "ingested"
     run_cash_application(store)
     sources = tmp_path / "sources.yaml"
-    sources.write_text("sources:\n  - {name: tryton_demo, kind: tryton, connection: erp_tryton_demo}\n"
+    sources.write_text("sources:\n  - {name: tryton_demo, kind: tryton, connection: erp_tryton_demo,\n"
+                       "     writeback: {policy: {payment: {auto: true}}}}\n"  # flows without approval: nobody is asked
                        "  - {name: drops, kind: filedrop, connection: drop_compta}\n")
     env = {
         **airflow_db,
@@ -229,7 +232,8 @@ def test_erp_writeback_dag_pays_in_tryton(airflow_db, writable_tryton, tmp_path)
     }
     first = run_dag(env, "erp_writeback")
     assert first["state"].endswith("success"), first
-    assert first["tasks"]["push[0]"].endswith("success") and "push[1]" not in first["tasks"]  # filedrop takes no payments
+    assert first["tasks"]["writeback.push[0]"].endswith("success") and "writeback.push[1]" not in first["tasks"]  # filedrop takes no payments
+    assert first["tasks"]["writeback.approve[0]"].endswith("skipped")  # nothing awaited approval
     rows = outbox(store, "tryton_demo")
     assert [(r.payload["bank_ref"], r.status) for r in rows] == [("W1", "sent")]
     assert tryton_state(client, [int(inv.source_id)])[int(inv.source_id)] == ("paid", Decimal("0"), 1)
@@ -545,3 +549,64 @@ def test_tryton_takes_only_a_payment_with_exactly_the_key_for_its_own(writable_t
     assert connector.push_payment(cmd) == ref  # and found again by its exact key
     connector.close()
     client.close()
+
+
+def test_dry_run_shows_the_change_read_from_tryton_and_writes_nothing(writable_tryton, tmp_path, monkeypatch):
+    """``o2c writeback push SOURCE --dry-run``: per command (waiting, pending, or one an enqueue
+    would add) the invoice and its amount to pay and state before -> after, read from Tryton;
+    neither Tryton, nor the outbox, nor the audit trail change."""
+    from o2c.cli import cli
+    from o2c.store import audit
+
+    conn = conn_info(writable_tryton)
+    client = TrytonClient(conn)
+    add_payment_method(client)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "sources.yaml").write_text("sources:\n  - name: tryton_demo\n    kind: tryton\n    connection: erp_dry\n")
+    monkeypatch.setenv("O2C_HOME", str(home))
+    monkeypatch.setenv("O2C_SOURCES", str(home / "sources.yaml"))
+    monkeypatch.delenv("O2C_DATABASE_URL", raising=False)
+    monkeypatch.setenv("O2C_CONN_ERP_DRY", f"tryton://{writable_tryton.admin_login}:{writable_tryton.admin_password}"
+                                           f"@127.0.0.1:{writable_tryton.port}/{writable_tryton.database}")
+    from o2c.settings import get_settings
+
+    store = Store(get_settings().database_url)
+    store.upgrade()
+    sync_source(store, SOURCE, conn, until=FAR_FUTURE)
+    full, part = [r for r in store.invoices() if r.type_code == "380"][:2]
+    half = (part.payable / 2).quantize(Decimal("0.01"))
+    entries = [{"amount": full.payable, "ref": "D1", "name": full.buyer_name, "text": [f"FACTURE {full.number}"]}]
+    assert ingest_file(store, "bnp", stage(tmp_path / "camt053_20261120.xml", camt053(entries)), run_id=None).outcome == "ingested"
+    run_cash_application(store, einvoicing=EInvoicingConfig(channel={"kind": "folder", "path": str(tmp_path / "platform")}))
+    bare = SourceConfig(name="tryton_demo", kind="tryton", connection="erp_dry")  # no policy: the payment waits
+    assert enqueue_payments(store, sources=[bare]) == 1
+    entries = [{"amount": half, "ref": "D2", "name": part.buyer_name, "text": [f"ACOMPTE {part.number}"]}]
+    assert ingest_file(store, "bnp", stage(tmp_path / "camt053_20261121.xml",
+                                           camt053(entries, day=dt.date(2026, 11, 21), stmt_id="STMT-2026-11-21", seq=321)),
+                       run_id=None).outcome == "ingested"
+    run_cash_application(store, einvoicing=EInvoicingConfig(channel={"kind": "folder", "path": str(tmp_path / "platform")}))
+
+    ids = [int(full.source_id), int(part.source_id)]
+    before = tryton_state(client, ids)
+    rows_before = [(r.id, r.status, r.idempotency_key) for r in outbox(store)]
+    head_before = audit.verify(store)
+    res = CliRunner().invoke(cli, ["writeback", "push", "tryton_demo", "--dry-run", "--json"])
+    assert res.exit_code == 0, res.output
+    shown = {c["target_id"]: c for c in json.loads(res.output)["commands"]}
+    assert shown[full.source_id]["status"] == "awaiting_approval" and shown[full.source_id]["id"] == rows_before[0][0]
+    assert shown[full.source_id]["target"] == f"account.invoice {full.source_id} ({full.number})"
+    assert shown[full.source_id]["changes"] == [
+        {"field": "amount_to_pay", "before": str(before[ids[0]][1]), "after": str(before[ids[0]][1] - full.payable)},
+        {"field": "state", "before": "posted", "after": "paid"}]
+    assert "waits for an approval" in shown[full.source_id]["note"]
+    assert shown[part.source_id]["status"] == "new awaiting_approval" and shown[part.source_id]["id"] is None
+    assert shown[part.source_id]["changes"] == [
+        {"field": "amount_to_pay", "before": str(before[ids[1]][1]), "after": str(before[ids[1]][1] - half)},
+        {"field": "state", "before": "posted", "after": "posted"}]
+    text = CliRunner().invoke(cli, ["writeback", "push", "tryton_demo", "--dry-run"])
+    assert text.exit_code == 0 and f"amount_to_pay: {before[ids[0]][1]} -> 0.00" in text.output
+    # nothing written anywhere
+    assert tryton_state(client, ids) == before
+    assert [(r.id, r.status, r.idempotency_key) for r in outbox(store)] == rows_before
+    assert audit.verify(store) == head_before

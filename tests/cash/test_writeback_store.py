@@ -26,7 +26,8 @@ from schemas.receivables import WriteBackCommand
 from tests.schemas.test_validation import make_invoice
 from transport.sftp import StagedFile
 
-SOURCE = SourceConfig(name="erp1", kind="tryton", connection="x")
+SOURCE = SourceConfig(name="erp1", kind="tryton", connection="x",
+                      writeback={"policy": {"payment": {"auto": True}}})  # every payment flows (no approval)
 
 
 def _invoice(store: Store, number: str, source_id: str, type_code: str = "380") -> InvoiceRow:

@@ -80,3 +80,22 @@ def test_promises_are_kept_by_applied_cash_or_broken_after_the_date(tmp_path, mo
     run_risk_scoring(store, day)
     assert ("promise_broken", "high") in _flags(store, day)
     assert [e.action for e in trail(store, "customer:")] == ["promise.taken", "promise.taken", "promise.kept", "promise.broken"]
+
+
+def test_a_dispute_asks_its_erp_for_a_dunning_block_and_a_note(tmp_path, monkeypatch):
+    """Opened: a dunning block and a note are queued for the invoice's ERP; the same disputes queue
+    nothing twice; resolved: the block lifted and a note of the outcome."""
+    from o2c.config import SourceConfig
+    from o2c.jobs.writeback import enqueue_all, outbox
+
+    store = _fill(_home(tmp_path, "wb", monkeypatch))
+    erp = SourceConfig(name="erp1", kind="tryton", connection="x")
+    _o2c("dispute", "open", "FA-2", "--reason", "price", "--by", "claire", "--comment", "unit price 10 % too high")
+    assert enqueue_all(store, sources=[erp])["dispute"] == 2
+    assert enqueue_all(store, sources=[erp])["dispute"] == 0
+    _o2c("dispute", "resolve", "1", "--outcome", "credit_note", "--by", "claire")
+    assert enqueue_all(store, sources=[erp])["dispute"] == 2
+    rows = [(r.kind, r.target_id, r.payload.get("blocked"), r.payload.get("for")) for r in outbox(store, "erp1")]
+    assert rows == [("dunning_block", "12", True, "D1:open"), ("note", "12", None, "D1:open"),
+                    ("dunning_block", "12", False, "D1:resolved"), ("note", "12", None, "D1:resolved")]
+    assert "unit price 10 % too high" in outbox(store, "erp1")[1].payload["message"]

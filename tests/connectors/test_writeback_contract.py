@@ -247,6 +247,7 @@ def test_a_kind_not_declared_is_not_supported(case):
 
 
 def test_through_the_outbox_sent_failed_and_recovered_by_key(case, tmp_path):
+    from o2c.config import KindPolicy, WriteBackApprovalConfig
     from o2c.jobs.writeback import _add, outbox, push_pending
     from o2c.store import Store, utcnow
     from o2c.store.writeback import WriteBackRow
@@ -254,10 +255,10 @@ def test_through_the_outbox_sent_failed_and_recovered_by_key(case, tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
     store.upgrade()
     declared = kinds(case)
+    policy = WriteBackApprovalConfig(policy={kind: KindPolicy(auto=True) for kind in declared})
     with store.session() as s:
         for kind in declared:  # per kind: an unknown target first (fails, the run goes on), then the known one
-            _add(s, case.unknown[kind], utcnow())
-            _add(s, case.known[kind], utcnow())
+            assert _add(s, case.unknown[kind], utcnow(), policy=policy) and _add(s, case.known[kind], utcnow(), policy=policy)
     with case.make() as c:
         summary = push_pending(store, "contract", c)
     assert (summary.sent, summary.failed, summary.retry_later) == (len(declared), len(declared), 0), summary
@@ -287,7 +288,7 @@ def test_risk_flags_become_holds_and_notes_for_a_documented_target(kind, tmp_pat
     pushed and visible in the target; a later run without the flag releases it."""
     from sqlalchemy import select
 
-    from o2c.config import SourceConfig
+    from o2c.config import KindPolicy, SourceConfig, WriteBackApprovalConfig
     from o2c.jobs.sync import sync_stream
     from o2c.jobs.writeback import enqueue_all, outbox, push_pending
     from o2c.store import Store, utcnow
@@ -301,7 +302,9 @@ def test_risk_flags_become_holds_and_notes_for_a_documented_target(kind, tmp_pat
     cm = odoo_case(17) if kind == "odoo" else salesforce_case()
     with cm as case:
         source = SourceConfig(name="contract", kind=kind, connection="x",
-                              streams=["customers", "invoices"] if kind == "odoo" else ["customers"])
+                              streams=["customers", "invoices"] if kind == "odoo" else ["customers"],
+                              writeback=WriteBackApprovalConfig(policy={"credit_hold": KindPolicy(auto=True),
+                                                                        "note": KindPolicy(auto=True)}))
         options = {} if kind == "odoo" else {"extra_fields": ["CurrencyIsoCode", "Credit_Limit__c", "SIREN__c", "VAT_Number__c",
                                                                 "Payment_Terms__c"]}
         with case.make(**options) as c:

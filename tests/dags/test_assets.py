@@ -45,7 +45,7 @@ def test_every_consumed_asset_has_a_producer(dagbag):
 
 
 def test_the_chain_is_the_documented_one(dagbag):
-    """Sync -> e-invoicing; bank ingest -> cash application -> write-back and risk scoring."""
+    """Sync -> e-invoicing; bank ingest -> cash application -> write-back, risk scoring and collections."""
     from o2c_airflow import assets
 
     consumers = {dag_id: _consumed(d) for dag_id, d in dagbag.dags.items() if _consumed(d)}
@@ -54,6 +54,7 @@ def test_the_chain_is_the_documented_one(dagbag):
         "cash_application": {assets.BANK_STATEMENTS.uri},
         "erp_writeback": {assets.ALLOCATIONS.uri},
         "risk_scoring": {assets.ALLOCATIONS.uri},
+        "collections": {assets.ALLOCATIONS.uri},
     }
     producers = {dag_id: _produced(d) for dag_id, d in dagbag.dags.items() if _produced(d)}
     assert producers == {

@@ -37,8 +37,11 @@ def test_every_dag_has_tags_owner_retries(dagbag):
 
 
 def test_dag_files_do_no_work_at_parse_time():
-    """DAG files import only Airflow, pendulum and the assets at module level; the library loads inside tasks."""
-    allowed = {"__future__", "datetime", "pendulum", "airflow", "airflow.sdk", "o2c_airflow.assets"}
+    """DAG files import only Airflow, pendulum, the assets and the operators of the glue at module
+    level (o2c_airflow.approval: an Airflow operator class, importing only Airflow itself, as the
+    next test checks); the library loads inside tasks."""
+    allowed = {"__future__", "datetime", "pendulum", "airflow", "airflow.sdk", "o2c_airflow.assets",
+               "o2c_airflow.approval"}
     for path in sorted((REPO / "dags").glob("*.py")):
         tree = ast.parse(path.read_text())
         for node in tree.body:
@@ -50,6 +53,21 @@ def test_dag_files_do_no_work_at_parse_time():
                 continue
             for name in names:
                 assert name in allowed or name.startswith("airflow."), f"{path.name} imports {name} at parse time"
+
+
+def test_the_glue_a_dag_file_imports_imports_only_airflow():
+    """What DAG files import of o2c_airflow imports nothing but Airflow and the standard library at
+    module level (the library, read at parse time by every DAG file, would be work at parse time)."""
+    import sys
+
+    for module in ("o2c_airflow/assets.py", "o2c_airflow/approval.py"):
+        tree = ast.parse((REPO / module).read_text())
+        for node in tree.body:
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top in ("airflow", "__future__") or top in sys.stdlib_module_names, f"{module} imports {name}"
 
 
 def _importers(packages: list[str], top: str) -> list[str]:

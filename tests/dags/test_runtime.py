@@ -119,3 +119,51 @@ def test_check_revision_names_the_store_without_its_password_and_both_revisions(
         store.check_revision()
     monkeypatch.setattr(Store, "current_revision", lambda self: head)
     store.check_revision()
+
+
+@pytest.mark.parametrize("on_timeout", ["refuse", "wait"])
+def test_an_approval_nobody_answered_never_approves(tmp_path, monkeypatch, on_timeout):
+    """At its timeout Airflow resumes the approval task with its default, Refuse, and no user: the
+    commands are refused as airflow:timeout (or, with on_timeout: wait, left waiting); an answer
+    from a user the source does not name fails the task, nothing recorded."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from o2c.config import SourceConfig
+    from o2c.jobs.approval import approvals, awaiting
+    from o2c.jobs.writeback import enqueue_payments, outbox
+    from o2c.store import Store
+    from o2c_airflow.approval import WriteBackApprovalOperator, request_body
+    from o2c_airflow.writeback import record_response
+    from tests.cash.test_writeback_approval import _three_payments
+
+    assert WriteBackApprovalOperator(task_id="t", request={}).defaults == ["Refuse"]
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  - name: erp1\n    kind: tryton\n    connection: x\n"
+                       f"    writeback: {{approvers: [alice], response_timeout: 2h, on_timeout: {on_timeout}}}\n")
+    db = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    monkeypatch.setenv("O2C_SOURCES", str(sources))
+    monkeypatch.setenv("O2C_DATABASE_URL", db)
+    store = Store(db)
+    store.upgrade()
+    _three_payments(store, tmp_path)
+    enqueue_payments(store, sources=[SourceConfig(name="erp1", kind="tryton", connection="x")])
+    ids = [r.id for r in awaiting(store, "erp1")]
+    assert len(ids) == 3
+    body = request_body({"source": "erp1", "commands": [{"id": 1, "kind": "payment", "target": "FA-1|x", "amount": "1.00",
+                                                        "currency": "EUR", "bank_ref": "[x](http://e.example)"}]})
+    assert "| 1 | payment | FA-1\\|x | 1.00 EUR | \\[x\\]\\(http://e.example\\) |" in body  # outside text stays text
+
+    stranger = {"chosen_options": ["Approve"], "params_input": {"reason": "ok"}, "responded_by_user": {"id": "eve", "name": "eve"},
+                "source": "erp1", "commands": ids, "timed_out": False}
+    with pytest.raises(AirflowFailException, match="'eve' is not an approver of source 'erp1'"):
+        record_response(stranger, {})
+    timeout = {"chosen_options": ["Refuse"], "params_input": {"reason": ""}, "responded_by_user": None,
+               "source": "erp1", "commands": ids, "timed_out": True}
+    done = record_response(timeout, {})
+    statuses = {r.status for r in outbox(store, "erp1")}
+    if on_timeout == "refuse":
+        assert done["decided_by"] == "airflow:timeout" and done["commands"] == ids and statuses == {"refused"}
+        (approval,) = approvals(store, "erp1")
+        assert approval.reason == "no answer in Airflow within 2:00:00 (on_timeout: refuse)"
+    else:
+        assert done["decision"] is None and statuses == {"awaiting_approval"} and approvals(store, "erp1") == []

@@ -70,6 +70,13 @@ def test_statuses_in_and_encaissee_out(synced, tmp_path):
     assert (first.read, first.recorded, first.rejected) == (2, 1, 1)
     again = ingest_statuses(store, inbox)
     assert (again.recorded, again.duplicates) == (0, 1)
+    # the refusal disputes the invoice (once): its reminders wait
+    from o2c.store.collections import disputes
+
+    assert (first.disputes, again.disputes) == (1, 0)
+    [d] = [d for d in disputes(store) if d.invoice_id == inv.id]
+    assert (d.origin, d.reason_code, d.opened_on) == ("lifecycle_210", "price", dt.date(2026, 11, 20))
+    assert "Taux de TVA erroné" in d.comments[0]["text"]
     cfg = EInvoicingConfig(channel={"kind": "folder", "path": str(tmp_path / "out")})
     event = emit_encaissee(store, cfg, inv.id, inv.payable, dt.date(2026, 11, 21))
     assert event is not None and event.code == "212" and event.amount == inv.payable

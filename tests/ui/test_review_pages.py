@@ -129,6 +129,11 @@ ACCESS = {"O2C_REVIEW_VIEWERS": "role:admin, role:user, role:viewer",
           "O2C_REVIEW_REVIEWERS": "role:admin, user:ursula"}
 
 
+# the source of the bank lines' invoices: its payments wait for an approval by reviewer or ursula
+APPROVAL_SOURCES = ("sources:\n  - name: erp1\n    kind: tryton\n    connection: x\n"
+                    "    writeback: {approvers: [reviewer, ursula]}\n")
+
+
 @dataclass
 class ReviewServer:
     base: str
@@ -148,7 +153,8 @@ def review_server(airflow_db, tmp_path_factory) -> Iterator[ReviewServer]:
     _with_bank_lines(store, tmp_path)
     port = _free_port()
     (tmp_path / "passwords.json").write_text(json.dumps(dict.fromkeys(USERS, PASSWORD)))
-    env = {**airflow_db, "O2C_DATABASE_URL": store.url, "PYTHONPATH": str(REPO),
+    (tmp_path / "sources.yaml").write_text(APPROVAL_SOURCES)
+    env = {**airflow_db, "O2C_DATABASE_URL": store.url, "PYTHONPATH": str(REPO), "O2C_SOURCES": str(tmp_path / "sources.yaml"),
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"), **ACCESS}
     log = open(tmp_path / "api.log", "w")
@@ -388,3 +394,188 @@ def test_the_page_refuses_a_store_not_migrated(tmp_path, monkeypatch):
     assert answer.status_code == 503, answer.text
     assert "o2c db upgrade" in answer.text and "Traceback" not in answer.text
     assert Store(f"sqlite:///{tmp_path / 'empty.sqlite'}").current_revision() is None  # nothing created
+
+
+def test_the_collectors_worklist_used_in_a_browser(review_server, tmp_path):
+    """The worklist page as a collector uses it in headless Chromium: signed in with Airflow's
+    session cookie, a dispute opened and resolved and a promise recorded by clicking the page's
+    forms (so the browser's own Origin and the page's form token are what the server checks); a
+    viewer reads it without the forms; a forged post changes nothing."""
+    from decimal import Decimal
+
+    from sqlalchemy import func, select
+
+    from o2c.config import CollectionsConfig
+    from o2c.jobs.worklist import worklist
+    from o2c.store.collections import DisputeRow, PromiseRow, disputes, promises
+    from tests.collections.test_dunning_run import AS_OF, _invoice
+    from tests.collections.test_worklist import _customer
+    from tests.ui.browser import Browser
+
+    base, store = review_server.base, review_server.store
+    _customer(store, 7, "Worklist SA")
+    _invoice(store, 7, "W-1", "1200.00", 40)
+    _invoice(store, 7, "W-2", "300.00", 20)
+    [mine] = [r for r in worklist(store, CollectionsConfig(), AS_OF) if r.customer_name == "Worklist SA"]
+    row = f'tr.customer[data-customer="{mine.customer_id}"]'
+    if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (make test installs it with apt)", pytrace=False)
+        pytest.skip("chromium is not installed")
+
+    def count(model) -> int:
+        with store.session() as s:
+            return s.scalar(select(func.count()).select_from(model))
+
+    before = (count(DisputeRow), count(PromiseRow))
+    browser = Browser(tmp_path / "chr")
+    try:
+        browser.set_cookie(base, "_token", review_server.token("reviewer"))
+        browser.open(f"{base}/o2c/worklist?as_of={AS_OF.isoformat()}")
+        text = browser.text()
+        assert "Collector's worklist" in text and "signed in as reviewer" in text
+        action = f"document.querySelector('{row} td.action').innerText"
+        assert "Worklist SA" in text and browser.js(action) == "send level 2 reminder"
+        assert "Worklist SA owes 1,500.00 EUR on 2 overdue invoices" in text
+
+        # open a dispute on W-1 from the row's form
+        browser.js(f"document.querySelector('{row} details').open = true")
+        browser.fill(f"{row} form.open-dispute select[name=invoice]", "erp1:W-1")
+        browser.fill(f"{row} form.open-dispute select[name=reason]", "quality")
+        browser.fill(f"{row} form.open-dispute input[name=comment]", "palettes <abîmées>")
+        browser.click(f"{row} form.open-dispute button")
+        [d] = [d for d in disputes(store) if d.invoice_number == "W-1"]
+        assert (d.origin, d.opened_by, d.reason_code, d.comments[0]["text"]) == ("page", "reviewer", "quality",
+                                                                               "palettes <abîmées>")
+        text = browser.text()
+        assert f"dispute {d.id} on W-1: quality, open" in text
+        assert browser.js(action) == "send level 1 reminder"  # W-1 waits for its dispute, W-2 is at level 1
+        # the customer's words shown as text, never as markup
+        assert "palettes <abîmées>" in browser.js(f"document.querySelector('{row} li.dispute').textContent")
+        assert "<abîmées>" not in browser.js(f"document.querySelector('{row}').innerHTML")
+
+        # a mistake is shown on the page, nothing recorded
+        browser.js(f"document.querySelector('{row} details').open = true")
+        browser.fill(f"{row} form.open-dispute select[name=invoice]", "erp1:W-2")
+        browser.fill(f"{row} form.open-dispute input[name=amount]", "99999")
+        browser.click(f"{row} form.open-dispute button")
+        assert "Not recorded: 99999 EUR in dispute is more than invoice W-2's total 300.00" in browser.text()
+        assert [x.invoice_number for x in disputes(store) if x.invoice_number.startswith("W-")] == ["W-1"]
+
+        # resolve it: reminders resume
+        browser.open(f"{base}/o2c/worklist?as_of={AS_OF.isoformat()}")
+        browser.js(f"document.querySelector('{row} details').open = true")
+        browser.fill(f"{row} form.resolve select[name=outcome]", "rejected")
+        browser.fill(f"{row} form.resolve input[name=comment]", "photos: dégâts au déchargement")
+        browser.click(f"{row} form.resolve button")
+        assert f"dispute {d.id} on W-1: resolved, rejected" in browser.text()
+        assert [x for x in disputes(store) if x.invoice_number == "W-1"] == []
+
+        # the customer promises the whole amount by the 20th
+        browser.js(f"document.querySelector('{row} details').open = true")
+        browser.fill(f"{row} form.add-promise input[name=due]", "2026-12-20")
+        browser.fill(f"{row} form.add-promise input[name=note]", "virement le 20")
+        browser.click(f"{row} form.add-promise button")
+        [p] = [p for p in promises(store) if p.note == "virement le 20"] or [browser.text()]
+        assert (p.amount, p.due_on, p.taken_by, p.origin, p.note) == (Decimal("1500.00"), dt.date(2026, 12, 20), "reviewer",
+                                                                       "page", "virement le 20")
+        text = browser.text()
+        assert f"promise {p.id}: 1500.00 EUR by 2026-12-20" in text and browser.js(action) == "wait: promise due 2026-12-20"
+        shot = browser.screenshot(tmp_path / "worklist.png")
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+        keep = os.environ.get("O2C_SCREENSHOTS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / "worklist.png", Path(keep) / "worklist.png")
+    finally:
+        browser.close()
+    assert (count(DisputeRow), count(PromiseRow)) == (before[0] + 1, before[1] + 1)
+
+    # a viewer reads the worklist without the forms, and cannot post
+    victor = review_server.token("victor")
+    page = requests.get(f"{base}/o2c/worklist?as_of={AS_OF.isoformat()}", cookies={"_token": victor}, timeout=60)
+    assert page.status_code == 200 and "Worklist SA" in page.text and "needs the finance-reviewer permission" in page.text
+    assert 'name="do"' not in page.text
+    form = {"do": "dispute", "invoice": "erp1:W-2", "reason": "price", "as_of": AS_OF.isoformat()}
+    refused = requests.post(f"{base}/o2c/worklist", data=form, headers={"Authorization": f"Bearer {victor}"}, timeout=60,
+                            allow_redirects=False)
+    assert refused.status_code == 403 and "finance-reviewer" in refused.text
+    # the reviewer's cookie from another site's form, or without the page's token: refused
+    cookie = {"_token": review_server.token("reviewer")}
+    forged = requests.post(f"{base}/o2c/worklist", data=form, cookies=cookie, timeout=60, allow_redirects=False,
+                           headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    stale = requests.post(f"{base}/o2c/worklist", data={**form, "csrf": "0" * 40}, cookies=cookie, timeout=60,
+                          allow_redirects=False, headers={"Origin": base})
+    assert stale.status_code == 403 and "reload the page" in stale.text
+    assert requests.get(f"{base}/o2c/worklist?as_of=tomorrow", cookies=cookie, timeout=60).status_code == 400
+    assert (count(DisputeRow), count(PromiseRow)) == (before[0] + 1, before[1] + 1)
+    # the review page's decision form passes a short-payment dispute on: a line paying its invoice in
+    # full has no rest to dispute, refused with the reason and nothing recorded
+    reviewer = {"Authorization": f"Bearer {review_server.token('reviewer')}"}
+    assert 'name="dispute"' in requests.get(f"{base}/o2c/", headers=reviewer, timeout=60).text
+    full = requests.post(f"{base}/o2c/decide", headers=reviewer, timeout=60, allow_redirects=False,
+                         data={"line": "UI3", "action": "reallocate", "invoices": LINES["UI3"], "dispute": "deduction"})
+    assert full.status_code == 400 and "leaves no invoice partly unpaid" in full.text
+    assert _decisions(store, "UI3") == []
+
+
+def test_write_back_commands_are_approved_and_refused_from_the_page(review_server):
+    """The page lists the commands awaiting approval; a finance-reviewer who is one of the source's
+    approvers approves or refuses them with a reason (same form checks as the decisions), stored
+    with the audit trail; a viewer cannot."""
+    from o2c.config import SourceConfig
+    from o2c.jobs.approval import approvals, awaiting
+    from o2c.jobs.writeback import enqueue_payments, outbox
+    from o2c.store import audit
+
+    base, store = review_server.base, review_server.store
+    assert enqueue_payments(store, sources=[SourceConfig(name="erp1", kind="tryton", connection="x")]) >= 2
+    waiting = [r.id for r in awaiting(store, "erp1")]
+    assert len(waiting) >= 2 and {r.status for r in outbox(store, "erp1")} == {"awaiting_approval"}
+    token = review_server.token("reviewer")
+    cookie = {"_token": token}
+    page = requests.get(f"{base}/o2c/", cookies=cookie, timeout=60).text
+    assert "Write-back awaiting approval" in page and 'action="approve"' in page
+    assert f'name="commands" value="{waiting[0]}"' in page
+
+    first, second = str(waiting[0]), str(waiting[1])
+    form = {"source": "erp1", "decision": "approve", "commands": first, "reason": "checked against the statement"}
+    # another site's form with the session cookie, or a stale form token: refused, nothing recorded
+    forged = requests.post(f"{base}/o2c/approve", data=form, cookies=cookie, timeout=60, allow_redirects=False,
+                           headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    stale = requests.post(f"{base}/o2c/approve", data={**form, "csrf": "0" * 40}, cookies=cookie, timeout=60,
+                          allow_redirects=False, headers={"Origin": base})
+    assert stale.status_code == 403 and approvals(store, "erp1") == []
+    # a viewer cannot; a reason is required (an approver the source does not name: tests/cash/test_writeback_approval.py)
+    viewer = requests.post(f"{base}/o2c/approve", data=form, timeout=60, allow_redirects=False,
+                           headers={"Authorization": f"Bearer {review_server.token('victor')}"})
+    assert viewer.status_code == 403 and "finance-reviewer" in viewer.text
+    no_reason = requests.post(f"{base}/o2c/approve", data={**form, "reason": ""}, headers={"Authorization": f"Bearer {token}"},
+                              timeout=60, allow_redirects=False)
+    assert no_reason.status_code == 400 and "give the reason" in no_reason.text and approvals(store, "erp1") == []
+
+    csrf = _csrf(page)
+    done = requests.post(f"{base}/o2c/approve", data={**form, "csrf": csrf}, cookies=cookie, timeout=60,
+                         allow_redirects=False, headers={"Origin": base})
+    assert done.status_code == 303, done.text
+    shown = requests.get(f"{base}/o2c/{done.headers['location'][2:]}", cookies=cookie, timeout=60).text
+    assert f"erp1: approved command(s) {first}" in shown and "checked against the statement" in shown
+    refused = requests.post(f"{base}/o2c/approve", data={"source": "erp1", "decision": "refuse", "commands": second,
+                                                         "reason": "<b>duplicate</b>"},
+                            headers={"Authorization": f"Bearer {review_server.token('ursula')}"}, timeout=60,
+                            allow_redirects=False)
+    assert refused.status_code == 303, refused.text
+    status = {r.id: r.status for r in outbox(store, "erp1")}
+    assert status[int(first)] == "pending" and status[int(second)] == "refused"
+    again = requests.post(f"{base}/o2c/approve", data={**form, "commands": second}, headers={"Authorization": f"Bearer {token}"},
+                          timeout=60, allow_redirects=False)
+    assert again.status_code == 400 and "awaiting approval" in again.text
+    (by_ursula, by_reviewer) = approvals(store, "erp1")
+    assert (by_reviewer.decided_by, by_reviewer.decision, by_reviewer.via) == ("reviewer", "approved", "page")
+    assert (by_ursula.decided_by, by_ursula.decision, by_ursula.reason) == ("ursula", "refused", "<b>duplicate</b>")
+    page = requests.get(f"{base}/o2c/", cookies=cookie, timeout=60).text
+    assert "&lt;b&gt;duplicate&lt;/b&gt;" in page and "<b>duplicate</b>" not in page
+    assert [e.actor for e in audit.trail(store, "invoice:erp1:") if e.action.startswith("approval.")] == ["reviewer", "ursula"]
+    assert audit.verify(store).ok

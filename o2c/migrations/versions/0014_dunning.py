@@ -1,7 +1,7 @@
 """dunning: reminders (one per customer, currency and day) and the overdue invoices left out, with why
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-08 00:10:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import o2c.store.models
 
-revision = '0016'
-down_revision = '0015'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """collections: disputes (litiges) and promises to pay
 
-Revision ID: 0015
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-08 00:00:00
 
 ``dispute``: one per invoice at a time while open (status open / in_review / resolved, outcome
@@ -17,8 +17,8 @@ from alembic import op
 
 import o2c.store.models
 
-revision = '0015'
-down_revision = '0011'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Documents the hub renders for people (reminders); pure functions, no store."""
