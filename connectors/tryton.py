@@ -843,20 +843,46 @@ class TrytonConnector(BaseConnector):
             raise ConfigError(f"Tryton {self.client.conn.schema}: the account_dunning module is not activated: activate "
                               "it to take dunning blocks, or stop sending them to this source") from None
         (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
-        return self.client.search_read("account.dunning", [("line", "in", invoice["lines_to_pay"])], fields=["blocked"])
+        return self.client.search_read("account.dunning", [("line", "in", invoice["lines_to_pay"])], fields=["blocked", "line"],
+                                       context={"active_test": False})
 
     def push_dunning_block(self, command: WriteBackCommand) -> str:
         """Block (payload ``blocked`` true) or unblock the dunnings of an invoice's receivable lines
-        (account_dunning's ``blocked``). An invoice with no dunning yet is refused: Tryton creates
-        dunnings when it duns, and a blocked one is skipped by the next dunning run."""
+        (account_dunning's ``blocked``: Tryton's dunning run leaves a blocked line alone). An open
+        line with no dunning yet gets one, ``draft`` and blocked, at the first level of the party's
+        procedure, so that Tryton's own run never duns a disputed invoice either; unblocking an
+        invoice with no dunning changes nothing."""
         dunnings = self._dunnings(command)
-        if not dunnings:
-            raise RejectedDocument("no dunning of this invoice in Tryton yet: nothing to block", document_id=command.target_id)
         blocked = bool(command.payload.get("blocked", True))
+        if blocked:
+            dunnings = dunnings + self._blocked_drafts(command, {d["line"] for d in dunnings})
+        if not dunnings:
+            return "account.dunning,none"
         change = [d["id"] for d in dunnings if bool(d["blocked"]) != blocked]
         if change:
             self.client.call("account.dunning", "write", change, {"blocked": blocked})
         return "account.dunning," + ",".join(str(d["id"]) for d in dunnings)
+
+    def _blocked_drafts(self, command: WriteBackCommand, have: set[int]) -> list[dict[str, Any]]:
+        """Blocked draft dunnings for the invoice's open receivable lines that have none."""
+        c = self.client
+        (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
+        lines = c.read("account.move.line", [i for i in invoice["lines_to_pay"] if i not in have],
+                       ["debit", "credit", "reconciliation"])
+        open_lines = [lid for lid, ln in lines.items() if ln["reconciliation"] is None and Decimal(str(ln["debit"])) > 0]
+        if not open_lines:
+            return []
+        party = c.read("party.party", [invoice["party"]], ["dunning_procedure", "rec_name"])[invoice["party"]]
+        procedure_id = party.get("dunning_procedure")
+        if not procedure_id:
+            raise ConfigError(f"Tryton {c.conn.schema}: customer {party.get('rec_name')!r} has no dunning procedure and "
+                              "there is no default one (Financial > Configuration > Dunning Procedures)")
+        levels = c.read("account.dunning.procedure", [procedure_id], ["levels"])[procedure_id]["levels"]
+        if not levels:
+            raise ConfigError(f"Tryton {c.conn.schema}: dunning procedure {procedure_id} has no level")
+        ids = c.call("account.dunning", "create", [{"company": invoice["company"], "line": lid, "procedure": procedure_id,
+                                                    "level": levels[0], "blocked": True} for lid in open_lines])
+        return [{"id": int(i), "line": lid, "blocked": True} for i, lid in zip(ids, open_lines, strict=True)]
 
     def find_dunning_block(self, command: WriteBackCommand) -> str | None:
         dunnings = self._dunnings(command)
