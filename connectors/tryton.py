@@ -35,6 +35,7 @@ import requests
 from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, StreamSpec, source_amount
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
+from transport import faults
 from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
@@ -424,12 +425,14 @@ class TrytonConnector(BaseConnector):
             # the choice step posts the payment when it goes straight to 'pay': never sent twice
             answer = self.client.wizard(wizard, "execute", sid, {"start": start}, "choice", context=context, attempts=1)
             if answer and "view" in answer:
+                faults.point("tryton_asked")  # kill points: transport/faults.py (off unless O2C_FAULT is set)
                 if amount >= invoice["amount_to_pay"]:
                     raise RejectedDocument(f"{invoice['number']}: Tryton asks how to settle a payment of {amount} "
                                            f"(amount to pay {invoice['amount_to_pay']})", document_id=str(invoice["id"]))
                 ask = {k: v for k, v in answer["view"]["defaults"].items() if "." not in k}
                 ask["type"] = "partial"
                 self.client.wizard(wizard, "execute", sid, {"start": start, "ask": ask}, "pay", context=context, attempts=1)
+            faults.point("tryton_posted")
         finally:
             try:
                 self.client.wizard(wizard, "delete", sid, attempts=1)

@@ -64,6 +64,7 @@ from o2c.store.models import InvoiceRow
 from o2c.store.writeback import WriteBackRow, claim_next, finish_claim
 from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
+from transport import faults
 
 log = logging.getLogger(__name__)
 ACTOR = "o2c:writeback"  # who the audit trail names for what the write-back job does by itself
@@ -228,6 +229,8 @@ def _claim(store: Store, source: str, owner: str, stale_before: dt.datetime | No
     """Claim the next command (a stale claim with ``stale_before``) in its own transaction."""
     with store.session() as s:
         row_id = claim_next(s, source, owner, utcnow(), stale_before=stale_before)
+        if row_id is not None:
+            faults.point("claiming")  # kill points: transport/faults.py (off unless O2C_FAULT is set)
         return s.get(WriteBackRow, row_id) if row_id is not None else None
 
 
@@ -246,6 +249,7 @@ def _record(store: Store, row: WriteBackRow, owner: str, **values: Any) -> None:
             log.warning("write-back %s: command %s was taken over by another pusher before its outcome was recorded "
                         "(is %s shorter than a push?); the new owner checks it in the ERP", row.source, row.id,
                         CLAIM_TIMEOUT_ENV)
+        faults.point("recording")
 
 
 def push_pending(store: Store, source_name: str, connector: Any, *, limit: int | None = None,
@@ -270,6 +274,7 @@ def push_pending(store: Store, source_name: str, connector: Any, *, limit: int |
             row = _claim(store, source_name, owner)
         if row is None:
             break
+        faults.point("claimed")
         done += 1
         if recovered:
             summary.recovered += 1
@@ -337,6 +342,7 @@ def _send(store: Store, row: WriteBackRow, owner: str, connector: Any, summary: 
         summary.errors.append({"id": row.id, "target_id": row.target_id, "error": message})
         log.warning("write-back %s: command %s failed: %s", row.source, row.id, message)
         return True
+    faults.point("erp_applied")
     _record(store, row, owner, status="sent", attempts=row.attempts + 1, remote_ref=str(remote_ref), last_error=None,
             sent_at=utcnow())
     summary.sent += 1
