@@ -17,7 +17,10 @@ Two steps, each safe to re-run:
    command twice. Success marks the command ``sent`` with the remote
    reference; a :class:`RetriableError` puts it back to ``pending`` (attempts + 1, the error kept) and
    stops the run, since the system is unwell; a :class:`RejectedDocument` or a per-command
-   :class:`FatalError` marks it ``failed`` with the reason. Configuration and credential errors
+   :class:`FatalError` marks it ``failed`` with the reason; an :class:`OutcomeUnknown` (the call that
+   writes timed out, lost its connection or got a 5xx: the ERP may have applied it, or still be
+   applying it) keeps it ``sending`` under its claim, renewed, and stops the run: after the claim
+   timeout it is looked up in the ERP like a stale claim, never re-sent blindly. Configuration and credential errors
    (:class:`ConfigError`, :class:`AuthError`, :class:`NotSupported`) leave every command pending
    and propagate: a person fixes the setting and runs again. Any other error leaves the command
    ``sending`` (whether the ERP applied it is unknown). A claim older than
@@ -62,7 +65,7 @@ from o2c.store.cash import (
 )
 from o2c.store.models import InvoiceRow
 from o2c.store.writeback import WriteBackRow, claim_next, finish_claim
-from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
+from schemas.errors import AuthError, ConfigError, FatalError, OutcomeUnknown, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
 from transport import faults
 
@@ -327,6 +330,17 @@ def _send(store: Store, row: WriteBackRow, owner: str, connector: Any, summary: 
     except (ConfigError, AuthError, NotSupported):
         _record(store, row, owner, status="pending", claimed_by=None, claimed_at=None)
         raise  # a setting to fix: every command stays pending
+    except OutcomeUnknown as exc:
+        # the ERP may have applied it, or may still be applying it: a search right away could miss
+        # it and send it twice. The claim is kept (renewed): after the claim timeout a pusher looks
+        # the command up in the ERP before anything else, as for a pusher that died.
+        _record(store, row, owner, claimed_at=utcnow(), attempts=row.attempts + 1, last_error=str(exc)[:ERROR_CHARS])
+        summary.retry_later += 1
+        summary.stopped = f"outcome unknown, checked in the ERP after the claim timeout: {exc}"
+        summary.errors.append({"id": row.id, "target_id": row.target_id, "error": str(exc)})
+        log.warning("write-back %s: command %s may have been applied (%s); kept claimed, looked up in the ERP after "
+                    "%s", row.source, row.id, exc, CLAIM_TIMEOUT_ENV)
+        return False
     except RetriableError as exc:
         _record(store, row, owner, status="pending", claimed_by=None, claimed_at=None, attempts=row.attempts + 1,
                 last_error=str(exc)[:ERROR_CHARS])

@@ -26,9 +26,11 @@ request itself past the client's timeout before forwarding it (a server still wo
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -187,10 +189,22 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._sessions: dict[Any, threading.Lock] = {}
         self._inflight = 0
+        self._sockets: set[Any] = set()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = 120  # a backstop: close() ends the kept-alive connections
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._sockets.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._sockets.discard(self.connection)
+                super().finish()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -199,7 +213,8 @@ class FaultProxy:
                 proxy._handle(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server.daemon_threads = False
+        self.server.block_on_close = True  # close() joins the threads of the calls
         self.port = int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, name="fault-proxy", daemon=True)
         self._thread.start()
@@ -223,7 +238,11 @@ class FaultProxy:
 
     def close(self) -> None:
         self.server.shutdown()
-        self.server.server_close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        self.server.server_close()  # joins the calls' threads
 
     def _forward(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=120)
