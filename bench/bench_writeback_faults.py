@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{kills} kill points, {sum(len(r['erp_faults']) for r in reports)} ERP faults, "
           f"{sum(len(r['pairs']) for r in reports)} runs of two pushers: no duplicate, nothing lost; {total} s "
           f"({platform.python_version()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})\n")
-    print("| backend | kill points | full payments among the commands | kills s | per kill point s (median) | "
+    print("| backend | kill points | invoices paid in full | kills s | per kill point s (median) | "
           "ERP faults | two pushers | total s |")
     print("|---|---|---|---|---|---|---|---|")
     for r in reports:

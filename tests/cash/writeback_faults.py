@@ -465,7 +465,7 @@ class Harness:
                 raise HarnessFailure(f"{what}: a pusher failed (exit {rc}): {err[-2000:]}")
         self.check_exactly_once(rows, what)
         owners = {r.claimed_by.rsplit(":", 1)[0] for r in self._rows(rows) if r.claimed_by}
-        return {"commands": commands, "pushers": len(owners)}
+        return {"commands": commands, "processes": len(owners)}  # that recorded the commands
 
     def erp_fault(self, proxy: FaultProxy, action: str, *, commands: int = 3, nth: int = 2, timeout: float = 2.0,
                   hold: float = 4.0) -> dict[str, Any]:
