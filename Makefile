@@ -11,7 +11,7 @@ APT_PACKAGES := openssh-server openssh-client chromium fonts-dejavu-core
 export O2C_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(CURDIR)/var/airflow
 
-.PHONY: install apt demo test lint lock clean bench
+.PHONY: install apt demo test lint lock clean bench writeback-faults
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ lock:
 
 bench: install
 	$(PY) -m bench.run_all
+
+# The write-back under faults, full run: every kill point at every position (SIGKILL, restart),
+# the ERP answering 500 / late / never, two pushers; SQLite and PostgreSQL (bench/RESULTS.md)
+writeback-faults: install
+	$(PY) bench/bench_writeback_faults.py
 
 clean:
 	rm -rf $(VENV) var

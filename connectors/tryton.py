@@ -35,8 +35,9 @@ from typing import Any, ClassVar
 import requests
 
 from connectors.base import BaseConnector, Batch, Capabilities, ConnectionInfo, NotSupported, StreamSpec, source_amount
-from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
+from schemas.errors import AuthError, ConfigError, FatalError, OutcomeUnknown, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
+from transport import faults
 from transport.http import Sleep, classify_response, with_retries
 
 log = logging.getLogger(__name__)
@@ -133,9 +134,12 @@ class TrytonClient:
         self.rpc_calls = 0
         self._login()
 
-    def _post(self, method: str, params: list[Any], *, auth: bool = True, attempts: int | None = None) -> Any:
+    def _post(self, method: str, params: list[Any], *, auth: bool = True, attempts: int | None = None,
+              writes: bool = False) -> Any:
         """One JSON-RPC call, retried on transient errors (``attempts``: default the client's;
-        1 for a call that must not run twice, such as a wizard step that posts a move)."""
+        1 for a call that must not run twice, such as a wizard step that posts a move). With
+        ``writes`` (such a step), a timeout, a lost connection or an HTTP 5xx raise
+        :class:`OutcomeUnknown`: the server may have applied the call, or still be applying it."""
         payload = {"id": next(self._ids), "method": method, "params": _encode(params)}
         what = f"Tryton {self.conn.host}:{self.conn.port}/{self.conn.schema} {method}"
 
@@ -143,8 +147,15 @@ class TrytonClient:
             started = time.perf_counter()
             try:
                 resp = self.http.post(self.url, json=payload, timeout=self.timeout)
+                if writes and resp.status_code >= 500:
+                    raise OutcomeUnknown(f"{what}: HTTP {resp.status_code} {resp.reason}; Tryton may have applied it")
                 classify_response(resp, what)
                 body = resp.json()
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if writes:
+                    raise OutcomeUnknown(f"{what}: {exc.__class__.__name__}; Tryton may have applied it or still be "
+                                         "applying it") from None
+                raise
             finally:
                 self.rpc_seconds += time.perf_counter() - started
                 self.rpc_calls += 1
@@ -172,10 +183,11 @@ class TrytonClient:
         return self._post(f"model.{model}.{method}", [*args, self.context])
 
     def wizard(self, name: str, method: str, *args: Any, context: dict[str, Any] | None = None,
-               attempts: int | None = None) -> Any:
+               attempts: int | None = None, writes: bool = False) -> Any:
         """``wizard.<name>.<method>`` (``create``, ``execute``, ``delete``) with ``context`` (default:
-        the user's) as the last parameter."""
-        return self._post(f"wizard.{name}.{method}", [*args, context or self.context], attempts=attempts)
+        the user's) as the last parameter (``writes``: see :meth:`_post`)."""
+        return self._post(f"wizard.{name}.{method}", [*args, context or self.context], attempts=attempts,
+                          writes=writes)
 
     def skip_warning(self, name: str) -> None:
         """Acknowledge Tryton's user warning ``name`` once (``res.user.warning.skip``: the next call
@@ -327,14 +339,17 @@ class TrytonConnector(BaseConnector):
         otherwise: the answer is a partial payment (``type='partial'``). Overpayments are refused.
         The move's description is ``o2c:<idempotency key> <bank ref>``: a payment already carrying
         the key is returned instead of paying twice, so a command re-sent after a lost answer is
-        applied once. The step that posts the move is sent once (no automatic retry); a timeout
-        there leaves the command to the next run, which finds the payment by its key. "Find by key,
+        applied once. The step that posts the move is sent once (no automatic retry); a timeout, a
+        lost connection or an HTTP 5xx there raise :class:`OutcomeUnknown` (Tryton may still be
+        posting it: a search by key right away could miss it), and the outbox keeps the command
+        claimed until the claim timeout, then finds the payment by its key. "Find by key,
         then pay" is not atomic in Tryton: the outbox claims each command for one pusher at a time
         (:func:`o2c.jobs.writeback.push_pending`), so two pushers never run it for the same command.
 
         Raises :class:`RejectedDocument` for a command Tryton cannot take (unknown or not posted
         invoice, other currency, amount above the amount to pay), :class:`ConfigError` when no
-        payment method is configured, :class:`RetriableError` for transient failures.
+        payment method is configured, :class:`OutcomeUnknown` when the posting step's answer was lost,
+        :class:`RetriableError` for other transient failures.
         """
         invoice, amount, date, label = self._payment_invoice(command)
         payload = command.payload
@@ -468,14 +483,18 @@ class TrytonConnector(BaseConnector):
                 "amount": amount, "description": description, "payment_method": method, "date": date,
             }
             # the choice step posts the payment when it goes straight to 'pay': never sent twice
-            answer = self.client.wizard(wizard, "execute", sid, {"start": start}, "choice", context=context, attempts=1)
+            answer = self.client.wizard(wizard, "execute", sid, {"start": start}, "choice", context=context, attempts=1,
+                                        writes=True)
             if answer and "view" in answer:
+                faults.point("tryton_asked")  # kill points: transport/faults.py (off unless O2C_FAULT is set)
                 if amount >= invoice["amount_to_pay"]:
                     raise RejectedDocument(f"{invoice['number']}: Tryton asks how to settle a payment of {amount} "
                                            f"(amount to pay {invoice['amount_to_pay']})", document_id=str(invoice["id"]))
                 ask = {k: v for k, v in answer["view"]["defaults"].items() if "." not in k}
                 ask["type"] = "partial"
-                self.client.wizard(wizard, "execute", sid, {"start": start, "ask": ask}, "pay", context=context, attempts=1)
+                self.client.wizard(wizard, "execute", sid, {"start": start, "ask": ask}, "pay", context=context, attempts=1,
+                                   writes=True)
+            faults.point("tryton_posted")
         finally:
             try:
                 self.client.wizard(wizard, "delete", sid, attempts=1)
@@ -843,20 +862,46 @@ class TrytonConnector(BaseConnector):
             raise ConfigError(f"Tryton {self.client.conn.schema}: the account_dunning module is not activated: activate "
                               "it to take dunning blocks, or stop sending them to this source") from None
         (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
-        return self.client.search_read("account.dunning", [("line", "in", invoice["lines_to_pay"])], fields=["blocked"])
+        return self.client.search_read("account.dunning", [("line", "in", invoice["lines_to_pay"])], fields=["blocked", "line"],
+                                       context={"active_test": False})
 
     def push_dunning_block(self, command: WriteBackCommand) -> str:
         """Block (payload ``blocked`` true) or unblock the dunnings of an invoice's receivable lines
-        (account_dunning's ``blocked``). An invoice with no dunning yet is refused: Tryton creates
-        dunnings when it duns, and a blocked one is skipped by the next dunning run."""
+        (account_dunning's ``blocked``: Tryton's dunning run leaves a blocked line alone). An open
+        line with no dunning yet gets one, ``draft`` and blocked, at the first level of the party's
+        procedure, so that Tryton's own run never duns a disputed invoice either; unblocking an
+        invoice with no dunning changes nothing."""
         dunnings = self._dunnings(command)
-        if not dunnings:
-            raise RejectedDocument("no dunning of this invoice in Tryton yet: nothing to block", document_id=command.target_id)
         blocked = bool(command.payload.get("blocked", True))
+        if blocked:
+            dunnings = dunnings + self._blocked_drafts(command, {d["line"] for d in dunnings})
+        if not dunnings:
+            return "account.dunning,none"
         change = [d["id"] for d in dunnings if bool(d["blocked"]) != blocked]
         if change:
             self.client.call("account.dunning", "write", change, {"blocked": blocked})
         return "account.dunning," + ",".join(str(d["id"]) for d in dunnings)
+
+    def _blocked_drafts(self, command: WriteBackCommand, have: set[int]) -> list[dict[str, Any]]:
+        """Blocked draft dunnings for the invoice's open receivable lines that have none."""
+        c = self.client
+        (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
+        lines = c.read("account.move.line", [i for i in invoice["lines_to_pay"] if i not in have],
+                       ["debit", "credit", "reconciliation"])
+        open_lines = [lid for lid, ln in lines.items() if ln["reconciliation"] is None and Decimal(str(ln["debit"])) > 0]
+        if not open_lines:
+            return []
+        party = c.read("party.party", [invoice["party"]], ["dunning_procedure", "rec_name"])[invoice["party"]]
+        procedure_id = party.get("dunning_procedure")
+        if not procedure_id:
+            raise ConfigError(f"Tryton {c.conn.schema}: customer {party.get('rec_name')!r} has no dunning procedure and "
+                              "there is no default one (Financial > Configuration > Dunning Procedures)")
+        levels = c.read("account.dunning.procedure", [procedure_id], ["levels"])[procedure_id]["levels"]
+        if not levels:
+            raise ConfigError(f"Tryton {c.conn.schema}: dunning procedure {procedure_id} has no level")
+        ids = c.call("account.dunning", "create", [{"company": invoice["company"], "line": lid, "procedure": procedure_id,
+                                                    "level": levels[0], "blocked": True} for lid in open_lines])
+        return [{"id": int(i), "line": lid, "blocked": True} for i, lid in zip(ids, open_lines, strict=True)]
 
     def find_dunning_block(self, command: WriteBackCommand) -> str | None:
         dunnings = self._dunnings(command)

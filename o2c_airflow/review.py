@@ -412,6 +412,28 @@ async def approve_form(request: Request, user: Any = Depends(a_reviewer)) -> Res
     return RedirectResponse(f"./?done={quote(done)}", status_code=303)
 
 
+@app.get("/invoice", response_class=HTMLResponse)
+def invoice_page(ref: str = "", user: Any = Depends(a_viewer)) -> str:
+    """One invoice's story (``ref``: its number, SOURCE:NUMBER or SOURCE:ID): the open amount and how
+    it is made (the ERP's state and versions, the hub's allocations and their write-back), and the
+    audit trail of everything the hub did about it, with whether the chain checks."""
+    from o2c.jobs.receivables import explain
+    from o2c.store.audit import trail, verify
+
+    if not ref or len(ref) > 300:
+        raise HTTPException(400, "bad request: give ?ref=SOURCE:NUMBER")
+    store = _store()
+    try:
+        ex = explain(store, ref)
+    except ConfigError as exc:
+        raise HTTPException(404, str(exc)) from None
+    entries = trail(store, f"invoice:{ex.source}:{ex.source_id}")
+    for a in ex.allocations:
+        entries += [e for e in trail(store, f"bank_entry:{a['bank_entry']}") if e.seq not in {x.seq for x in entries}]
+    entries.sort(key=lambda e: e.seq)
+    return TEMPLATES.get_template("invoice.html").render(ex=ex, entries=entries, chain=verify(store), user=_name(user))
+
+
 @app.get("/quarantine/{item_id}")
 def quarantine_payload(item_id: int, user: Any = Depends(a_viewer)) -> Response:
     """The raw payload of one quarantined record, as the outside system sent it, to finance-viewers

@@ -1,7 +1,8 @@
 """One error hierarchy for the whole hub: each class says what to do next.
 
 - :class:`RetriableError`: a transient failure (network, timeout, HTTP 429/5xx, SFTP drop).
-  Airflow retries the task with backoff.
+  Airflow retries the task with backoff. :class:`OutcomeUnknown`, one of them, says a write may
+  have been applied (checked before it is sent again).
 - :class:`FatalError`: configuration or credentials are wrong. Fail at once, no retry;
   a person must fix the setting named in the message.
 - :class:`RejectedDocument`: one document (invoice, statement, file) cannot be taken.
@@ -23,6 +24,12 @@ class RetriableError(HubError):
     def __init__(self, msg: str, *, retry_after: float | None = None) -> None:
         super().__init__(msg)
         self.retry_after = retry_after
+
+
+class OutcomeUnknown(RetriableError):
+    """A call that writes failed in flight (timeout, connection lost, HTTP 5xx): the remote system
+    may have applied it, or may still be applying it. Sending it again at once could apply it
+    twice; the write-back keeps such a command claimed and looks it up after the claim timeout."""
 
 
 class FatalError(HubError):

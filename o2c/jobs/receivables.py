@@ -105,7 +105,7 @@ def explain(store: Store, ref: str) -> Explained:
             how = applied.matched.get(a.id)
             in_erp = how is not None
             out.allocations.append({
-                "allocation": a.id, "bank_ref": a.bank_ref, "amount": str(a.amount), "status": a.status, "rule": a.rule,
+                "allocation": a.id, "bank_entry": f"E{a.bank_entry_id}", "bank_ref": a.bank_ref, "amount": str(a.amount), "status": a.status, "rule": a.rule,
                 "writeback": wb.status if wb is not None else None, "key": wb.idempotency_key if wb is not None else None,
                 "counted": ("not applied" if not applied_
                             else "recorded by the ERP" + ("" if how == "key" else f": {how}") if in_erp

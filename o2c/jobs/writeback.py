@@ -23,7 +23,10 @@ Two steps, each safe to re-run:
    command twice. Success marks the command ``sent`` with the remote
    reference; a :class:`RetriableError` puts it back to ``pending`` (attempts + 1, the error kept) and
    stops the run, since the system is unwell; a :class:`RejectedDocument` or a per-command
-   :class:`FatalError` marks it ``failed`` with the reason. Configuration and credential errors
+   :class:`FatalError` marks it ``failed`` with the reason; an :class:`OutcomeUnknown` (the call that
+   writes timed out, lost its connection or got a 5xx: the ERP may have applied it, or still be
+   applying it) keeps it ``sending`` under its claim, renewed, and stops the run: after the claim
+   timeout it is looked up in the ERP like a stale claim, never re-sent blindly. Configuration and credential errors
    (:class:`ConfigError`, :class:`AuthError`, :class:`NotSupported`) leave every command pending
    and propagate: a person fixes the setting and runs again. Any other error leaves the command
    ``sending`` (whether the ERP applied it is unknown). A claim older than
@@ -76,8 +79,9 @@ from o2c.store.cash import (
 from o2c.store.models import CustomerRow, InvoiceRow
 from o2c.store.parties import PartyLink
 from o2c.store.writeback import WriteBackRow, claim_next, finish_claim
-from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
+from schemas.errors import AuthError, ConfigError, FatalError, OutcomeUnknown, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
+from transport import faults
 
 log = logging.getLogger(__name__)
 ACTOR = "o2c:writeback"  # who the audit trail names for what the write-back job does by itself
@@ -652,6 +656,8 @@ def _claim(store: Store, source: str, owner: str, stale_before: dt.datetime | No
     """Claim the next command (a stale claim with ``stale_before``) in its own transaction."""
     with store.session() as s:
         row_id = claim_next(s, source, owner, utcnow(), stale_before=stale_before)
+        if row_id is not None:
+            faults.point("claiming")  # kill points: transport/faults.py (off unless O2C_FAULT is set)
         return s.get(WriteBackRow, row_id) if row_id is not None else None
 
 
@@ -675,6 +681,7 @@ def _record(store: Store, row: WriteBackRow, owner: str, **values: Any) -> None:
             log.warning("write-back %s: command %s was taken over by another pusher before its outcome was recorded "
                         "(is %s shorter than a push?); the new owner checks it in the ERP", row.source, row.id,
                         CLAIM_TIMEOUT_ENV)
+        faults.point("recording")
 
 
 def push_pending(store: Store, source_name: str, connector: Any, *, limit: int | None = None,
@@ -699,6 +706,7 @@ def push_pending(store: Store, source_name: str, connector: Any, *, limit: int |
             row = _claim(store, source_name, owner)
         if row is None:
             break
+        faults.point("claimed")
         done += 1
         if recovered:
             summary.recovered += 1
@@ -754,6 +762,17 @@ def _send(store: Store, row: WriteBackRow, owner: str, connector: Any, summary: 
     except (ConfigError, AuthError, NotSupported):
         _record(store, row, owner, status="pending", claimed_by=None, claimed_at=None)
         raise  # a setting to fix: every command stays pending
+    except OutcomeUnknown as exc:
+        # the ERP may have applied it, or may still be applying it: a search right away could miss
+        # it and send it twice. The claim is kept (renewed): after the claim timeout a pusher looks
+        # the command up in the ERP before anything else, as for a pusher that died.
+        _record(store, row, owner, claimed_at=utcnow(), attempts=row.attempts + 1, last_error=str(exc)[:ERROR_CHARS])
+        summary.retry_later += 1
+        summary.stopped = f"outcome unknown, checked in the ERP after the claim timeout: {exc}"
+        summary.errors.append({"id": row.id, "target_id": row.target_id, "error": str(exc)})
+        log.warning("write-back %s: command %s may have been applied (%s); kept claimed, looked up in the ERP after "
+                    "%s", row.source, row.id, exc, CLAIM_TIMEOUT_ENV)
+        return False
     except RetriableError as exc:
         _record(store, row, owner, status="pending", claimed_by=None, claimed_at=None, attempts=row.attempts + 1,
                 last_error=str(exc)[:ERROR_CHARS])
@@ -769,6 +788,7 @@ def _send(store: Store, row: WriteBackRow, owner: str, connector: Any, summary: 
         summary.errors.append({"id": row.id, "target_id": row.target_id, "error": message})
         log.warning("write-back %s: command %s failed: %s", row.source, row.id, message)
         return True
+    faults.point("erp_applied")
     _record(store, row, owner, status="sent", attempts=row.attempts + 1, remote_ref=str(remote_ref), last_error=None,
             sent_at=utcnow())
     summary.sent += 1

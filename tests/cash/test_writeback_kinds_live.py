@@ -45,7 +45,10 @@ from tests.cash.test_writeback_live import add_payment_method, payment_lines_by_
 from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]
-SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x")
+#: every kind flows without a person here (approvals are tested in test_writeback_approval.py)
+AUTO = {"policy": {k: {"auto": True} for k in ("payment", "netting", "write_off", "reversal", "credit_hold", "note",
+                                               "dunning_block")}}
+SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x", writeback=AUTO)
 WRITE_OFFS = {"early_payment_discount": "Escompte", "bank_charges": "Frais bancaires", "small_difference": "Ecarts"}
 
 
@@ -166,7 +169,7 @@ def test_netting_and_write_off_reach_tryton_once(writable_tryton, tmp_path):  # 
     # the hub counts each once: in transit before the sync, recorded by the ERP after it
     from o2c.jobs.receivables import explain
 
-    sync_source(store, SourceConfig(name="tryton_demo", kind="tryton", connection="x",
+    sync_source(store, SourceConfig(name="tryton_demo", kind="tryton", connection="x", writeback=AUTO,
                                     streams=["customers", "invoices", "settlements"]), conn_info(writable_tryton),
                 until=FAR_FUTURE)
     for number in (invoice.number, credit.number, other.number):
@@ -286,13 +289,38 @@ def test_credit_hold_then_release_with_notes(writable_tryton, tmp_path):  # noqa
     client.close()
 
 
-def test_dunning_block_without_account_dunning_fails_the_target_naming_the_module(writable_tryton, tmp_path):  # noqa: F811
-    store, _client = hub(tmp_path, writable_tryton)
+def test_a_dispute_blocks_trytons_own_dunning_once_and_its_resolution_lifts_it(writable_tryton, tmp_path):  # noqa: F811
+    """Blocked before Tryton ever dunned the invoice: a draft dunning, blocked, at the procedure's
+    first level (so Tryton's dunning run leaves it alone); sent again, nothing changes; unblocked
+    when the dispute is resolved."""
+    store, client = hub(tmp_path, writable_tryton)
     inv = next(r for r in store.invoices() if r.type_code == "380")
+    lines = client.read("account.invoice", [int(inv.source_id)], ["lines_to_pay"])[int(inv.source_id)]["lines_to_pay"]
+
+    def dunnings() -> list[tuple[int, bool, str]]:
+        rows = client.search_read("account.dunning", [("line", "in", lines)], fields=["line", "blocked", "state"],
+                                  context={"active_test": False})
+        return sorted((r["line"], bool(r["blocked"]), r["state"]) for r in rows)
+
+    assert dunnings() == []
     assert enqueue_dunning_block(store, "tryton_demo", inv.source_id, blocked=True, reason="disputed", actor="claire",
-                                 identity="dispute:1")
+                                 identity="D1:open", policy=SOURCE.writeback)
     assert not enqueue_dunning_block(store, "tryton_demo", inv.source_id, blocked=True, reason="disputed", actor="claire",
-                                     identity="dispute:1")
-    with pytest.raises(ConfigError, match="account_dunning module is not activated"):
-        push_pending(store, "tryton_demo", TrytonConnector(conn_info(writable_tryton)))
-    assert [(r.kind, r.status) for r in outbox(store)] == [("dunning_block", "pending")]
+                                     identity="D1:open", policy=SOURCE.writeback)
+    connector = TrytonConnector(conn_info(writable_tryton))
+    assert push_pending(store, "tryton_demo", connector).sent == 1
+    blocked = dunnings()
+    assert blocked and all(b and st == "draft" for _, b, st in blocked)
+    cmd = outbox(store)[0]
+    assert connector.find_dunning_block(_command_of(cmd)) == cmd.remote_ref  # a lost answer finds it done
+    assert enqueue_dunning_block(store, "tryton_demo", inv.source_id, blocked=False, reason="resolved", actor="claire",
+                                 identity="D1:resolved", policy=SOURCE.writeback)
+    assert push_pending(store, "tryton_demo", connector).sent == 1
+    assert [b for _, b, _ in dunnings()] == [False] * len(blocked)
+    assert [(r.kind, r.status) for r in outbox(store)] == [("dunning_block", "sent")] * 2
+
+
+def _command_of(row):
+    from schemas.receivables import WriteBackCommand
+
+    return WriteBackCommand(source=row.source, kind=row.kind, target_id=row.target_id, payload=dict(row.payload), reason=row.reason)

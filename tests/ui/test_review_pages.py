@@ -579,3 +579,36 @@ def test_write_back_commands_are_approved_and_refused_from_the_page(review_serve
     assert "&lt;b&gt;duplicate&lt;/b&gt;" in page and "<b>duplicate</b>" not in page
     assert [e.actor for e in audit.trail(store, "invoice:erp1:") if e.action.startswith("approval.")] == ["reviewer", "ursula"]
     assert audit.verify(store).ok
+
+
+def test_an_invoices_page_tells_its_story_and_its_audit_trail(tmp_path, monkeypatch):
+    """The open amount and how it is made, the allocations, and the audit entries about the invoice
+    (a reviewer's decision on its bank line included), with the chain's state; outside text escaped."""
+    from starlette.testclient import TestClient
+
+    from o2c.jobs.cash_review import decide
+    from o2c.store.audit import AuditEntry
+    from o2c_airflow import review
+
+    store = _filled_store(tmp_path / "hub.sqlite")
+    _with_bank_lines(store, tmp_path)
+    number = LINES["UI2"]
+    decide(store, "UI2", "reallocate", reviewer="ursula", invoices=[number], note="<b>called</b> the customer")
+    monkeypatch.setenv("O2C_DATABASE_URL", store.url)
+    review.app.dependency_overrides[review.a_viewer] = lambda: {"name": "victor"}
+    try:
+        client = TestClient(review.app, raise_server_exceptions=False)
+        page = client.get("/invoice", params={"ref": number})
+        missing = client.get("/invoice", params={"ref": "NO-SUCH"})
+        with store.session() as s:  # someone edits an entry in the database
+            s.query(AuditEntry).filter(AuditEntry.seq == 1).update({"actor": "mallory"})
+        broken = client.get("/invoice", params={"ref": number})
+    finally:
+        review.app.dependency_overrides.clear()
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert f"{number}" in html and "chain intact" in html and "review.reallocate" in html and "ursula" in html
+    assert "&lt;b&gt;called&lt;/b&gt;" in html or "\\u003cb\\u003ecalled" in html
+    assert "<b>called</b>" not in html
+    assert missing.status_code == 404 and "no invoice 'NO-SUCH'" in missing.text
+    assert "chain BROKEN at entry 1" in broken.text
