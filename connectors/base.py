@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from schemas.errors import ConfigError, FatalError
+from schemas.errors import ConfigError, FatalError, OutcomeUnknown, RetriableError
 from schemas.money import AmountError, check_amount, parse_amount
 
 log = logging.getLogger(__name__)
@@ -461,6 +461,21 @@ def hub_tag(command: Any) -> str:
     """The tag a connector writes with a command's change so that it can be found again by its key
     (``o2c:<idempotency key>``: a payment's memo, a note's first word, a CRM field)."""
     return f"o2c:{command.idempotency_key}"
+
+
+def create_once(call: Callable[[], Any], what: str) -> Any:
+    """Run a call that creates something in the remote system, sent once (no automatic retry): a
+    transient failure other than a 429 (a timeout, a lost connection, an HTTP 5xx) means the system
+    may have created it, or still be creating it, and becomes :class:`OutcomeUnknown` (the outbox
+    keeps the command claimed, then looks it up by its key after the claim timeout)."""
+    try:
+        return call()
+    except OutcomeUnknown:
+        raise
+    except RetriableError as exc:
+        if "HTTP 429" in str(exc):
+            raise  # refused before anything was done: safe to send again
+        raise OutcomeUnknown(f"{what}: {exc}; the system may have applied it") from None
 
 
 _DECIMAL_MARK = "\u0000o2c-decimal:"

@@ -61,6 +61,7 @@ from connectors.base import (
     Capabilities,
     ConnectionInfo,
     StreamSpec,
+    create_once,
     exact_json,
     field_names,
     hub_tag,
@@ -239,7 +240,8 @@ class HubSpotConnector(BaseConnector):
         body = {"properties": {"hs_timestamp": stamp, "hs_note_body": f"{hub_tag(command)} {message}"[:65536]},
                 "associations": [{"to": {"id": company},
                                   "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_COMPANY}]}]}
-        created = self._send("POST", "crm/v3/objects/notes", "POST notes", command, body=body, attempts=1)
+        created = create_once(lambda: self._send("POST", "crm/v3/objects/notes", "POST notes", command, body=body, attempts=1),
+                              f"HubSpot {self.conn.host} POST notes")
         return f"notes/{created['id']}"
 
     def find_note(self, command: WriteBackCommand) -> str | None:

@@ -100,6 +100,7 @@ from connectors.base import (
     ConnectionInfo,
     StreamSpec,
     add_amounts,
+    create_once,
     exact_json,
     hub_tag,
     source_amount,
@@ -305,8 +306,8 @@ class OdooConnector(BaseConnector):
             "payment_difference_handling": "open",
         }], {"context": context})
         # creates, posts and reconciles the payment: sent once (a lost answer is found by its key next time)
-        self.client.execute_kw("account.payment.register", "action_create_payments", [[wizard]], {"context": context},
-                               attempts=1)
+        create_once(lambda: self.client.execute_kw("account.payment.register", "action_create_payments", [[wizard]],
+                                                    {"context": context}, attempts=1), f"Odoo {move['name']} register payment")
         found = self.find_payment(command)
         if found is None:
             raise FatalError(f"{move['name']}: the Register Payment wizard ended but no payment carries {tag}")
@@ -422,8 +423,9 @@ class OdooConnector(BaseConnector):
             return found
         model, res_id = self._note_target(command)
         body = f"{hub_tag(command)} {command.payload.get('message') or command.reason}"
-        message = self.client.execute_kw(model, "message_post", [[res_id]], {
-            "body": body[:10000], "message_type": "comment", "subtype_xmlid": "mail.mt_note"}, attempts=1)
+        message = create_once(lambda: self.client.execute_kw(model, "message_post", [[res_id]], {
+            "body": body[:10000], "message_type": "comment", "subtype_xmlid": "mail.mt_note"}, attempts=1),
+            f"Odoo {model} {res_id} message_post")
         return f"mail.message,{message[0] if isinstance(message, list) else message}"
 
     def find_note(self, command: WriteBackCommand) -> str | None:

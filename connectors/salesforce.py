@@ -64,6 +64,7 @@ from connectors.base import (
     Capabilities,
     ConnectionInfo,
     StreamSpec,
+    create_once,
     exact_json,
     field_names,
     hub_tag,
@@ -241,8 +242,9 @@ class SalesforceConnector(BaseConnector):
         message = str(command.payload.get("message") or command.reason)
         body = {"WhatId": account, "Subject": f"{hub_tag(command)} {message}"[:255], "Description": message[:32000],
                 "Status": "Completed", "Priority": "Normal"}
-        resp = self._send("POST", self._api("sobjects/Task"), f"Salesforce {self.conn.host} POST Task", command, body=body,
-                          attempts=1)  # a create is sent once: a lost answer is found by its key next time
+        what = f"Salesforce {self.conn.host} POST Task"
+        # a create is sent once: a lost answer is found by its key after the claim timeout
+        resp = create_once(lambda: self._send("POST", self._api("sobjects/Task"), what, command, body=body, attempts=1), what)
         return f"Task/{resp.json()['id']}"
 
     def find_note(self, command: WriteBackCommand) -> str | None:

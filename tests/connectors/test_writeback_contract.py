@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from connectors.base import WRITE_METHODS, ConnectionInfo, NotSupported, command_flag, hub_tag
-from schemas.errors import AuthError, ConfigError, FatalError, RejectedDocument, RetriableError
+from schemas.errors import AuthError, ConfigError, FatalError, OutcomeUnknown, RejectedDocument, RetriableError
 from schemas.receivables import WriteBackCommand
 
 HOLD = {"hold": True, "category": "o2c: credit hold", "credit_limit": "1200.00", "previous_limit": "15000.0",
@@ -220,6 +220,23 @@ def test_a_server_error_is_retriable_and_writes_nothing(case):
             with pytest.raises(RetriableError, match="503"):
                 getattr(c, WRITE_METHODS[kind][0])(cmd)
             assert case.snapshot() == before and not case.applied(cmd), kind
+
+
+def test_a_create_whose_answer_is_lost_is_an_unknown_outcome(case, monkeypatch):
+    """A note is created once: a 5xx or a dropped connection on the create itself says the system may
+    have created it (:class:`OutcomeUnknown`: the outbox keeps it claimed and looks it up by its key
+    after the claim timeout, never sends it again at once); a 429 was refused before anything was
+    done and stays a plain retriable error."""
+    if "note" not in case.known:
+        pytest.skip(f"{case.name}: takes no notes")
+    with case.make() as c:
+        monkeypatch.setattr(c, "find_note", lambda cmd: None)  # the next request is the create itself
+        for failure, unknown in (((503, {}, b"Service Unavailable"), True), ((429, {"Retry-After": "0"}, b""), False)):
+            case.server.fail_next(failure)
+            with pytest.raises(RetriableError) as info:
+                c.push_note(case.known["note"])
+            assert isinstance(info.value, OutcomeUnknown) == unknown, (failure, info.value)
+        assert not case.applied(case.known["note"])
 
 
 def test_refused_credentials_are_an_auth_error_at_once(case):
