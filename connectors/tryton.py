@@ -282,6 +282,8 @@ class TrytonConnector(BaseConnector):
                    changed_on="currency.currency.rate write_date (create_date when never written)"),
     )
     capabilities: ClassVar[Capabilities] = Capabilities(payments=True)  # push_payment, find_payment (the pay wizard)
+    # its pull may run in another thread than the sync's (o2c.jobs.sync._pull_ahead): HTTP calls and caches only
+    pull_ahead: ClassVar[bool] = True
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
                  hold_categories: Iterable[str] | str | None = None, sleep: Sleep = time.sleep) -> None:
