@@ -225,6 +225,21 @@ def _compile_term(spec: dict[str, Any], term: str, tables: dict[str, dict[str, A
     required = bool(spec.get("required"))
     source_label = spec.get("from", spec.get("fn"))
     lookup = functions.get
+    if get is not None and not has_value and fname is None and table is None and not has_default and not required:
+        # the common term, {from: path} or {from: path, as: converter}: one lookup, one conversion
+        if conv is None:
+            return lambda record, root, rid: get(record)
+
+        def converted(record: Any, root: Any, rid: str) -> Any:
+            value = get(record)
+            if value is None:
+                return None
+            try:
+                return conv(value)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise RejectedDocument(f"cannot read {value!r} as {conv_name} ({exc})", document_id=rid, field=term) from exc
+
+        return converted
 
     def value_of(record: Any, root: Any, rid: str) -> Any:
         if has_value:

@@ -75,9 +75,7 @@ def from_json(tp: type[T], data: Any) -> T:
     """
     result: T = _adapter(tp).validate_python(data)
     errors: list[InitErrorDetails] = []
-    with localcontext() as ctx:
-        ctx.prec = 80  # check_amount quantizes to JSON_MAX_DECIMALS: 14 + 28 digits must fit
-        _check_amounts(result, data, (), errors)
+    _check_amounts(result, data, (), errors)
     if errors:
         raise ValidationError.from_exception_data(getattr(tp, "__name__", str(tp)), errors)
     return result
@@ -92,10 +90,12 @@ def _amount_problem(value: Decimal, raw: Any) -> str | None:
         if exponent >= -JSON_MAX_DECIMALS and (len(digits) + exponent <= _MAX_INTEGER_DIGITS or not value):  # type: ignore[operator]
             return None
     try:
-        if isinstance(raw, str):  # pydantic read this text: it must be a plain amount (parse_amount checks its value)
-            parse_amount(raw, decimals=JSON_MAX_DECIMALS)
-        else:
-            check_amount(value, decimals=JSON_MAX_DECIMALS)
+        with localcontext() as ctx:
+            ctx.prec = 80  # check_amount quantizes to JSON_MAX_DECIMALS: 14 + 28 digits must fit
+            if isinstance(raw, str):  # pydantic read this text: it must be a plain amount (parse_amount checks its value)
+                parse_amount(raw, decimals=JSON_MAX_DECIMALS)
+            else:
+                check_amount(value, decimals=JSON_MAX_DECIMALS)
     except AmountError as exc:
         text = str(exc)
         return text if len(text) <= 200 else text[:200] + "…"
