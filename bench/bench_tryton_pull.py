@@ -240,7 +240,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         if profiler:
             profiler.enable()
-        summary = sync_stream(store, source, pulled, "invoices", since=None, until=FAR_FUTURE)
+        # resync: the same window again (the watermark would make it empty)
+        since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) if args.worker == "resync" else None
+        summary = sync_stream(store, source, pulled, "invoices", since=since, until=FAR_FUTURE)
         if profiler:
             profiler.disable()
         wall = time.perf_counter() - start
