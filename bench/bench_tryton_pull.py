@@ -1,7 +1,8 @@
 """Pull speed from the live Tryton server: raw JSON-RPC against the full hub sync (on demand, not a test).
 
     .venv/bin/python bench/bench_tryton_pull.py [--sizes 1000,10000,100000] [--batch-sizes 200,1000]
-        [--profile-size 10000] [--workdir /tmp/o2c-tryton-bench] [--reuse] [--write-results]
+        [--modes raw,full,resync] [--repeat 3] [--baseline /path/to/older/checkout]
+        [--profile-size 10000] [--workdir /tmp/o2c-tryton-bench] [--reuse] [--write-results [--section TITLE]]
     .venv/bin/python bench/bench_tryton_pull.py --merge RUN1.json:before,RUN2.json:after [--write-results]
 
 For every size N the demo database is enlarged to N posted customer invoices with
@@ -20,9 +21,19 @@ in a fresh Python process (so its peak RSS is its own):
   down with light timing wrappers (pull generator minus RPC = connector assembly, ``Mapping.apply``,
   ``validate_invoice``, ``Store.upsert_invoice`` with its ``to_json`` / ``content_hash`` share,
   the per-batch commit, the rest of the sync loop).
+- **resync**: the same full sync run a second time over the same window into the store the first one
+  filled (untimed): every record comes back unchanged, the path of a routine re-run.
+- **baseline** (with ``--baseline DIR``, a checkout of older hub code, e.g. ``git archive`` of a
+  commit): that checkout's own worker runs the full sync in the same rounds, against the same server,
+  labelled ``before`` (this checkout's runs are ``after``).
 - **profile** (N = ``--profile-size``, first batch size only): the same full sync under cProfile; the
   top functions by own time and the cumulative time of the hub's stages are reported, the
   ``.pstats`` file is kept in the work directory.
+
+The modes run in rounds (``--repeat``), alternating: raw, full, baseline, resync, raw, full...; the
+hub's overhead over the raw read is given against the raw run of the same round:
+``full wall / raw wall - 1``, and, as what it would be if nothing overlapped (the pull runs one
+batch ahead in a thread since the ninth session), ``(hub CPU of full - hub CPU of raw) / raw wall``.
 
 Each run's figures go to ``<workdir>/bench_tryton_pull.json``; ``--merge`` turns several such files (e.g.
 one per size, or before / after a change of the hub code) into one results section.
@@ -133,6 +144,7 @@ class _TimedPull:
 
     def __init__(self, connector: Any, timer: _Timer) -> None:
         self.connector, self.timer = connector, timer
+        self.pull_ahead = getattr(connector, "pull_ahead", False)  # the sync pulls one batch ahead in a thread
 
     def spec(self, stream: str) -> Any:
         return self.connector.spec(stream)  # the sync reads the stream's declared primary key
@@ -188,6 +200,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         timer = _Timer()
         pulled: Any = connector
         profiler = None
+        if args.worker == "resync":  # the store first filled by a sync of the same window (untimed)
+            sync_stream(store, source, connector, "invoices", since=None, until=FAR_FUTURE)
+            client.rpc_seconds, client.rpc_calls = 0.0, 0
+            srv_cpu0 = _proc_cpu(args.server_pid)
         if args.worker == "full":
             import mappings.mapper as mapper
             import o2c.jobs.sync as sync_mod
@@ -197,7 +213,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             sync_mod.validate_invoice = timer.wrap("validate", sync_mod.validate_invoice)
             store_mod.to_json = timer.wrap("upsert.to_json", store_mod.to_json)
             store_mod.content_hash = timer.wrap("upsert.content_hash", store_mod.content_hash)
-            store.upsert_invoice = timer.wrap("upsert", store.upsert_invoice)  # type: ignore[method-assign]
+            store.upsert_invoices = timer.wrap("upsert", store.upsert_invoices)  # type: ignore[method-assign]
             store.resolve_quarantine = timer.wrap("resolve_quarantine", store.resolve_quarantine)  # type: ignore[method-assign]
             store.set_watermark = timer.wrap("set_watermark", store.set_watermark)  # type: ignore[method-assign]
             plain_session = store.session
@@ -218,18 +234,21 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
             store.session = timed_session  # type: ignore[method-assign]
             pulled = _TimedPull(connector, timer)
-        else:  # profile
+        elif args.worker == "profile":
             profiler = cProfile.Profile()
         cpu_t0, srv_t0 = _cpu_self(), _proc_cpu(args.server_pid)
         start = time.perf_counter()
         if profiler:
             profiler.enable()
-        summary = sync_stream(store, source, pulled, "invoices", since=None, until=FAR_FUTURE)
+        # resync: the same window again (the watermark would make it empty)
+        since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) if args.worker == "resync" else None
+        summary = sync_stream(store, source, pulled, "invoices", since=since, until=FAR_FUTURE)
         if profiler:
             profiler.disable()
         wall = time.perf_counter() - start
         cpu_t1, srv_t1 = _cpu_self(), _proc_cpu(args.server_pid)
-        out.update(read=summary.read, inserted=summary.inserted, rejected=summary.rejected, status=summary.status)
+        out.update(read=summary.read, inserted=summary.inserted, unchanged=summary.unchanged, rejected=summary.rejected,
+                   status=summary.status)
         if summary.rejects:
             out["first_rejects"] = summary.rejects[:3]
         if args.worker == "full":
@@ -307,10 +326,11 @@ def _profile_summary(pfile: Path, wall: float, rpc: float) -> dict[str, Any]:
 # -- driver ---------------------------------------------------------------------------------------------
 
 
-def _run_worker(mode: str, n: int, batch: int, port: int, pid: int, tmp: Path) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--n", str(n), "--batch", str(batch),
+def _run_worker(mode: str, n: int, batch: int, port: int, pid: int, tmp: Path, repo: Path = REPO) -> dict[str, Any]:
+    script = repo / "bench" / "bench_tryton_pull.py"
+    cmd = [sys.executable, str(script.resolve()), "--worker", mode, "--n", str(n), "--batch", str(batch),
            "--port", str(port), "--server-pid", str(pid), "--tmp", str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=repo)
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} n={n} b={batch} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -352,12 +372,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(json.dumps({"check": tryton_volume.check(server, n)}, default=str), flush=True)
             _run_worker("warmup", n, args.batch_sizes[0], port, pid, tmp)
             for batch in args.batch_sizes:
-                for mode in args.modes:
-                    for _ in range(args.repeat):
-                        res = _run_worker(mode, n, batch, port, pid, tmp)
-                        res["server_rss_mib"] = round((_proc_rss_kib(pid) or 0) / 1024, 1)
-                        out["results"].append(res)
-                        _print(res)
+                for round_no in range(1, args.repeat + 1):
+                    for mode in args.modes:
+                        runs = [(mode, REPO, "after" if args.baseline else "")]
+                        if mode == "full" and args.baseline:
+                            runs.append(("full", args.baseline.resolve(), "before"))
+                        for worker_mode, repo, code in runs:
+                            res = _run_worker(worker_mode, n, batch, port, pid, tmp, repo)
+                            res.update(round=round_no, server_rss_mib=round((_proc_rss_kib(pid) or 0) / 1024, 1))
+                            if code and worker_mode != "raw":
+                                res["code"] = code
+                            out["results"].append(res)
+                            _print(res)
             if n == args.profile_size:
                 res = _run_worker("profile", n, args.batch_sizes[0], port, pid, tmp)
                 out["results"].append(res)
@@ -370,19 +396,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _merge(outs: list[dict[str, Any]], labels: list[str] | None = None) -> dict[str, Any]:
     """Several runs (e.g. one per size) as one: results in order, commands joined; ``labels`` name
     the hub code each run measured (e.g. before / after a store change)."""
+    for out in outs:
+        for r in out["results"]:
+            r.setdefault("started", out["started"])  # rounds are numbered per run
     for out, label in zip(outs, labels or [], strict=False):
         for r in out["results"]:
-            r["code"] = label
+            if label:
+                r["code"] = label
     first = outs[0]
     return {**first, "started": min(o["started"] for o in outs), "finished": max(o["finished"] for o in outs),
             "command": "`, `".join(o["command"] for o in outs),
             "builds": [b for o in outs for b in o["builds"]], "results": [r for o in outs for r in o["results"]]}
 
 
-def _section(out: dict[str, Any]) -> str:
-    rows = [r for r in out["results"] if r["mode"] in ("raw", "full")]
+def _section(out: dict[str, Any], section_title: str | None = None) -> str:
+    rows = [r for r in out["results"] if r["mode"] in ("raw", "full", "resync")]
+    raws = {(r["n"], r["batch"], r.get("round"), r.get("started", out["started"])): r for r in rows if r["mode"] == "raw"}
+
+    def vs_raw(r: dict[str, Any]) -> tuple[str, str]:
+        raw = raws.get((r["n"], r["batch"], r.get("round"), r.get("started", out["started"])))
+        if r["mode"] == "raw" or raw is None or r.get("round") is None:
+            return "–", "–"
+        cpu = (r.get("hub_cpu_timed", r["hub_cpu"]) - raw.get("hub_cpu_timed", raw["hub_cpu"])) / raw["wall"]
+        return f"{(r['wall'] / raw['wall'] - 1) * 100:+.0f} %", f"{cpu * 100:.0f} %"
+
     lines = [
-        SECTION,
+        section_title or SECTION,
         "",
         f"Measured {out['started']} – {out['finished']} with `{out['command']}` on {out['cores']} cores ({out['machine']}), "
         f"Python {out['python']}, trytond {out.get('trytond', '?')} (SQLite backend, loopback HTTP, same machine as the hub). "
@@ -403,15 +442,16 @@ def _section(out: dict[str, Any]) -> str:
         "hub CPU / trytond CPU are the CPU seconds of the hub process and of the server during the timed part; their ratio "
         "is a load-independent estimate of the overhead (the hub and the server take turns, they never run at once).",
         "",
-        "| N | batch | run | hub code | load before | wall s | invoices/s | RPC s | RPC calls | RPC share | overhead | hub CPU s | trytond CPU s | hub/trytond CPU | peak RSS MiB | trytond RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| N | batch | round | run | hub code | load before | wall s | invoices/s | RPC s | RPC calls | overhead (wall − RPC) / RPC | vs raw: wall | vs raw: hub CPU / raw wall | hub CPU s | trytond CPU s | hub/trytond CPU | peak RSS MiB | trytond RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         timed = "hub_cpu_timed" in r
         ratio = f"{r['hub_cpu_timed'] / r['server_cpu_timed'] * 100:.0f} %" if timed and r["server_cpu_timed"] else "–"
+        wall_vs, cpu_vs = vs_raw(r)
         lines.append(
-            f"| {r['n']:,} | {r['batch']} | {r['mode']} | {r.get('code', '')} | {r['load']} | {r['wall']:.1f} | {r['per_s']:,.0f} | {r['rpc_seconds']:.1f} | "
-            f"{r['rpc_calls']:,} | {r['rpc_share'] * 100:.0f} % | {r['overhead'] * 100:.0f} % | {r.get('hub_cpu_timed', r['hub_cpu']):.1f} | "
+            f"| {r['n']:,} | {r['batch']} | {r.get('round', '')} | {r['mode']} | {r.get('code', '')} | {r['load']} | {r['wall']:.1f} | {r['per_s']:,.0f} | "
+            f"{r['rpc_seconds']:.1f} | {r['rpc_calls']:,} | {r['overhead'] * 100:.0f} % | {wall_vs} | {cpu_vs} | {r.get('hub_cpu_timed', r['hub_cpu']):.1f} | "
             f"{r.get('server_cpu_timed', r['server_cpu']):.1f}{'' if timed else '*'} | {ratio} | {r['rss_mib']:.0f} | {r.get('server_rss_mib', 0):.0f} |")
     if any("hub_cpu_timed" not in r for r in rows):
         lines += ["", "\\* CPU seconds of the whole worker process (imports, store creation, login included), not of the "
@@ -426,14 +466,14 @@ def _section(out: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(section: str, path: Path = RESULTS) -> None:
-    """Replace (or append) the "## Tryton pull" section, leaving the others as they are."""
+def write_results(section: str, path: Path = RESULTS, title: str = SECTION) -> None:
+    """Replace (or append) the section ``title`` ("## Tryton pull"), leaving the others as they are."""
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION + "\n")
+    start = text.find(title + "\n")
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(SECTION))
+        end = text.find("\n## ", start + len(title))
         text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
         text = text.replace(section + "## ", section + "\n## ")
     path.write_text(text)
@@ -443,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated invoice counts")
     parser.add_argument("--batch-sizes", default="200,1000", help="comma-separated connector batch sizes")
-    parser.add_argument("--modes", default="raw,full", help="raw, full or both")
+    parser.add_argument("--modes", default="raw,full", help="comma-separated: raw, full, resync")
+    parser.add_argument("--baseline", type=Path, help="a checkout of older hub code: its full sync runs beside this one's")
+    parser.add_argument("--section", default=SECTION, help="the results section (a '## ' title) written by --write-results")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--profile-size", type=int, default=10000, help="N for the cProfile run (0: none)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "o2c-tryton-bench")
@@ -451,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="check each enlarged database over JSON-RPC first")
     parser.add_argument("--write-results", action="store_true", help=f"write the '{SECTION}' section of {RESULTS}")
     # worker mode (internal)
-    parser.add_argument("--worker", choices=["raw", "full", "profile", "warmup"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["raw", "full", "resync", "profile", "warmup"], help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -462,9 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.merge:
         items = [item.partition(":") for item in args.merge.split(",")]
-        section = _section(_merge([json.loads(Path(p).read_text()) for p, _, _ in items], [label for _, _, label in items]))
+        section = _section(_merge([json.loads(Path(p).read_text()) for p, _, _ in items], [label for _, _, label in items]),
+                           args.section)
         if args.write_results:
-            write_results(section)
+            write_results(section, title=args.section)
         print(section)
         return 0
     if args.worker:
@@ -475,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     args.modes = [m for m in args.modes.split(",") if m]
     out = run(args)
     if args.write_results:
-        write_results(_section(out))
+        write_results(_section(out, args.section), title=args.section)
     return 0
 
 

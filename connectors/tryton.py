@@ -316,6 +316,8 @@ class TrytonConnector(BaseConnector):
     # (reversals), party credit limit and category (holds), ir.note (notes), account.dunning (blocks)
     capabilities: ClassVar[Capabilities] = Capabilities(payments=True, netting=True, write_offs=True, reversals=True,
                                                         credit_holds=True, notes=True, dunning_blocks=True)
+    # its pull may run in another thread than the sync's (o2c.jobs.sync._pull_ahead): HTTP calls and caches only
+    pull_ahead: ClassVar[bool] = True
 
     def __init__(self, conn: ConnectionInfo, *, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
                  hold_categories: Iterable[str] | str | None = None, write_offs: dict[str, str] | None = None,

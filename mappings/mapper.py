@@ -36,6 +36,7 @@ record and the business term.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -185,6 +186,106 @@ def _set(target: dict[str, Any], path: str, value: Any) -> None:
     target[parts[-1]] = value
 
 
+def _getter(path: str) -> Callable[[Any], Any]:
+    """:func:`_resolve` for one path, split once: a mapping applies the same paths to every record."""
+    parts = _path_parts(path)
+    if len(parts) == 1 and parts[0][1] is None:
+        name = parts[0][0]
+        return lambda record: record.get(name) if isinstance(record, dict) else None
+    if all(idx is None for _, idx in parts):  # dict keys only (company.party.name)
+        names = tuple(part for part, _ in parts)
+
+        def get(record: Any) -> Any:
+            cur = record
+            for name in names:
+                if not isinstance(cur, dict):
+                    return None
+                cur = cur.get(name)
+            return cur
+
+        return get
+    return lambda record: _resolve(record, path)
+
+
+ValueFn = Callable[[Any, Any, str], Any]
+"""A compiled term: (record or group element, whole record, record label) -> value."""
+
+
+def _compile_term(spec: dict[str, Any], term: str, tables: dict[str, dict[str, Any]], mapping_name: str) -> ValueFn:
+    """One term spec as a function: what :meth:`Mapping._value` does, with the spec read once."""
+    has_value, const = "value" in spec, spec.get("value")
+    fname = spec.get("fn")
+    get = _getter(spec["from"]) if "from" in spec else None
+    args = tuple(spec.get("args", []))
+    table_name = spec.get("table")
+    table = tables[table_name] if table_name is not None else None
+    conv_name = spec.get("as")
+    conv = CONVERTERS[conv_name] if conv_name is not None else None
+    has_default, default = "default" in spec, spec.get("default")
+    required = bool(spec.get("required"))
+    source_label = spec.get("from", spec.get("fn"))
+    lookup = functions.get
+    if get is not None and not has_value and fname is None and table is None and not has_default and not required:
+        # the common term, {from: path} or {from: path, as: converter}: one lookup, one conversion
+        if conv is None:
+            return lambda record, root, rid: get(record)
+
+        def converted(record: Any, root: Any, rid: str) -> Any:
+            value = get(record)
+            if value is None:
+                return None
+            try:
+                return conv(value)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise RejectedDocument(f"cannot read {value!r} as {conv_name} ({exc})", document_id=rid, field=term) from exc
+
+        return converted
+
+    def value_of(record: Any, root: Any, rid: str) -> Any:
+        if has_value:
+            value = const
+        elif fname is not None:
+            arg = get(record) if get is not None else record
+            try:
+                value = lookup(fname)(arg, root, *args)
+            except (AmountError, ArithmeticError) as exc:  # an absurd amount in the record: refuse this record only
+                raise RejectedDocument(f"{fname}: {exc}", document_id=rid, field=term) from None
+        else:
+            value = get(record)  # type: ignore[misc]
+        if value is not None and table is not None:
+            key = str(value)
+            if key not in table:
+                if has_default:
+                    value = default
+                else:
+                    raise RejectedDocument(f"value {key!r} is not in table {table_name!r} of {mapping_name}",
+                                           document_id=rid, field=term)
+            else:
+                value = table[key]
+        if value is not None and conv is not None:
+            try:
+                value = conv(value)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise RejectedDocument(f"cannot read {value!r} as {conv_name} ({exc})", document_id=rid, field=term) from exc
+        if value is None:
+            if has_default:
+                value = default
+            if value is None and required:
+                raise RejectedDocument(f"required value is missing (from {source_label!r})", document_id=rid, field=term)
+        return value
+
+    return value_of
+
+
+@dataclass
+class _Compiled:
+    """A mapping's terms as functions, with where each value goes: built once per :class:`Mapping`."""
+
+    terms: list[tuple[str, ValueFn]]
+    targets: dict[str, tuple[tuple[str, ...], str | None]]  # term -> (canonical path split, its identifier term if a scheme)
+    groups: list[tuple[str, Any, str, list[tuple[str, ValueFn]]]]  # (list attribute, source getter, name, (field, fn))
+
+
 @dataclass
 class GroupMap:
     """A repeating group (lines, VAT breakdown...): the source list and the terms of one element."""
@@ -207,46 +308,29 @@ class Mapping:
     terms: dict[str, dict[str, Any]]
     groups: dict[str, GroupMap] = field(default_factory=dict)
     reject_if: str | None = None
+    fingerprint: str | None = None  # of the file's text and of the mapping code (see code_fingerprint); None: unknown
+    _compiled: _Compiled | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return f"{self.path.parent.name}/{self.path.name}"
 
-    # -- applying -------------------------------------------------------------------------
-    def _value(self, spec: dict[str, Any], record: Any, root: Any, term: str, rid: str) -> Any:
-        if "value" in spec:
-            value = spec["value"]
-        elif "fn" in spec:
-            arg = _resolve(record, spec["from"]) if "from" in spec else record
-            try:
-                value = functions.get(spec["fn"])(arg, root, *spec.get("args", []))
-            except (AmountError, ArithmeticError) as exc:  # an absurd amount in the record: refuse this record only
-                raise RejectedDocument(f"{spec['fn']}: {exc}", document_id=rid, field=term) from None
-        else:
-            value = _resolve(record, spec["from"])
-        if value is not None and "table" in spec:
-            table = self.tables[spec["table"]]
-            key = str(value)
-            if key not in table:
-                if "default" in spec:
-                    value = spec["default"]
-                else:
-                    raise RejectedDocument(f"value {key!r} is not in table {spec['table']!r} of {self.name}",
-                                           document_id=rid, field=term)
-            else:
-                value = table[key]
-        if value is not None and "as" in spec:
-            try:
-                value = CONVERTERS[spec["as"]](value)
-            except (ValueError, TypeError, ArithmeticError) as exc:
-                raise RejectedDocument(f"cannot read {value!r} as {spec['as']} ({exc})", document_id=rid, field=term) from exc
-        if value is None and "default" in spec:
-            value = spec["default"]
-        if value is None and spec.get("required"):
-            raise RejectedDocument(f"required value is missing (from {spec.get('from', spec.get('fn'))!r})",
-                                   document_id=rid, field=term)
-        return value
+    def _compile(self) -> _Compiled:
+        """The terms compiled once (paths split, converters and tables looked up): mapping paths are
+        few, records are many."""
+        kind = DOCUMENTS[self.document]
+        name = self.name
+        terms = [(term, _compile_term(spec, term, self.tables, name)) for term, spec in self.terms.items()]
+        targets = {term: (tuple(kind.fields[term].split(".")),
+                          term[:-2] if term.count("-") == 2 and term.endswith("-1") else None) for term in self.terms}
+        groups = [(gmap.list_attr, _getter(gmap.source_path), group,
+                   [(kind.groups[group][1][term], _compile_term(spec, f"{group}/{term}", self.tables, name))
+                    for term, spec in gmap.terms.items()])
+                  for group, gmap in self.groups.items()]
+        self._compiled = _Compiled(terms, targets, groups)
+        return self._compiled
 
+    # -- applying -------------------------------------------------------------------------
     def record_id(self, record: dict[str, Any]) -> str:
         rid = _resolve(record, self.source_id)
         if rid is None:
@@ -261,25 +345,29 @@ class Mapping:
         if marker not in (None, "", [], {}):
             raise RejectedDocument(str(marker), document_id=label, field=self.reject_if)
         out: dict[str, Any] = {}
-        kind = DOCUMENTS[self.document]
-        paths = kind.fields
-        values = {term: self._value(spec, record, record, term, label) for term, spec in self.terms.items()}
+        compiled = self._compiled or self._compile()
+        values = {term: fn(record, record, label) for term, fn in compiled.terms}
+        targets = compiled.targets
         for term, value in values.items():
             if value is None:
                 continue
-            if term.count("-") == 2 and term.endswith("-1") and values.get(term[:-2]) is None:
+            parts, identifier = targets[term]
+            if identifier is not None and values.get(identifier) is None:
                 continue  # a scheme (BT-x-1) only goes with its identifier BT-x
-            _set(out, paths[term], value)
-        for group, gmap in self.groups.items():
+            target = out
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = value
+        for list_attr, get_list, _group, gterms in compiled.groups:
             items = []
-            for element in _resolve(record, gmap.source_path) or []:
+            for element in get_list(record) or []:
                 item: dict[str, Any] = {}
-                for term, spec in gmap.terms.items():
-                    value = self._value(spec, element, record, f"{group}/{term}", label)
+                for attr, fn in gterms:
+                    value = fn(element, record, label)
                     if value is not None:
-                        item[kind.groups[group][1][term]] = value
+                        item[attr] = value
                 items.append(item)
-            out[gmap.list_attr] = items
+            out[list_attr] = items
         updated = _resolve(record, self.updated_at) if self.updated_at else None
         if self.document == "settlement":
             out.setdefault("invoice_id", rid)
@@ -392,7 +480,8 @@ def load_mapping(path: str | Path) -> Mapping:
     path = Path(path)
     where = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise MappingError(f"{where}: not valid YAML: {exc}") from exc
     except OSError as exc:
@@ -438,8 +527,33 @@ def load_mapping(path: str | Path) -> Mapping:
     reject_if = raw.get("reject_if")
     if reject_if is not None and not isinstance(reject_if, str):
         raise MappingError(f"{where}: reject_if: must be a field path (a string), got {reject_if!r}")
+    code = code_fingerprint()
+    fingerprint = hashlib.sha256(f"{code}\n{text}".encode()).hexdigest() if code else None
     return Mapping(path=path, document=document, source_id=raw["source_id"], updated_at=raw.get("updated_at"),
-                   credit_note_sign=sign, tables=tables, terms=terms, groups=groups, reject_if=reject_if)
+                   credit_note_sign=sign, tables=tables, terms=terms, groups=groups, reject_if=reject_if,
+                   fingerprint=fingerprint)
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str | None:
+    """sha256 of the code that turns a source record into a stored canonical one: the mapping engine,
+    its functions (``mappings/*.py``) and the canonical model with its checks (``schemas/*.py``).
+
+    With the mapping file's text it makes :attr:`Mapping.fingerprint`: a sync keeps it, hashed with
+    each raw record, beside the stored row and does not map a record again while record, mapping file
+    and this code are unchanged. None when the sources cannot be read (then every record is mapped).
+    """
+    files = sorted([*MAPPINGS_DIR.glob("*.py"), *(MAPPINGS_DIR.parent / "schemas").glob("*.py")])
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    try:
+        for file in files:
+            digest.update(f"{file.parent.name}/{file.name}\n".encode())
+            digest.update(file.read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def mapping_path(source_kind: str, document: str) -> Path:

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from schemas.money import MAX_INTEGER_DIGITS as _MAX_INTEGER_DIGITS
 from schemas.money import AmountError, check_amount, parse_amount
 
 T = TypeVar("T")
@@ -74,9 +75,7 @@ def from_json(tp: type[T], data: Any) -> T:
     """
     result: T = _adapter(tp).validate_python(data)
     errors: list[InitErrorDetails] = []
-    with localcontext() as ctx:
-        ctx.prec = 80  # check_amount quantizes to JSON_MAX_DECIMALS: 14 + 28 digits must fit
-        _check_amounts(result, data, (), errors)
+    _check_amounts(result, data, (), errors)
     if errors:
         raise ValidationError.from_exception_data(getattr(tp, "__name__", str(tp)), errors)
     return result
@@ -86,11 +85,17 @@ def _amount_problem(value: Decimal, raw: Any) -> str | None:
     """Why ``value`` (read from ``raw``) is not an acceptable amount, or None."""
     if isinstance(raw, str) and _COMMON.fullmatch(raw):  # nearly every amount: decided without Decimal work
         return None
+    if not isinstance(raw, str) and value.is_finite():  # a Decimal (or int) within the limits: one look at its digits
+        sign, digits, exponent = value.as_tuple()
+        if exponent >= -JSON_MAX_DECIMALS and (len(digits) + exponent <= _MAX_INTEGER_DIGITS or not value):  # type: ignore[operator]
+            return None
     try:
-        if isinstance(raw, str):  # pydantic read this text: it must be a plain amount (parse_amount checks its value)
-            parse_amount(raw, decimals=JSON_MAX_DECIMALS)
-        else:
-            check_amount(value, decimals=JSON_MAX_DECIMALS)
+        with localcontext() as ctx:
+            ctx.prec = 80  # check_amount quantizes to JSON_MAX_DECIMALS: 14 + 28 digits must fit
+            if isinstance(raw, str):  # pydantic read this text: it must be a plain amount (parse_amount checks its value)
+                parse_amount(raw, decimals=JSON_MAX_DECIMALS)
+            else:
+                check_amount(value, decimals=JSON_MAX_DECIMALS)
     except AmountError as exc:
         text = str(exc)
         return text if len(text) <= 200 else text[:200] + "…"

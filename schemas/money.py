@@ -126,6 +126,10 @@ def to_decimal(value: object) -> Decimal:
     appear the last one is the decimal one; blanks and non-breaking spaces group thousands.
     """
     if isinstance(value, Decimal):
+        if value.is_finite():  # nearly every amount: within the limits at one look at its digits
+            _sign, digits, exponent = value.as_tuple()
+            if exponent >= -MAX_DECIMALS and len(digits) + exponent <= MAX_INTEGER_DIGITS:  # type: ignore[operator]
+                return value
         return check_amount(value)
     if isinstance(value, bool):
         raise TypeError("a boolean is not an amount")

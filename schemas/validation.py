@@ -12,6 +12,8 @@ BR-CO-15 (BT-112 = BT-109 + BT-110) and BR-CO-16 (BT-115 = BT-112 - BT-113 + BT-
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
 from schemas.errors import Issue, ValidationFailed
 from schemas.invoice import TYPE_CODES, VAT_CATEGORIES, Invoice, TradeParty
@@ -23,45 +25,71 @@ def _unit(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_units(currency))
 
 
-def check_siren(record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+# Identifier checks depend on the value only, and the same parties come back on invoice after
+# invoice: each value is checked once per process (what the check found, None when valid).
+@lru_cache(maxsize=8192)
+def _siren_problem(value: str) -> str | None:
     from stdnum.fr import siren
 
-    if value and not siren.is_valid(value):
-        issues.append(Issue(record, term, "invalid SIREN (9 digits, Luhn check)", value))
+    return None if siren.is_valid(value) else "invalid SIREN (9 digits, Luhn check)"
 
 
-def check_siret(record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+@lru_cache(maxsize=8192)
+def _siret_problem(value: str) -> str | None:
     from stdnum.fr import siret
 
-    if value and not siret.is_valid(value):
-        issues.append(Issue(record, term, "invalid SIRET (14 digits, Luhn check)", value))
+    return None if siret.is_valid(value) else "invalid SIRET (14 digits, Luhn check)"
 
 
-def check_vat(record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+@lru_cache(maxsize=8192)
+def _vat_problem(value: str) -> str | None:
     from stdnum.eu import vat
 
-    if not value:
-        return
     prefix = value[:2].lower()
     if prefix in {"gb", "ch", "no"}:
-        return  # outside the EU VIES rules; format checked by the issuing country
+        return None  # outside the EU VIES rules; format checked by the issuing country
     if prefix == "el":
         prefix = "gr"  # Greece's VAT prefix is EL
     if not value[:2].isalpha() or prefix not in vat.MEMBER_STATES:
-        issues.append(Issue(record, term, "VAT id needs an EU country prefix (e.g. FR, DE)", value))
-    elif not vat.is_valid(value):
-        issues.append(Issue(record, term, "invalid VAT id (format or check digits)", value))
+        return "VAT id needs an EU country prefix (e.g. FR, DE)"
+    if not vat.is_valid(value):
+        return "invalid VAT id (format or check digits)"
+    return None
 
 
-def check_iban(record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+@lru_cache(maxsize=8192)
+def _iban_problem(value: str) -> str | None:
     from schwifty import IBAN
 
-    if not value:
-        return
     try:
         IBAN(value)
     except ValueError as exc:
-        issues.append(Issue(record, term, f"invalid IBAN ({exc})", value))
+        return f"invalid IBAN ({exc})"
+    return None
+
+
+def _check(problem: Any, record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+    if not value:
+        return
+    found = problem(value) if isinstance(value, str) else problem.__wrapped__(value)
+    if found is not None:
+        issues.append(Issue(record, term, found, value))
+
+
+def check_siren(record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+    _check(_siren_problem, record, term, value, issues)
+
+
+def check_siret(record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+    _check(_siret_problem, record, term, value, issues)
+
+
+def check_vat(record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+    _check(_vat_problem, record, term, value, issues)
+
+
+def check_iban(record: str, term: str, value: str | None, issues: list[Issue]) -> None:
+    _check(_iban_problem, record, term, value, issues)
 
 
 def _check_party(record: str, role: str, party: TradeParty, terms: dict[str, str], issues: list[Issue]) -> None:

@@ -15,8 +15,14 @@ quarantine row is marked ``superseded``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import logging
+import pickle
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,8 +31,8 @@ from connectors.base import ConnectionInfo
 from o2c.config import STREAM_DOCUMENTS, SourceConfig
 from o2c.context import RunContext
 from o2c.jobs import settlements as _settlements
-from o2c.store import Store
-from o2c.store.models import CustomerRow
+from o2c.store import KnownRow, Store, known_rows
+from o2c.store.models import CustomerRow, InvoiceRow
 from o2c.store.parties import consolidate
 from schemas.errors import HubError, RejectedDocument
 from schemas.invoice import Invoice
@@ -111,59 +117,76 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
                 log.warning("%s/%s: the mapping %s reads the record id at %r but the connector declares the key %s: "
                             "a quarantined record will not be marked superseded by its corrected version",
                             source.name, stream, mapping.name, mapping.source_id, "/".join(spec.primary_key))
-            for batch in connector.pull(stream, since, until):
-                if mapping is None:  # currency rates: no mapping, checked and stored as they come
-                    _store_rates(store, source.name, spec, batch, summary, run.id)
-                    continue
-                with store.session() as s:
-                    accepted: list[Invoice | Customer] = []
-                    settled: list[tuple[Settlement, dict[str, Any]]] = []
-                    for record in batch.records:
-                        summary.read += 1
-                        try:
-                            canonical = mapping.apply(record, source.name)
-                            if isinstance(canonical, Invoice):
-                                validate_invoice(canonical)
-                            elif isinstance(canonical, Customer):
-                                validate_customer(canonical)
-                        except RejectedDocument as exc:
-                            summary.rejected += 1
-                            rid = spec.record_id(record) or "?"
-                            field_name = getattr(exc, "first_term", None) or exc.field
-                            store.quarantine(s, source=source.name, kind=document, source_id=rid, payload=record,
-                                             reason=str(exc), field=field_name, run_id=run.id)
-                            summary.rejects.append({"id": rid, "record": _record_label(record, rid), "reason": str(exc)})
-                            log.warning("%s/%s: quarantined %s: %s", source.name, stream, rid, exc)
+            pulled = connector.pull(stream, since, until)
+            batches = _pull_ahead(pulled) if getattr(connector, "pull_ahead", False) else pulled
+            with contextlib.closing(batches) if batches is not pulled else contextlib.nullcontext():  # type: ignore[attr-defined]
+                for batch in batches:
+                    if mapping is None:  # currency rates: no mapping, checked and stored as they come
+                        _store_rates(store, source.name, spec, batch, summary, run.id)
+                        continue
+                    with store.session() as s:
+                        accepted: list[Invoice | Customer] = []
+                        accepted_raw: list[str | None] = []
+                        settled: list[tuple[Settlement, dict[str, Any]]] = []
+                        # records pulled again as they were stored, under the same mapping and code: not mapped again
+                        raw_hashes, known = _known_records(s, source.name, document, mapping, batch.records)
+                        mapped_ids: set[str] = set()
+                        for record, raw_hash in zip(batch.records, raw_hashes, strict=True):
+                            summary.read += 1
+                            if raw_hash is not None:
+                                rid = raw_hash[0]
+                                row = known.get(rid)
+                                if row is not None and row.raw_hash == raw_hash[1] and rid not in mapped_ids:
+                                    summary.unchanged += 1
+                                    continue
+                                mapped_ids.add(rid)  # a later copy in this batch compares with this one
+                            try:
+                                canonical = mapping.apply(record, source.name)
+                                if isinstance(canonical, Invoice):
+                                    validate_invoice(canonical)
+                                elif isinstance(canonical, Customer):
+                                    validate_customer(canonical)
+                            except RejectedDocument as exc:
+                                summary.rejected += 1
+                                rid = spec.record_id(record) or "?"
+                                field_name = getattr(exc, "first_term", None) or exc.field
+                                store.quarantine(s, source=source.name, kind=document, source_id=rid, payload=record,
+                                                 reason=str(exc), field=field_name, run_id=run.id)
+                                summary.rejects.append({"id": rid, "record": _record_label(record, rid), "reason": str(exc)})
+                                log.warning("%s/%s: quarantined %s: %s", source.name, stream, rid, exc)
+                                continue
+                            if isinstance(canonical, Settlement):
+                                settled.append((canonical, record))
+                                continue
+                            accepted.append(canonical)
+                            accepted_raw.append(raw_hash[1] if raw_hash is not None else None)
+                        if document == "settlement":
+                            done = _settlements.store_batch(store, s, source.name, settled, run_id=run.id)
+                            _count_settlements(summary, done, source.name)
+                            store.resolve_quarantine_many(s, source=source.name, kind=document, resolution="superseded",
+                                                          source_ids=[st.invoice_id for st, outcome in done.outcomes
+                                                                      if outcome != "unchanged"])
+                            if batch.watermark is not None:
+                                store.set_watermark(s, source.name, stream, batch.watermark, cursor=batch.cursor, run_id=run.id)
                             continue
-                        if isinstance(canonical, Settlement):
-                            settled.append((canonical, record))
-                            continue
-                        accepted.append(canonical)
-                    if document == "settlement":
-                        done = _settlements.store_batch(store, s, source.name, settled, run_id=run.id)
-                        _count_settlements(summary, done, source.name)
-                        store.resolve_quarantine_many(s, source=source.name, kind=document, resolution="superseded",
-                                                      source_ids=[st.invoice_id for st, outcome in done.outcomes
-                                                                  if outcome != "unchanged"])
+                        # one SELECT and one flush for the whole batch
+                        if document == "invoice":
+                            results = store.upsert_invoices(s, accepted, run_id=run.id, raw_hashes=accepted_raw,  # type: ignore[arg-type]
+                                                            known={source.name: known})
+                        else:
+                            results = store.upsert_customers(s, accepted, run_id=run.id, raw_hashes=accepted_raw,  # type: ignore[arg-type]
+                                                             known={source.name: known})
+                        changed = []
+                        for canonical, result in zip(accepted, results, strict=True):
+                            setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
+                            if result.outcome != "unchanged":
+                                changed.append(canonical.source.id)  # type: ignore[union-attr]
+                                if document == "customer":
+                                    consolidate(s, s.get(CustomerRow, result.row_id))
+                        store.resolve_quarantine_many(s, source=source.name, kind=document, source_ids=changed,
+                                                      resolution="superseded")
                         if batch.watermark is not None:
                             store.set_watermark(s, source.name, stream, batch.watermark, cursor=batch.cursor, run_id=run.id)
-                        continue
-                    # one SELECT and one flush for the whole batch
-                    if document == "invoice":
-                        results = store.upsert_invoices(s, accepted, run_id=run.id)  # type: ignore[arg-type]
-                    else:
-                        results = store.upsert_customers(s, accepted, run_id=run.id)  # type: ignore[arg-type]
-                    changed = []
-                    for canonical, result in zip(accepted, results, strict=True):
-                        setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
-                        if result.outcome != "unchanged":
-                            changed.append(canonical.source.id)  # type: ignore[union-attr]
-                            if document == "customer":
-                                consolidate(s, s.get(CustomerRow, result.row_id))
-                    store.resolve_quarantine_many(s, source=source.name, kind=document, source_ids=changed,
-                                                  resolution="superseded")
-                    if batch.watermark is not None:
-                        store.set_watermark(s, source.name, stream, batch.watermark, cursor=batch.cursor, run_id=run.id)
         summary.status = "success"
         if document == "settlement":
             _check_reconciliation(store, source.name, summary, run.id)
@@ -184,6 +207,98 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
         if summary.status == "failed":
             run.status = "failed"
     return summary
+
+
+def _pull_ahead(batches: Iterator[Any]) -> Iterator[Any]:
+    """``batches`` fetched one batch ahead in a thread: the source prepares batch k+1 while the hub
+    maps and stores batch k, instead of each waiting for the other.
+
+    For a connector that says so (``pull_ahead = True``: its pull uses nothing tied to the calling
+    thread, and the sync makes no other call on it meanwhile). At most two batches are held (the one
+    being stored and the next); an error of the pull is raised here, where the batch it would have
+    given is taken; when the sync stops early (an error while storing), the thread finishes the
+    call under way, the generator is closed and nothing else is pulled. Each batch is still stored
+    and its watermark set in its own transaction, in order.
+    """
+    ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue()
+    permits = threading.Semaphore(1)  # one batch fetched ahead of the one being stored
+    stop = threading.Event()
+    done = object()
+
+    def fetch() -> None:
+        try:
+            while True:
+                while not permits.acquire(timeout=0.2):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    ready.put((done, None))
+                    return
+                ready.put((batch, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the sync's thread, raised there
+            ready.put((None, exc))
+
+    worker = threading.Thread(target=fetch, name="o2c-pull-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            batch, error = ready.get()
+            if error is not None:
+                raise error
+            if batch is done:
+                return
+            permits.release()  # fetch the next one while this one is stored
+            yield batch
+    finally:
+        stop.set()
+        worker.join()
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+
+
+def raw_key(record: Any, source: str, fingerprint: str) -> str | None:
+    """sha256 of a source record as pulled, of the source's name and of the mapping's fingerprint
+    (:attr:`mappings.mapper.Mapping.fingerprint`: the mapping file and the mapping code).
+
+    The record is written with :mod:`pickle` (only written, never read back): it keeps every type
+    (a Decimal is not its text, an int key not a string key) and takes a third of the time of
+    typed JSON. Equal bytes unpickle to equal records, so equal keys mean the same canonical record;
+    the same record written differently (keys in another order) only costs a mapping. None when
+    the record cannot be written (then it is mapped every time).
+    """
+    try:
+        data = pickle.dumps(record, protocol=5)
+    except (pickle.PicklingError, TypeError, ValueError, AttributeError, RecursionError):
+        return None
+    digest = hashlib.sha256(f"{fingerprint}\n{source}\n".encode())
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _known_records(s: Any, source: str, document: str, mapping: Any,
+                   records: list[dict[str, Any]]) -> tuple[list[tuple[str, str] | None], dict[str, KnownRow]]:
+    """For an invoice or customer batch: each record's (source id, :func:`raw_key`), None where it has
+    none, and the stored rows of those ids (one SELECT per 500). Other documents: nothing known."""
+    model = {"invoice": InvoiceRow, "customer": CustomerRow}.get(document)
+    fingerprint = getattr(mapping, "fingerprint", None)
+    if model is None or not fingerprint:
+        return [None] * len(records), {}
+    keys: list[tuple[str, str] | None] = []
+    for record in records:
+        try:
+            rid = mapping.record_id(record)
+        except RejectedDocument:
+            keys.append(None)
+            continue
+        digest = raw_key(record, source, fingerprint)
+        keys.append((rid, digest) if digest is not None else None)
+    ids = {key[0] for key in keys if key is not None}
+    return keys, known_rows(s, model, source, ids) if ids else {}
 
 
 def _check_reconciliation(store: Store, source: str, summary: StreamSummary, run_id: str) -> None:

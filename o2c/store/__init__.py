@@ -54,7 +54,7 @@ from schemas.party import Customer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
-__all__ = ["Base", "Store", "UpsertResult", "utcnow"]
+__all__ = ["Base", "KnownRow", "Store", "UpsertResult", "known_rows", "utcnow"]
 
 
 DATABASE_SETTING = "the database URL (O2C_DATABASE_URL, or --url)"
@@ -106,53 +106,112 @@ def _query_session(s: Session, model: type) -> Any:
     return contextlib.nullcontext() if _has_pending(s, model) else s.no_autoflush
 
 
+@dataclass
+class KnownRow:
+    """What the upsert needs of a stored row: not the row itself (its document is not loaded)."""
+
+    id: int | None
+    version: int
+    content_hash: str
+    raw_hash: str | None
+
+
+def known_rows(s: Session, model: Any, source: str, source_ids: list[str] | set[str]) -> dict[str, KnownRow]:
+    """The stored rows of ``source`` among ``source_ids`` (one SELECT per 500 ids), by source id."""
+    table = model.__table__
+    cols = (table.c.source_id, table.c.id, table.c.version, table.c.content_hash, table.c.raw_hash)
+    found: dict[str, KnownRow] = {}
+    id_list = sorted(set(source_ids))
+    with _query_session(s, model):
+        for i in range(0, len(id_list), 500):
+            stmt = select(*cols).where(table.c.source == source, table.c.source_id.in_(id_list[i:i + 500]))
+            for sid, rid, version, digest, raw in s.execute(stmt):
+                found[sid] = KnownRow(rid, version or 1, digest, raw)
+    return found
+
+
 def _upsert_versioned(s: Session, model: Any, version_model: Any, fk: str,
-                      items: list[tuple[str, str, dict[str, Any], dict[str, Any]]], run_id: str | None) -> list[UpsertResult]:
+                      items: list[tuple[str, str, dict[str, Any], dict[str, Any]]], run_id: str | None,
+                      raw_hashes: list[str | None] | None = None,
+                      known: dict[str, dict[str, KnownRow]] | None = None) -> list[UpsertResult]:
     """Insert, version or skip each (source, source id, canonical JSON, columns) of a batch.
 
     An unchanged record (same content hash) is a no-op; a changed one gets its next version and
-    a version row (history kept). One SELECT finds the batch's existing rows and one flush gives
-    the new rows their ids, instead of one of each per record.
+    a version row (history kept). One SELECT finds the batch's existing rows (``known``, by source
+    then source id, when the caller has read them already), and the new rows, the changed rows and
+    the version rows are each written with one multi-row statement, not row by row through the ORM.
+    ``raw_hashes`` (one per item, see :func:`o2c.jobs.sync.raw_key`) is kept beside the row so that
+    the next sync can tell an unchanged source record before mapping it; an unchanged record whose
+    raw hash differs only gets its ``raw_hash`` set.
     """
     now = utcnow()
-    by_source: dict[str, set[str]] = {}
-    for source, source_id, _, _ in items:
-        by_source.setdefault(source, set()).add(source_id)
-    existing: dict[tuple[str, str], Any] = {}
-    with _query_session(s, model):
-        for source, ids in by_source.items():
-            id_list = sorted(ids)
-            for i in range(0, len(id_list), 500):
-                for row in s.scalars(select(model).where(model.source == source, model.source_id.in_(id_list[i:i + 500]))):
-                    existing[(row.source, row.source_id)] = row
-    results: list[UpsertResult | None] = []
-    inserted: list[tuple[int, Any, str, dict[str, Any]]] = []
+    table, vtable = model.__table__, version_model.__table__
+    if known is None:
+        by_source: dict[str, set[str]] = {}
+        for source, source_id, _, _ in items:
+            by_source.setdefault(source, set()).add(source_id)
+        known = {source: known_rows(s, model, source, ids) for source, ids in by_source.items()}
+    state = {(source, sid): row for source, rows in known.items() for sid, row in rows.items()}
+    new_rows: dict[tuple[str, str], dict[str, Any]] = {}  # inserted in this batch, by key (their ids come after)
+    changed: dict[int, dict[str, Any]] = {}  # stored rows to update, by id
+    raw_only: dict[int, str | None] = {}  # unchanged rows whose raw hash is new
+    versions: list[tuple[tuple[str, str] | int, dict[str, Any]]] = []  # (new row key or row id, version row)
+    results: list[tuple[str, tuple[str, str] | int, int]] = []
     for pos, (source, source_id, doc, columns) in enumerate(items):
+        key = (source, source_id)
         digest = content_hash(doc)
-        row = existing.get((source, source_id))
-        fields = {**columns, "document": doc, "content_hash": digest, "last_run_id": run_id, "updated_at": now}
+        raw = raw_hashes[pos] if raw_hashes is not None else None
+        row = state.get(key)
+        fields = {**columns, "document": doc, "content_hash": digest, "raw_hash": raw, "last_run_id": run_id,
+                  "updated_at": now}
+        version_row = {"content_hash": digest, "document": doc, "run_id": run_id, "recorded_at": now}
         if row is None:
-            row = model(source=source, source_id=source_id, version=1, first_run_id=run_id, created_at=now, **fields)
-            s.add(row)
-            existing[(source, source_id)] = row  # the same record twice in a batch becomes a new version
-            inserted.append((pos, row, digest, doc))
-            results.append(None)
-        elif row.content_hash == digest:
-            results.append(UpsertResult("unchanged", row.id, row.version))
+            new_rows[key] = {"source": source, "source_id": source_id, "version": 1, "first_run_id": run_id,
+                             "created_at": now, **fields}
+            state[key] = KnownRow(None, 1, digest, raw)  # the same record twice in a batch becomes a new version
+            versions.append((key, {**version_row, "version": 1}))
+            results.append(("inserted", key, 1))
+            continue
+        ref: tuple[str, str] | int = key if row.id is None else row.id
+        if row.content_hash == digest:
+            if raw != row.raw_hash:
+                row.raw_hash = raw
+                if row.id is None:
+                    new_rows[key]["raw_hash"] = raw
+                elif row.id in changed:
+                    changed[row.id]["raw_hash"] = raw
+                else:
+                    raw_only[row.id] = raw
+            results.append(("unchanged", ref, row.version))
+            continue
+        row.version, row.content_hash, row.raw_hash = row.version + 1, digest, raw
+        if row.id is None:
+            new_rows[key].update(fields, version=row.version)
         else:
-            for key, value in fields.items():
-                setattr(row, key, value)
-            row.version = (row.version or 1) + 1
-            if row.id is None:  # inserted earlier in this batch
-                s.flush()
-            s.add(version_model(**{fk: row.id}, version=row.version, content_hash=digest, document=doc, run_id=run_id, recorded_at=now))
-            results.append(UpsertResult("updated", row.id, row.version))
-    if inserted:
-        s.flush()
-        for pos, row, digest, doc in inserted:
-            s.add(version_model(**{fk: row.id}, version=1, content_hash=digest, document=doc, run_id=run_id, recorded_at=now))
-            results[pos] = UpsertResult("inserted", row.id, 1)
-    return [r for r in results if r is not None]
+            changed[row.id] = {**fields, "version": row.version}
+            raw_only.pop(row.id, None)
+        versions.append((ref, {**version_row, "version": row.version}))
+        results.append(("updated", ref, row.version))
+    ids: dict[tuple[str, str], int] = {}
+    if new_rows:
+        keys = list(new_rows)
+        stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        for key, (new_id,) in zip(keys, s.execute(stmt, [new_rows[k] for k in keys]), strict=True):
+            ids[key] = new_id
+    if changed:
+        # executemany: the SET clause is made of the parameters' keys
+        s.execute(table.update().where(table.c.id == bindparam("_id")),
+                  [{"_id": rid, **values} for rid, values in changed.items()])
+    if raw_only:
+        s.execute(table.update().where(table.c.id == bindparam("_id")),
+                  [{"_id": rid, "raw_hash": raw} for rid, raw in raw_only.items()])
+    if versions:
+        s.execute(vtable.insert(), [{fk: ids[ref] if isinstance(ref, tuple) else ref, **v} for ref, v in versions])
+    for rid in (*changed, *raw_only):  # rows of this session loaded before: read again when used
+        obj = s.identity_map.get(s.identity_key(model, rid))  # type: ignore[no-untyped-call]
+        if obj is not None:
+            s.expire(obj)
+    return [UpsertResult(outcome, ids[ref] if isinstance(ref, tuple) else ref, version) for outcome, ref, version in results]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -357,8 +416,12 @@ class Store:
     def upsert_customer(self, s: Session, cust: Customer, *, run_id: str | None) -> UpsertResult:
         return self.upsert_customers(s, [cust], run_id=run_id)[0]
 
-    def upsert_invoices(self, s: Session, invoices: list[Invoice], *, run_id: str | None) -> list[UpsertResult]:
-        """:meth:`upsert_invoice` for a batch: one SELECT and one flush for all of it."""
+    def upsert_invoices(self, s: Session, invoices: list[Invoice], *, run_id: str | None,
+                        raw_hashes: list[str | None] | None = None,
+                        known: dict[str, dict[str, KnownRow]] | None = None) -> list[UpsertResult]:
+        """:meth:`upsert_invoice` for a batch: one SELECT (none with ``known``, the stored rows by source
+        and source id from :func:`known_rows`) and one multi-row statement per table for all of it;
+        ``raw_hashes``: the source records' hashes, one per invoice, kept beside the rows."""
         items = []
         for inv in invoices:
             if inv.source is None:
@@ -369,9 +432,12 @@ class Store:
                 tax_exclusive=inv.totals.tax_exclusive, tax_total=inv.totals.tax_total,
                 tax_inclusive=inv.totals.tax_inclusive, payable=inv.totals.payable,
                 source_updated_at=inv.source.updated_at)))
-        return _upsert_versioned(s, InvoiceRow, InvoiceVersion, "invoice_id", items, run_id)
+        return _upsert_versioned(s, InvoiceRow, InvoiceVersion, "invoice_id", items, run_id, raw_hashes, known)
 
-    def upsert_customers(self, s: Session, customers: list[Customer], *, run_id: str | None) -> list[UpsertResult]:
+    def upsert_customers(self, s: Session, customers: list[Customer], *, run_id: str | None,
+                         raw_hashes: list[str | None] | None = None,
+                         known: dict[str, dict[str, KnownRow]] | None = None) -> list[UpsertResult]:
+        """:meth:`upsert_invoices` for customers."""
         items = []
         for cust in customers:
             if cust.source is None:
@@ -382,7 +448,7 @@ class Store:
                 payment_terms=(cust.payment_terms or "")[:100] or None, payment_days=cust.payment_days,
                 dunning_language=cust.dunning_language, blocked=cust.blocked, on_hold=cust.on_hold,
                 source_updated_at=cust.source.updated_at)))
-        return _upsert_versioned(s, CustomerRow, CustomerVersion, "customer_id", items, run_id)
+        return _upsert_versioned(s, CustomerRow, CustomerVersion, "customer_id", items, run_id, raw_hashes, known)
 
     def quarantine(
         self,

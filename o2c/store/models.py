@@ -140,6 +140,9 @@ class _Versioned:
     source: Mapped[str] = mapped_column(String(100))
     source_id: Mapped[str] = mapped_column(String(250))
     content_hash: Mapped[str] = mapped_column(String(64))
+    # sha256 of the source record as pulled and of the mapping that made this version (revision
+    # 0011, o2c.jobs.sync.raw_key): the same raw record seen again is not mapped again
+    raw_hash: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
     source_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
