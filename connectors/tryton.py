@@ -315,7 +315,7 @@ class TrytonConnector(BaseConnector):
     # docs/writeback.md: the pay wizard, the reconcile wizard (netting, write-offs), the cancel wizard
     # (reversals), party credit limit and category (holds), ir.note (notes), account.dunning (blocks)
     capabilities: ClassVar[Capabilities] = Capabilities(payments=True, netting=True, write_offs=True, reversals=True,
-                                                        credit_holds=True, notes=True, dunning_blocks=True)
+                                                        credit_holds=True, notes=True, dunning_blocks=True, statuses=True)
     # its pull may run in another thread than the sync's (o2c.jobs.sync._pull_ahead): HTTP calls and caches only
     pull_ahead: ClassVar[bool] = True
 
@@ -849,6 +849,35 @@ class TrytonConnector(BaseConnector):
 
     def find_note(self, command: WriteBackCommand) -> str | None:
         resource = self._note_resource(command)
+        key = f"o2c:{command.idempotency_key}"
+        rows = self.client.search_read("ir.note", [("resource", "=", resource), ("message", "like", f"{key}%")],
+                                       order=[["id", "ASC"]], fields=["message"])
+        mine = [r["id"] for r in rows if (r.get("message") or "").split(" ", 1)[0] == key]
+        return f"ir.note,{mine[0]}" if mine else None
+
+    def push_status(self, command: WriteBackCommand) -> str:
+        """An e-invoice lifecycle status (payload: ``code``, ``label``, ``date``, ``reason``) on the
+        invoice. Tryton 8's invoice has no field for the French lifecycle (nor does any module of
+        its distribution), so it is a note on the invoice, ``o2c:<key> e-invoice status 212
+        Encaissée on 2026-11-20 ...``: the accountant sees it on the invoice's notes."""
+        p = command.payload
+        text = (f"e-invoice status {p.get('code')} {p.get('label') or ''} on {p.get('date')}"
+                + (f" ({p.get('direction')})" if p.get("direction") else "")
+                + (f": {p.get('reason')}" if p.get("reason") else "")).strip()
+        note = WriteBackCommand(source=command.source, kind="note", target_id=command.target_id, reason=command.reason,
+                                payload={"on": "invoice", "message": text})
+        found = self.find_status(command)
+        if found is not None:
+            return found
+        resource = self._note_resource(note)
+        (created,) = self.client.call("ir.note", "create", [{"resource": resource,
+                                                             "message": f"o2c:{command.idempotency_key} {text}"[:4000]}])
+        return f"ir.note,{created}"
+
+    def find_status(self, command: WriteBackCommand) -> str | None:
+        note = WriteBackCommand(source=command.source, kind="note", target_id=command.target_id, reason=command.reason,
+                                payload={"on": "invoice"})
+        resource = self._note_resource(note)
         key = f"o2c:{command.idempotency_key}"
         rows = self.client.search_read("ir.note", [("resource", "=", resource), ("message", "like", f"{key}%")],
                                        order=[["id", "ASC"]], fields=["message"])

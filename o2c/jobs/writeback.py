@@ -577,6 +577,31 @@ def enqueue_dunning_block(store: Store, source: str, invoice_id: str, *, blocked
         return _add(s, cmd, utcnow(), actor=actor, policy=policy if policy is not None else _policy(None, source))
 
 
+def enqueue_statuses(store: Store, *, sources: Iterable[SourceConfig] | None = None) -> int:
+    """Each e-invoice lifecycle status the hub exchanged about an invoice (received from a platform,
+    or emitted: Déposée, Encaissée...) as a ``status`` command for the sources that take them; the
+    key holds the status event. Return how many were added."""
+    from o2c.store.einvoice import LifecycleEvent
+
+    names = sources_taking("status", sources)
+    if not names:
+        return 0
+    added = 0
+    with store.session() as s:
+        now = utcnow()
+        rows = s.execute(select(LifecycleEvent, InvoiceRow).join(InvoiceRow, InvoiceRow.id == LifecycleEvent.invoice_id)
+                         .where(InvoiceRow.source.in_(names)).order_by(LifecycleEvent.id)).all()
+        for ev, inv in rows:
+            payload = {"code": ev.code, "label": ev.label, "date": ev.status_date.date().isoformat(),
+                       "direction": "received" if ev.direction == "in" else "sent", "reason": ev.reason or None,
+                       "event": ev.id}
+            cmd = WriteBackCommand(source=inv.source, kind="status", target_id=inv.source_id,
+                                   reason=f"e-invoice {inv.number}: status {ev.code} {ev.label}", payload=payload)
+            added += _add(s, cmd, now, policy=_policy(sources, inv.source))
+    log.info("write-back: %d status command(s) enqueued", added)
+    return added
+
+
 def enqueue_disputes(store: Store, *, sources: Iterable[SourceConfig] | None = None) -> int:
     """What every dispute asks of its ERP (:func:`o2c.jobs.collections.dispute_writeback_commands`):
     a dunning block and a note when it is opened, the block lifted and a note when it is resolved,
@@ -613,6 +638,7 @@ def enqueue_all(store: Store, *, sources: Iterable[SourceConfig] | None = None) 
         "note": enqueue_notes(store, sources=srcs),
         "credit_hold": enqueue_credit_holds(store, sources=srcs),
         "dispute": enqueue_disputes(store, sources=srcs),
+        "status": enqueue_statuses(store, sources=srcs),
     }
 
 

@@ -47,7 +47,7 @@ from tests.connectors.test_tryton_live import FAR_FUTURE, conn_info
 pytestmark = [pytest.mark.tryton, pytest.mark.slow]
 #: every kind flows without a person here (approvals are tested in test_writeback_approval.py)
 AUTO = {"policy": {k: {"auto": True} for k in ("payment", "netting", "write_off", "reversal", "credit_hold", "note",
-                                               "dunning_block")}}
+                                               "dunning_block", "status")}}
 SOURCE = SourceConfig(name="tryton_demo", kind="tryton", connection="x", writeback=AUTO)
 WRITE_OFFS = {"early_payment_discount": "Escompte", "bank_charges": "Frais bancaires", "small_difference": "Ecarts"}
 
@@ -324,3 +324,32 @@ def _command_of(row):
     from schemas.receivables import WriteBackCommand
 
     return WriteBackCommand(source=row.source, kind=row.kind, target_id=row.target_id, payload=dict(row.payload), reason=row.reason)
+
+
+def test_lifecycle_statuses_reach_the_tryton_invoice_once(writable_tryton, tmp_path):  # noqa: F811
+    """A status a platform sent about a Tryton invoice (here 204 Prise en charge) is written to that
+    invoice, as a note Tryton's users see (Tryton has no field for the French lifecycle), once."""
+    import datetime as dt
+
+    from edi import cdar
+    from o2c.jobs.einvoice import ingest_statuses
+
+    store, client = hub(tmp_path, writable_tryton)
+    inv = next(r for r in store.invoices() if r.type_code == "380")
+    inbox = tmp_path / "statuses"
+    inbox.mkdir()
+    seller = ((inv.document.get("seller") or {}).get("legal_registration") or {}).get("value") or ""
+    status = cdar.LifecycleStatus(invoice_number=inv.number, invoice_issue_date=inv.issue_date, seller_siren=seller,
+                                  status_code="204",
+                                  status_date=dt.date(2026, 11, 25), issuer_id="0042", issuer_role="WK")
+    (inbox / "s.xml").write_bytes(cdar.render(status))
+    assert ingest_statuses(store, inbox).recorded == 1
+    counts = enqueue_all(store, sources=[SOURCE])
+    assert counts["status"] == 1 and enqueue_all(store, sources=[SOURCE])["status"] == 0
+    connector = TrytonConnector(conn_info(writable_tryton))
+    assert push_pending(store, "tryton_demo", connector).sent >= 1
+    notes = client.search_read("ir.note", [("resource", "=", f"account.invoice,{inv.source_id}")], fields=["message"])
+    mine = [n["message"] for n in notes if "e-invoice status 204" in (n["message"] or "")]
+    assert len(mine) == 1 and "2026-11-25" in mine[0] and "(received)" in mine[0]
+    [row] = [r for r in outbox(store) if r.kind == "status"]
+    assert connector.find_status(_command_of(row)) == row.remote_ref  # a lost answer finds it, not sent again
