@@ -21,6 +21,23 @@ resumes from there). Property values are strings (``"15000"``; amounts stay exac
 Source options: ``properties`` (default below; custom ones such as ``credit_limit``,
 ``siren``, ``vat_number`` as created in the portal), ``batch_size`` (≤ 200).
 
+The ``promises`` stream: promises to pay logged as tasks ("CRM API | Tasks",
+https://developers.hubspot.com/docs/api/crm/tasks; "CRM API | Associations v4",
+https://developers.hubspot.com/docs/api/crm/associations). ``POST /crm/v3/objects/tasks/search``
+with the same ``hs_lastmodifieddate`` window, sort and paging as companies, plus the filter
+``{"propertyName": "hs_task_subject", "operator": "CONTAINS_TOKEN", "value": "<first word of the
+prefix>"}`` (search has no prefix operator: the whole prefix is checked on each result); the
+documented task properties read: ``hs_task_subject``, ``hs_task_body``, ``hs_timestamp`` (the due
+date, here the promised date), ``hs_task_status``, ``hubspot_owner_id``, ``hs_createdate``,
+``hs_lastmodifieddate``; the amount is a custom number property (option ``promise_amount_property``,
+default ``o2c_promised_amount``), the invoice numbers a line ``Invoices: A, B`` of the body or a
+custom property (``promise_invoices_property``: the whole value is the list), the prefix
+``promise_subject`` (default ``Promise to pay``). The company of each task is read in one call per
+page: ``POST /crm/v4/associations/tasks/companies/batch/read`` with ``{"inputs": [{"id": <task>}]}``,
+answered ``{"status", "results": [{"from": {"id"}, "to": [{"toObjectId", "associationTypes"}]}]}``
+(a task with no company is absent from the results); the first company is the account. The token
+needs ``crm.objects.contacts.read`` (tasks) and ``crm.objects.companies.read``.
+
 Write-back (documented contract, docs/writeback.md): ``credit_hold`` and ``note`` commands.
 
 - A credit hold (or its release) is written as company properties ("Companies: Update",
@@ -75,6 +92,10 @@ log = logging.getLogger(__name__)
 
 PROPERTIES = ["name", "domain", "address", "address2", "city", "zip", "state", "country", "phone", "industry",
               "hubspot_owner_id", "hs_lastmodifieddate", "createdate"]
+TASK_PROPERTIES = ["hs_task_subject", "hs_task_body", "hs_timestamp", "hs_task_status", "hubspot_owner_id", "hs_createdate",
+                   "hs_lastmodifieddate"]
+PROMISE_SUBJECT, PROMISE_AMOUNT = "Promise to pay", "o2c_promised_amount"
+_PROPERTY_RE = re.compile(r"[a-z][a-z0-9_]*")
 SEARCH_LIMIT = 10_000
 #: the company properties of the credit-hold write-back (source option ``risk_properties`` renames or drops them)
 RISK_DEFAULTS = {"risk_level": "o2c_risk_level", "exposure": "o2c_exposure", "overdue": "o2c_overdue_amount",
@@ -103,18 +124,28 @@ class HubSpotConnector(BaseConnector):
     kind: ClassVar[str] = "hubspot"
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("customers", ("id",), "updated_at", changed_on="company hs_lastmodifieddate"),
+        StreamSpec("promises", ("id",), "updated_at", changed_on="task hs_lastmodifieddate"),
     )
     # the module docstring: company properties (PATCH) and note engagements
     capabilities: ClassVar[Capabilities] = Capabilities(credit_holds=True, notes=True)
 
     def __init__(self, conn: ConnectionInfo, *, properties: list[str] | None = None, batch_size: int = 100,
                  timeout: float = 60.0, attempts: int = 4, risk_properties: dict[str, str | None] | None = None,
-                 sleep: Sleep = time.sleep) -> None:
+                 promise_subject: str = PROMISE_SUBJECT, promise_amount_property: str = PROMISE_AMOUNT,
+                 promise_invoices_property: str | None = None, sleep: Sleep = time.sleep) -> None:
         if not conn.password:
             raise ConfigError("HubSpot connection needs the private app's access token (password)")
         self.conn = conn
         self.properties = list(dict.fromkeys([*(properties or PROPERTIES), "hs_lastmodifieddate"]))
         self.risk_properties = field_names("hubspot", "risk_properties", risk_properties, RISK_DEFAULTS)
+        for name, value in (("promise_amount_property", promise_amount_property),
+                            ("promise_invoices_property", promise_invoices_property)):
+            if value is not None and not _PROPERTY_RE.fullmatch(value):
+                raise ConfigError(f"hubspot option {name}: {value!r} is not a property's internal name")
+        if not promise_subject.split():
+            raise ConfigError("hubspot option promise_subject: give the subject prefix of a promise task")
+        self.promise_subject = promise_subject
+        self.promise_props = {"amount": promise_amount_property, "invoices": promise_invoices_property}
         self.batch_size = min(200, int(conn.extra.get("batch_size", batch_size)))
         self.timeout = timeout
         self.attempts = attempts
@@ -125,9 +156,12 @@ class HubSpotConnector(BaseConnector):
     def close(self) -> None:
         self.http.close()
 
-    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.conn.base_url}crm/v3/objects/companies/search"
-        what = f"HubSpot {self.conn.host} companies/search"
+    def _search(self, body: dict[str, Any], objects: str = "companies") -> dict[str, Any]:
+        return self._post(f"crm/v3/objects/{objects}/search", body, f"{objects}/search")
+
+    def _post(self, path: str, body: dict[str, Any], label: str) -> dict[str, Any]:
+        url = f"{self.conn.base_url}{path}"
+        what = f"HubSpot {self.conn.host} {label}"
 
         def once() -> dict[str, Any]:
             resp = self.http.post(url, json=body, timeout=self.timeout)
@@ -136,19 +170,61 @@ class HubSpotConnector(BaseConnector):
 
         return with_retries(once, what=what, attempts=self.attempts, sleep=self.sleep)  # type: ignore[no-any-return]
 
-    def _pages(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, since: dt.datetime | None, until: dt.datetime, stream: str = "customers") -> Iterator[list[dict[str, Any]]]:
+        for page in self._search_pages(since, until, stream):
+            if stream != "promises":
+                yield page
+                continue
+            prefix = self.promise_subject.lower()
+            page = [r for r in page if str(r.get("hs_task_subject") or "").lower().startswith(prefix)]
+            if page:
+                companies = self._task_companies([r["id"] for r in page])
+                yield [self._promise_record(r, companies.get(r["id"])) for r in page]
+
+    def _task_companies(self, task_ids: list[str]) -> dict[str, str]:
+        """Task id -> its first associated company (Associations v4 batch read, the module docstring)."""
+        answer = self._post("crm/v4/associations/tasks/companies/batch/read", {"inputs": [{"id": i} for i in task_ids]},
+                            "associations tasks->companies")
+        found: dict[str, str] = {}
+        for item in answer.get("results") or []:
+            targets = sorted((t for t in item.get("to") or [] if t.get("toObjectId") is not None), key=lambda t: int(t["toObjectId"]))
+            if targets:
+                found[str((item.get("from") or {}).get("id"))] = str(targets[0]["toObjectId"])
+        return found
+
+    def _promise_record(self, rec: dict[str, Any], company: str | None) -> dict[str, Any]:
+        """A task with the values the promise mapping reads (the configured properties under fixed names)."""
+        rec["company_id"] = company
+        rec["promised_amount"] = rec.get(self.promise_props["amount"]) or None  # a cleared property reads ""
+        invoices = self.promise_props["invoices"]
+        body = _TAG_RE.sub("\n", str(rec.get("hs_task_body") or "")) if rec.get("hs_task_body") else None
+        rec["invoice_text"] = rec.get(invoices) if invoices else body
+        rec["invoices_labelled"] = invoices is None
+        owner = rec.get("hubspot_owner_id")
+        rec["owner_name"] = f"hubspot owner {owner}" if owner else None
+        return rec
+
+    def _search_pages(self, since: dt.datetime | None, until: dt.datetime, stream: str) -> Iterator[list[dict[str, Any]]]:
+        objects = "tasks" if stream == "promises" else "companies"
+        if stream == "promises":
+            properties = list(dict.fromkeys([*TASK_PROPERTIES, *(p for p in self.promise_props.values() if p)]))
+        else:
+            properties = self.properties
         lower = since
         while True:
             filters = [{"propertyName": "hs_lastmodifieddate", "operator": "LTE", "value": epoch_ms(until)}]
             if lower is not None:
                 filters.insert(0, {"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": epoch_ms(lower)})
+            if stream == "promises":
+                filters.append({"propertyName": "hs_task_subject", "operator": "CONTAINS_TOKEN",
+                                "value": self.promise_subject.split()[0]})
             body: dict[str, Any] = {"filterGroups": [{"filters": filters}],
                                     "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                                    "properties": self.properties, "limit": self.batch_size}
+                                    "properties": properties, "limit": self.batch_size}
             seen = 0
             last: dt.datetime | None = None
             while True:
-                answer = self._search(body)
+                answer = self._search(body, objects)
                 records = []
                 for item in answer.get("results", []):
                     props = item.get("properties") or {}
@@ -169,10 +245,10 @@ class HubSpotConnector(BaseConnector):
             lower = last
 
     def pull(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
-        if stream != "customers":
+        if stream not in ("customers", "promises"):
             yield from super().pull(stream, since, until)
             return
-        yield from self.cursor_batches(stream, self._pages(since, until))
+        yield from self.cursor_batches(stream, self._pages(since, until, stream))
 
     # -- write-back (the module docstring) ---------------------------------------------------
     def _send(self, method: str, path: str, what: str, command: WriteBackCommand, *, body: Any = None,

@@ -21,6 +21,22 @@ fields such as ``Credit_Limit__c``, ``SIREN__c``, ``VAT_Number__c``: the mapping
 ``where`` (an extra SOQL condition, e.g. ``Type = 'Customer'``), ``batch_size``.
 Incremental by ``SystemModstamp``, ordered by ``SystemModstamp, Id``.
 
+The ``promises`` stream: promises to pay a collector logged as Tasks (Object Reference, "Task":
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm).
+``SELECT ... FROM Task WHERE Subject LIKE '<prefix>%' AND SystemModstamp > since AND SystemModstamp
+<= until ORDER BY SystemModstamp ASC, Id ASC`` reads the documented standard fields ``Id``,
+``Subject`` (string 255), ``ActivityDate`` (date: the due date, here the promised date),
+``WhatId`` (the related record: an Account, key prefix ``001``), ``OwnerId`` and ``Owner.Name``
+(the user who owns the task), ``Description`` (long text), ``Status``, ``CreatedDate``,
+``SystemModstamp``; deleted tasks are not returned by ``query``. The amount is a custom currency
+field an administrator adds to Task (option ``promise_amount_field``, default
+``O2C_Promised_Amount__c``); the invoice numbers are read from a line ``Invoices: A, B`` of the
+Description, or from a custom text field (``promise_invoices_field``: the whole field is the
+list); ``promise_currency_field`` (``CurrencyIsoCode`` in a multi-currency org) is read when set;
+``promise_subject`` is the prefix (default ``Promise to pay``). The connector adds
+``promised_amount``, ``invoice_text``, ``invoices_labelled``, ``promised_currency``, ``owner_name``
+and ``updated_at`` to each record for the mapping (mappings/salesforce/promise.yaml).
+
 Write-back (documented contract, docs/writeback.md): ``credit_hold`` and ``note`` commands.
 
 - A credit hold (or its release) is written as risk fields of the Account ("Update a Record":
@@ -80,6 +96,10 @@ ACCOUNT_FIELDS = ["Id", "Name", "AccountNumber", "Type", "BillingStreet", "Billi
                   "BillingState", "BillingCountry", "BillingCountryCode", "Phone", "Website", "OwnerId",
                   "Industry", "SystemModstamp", "LastModifiedDate"]
 #: the Account custom fields of the credit-hold write-back (source option ``risk_fields`` renames or drops them)
+TASK_FIELDS = ["Id", "Subject", "ActivityDate", "WhatId", "OwnerId", "Owner.Name", "Description", "Status", "CreatedDate",
+               "SystemModstamp"]
+PROMISE_SUBJECT, PROMISE_AMOUNT = "Promise to pay", "O2C_Promised_Amount__c"
+_FIELD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)?")
 RISK_DEFAULTS = {"risk_level": "O2C_Risk_Level__c", "exposure": "O2C_Exposure__c", "overdue": "O2C_Overdue_Amount__c",
                  "last_flag": "O2C_Last_Flag__c", "key": "O2C_Last_Key__c"}
 _ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
@@ -105,19 +125,33 @@ class SalesforceConnector(BaseConnector):
     kind: ClassVar[str] = "salesforce"
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (
         StreamSpec("customers", ("Id",), "updated_at", changed_on="Account.SystemModstamp"),
+        StreamSpec("promises", ("Id",), "updated_at", changed_on="Task.SystemModstamp"),
     )
     # the module docstring: Account risk fields (PATCH) and Tasks as notes
     capabilities: ClassVar[Capabilities] = Capabilities(credit_holds=True, notes=True)
 
     def __init__(self, conn: ConnectionInfo, *, fields: list[str] | None = None, extra_fields: list[str] | None = None,
                  where: str | None = None, batch_size: int = 200, timeout: float = 60.0, attempts: int = 4,
-                 risk_fields: dict[str, str | None] | None = None, sleep: Sleep = time.sleep) -> None:
+                 risk_fields: dict[str, str | None] | None = None, promise_subject: str = PROMISE_SUBJECT,
+                 promise_amount_field: str = PROMISE_AMOUNT, promise_invoices_field: str | None = None,
+                 promise_currency_field: str | None = None, sleep: Sleep = time.sleep) -> None:
         if not conn.login or not conn.password:
             raise ConfigError("Salesforce connection needs the connected app's consumer key (login) and secret (password)")
         self.conn = conn
         self.fields = list(dict.fromkeys([*(fields or ACCOUNT_FIELDS), *(extra_fields or [])]))
         self.where = where
         self.risk_fields = field_names("salesforce", "risk_fields", risk_fields, RISK_DEFAULTS)
+        for name, value in (("promise_amount_field", promise_amount_field), ("promise_invoices_field", promise_invoices_field),
+                            ("promise_currency_field", promise_currency_field)):
+            if value is not None and not _FIELD_RE.fullmatch(value):
+                raise ConfigError(f"salesforce option {name}: {value!r} is not a field API name")
+        if not promise_subject.strip() or "'" in promise_subject or "\\" in promise_subject or "%" in promise_subject \
+                or "_" in promise_subject:
+            raise ConfigError(f"salesforce option promise_subject: {promise_subject!r} must be plain words "
+                              "(no quote, backslash, % or _: they change a SOQL LIKE)")
+        self.promise_subject = promise_subject
+        self.promise_fields = {"amount": promise_amount_field, "invoices": promise_invoices_field,
+                               "currency": promise_currency_field}
         self.batch_size = int(conn.extra.get("batch_size", batch_size))
         self.api_version = str(conn.extra.get("api_version", "62.0"))
         self.timeout = timeout
@@ -155,16 +189,43 @@ class SalesforceConnector(BaseConnector):
             cond.append(f"({self.where})")
         return f"SELECT {', '.join(self.fields)} FROM Account WHERE {' AND '.join(cond)} ORDER BY SystemModstamp ASC, Id ASC"
 
-    def _pages(self, since: dt.datetime | None, until: dt.datetime) -> Iterator[list[dict[str, Any]]]:
-        what = f"Salesforce {self.conn.host} query Account"
+    def promise_soql(self, since: dt.datetime | None, until: dt.datetime) -> str:
+        """The Tasks recording promises to pay changed in ``(since, until]`` (the module docstring)."""
+        fields = [*TASK_FIELDS, *(f for f in self.promise_fields.values() if f)]
+        cond = [f"Subject LIKE '{self.promise_subject}%'", f"SystemModstamp <= {soql_datetime(until)}"]
+        if since is not None:
+            cond.insert(1, f"SystemModstamp > {soql_datetime(since)}")
+        return (f"SELECT {', '.join(dict.fromkeys(fields))} FROM Task WHERE {' AND '.join(cond)} "
+                "ORDER BY SystemModstamp ASC, Id ASC")
+
+    def _promise_record(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """A Task with the values the promise mapping reads (the configured fields under fixed names)."""
+        owner = rec.get("Owner")
+        rec["owner_name"] = owner.get("Name") if isinstance(owner, dict) else None
+        rec["promised_amount"] = rec.get(self.promise_fields["amount"])
+        invoices = self.promise_fields["invoices"]
+        rec["invoice_text"] = rec.get(invoices) if invoices else rec.get("Description")
+        rec["invoices_labelled"] = invoices is None
+        currency = self.promise_fields["currency"]
+        rec["promised_currency"] = rec.get(currency) if currency else None
+        return rec
+
+    def _pages(self, since: dt.datetime | None, until: dt.datetime, stream: str = "customers") -> Iterator[list[dict[str, Any]]]:
+        promises = stream == "promises"
+        what = f"Salesforce {self.conn.host} query {'Task' if promises else 'Account'}"
         headers = {"Sforce-Query-Options": f"batchsize={self.batch_size}"}
+        soql = self.promise_soql(since, until) if promises else self.soql(since, until)
         body = self._call("GET", f"{self.instance_url}/services/data/v{self.api_version}/query", what,
-                          params={"q": self.soql(since, until)}, headers=headers)
+                          params={"q": soql}, headers=headers)
         while True:
             records = []
             for rec in body.get("records", []):
                 rec = {k: v for k, v in rec.items() if k != "attributes"}
                 rec["updated_at"] = parse_sf_datetime(rec["SystemModstamp"])
+                if promises:
+                    if not str(rec.get("Subject") or "").lower().startswith(self.promise_subject.lower()):
+                        continue  # LIKE is case-insensitive and so is this; anything else is not ours
+                    rec = self._promise_record(rec)
                 records.append(rec)
             if records:
                 yield records
@@ -173,10 +234,10 @@ class SalesforceConnector(BaseConnector):
             body = self._call("GET", urljoin(self.instance_url + "/", body["nextRecordsUrl"].lstrip("/")), what, headers=headers)
 
     def pull(self, stream: str, since: dt.datetime | None, until: dt.datetime) -> Iterator[Batch]:
-        if stream != "customers":
+        if stream not in ("customers", "promises"):
             yield from super().pull(stream, since, until)
             return
-        yield from self.cursor_batches(stream, self._pages(since, until))
+        yield from self.cursor_batches(stream, self._pages(since, until, stream))
 
     # -- write-back (the module docstring) ---------------------------------------------------
     def _api(self, path: str) -> str:

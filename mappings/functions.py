@@ -602,3 +602,23 @@ def _amount(value: Any) -> Decimal:
         return to_decimal(value)
     except TypeError as exc:
         raise AmountError(f"not an amount: {value!r}") from exc
+
+
+@register("invoice_numbers")
+def invoice_numbers_of(value: Any, record: Any, labelled: bool | str = True) -> list[str]:
+    """The invoice numbers a CRM task names (:func:`schemas.promise.invoice_numbers`): on a line
+    ``Invoices: A, B`` of free text (``labelled``), or a whole dedicated field. ``labelled`` may be
+    the name of a record field saying which (the CRM connectors set ``invoices_labelled``).
+
+    >>> invoice_numbers_of("Promised on the phone.\\nInvoices: FA-1; FA-2", {})
+    ['FA-1', 'FA-2']
+    >>> invoice_numbers_of("FA-1,FA-2", {}, False)
+    ['FA-1', 'FA-2']
+    >>> invoice_numbers_of("FA-1,FA-2", {"invoices_labelled": False}, "invoices_labelled")
+    ['FA-1', 'FA-2']
+    """
+    from schemas.promise import invoice_numbers
+
+    if isinstance(labelled, str):
+        labelled = record.get(labelled) is not False if isinstance(record, dict) else True
+    return invoice_numbers(None if value is None else str(value), labelled=bool(labelled))

@@ -4,7 +4,7 @@ A mapping file (``mappings/<source>/<document>.yaml``) is data, keyed by EN 1693
 terms for invoices and by canonical field paths for customers and settlements (:data:`DOCUMENTS`)::
 
     version: 1
-    document: invoice            # invoice | customer | settlement
+    document: invoice            # invoice | customer | settlement | promise
     source_id: id                # path of the record's id in the source
     updated_at: write_date       # path of its last-change timestamp (the watermark)
     credit_note_sign: negative   # the source stores credit notes with negative amounts
@@ -26,7 +26,8 @@ str, date, datetime, decimal, quantity, int, bool, upper, digits), ``table``, ``
 ``required``. A settlement mapping (``document: settlement``) fills the fields of
 :class:`schemas.settlement.Settlement` (``invoice_id`` defaults to the record's id) and has one
 group, ``lines``, filling :class:`~schemas.settlement.SettlementLine` (``id``, ``kind``, ``amount``,
-``date``, ``reference``). An optional top-level ``reject_if: <path>`` rejects any record that has a value
+``date``, ``reference``). A promise mapping (``document: promise``) fills :class:`schemas.promise.Promise`
+(a CRM task recording a promise to pay; ``task_id`` defaults to the record's id). An optional top-level ``reject_if: <path>`` rejects any record that has a value
 at that path, with the value as the reason (a connector's marker for an unreadable file or row,
 e.g. ``_error`` from :mod:`connectors.filedrop`). Loading checks every key and names the file and key of any error; mapping a
 record that cannot be mapped raises :class:`~schemas.errors.RejectedDocument` naming the
@@ -52,6 +53,7 @@ from mappings.terms import (
     CUSTOMER_FIELDS,
     GROUP_TERMS,
     INVOICE_TERMS,
+    PROMISE_FIELDS,
     SETTLEMENT_FIELDS,
     SETTLEMENT_GROUPS,
     SIGNED_PATHS,
@@ -61,6 +63,7 @@ from schemas.invoice import Invoice
 from schemas.jsonio import from_json
 from schemas.money import AmountError, to_decimal
 from schemas.party import Customer
+from schemas.promise import Promise
 from schemas.settlement import Settlement
 
 MAPPINGS_DIR = Path(__file__).resolve().parent
@@ -81,6 +84,7 @@ DOCUMENTS: dict[str, DocumentKind] = {
     "invoice": DocumentKind(Invoice, INVOICE_TERMS, GROUP_TERMS, "EN 16931 business term"),
     "customer": DocumentKind(Customer, {k: k for k in CUSTOMER_FIELDS}, {}, "customer field"),
     "settlement": DocumentKind(Settlement, {k: k for k in SETTLEMENT_FIELDS}, SETTLEMENT_GROUPS, "settlement field"),
+    "promise": DocumentKind(Promise, {k: k for k in PROMISE_FIELDS}, {}, "promise field"),
 }
 
 
@@ -371,6 +375,8 @@ class Mapping:
         updated = _resolve(record, self.updated_at) if self.updated_at else None
         if self.document == "settlement":
             out.setdefault("invoice_id", rid)
+        if self.document == "promise":
+            out.setdefault("task_id", rid)
         out["source"] = {"system": source, "id": rid, "updated_at": _to_datetime(updated) if updated else None}
         try:
             if self.document == "invoice" and self.credit_note_sign == "negative":
@@ -381,8 +387,8 @@ class Mapping:
             raise RejectedDocument(f"unreadable amount: {exc}", document_id=label) from None
         return out
 
-    def apply(self, record: dict[str, Any], source: str) -> Invoice | Customer | Settlement:
-        """Map ``record`` to a canonical :class:`Invoice`, :class:`Customer` or :class:`Settlement`."""
+    def apply(self, record: dict[str, Any], source: str) -> Invoice | Customer | Settlement | Promise:
+        """Map ``record`` to a canonical :class:`Invoice`, :class:`Customer`, :class:`Settlement` or :class:`Promise`."""
         data = self.to_dict(record, source)
         model = DOCUMENTS[self.document].model
         try:

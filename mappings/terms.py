@@ -169,3 +169,7 @@ SETTLEMENT_FIELDS = frozenset({"invoice_id", "state", "open_amount", "currency",
 SETTLEMENT_GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "lines": ("lines", {name: name for name in ("id", "kind", "amount", "date", "reference")}),
 }
+
+# Promise mappings (``document: promise``) are keyed by :class:`schemas.promise.Promise` fields.
+PROMISE_FIELDS = frozenset({"task_id", "subject", "due_on", "invoice_numbers", "amount", "currency", "account_id", "owner",
+                            "promised_on", "status"})

@@ -67,10 +67,11 @@ __all__ = [
 #: a configuration file is a few kilobytes; a larger one is refused before it is parsed
 MAX_CONFIG_BYTES = 2**20
 #: stream -> the canonical document its records map to
-STREAM_DOCUMENTS = {"invoices": "invoice", "customers": "customer", "settlements": "settlement", "rates": "currency_rate"}
+STREAM_DOCUMENTS = {"invoices": "invoice", "customers": "customer", "settlements": "settlement", "rates": "currency_rate",
+                    "promises": "promise"}
 #: the documents read through a YAML mapping (mappings/<kind>/<document>.yaml); a currency rate is
 #: the connector's record as it is, checked by o2c.store.rates.check_rate
-MAPPED_DOCUMENTS = frozenset({"invoice", "customer", "settlement"})
+MAPPED_DOCUMENTS = frozenset({"invoice", "customer", "settlement", "promise"})
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 MAX_PROBLEMS = 20  # lines of one error message; the rest are counted
 

@@ -30,6 +30,7 @@ from connectors import build
 from connectors.base import ConnectionInfo
 from o2c.config import STREAM_DOCUMENTS, SourceConfig
 from o2c.context import RunContext
+from o2c.jobs import promises as _promises
 from o2c.jobs import settlements as _settlements
 from o2c.store import KnownRow, Store, known_rows
 from o2c.store.models import CustomerRow, InvoiceRow
@@ -37,6 +38,7 @@ from o2c.store.parties import consolidate
 from schemas.errors import HubError, RejectedDocument
 from schemas.invoice import Invoice
 from schemas.party import Customer
+from schemas.promise import Promise
 from schemas.settlement import Settlement
 from schemas.validation import validate_customer, validate_invoice
 from transport.redact import redact
@@ -109,6 +111,8 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
     try:
         if document == "settlement":  # settlements kept until their invoice arrived: stored now if it has
             _count_settlements(summary, _settlements.retry_quarantined(store, source.name, mapping, run_id=run.id), source.name)
+        if document == "promise":  # CRM tasks kept until their invoices arrived: stored now if they have
+            _count_promises(summary, _promises.retry_quarantined(store, source.name, mapping, run_id=run.id), source.name)
         if since is not None and since >= until:
             log.info("%s/%s: window (%s, %s] is empty: nothing to pull", source.name, stream, since, until)
         else:
@@ -128,6 +132,7 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
                         accepted: list[Invoice | Customer] = []
                         accepted_raw: list[str | None] = []
                         settled: list[tuple[Settlement, dict[str, Any]]] = []
+                        promised: list[tuple[Promise, dict[str, Any]]] = []
                         # records pulled again as they were stored, under the same mapping and code: not mapped again
                         raw_hashes, known = _known_records(s, source.name, document, mapping, batch.records)
                         mapped_ids: set[str] = set()
@@ -158,6 +163,9 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
                             if isinstance(canonical, Settlement):
                                 settled.append((canonical, record))
                                 continue
+                            if isinstance(canonical, Promise):
+                                promised.append((canonical, record))
+                                continue
                             accepted.append(canonical)
                             accepted_raw.append(raw_hash[1] if raw_hash is not None else None)
                         if document == "settlement":
@@ -165,6 +173,15 @@ def _sync_window(store: Store, source: SourceConfig, connector: Any, stream: str
                             _count_settlements(summary, done, source.name)
                             store.resolve_quarantine_many(s, source=source.name, kind=document, resolution="superseded",
                                                           source_ids=[st.invoice_id for st, outcome in done.outcomes
+                                                                      if outcome != "unchanged"])
+                            if batch.watermark is not None:
+                                store.set_watermark(s, source.name, stream, batch.watermark, cursor=batch.cursor, run_id=run.id)
+                            continue
+                        if document == "promise":
+                            stored = _promises.store_batch(store, s, source.name, promised, run_id=run.id)
+                            _count_promises(summary, stored, source.name)
+                            store.resolve_quarantine_many(s, source=source.name, kind=document, resolution="superseded",
+                                                          source_ids=[p.task_id for p, outcome in stored.outcomes
                                                                       if outcome != "unchanged"])
                             if batch.watermark is not None:
                                 store.set_watermark(s, source.name, stream, batch.watermark, cursor=batch.cursor, run_id=run.id)
@@ -339,6 +356,16 @@ def _count_settlements(summary: StreamSummary, done: _settlements.SettlementBatc
     for message in done.findings:
         summary.findings += 1
         log.warning("data-quality finding: %s", message)
+
+
+def _count_promises(summary: StreamSummary, done: _promises.PromiseBatch, source: str) -> None:
+    """Add a batch of promise tasks (:func:`o2c.jobs.promises.store_batch`) to the stream's summary."""
+    for _promise, outcome in done.outcomes:
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    for task_id, reason in done.rejected:
+        summary.rejected += 1
+        summary.rejects.append({"id": task_id, "record": task_id, "reason": reason})
+        log.warning("%s/promises: quarantined %s: %s", source, task_id, reason)
 
 
 def _store_rates(store: Store, source: str, spec: Any, batch: Any, summary: StreamSummary, run_id: str) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from o2c.store.audit import append as audit_append
@@ -89,7 +89,8 @@ class DisputeRow(Base):
 
 class PromiseRow(Base):
     __tablename__ = "payment_promise"
-    __table_args__ = (Index("ix_payment_promise_status", "status", "due_on"),)
+    __table_args__ = (Index("ix_payment_promise_status", "status", "due_on"),
+                      UniqueConstraint("source", "source_id", name="uq_payment_promise_source"))
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     customer_key: Mapped[str] = mapped_column(String(100))
@@ -106,6 +107,9 @@ class PromiseRow(Base):
     paid_amount: Mapped[Decimal] = mapped_column(Amount())  # applied to its invoices since it was taken
     checked_on: Mapped[dt.date | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # a promise synced from a CRM task (revision 0015): the source's name and the task id; None for page and CLI
+    source: Mapped[str | None] = mapped_column(String(100))
+    source_id: Mapped[str | None] = mapped_column(String(100))
 
 
 def _reasons(reasons: dict[str, tuple[str, str]] | None) -> dict[str, tuple[str, str]]:
@@ -263,6 +267,38 @@ def add_promise(store: Store, invoices: Iterable[str], *, amount: str | Decimal,
                               "invoices": [f"{r.source}:{r.number}" for r in rows], "origin": origin}, at=now)
         s.expunge(row)
     return row
+
+
+def upsert_crm_promise(s: Session, *, source: str, source_id: str, invoices: list[InvoiceRow], amount: Decimal,
+                       due_on: dt.date, promised_on: dt.date, taken_by: str, note: str | None) -> str:
+    """Store the promise a CRM task records, keyed by (``source``, ``source_id``): ``inserted``,
+    ``updated`` (an open promise whose amount, date, invoices, owner or note changed in the CRM) or
+    ``unchanged`` (the same again, or a promise already kept or broken: its outcome stands)."""
+    now = utcnow()
+    first = invoices[0]
+    values = {"amount": amount, "due_on": due_on, "invoice_ids": [r.id for r in invoices], "taken_by": taken_by,
+              "note": note}
+    row = s.scalar(select(PromiseRow).where(PromiseRow.source == source, PromiseRow.source_id == source_id))
+    details = {"amount": str(amount), "currency": first.currency, "due_on": due_on.isoformat(),
+               "invoices": [f"{r.source}:{r.number}" for r in invoices], "origin": "crm", "task": f"{source}:{source_id}"}
+    if row is None:
+        row = PromiseRow(customer_key=first.buyer_key or first.buyer_name, customer_name=first.buyer_name,
+                         currency=first.currency, promised_on=min(promised_on, due_on), origin="crm", status="open",
+                         paid_amount=Decimal(0), created_at=now, source=source, source_id=source_id, **values)
+        s.add(row)
+        s.flush()
+        audit_append(s, actor=taken_by, action="promise.taken", subject=f"customer:{row.customer_key}",
+                     details={"promise": row.id, **details}, at=now)
+        return "inserted"
+    if row.status != "open" or all(getattr(row, k) == v for k, v in values.items()):
+        return "unchanged"
+    for k, v in values.items():
+        setattr(row, k, v)
+    row.customer_key, row.customer_name, row.currency = first.buyer_key or first.buyer_name, first.buyer_name, first.currency
+    s.flush()
+    audit_append(s, actor=taken_by, action="promise.updated", subject=f"customer:{row.customer_key}",
+                 details={"promise": row.id, **details}, at=now)
+    return "updated"
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Each case is one connector on its own test data: the real PostgreSQL and MariaDB servers for
 ``sql`` (and its ``settlements`` stream on PostgreSQL), a real folder for ``filedrop``, the documented-contract servers on loopback for
-``odoo`` (16, 17, 18, and its ``settlements`` stream), ``sap_s4`` (invoices, customers, settlements), ``salesforce`` and ``hubspot`` (customers), and the live
+``odoo`` (16, 17, 18, and its ``settlements`` stream), ``sap_s4`` (invoices, customers, settlements), ``salesforce`` and ``hubspot``
+(customers, and promises to pay logged as tasks), and the live
 Tryton server of the test session for ``tryton``'s ``settlements`` stream. The checks:
 
 - paging: more records than one page arrive in several batches, each once, oldest first;
@@ -154,25 +155,25 @@ def sap_case(stream: str = "invoices") -> Iterator[Case]:  # cases sap_s4, sap_s
 
 
 @contextlib.contextmanager
-def salesforce_case() -> Iterator[Case]:
+def salesforce_case(stream: str = "customers") -> Iterator[Case]:
     from connectors.salesforce import SalesforceConnector
     from tests.connectors.test_salesforce import EXTRA
     from tests.fixtures.salesforce.server import FakeSalesforce
 
     with FakeSalesforce() as server:
         yield Case("salesforce", lambda n, **kw: SalesforceConnector(ConnectionInfo.from_uri(server.uri()), extra_fields=EXTRA, batch_size=n, **kw),
-                   "salesforce", stream="customers", server=server)
+                   "salesforce", stream=stream, server=server)
 
 
 @contextlib.contextmanager
-def hubspot_case() -> Iterator[Case]:
+def hubspot_case(stream: str = "customers") -> Iterator[Case]:
     from connectors.hubspot import HubSpotConnector
     from tests.connectors.test_hubspot import PROPS
     from tests.fixtures.hubspot.server import FakeHubSpot
 
     with FakeHubSpot() as server:
         yield Case("hubspot", lambda n, **kw: HubSpotConnector(ConnectionInfo.from_uri(server.uri()), properties=PROPS, batch_size=n, **kw),
-                   "hubspot", stream="customers", server=server)
+                   "hubspot", stream=stream, server=server)
 
 
 @contextlib.contextmanager
@@ -210,6 +211,7 @@ CASES = ["sql-postgresql", "sql-mariadb", "sql-postgresql-settlements", "filedro
          "hubspot",
          pytest.param("tryton-settlements", marks=pytest.mark.tryton)]
 CASES += ["sap_s4-customers", "sap_s4-settlements"]  # SAP S/4HANA's other streams (sap_case)
+CASES += ["salesforce-promises", "hubspot-promises"]  # promises to pay logged as CRM tasks
 
 
 @pytest.fixture(scope="module")
@@ -230,10 +232,10 @@ def case(request, tmp_path, sql_databases) -> Iterator[Case]:
         cm = odoo_settlements_case()
     elif name.startswith("odoo-"):
         cm = odoo_case(int(name.removeprefix("odoo-")))
-    elif name == "salesforce":
-        cm = salesforce_case()
-    elif name == "hubspot":
-        cm = hubspot_case()
+    elif name.startswith("salesforce"):
+        cm = salesforce_case(name.partition("-")[2] or "customers")
+    elif name.startswith("hubspot"):
+        cm = hubspot_case(name.partition("-")[2] or "customers")
     elif name == "tryton-settlements":
         cm = tryton_settlements_case(request.getfixturevalue("tryton_server"))
     else:
@@ -400,7 +402,7 @@ def test_every_registered_connector_has_a_contract_case_and_a_mapping():
 
 
 # what each connector really implements today (the write-back reads these declarations)
-WRITES = {"tryton": {"payments", "netting", "write_offs", "reversals", "credit_holds", "notes", "dunning_blocks"},
+WRITES = {"tryton": {"payments", "netting", "write_offs", "reversals", "credit_holds", "notes", "dunning_blocks", "statuses"},
           # documented contracts: tests/connectors/test_writeback_contract.py
           "odoo": {"payments", "credit_holds", "notes"}, "sap_s4": {"credit_holds"},
           "salesforce": {"credit_holds", "notes"}, "hubspot": {"credit_holds", "notes"}}
