@@ -292,6 +292,10 @@ def prepare_database(
 
     partial = db_dir / f".{name}.sqlite.partial"
     shutil.copyfile(cached_db, partial)
+    # a write-ahead log left by the database this one replaces would be replayed into it by SQLite
+    # ("database disk image is malformed" on the next start, seen after the template changed)
+    for leftover in (target.with_name(target.name + "-wal"), target.with_name(target.name + "-shm")):
+        leftover.unlink(missing_ok=True)
     os.replace(partial, target)
     write_config(workdir / "trytond.conf", db_dir)
     summary = json.loads(cached_summary.read_text())

@@ -258,3 +258,19 @@ def test_start_failure_reports_the_log_tail(tmp_path: Path) -> None:
         server.start()
     assert str(server.log_path) in str(raised.value)
     assert server.process is None and not server.pid_path.exists()
+
+
+def test_a_database_prepared_again_drops_the_old_write_ahead_log(tryton_server: TrytonServer, tmp_path: Path) -> None:
+    """A second `make demo` after the template changed copied the new database next to the old
+    one's -wal file, which SQLite then replayed into it ("database disk image is malformed")."""
+    from tests.fixtures_tryton import TRYTON_INVOICES, TRYTON_SEED, tryton_cache_dir
+
+    first = prepare_database(tmp_path, invoices=TRYTON_INVOICES, seed=TRYTON_SEED, cache_dir=tryton_cache_dir())
+    db = tmp_path / "db" / f"{first.name}.sqlite"
+    for suffix in ("-wal", "-shm"):  # what a previous server left behind
+        db.with_name(db.name + suffix).write_bytes(b"\x37\x7f\x06\x82" + bytes(60))
+    again = prepare_database(tmp_path, invoices=TRYTON_INVOICES, seed=TRYTON_SEED, cache_dir=tryton_cache_dir(), overwrite=True)
+    assert again.name == first.name
+    assert not db.with_name(db.name + "-wal").exists() and not db.with_name(db.name + "-shm").exists()
+    server = TrytonServer(again).start()  # answers its login check: the database opens
+    server.stop()
