@@ -81,6 +81,24 @@ def start_erp(home: Path, invoices: int, step: str) -> object:
     return server
 
 
+def prepare_writeback(server: object) -> None:
+    """What a Tryton accountant sets up once before the hub writes payments back: an invoice payment
+    method (bank transfers on the cash journal and account 5121). Kept out of the seed, which the
+    tests share; created only when the company has none."""
+    from connectors.base import ConnectionInfo
+    from connectors.tryton import TrytonClient
+
+    client = TrytonClient(ConnectionInfo(host="127.0.0.1", port=server.port, login=server.admin_login,  # type: ignore[attr-defined]
+                                         password=server.admin_password, schema=server.database))  # type: ignore[attr-defined]
+    company = client.context["company"]
+    if client.search_read("account.invoice.payment.method", [("company", "=", company)], fields=["id"]):
+        return
+    journal = client.search_read("account.journal", [("type", "=", "cash")], limit=1, fields=["id"])[0]["id"]
+    bank = client.search_read("account.account", [("code", "=", "5121")], limit=1, fields=["id"])[0]["id"]
+    client.call("account.invoice.payment.method", "create", [{"name": "Virement SEPA", "company": company, "journal": journal,
+                                                               "credit_account": bank, "debit_account": bank}])
+
+
 def write_sources(home: Path) -> Path:
     path = home / "demo" / "sources.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +113,8 @@ def write_sources(home: Path) -> Path:
         f"  - name: {SOURCE}\n    kind: tryton\n    connection: {CONN_ID}\n    streams: [customers, invoices, settlements]\n"
         "    # every applied payment flows back to Tryton without a person (a kind with no policy waits for an\n"
         "    # approval: `o2c writeback approve`, the review page or the erp_writeback DAG's approval task)\n"
-        "    writeback: {policy: {payment: {auto: true}}, approvers: [admin]}\n"
+        "    writeback: {policy: {payment: {auto: true}, credit_hold: {auto: true}, note: {auto: true},\n"
+        "                         status: {auto: true}, dunning_block: {auto: true}}, approvers: [admin]}\n"
         f"  - name: crm_export\n    kind: filedrop\n    connection: {CRM_CONN_ID}\n    streams: [customers]\n"
         "    options: {files: {customers: 'clients_*.csv'}, id_column: code}\n"
     )
@@ -222,6 +241,35 @@ def _cash_and_risk(store: object) -> list[str]:
             dso = f"{kpi.dso_countback:.1f}" if kpi.dso_countback is not None else "n/a"
             out.append(f"KPIs {kpi.day}: receivables {kpi.receivables:,.2f} {kpi.currency}, DSO (count-back) {dso} days, "
                        f"overdue >90 days {kpi.overdue_90_plus:,.2f}")
+    out += _writeback_and_collections(store)
+    return out
+
+
+def _writeback_and_collections(store: object) -> list[str]:
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from o2c.store.audit import verify
+    from o2c.store.collections import ReminderRow, SkipRow
+    from o2c.store.writeback import WriteBackRow
+
+    out = []
+    with store.session() as s:  # type: ignore[attr-defined]
+        commands = Counter((w.kind, w.status) for w in s.scalars(select(WriteBackRow)))
+        if commands:
+            out.append("write-back to Tryton: " + ", ".join(f"{n} {kind} {status}" for (kind, status), n in sorted(commands.items())))
+        reminders = s.scalars(select(ReminderRow).order_by(ReminderRow.level.desc(), ReminderRow.customer_name)).all()
+        if reminders:
+            out.append(f"reminders planned: {len(reminders)} (" + ", ".join(
+                f"{n} {st}" for st, n in sorted(Counter(r.status for r in reminders).items())) + ")")
+            for r in reminders[:4]:
+                out.append(f"  {r.customer_name}: level {r.level}, {r.total:,.2f} {r.currency} ({r.status})")
+        skips = Counter(k.rule for k in s.scalars(select(SkipRow)))
+        if skips:
+            out.append("overdue invoices left out of reminders: " + ", ".join(f"{n} {rule}" for rule, n in sorted(skips.items())))
+    check = verify(store)  # type: ignore[arg-type]
+    out.append(f"audit trail: {check.entries} entries, " + ("intact" if check.ok else f"BROKEN at entry {check.broken_seq}"))
     return out
 
 
@@ -407,6 +455,7 @@ def _main(args: argparse.Namespace) -> int:
 
         # a deployment step, run once: the DAG tasks only check the store's revision
         Store(settings.database_url).upgrade()
+        prepare_writeback(server)
         if args.action == "ui":
             return run_ui(env, home, args.port)
         rc = 0
@@ -416,7 +465,7 @@ def _main(args: argparse.Namespace) -> int:
             rc = run_dag(env, home, dag_id) or rc
             print(f"      DAG run {'succeeded' if rc == 0 else 'FAILED'} in {time.monotonic() - t0:.0f} s")
         print(f"[4/5] bank: {receive_statement(home, settings.database_url)}")
-        for dag_id in ("cash_application", "risk_scoring"):
+        for dag_id in ("cash_application", "risk_scoring", "erp_writeback", "collections"):
             t0 = time.monotonic()
             rc = run_dag(env, home, dag_id) or rc
             print(f"      DAG {dag_id} {'succeeded' if rc == 0 else 'FAILED'} in {time.monotonic() - t0:.0f} s")
