@@ -213,7 +213,7 @@ def receive_statement(home: Path, database_url: str) -> str:
 
 
 def _cash_and_risk(store: object) -> list[str]:
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from o2c.store.cash import CashAllocation, CashUnapplied, KpiDaily, RiskFlagRow
     from o2c.store.einvoice import LifecycleEvent
@@ -231,9 +231,11 @@ def _cash_and_risk(store: object) -> list[str]:
         paid = s.scalars(select(LifecycleEvent).where(LifecycleEvent.code == "212")).all()
         if paid:
             out.append(f"lifecycle: {len(paid)} invoices Encaissée (212) sent to the platform")
-        flags = s.scalars(select(RiskFlagRow).order_by(RiskFlagRow.severity, RiskFlagRow.customer_name)).all()
+        latest = s.scalar(select(func.max(RiskFlagRow.as_of)))
+        flags = s.scalars(select(RiskFlagRow).where(RiskFlagRow.as_of == latest)
+                          .order_by(RiskFlagRow.severity, RiskFlagRow.customer_name)).all()
         if flags:
-            out.append(f"risk flags: {len(flags)} ({sum(f.severity == 'high' for f in flags)} high)")
+            out.append(f"risk flags at {latest}: {len(flags)} ({sum(f.severity == 'high' for f in flags)} high)")
             for f in flags[:5]:
                 out.append(f"  [{f.severity}] {f.reason}")
         kpi = s.scalars(select(KpiDaily).order_by(KpiDaily.day.desc())).first()
