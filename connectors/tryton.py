@@ -917,12 +917,24 @@ class TrytonConnector(BaseConnector):
         """Blocked draft dunnings for the invoice's open receivable lines that have none."""
         c = self.client
         (invoice,) = self._documents([int(command.target_id)], command.target_id).values()
-        lines = c.read("account.move.line", [i for i in invoice["lines_to_pay"] if i not in have],
-                       ["debit", "credit", "reconciliation"])
-        open_lines = [lid for lid, ln in lines.items() if ln["reconciliation"] is None and Decimal(str(ln["debit"])) > 0]
+        open_lines = self._open_receivable_lines([i for i in invoice["lines_to_pay"] if i not in have])
         if not open_lines:
             return []
-        party = c.read("party.party", [invoice["party"]], ["dunning_procedure", "rec_name"])[invoice["party"]]
+        procedure_id, levels = self._dunning_procedure(invoice["party"])
+        ids = c.call("account.dunning", "create", [{"company": invoice["company"], "line": lid, "procedure": procedure_id,
+                                                    "level": levels[0], "blocked": True} for lid in open_lines])
+        return [{"id": int(i), "line": lid, "blocked": True} for i, lid in zip(ids, open_lines, strict=True)]
+
+    def _open_receivable_lines(self, line_ids: list[int]) -> list[int]:
+        """Those of ``line_ids`` still to be paid: not reconciled, owed by the customer."""
+        lines = self.client.read("account.move.line", line_ids, ["debit", "credit", "reconciliation"])
+        return [lid for lid, ln in lines.items() if ln["reconciliation"] is None and
+                (Decimal(str(ln["debit"])) > 0 or Decimal(str(ln["credit"])) < 0)]
+
+    def _dunning_procedure(self, party_id: int) -> tuple[int, list[int]]:
+        """(procedure id, its level ids in order) that dun ``party_id``; :class:`ConfigError` when it has none."""
+        c = self.client
+        party = c.read("party.party", [party_id], ["dunning_procedure", "rec_name"])[party_id]
         procedure_id = party.get("dunning_procedure")
         if not procedure_id:
             raise ConfigError(f"Tryton {c.conn.schema}: customer {party.get('rec_name')!r} has no dunning procedure and "
@@ -930,9 +942,7 @@ class TrytonConnector(BaseConnector):
         levels = c.read("account.dunning.procedure", [procedure_id], ["levels"])[procedure_id]["levels"]
         if not levels:
             raise ConfigError(f"Tryton {c.conn.schema}: dunning procedure {procedure_id} has no level")
-        ids = c.call("account.dunning", "create", [{"company": invoice["company"], "line": lid, "procedure": procedure_id,
-                                                    "level": levels[0], "blocked": True} for lid in open_lines])
-        return [{"id": int(i), "line": lid, "blocked": True} for i, lid in zip(ids, open_lines, strict=True)]
+        return int(procedure_id), list(levels)
 
     def find_dunning_block(self, command: WriteBackCommand) -> str | None:
         dunnings = self._dunnings(command)
@@ -967,20 +977,11 @@ class TrytonConnector(BaseConnector):
         if invoice["state"] != "posted":
             raise RejectedDocument(f"{invoice['number']}: the invoice is {invoice['state']} in Tryton, not posted: no dunning",
                                    document_id=str(inv_id))
-        lines = c.read("account.move.line", invoice["lines_to_pay"], ["debit", "credit", "reconciliation"])
-        open_lines = [lid for lid, ln in lines.items() if ln["reconciliation"] is None and
-                      (Decimal(str(ln["debit"])) > 0 or Decimal(str(ln["credit"])) < 0)]
+        open_lines = self._open_receivable_lines(invoice["lines_to_pay"])
         if not open_lines:
             raise RejectedDocument(f"{invoice['number']}: no open receivable line to dun in Tryton (paid, reconciled or a credit)",
                                    document_id=str(inv_id))
-        party = c.read("party.party", [invoice["party"]], ["dunning_procedure", "rec_name"])[invoice["party"]]
-        procedure_id = party.get("dunning_procedure")
-        if not procedure_id:
-            raise ConfigError(f"Tryton {c.conn.schema}: customer {party.get('rec_name')!r} has no dunning procedure and "
-                              "there is no default one (Financial > Configuration > Dunning Procedures)")
-        levels = c.read("account.dunning.procedure", [procedure_id], ["levels"])[procedure_id]["levels"]
-        if not levels:
-            raise ConfigError(f"Tryton {c.conn.schema}: dunning procedure {procedure_id} has no level")
+        procedure_id, levels = self._dunning_procedure(invoice["party"])
         rank = min(max(level, 1), len(levels)) - 1
         target = levels[rank]
         existing = c.search_read("account.dunning", [("line", "in", open_lines)],

@@ -345,27 +345,26 @@ def _check_reconciliation(store: Store, source: str, summary: StreamSummary, run
     log.warning("data-quality failure: %s", message)
 
 
-def _count_settlements(summary: StreamSummary, done: _settlements.SettlementBatch, source: str) -> None:
-    """Add a batch of settlements (:func:`o2c.jobs.settlements.store_batch`) to the stream's summary."""
-    for _settlement, outcome in done.outcomes:
+def _count_batch(summary: StreamSummary, outcomes: Any, rejected: Any, findings: Any, source: str, stream: str) -> None:
+    """Add a stored batch (settlements: :func:`o2c.jobs.settlements.store_batch`; promises:
+    :func:`o2c.jobs.promises.store_batch`) to the stream's summary: outcomes, quarantined records, findings."""
+    for _item, outcome in outcomes:
         setattr(summary, outcome, getattr(summary, outcome) + 1)
-    for invoice_id, reason in done.rejected:
+    for record_id, reason in rejected:
         summary.rejected += 1
-        summary.rejects.append({"id": invoice_id, "record": invoice_id, "reason": reason})
-        log.warning("%s/settlements: quarantined %s: %s", source, invoice_id, reason)
-    for message in done.findings:
+        summary.rejects.append({"id": record_id, "record": record_id, "reason": reason})
+        log.warning("%s/%s: quarantined %s: %s", source, stream, record_id, reason)
+    for message in findings:
         summary.findings += 1
         log.warning("data-quality finding: %s", message)
 
 
+def _count_settlements(summary: StreamSummary, done: _settlements.SettlementBatch, source: str) -> None:
+    _count_batch(summary, done.outcomes, done.rejected, done.findings, source, "settlements")
+
+
 def _count_promises(summary: StreamSummary, done: _promises.PromiseBatch, source: str) -> None:
-    """Add a batch of promise tasks (:func:`o2c.jobs.promises.store_batch`) to the stream's summary."""
-    for _promise, outcome in done.outcomes:
-        setattr(summary, outcome, getattr(summary, outcome) + 1)
-    for task_id, reason in done.rejected:
-        summary.rejected += 1
-        summary.rejects.append({"id": task_id, "record": task_id, "reason": reason})
-        log.warning("%s/promises: quarantined %s: %s", source, task_id, reason)
+    _count_batch(summary, done.outcomes, done.rejected, (), source, "promises")
 
 
 def _store_rates(store: Store, source: str, spec: Any, batch: Any, summary: StreamSummary, run_id: str) -> None:
